@@ -1,0 +1,127 @@
+#include "libs/event_log/producer.h"
+
+#include <glog/logging.h>
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace tongka::event_log {
+
+// Delivery reports and client events. The per-record callback travels as the message's opaque
+// pointer, allocated in Produce and freed exactly once here.
+class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    auto* callback = static_cast<DeliveryCallback*>(message.msg_opaque());
+    if (callback == nullptr) return;
+    DeliveryResult result;
+    result.status = KafkaErrorToStatus(message.err(), "delivery");
+    result.partition = message.partition();
+    result.offset = message.offset();
+    (*callback)(result);
+    delete callback;
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() != RdKafka::Event::EVENT_ERROR) return;
+    if (event.fatal()) {
+      LOG(ERROR) << "kafka producer fatal error: " << event.str();
+      fatal_.store(true);
+    } else {
+      LOG(WARNING) << "kafka producer error (retried by librdkafka): " << event.str();
+    }
+  }
+
+  bool fatal() const { return fatal_.load(); }
+
+ private:
+  std::atomic<bool> fatal_{false};
+};
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const KafkaClientConfig& config) {
+  auto callbacks = std::make_unique<Callbacks>();
+  absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = BuildProducerConf(config, callbacks.get());
+  if (!conf.ok()) return conf.status();
+  std::string error;
+  if ((*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks.get()), error) !=
+      RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("kafka event_cb rejected: ", error));
+  }
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
+  if (producer == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka producer create failed: ", error));
+  }
+  return std::unique_ptr<Producer>(new Producer(std::move(callbacks), std::move(producer)));
+}
+
+Producer::Producer(std::unique_ptr<Callbacks> callbacks,
+                   std::unique_ptr<RdKafka::Producer> producer)
+    : callbacks_(std::move(callbacks)), producer_(std::move(producer)) {
+  poll_thread_ = std::thread([this] { PollLoop(); });
+}
+
+Producer::~Producer() {
+  if (producer_->flush(10000) != RdKafka::ERR_NO_ERROR) {
+    LOG(WARNING) << "kafka producer closing with " << producer_->outq_len()
+                 << " undelivered records; purging (their callbacks report UNAVAILABLE)";
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->flush(1000);
+  }
+  stopping_.store(true);
+  poll_thread_.join();
+  // Serve any reports the purge produced after the poll thread stopped.
+  producer_->poll(0);
+}
+
+void Producer::PollLoop() {
+  while (!stopping_.load()) producer_->poll(50);
+}
+
+absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
+                               absl::string_view value, DeliveryCallback on_delivery) {
+  if (callbacks_->fatal()) {
+    return absl::InternalError("kafka producer hit a fatal idempotence error; recreate it");
+  }
+  auto* opaque = on_delivery ? new DeliveryCallback(std::move(on_delivery)) : nullptr;
+  RdKafka::ErrorCode code = producer_->produce(
+      std::string(topic), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), /*timestamp=*/0,
+      opaque);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    delete opaque;
+    return KafkaErrorToStatus(code, absl::StrCat("produce to ", topic));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeliveryResult> Producer::ProduceSync(absl::string_view topic,
+                                                     absl::string_view key,
+                                                     absl::string_view value,
+                                                     absl::Duration timeout) {
+  auto promise = std::make_shared<std::promise<DeliveryResult>>();
+  std::future<DeliveryResult> future = promise->get_future();
+  absl::Status status =
+      Produce(topic, key, value, [promise](const DeliveryResult& r) { promise->set_value(r); });
+  if (!status.ok()) return status;
+  if (future.wait_for(absl::ToChronoMilliseconds(timeout)) != std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("produce to ", topic, ": no delivery report within ", absl::FormatDuration(timeout)));
+  }
+  DeliveryResult result = future.get();
+  if (!result.status.ok()) return result.status;
+  return result;
+}
+
+absl::Status Producer::Flush(absl::Duration timeout) {
+  RdKafka::ErrorCode code = producer_->flush(absl::ToInt64Milliseconds(timeout));
+  if (code == RdKafka::ERR__TIMED_OUT) {
+    return absl::DeadlineExceededError(absl::StrCat("kafka flush: ", producer_->outq_len(),
+                                                    " records undelivered after ",
+                                                    absl::FormatDuration(timeout)));
+  }
+  return KafkaErrorToStatus(code, "kafka flush");
+}
+
+}  // namespace tongka::event_log

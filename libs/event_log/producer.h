@@ -1,0 +1,90 @@
+// Producer: the idempotent Kafka producer every Tongka writer uses (ingest, outbox publishers).
+//
+// It owns one librdkafka producer (acks=all, enable.idempotence=true, murmur2 partitioner; see
+// kafka_config.h) and one background thread that serves delivery reports. A record is durable
+// only when its DeliveryCallback reports OK: callers acknowledge to their own clients then, and
+// never earlier.
+//
+// Thread-safety: Produce, Flush and the accessors may be called from any thread. Delivery
+// callbacks run on the producer's poll thread, in per-partition produce order; they must be
+// short and must not call Flush or destroy the Producer.
+//
+// Failure: Produce never blocks. A full local queue returns RESOURCE_EXHAUSTED (back-pressure:
+// retry later); an unknown topic returns NOT_FOUND; a fatal idempotence error (the producer can
+// no longer guarantee ordering without gaps) makes every later call return INTERNAL, and the
+// owner must recreate the producer. Transient broker outages are retried inside librdkafka until
+// message.timeout.ms, after which the callback receives UNAVAILABLE.
+//
+// Example:
+//   auto producer = Producer::Create({.bootstrap_servers = bootstrap});
+//   (*producer)->Produce("tongka.txn", card_id, bytes, [](const DeliveryResult& r) {
+//     if (r.status.ok()) Ack(r.partition, r.offset);
+//   });
+//   (*producer)->Flush(absl::Seconds(10));
+#ifndef TONGKA_LIBS_EVENT_LOG_PRODUCER_H_
+#define TONGKA_LIBS_EVENT_LOG_PRODUCER_H_
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "libs/event_log/kafka_config.h"
+
+namespace tongka::event_log {
+
+struct DeliveryResult {
+  absl::Status status;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+using DeliveryCallback = std::function<void(const DeliveryResult&)>;
+
+class Producer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const KafkaClientConfig& config);
+
+  // Flushes for up to 10 s (anything still queued then is reported to its callback as
+  // UNAVAILABLE by librdkafka's purge), then stops the poll thread.
+  ~Producer();
+
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Enqueues one record, partitioned by `key` with murmur2. `on_delivery` may be empty.
+  absl::Status Produce(absl::string_view topic, absl::string_view key, absl::string_view value,
+                       DeliveryCallback on_delivery);
+
+  // Produces and waits for the delivery report.
+  absl::StatusOr<DeliveryResult> ProduceSync(absl::string_view topic, absl::string_view key,
+                                             absl::string_view value, absl::Duration timeout);
+
+  // Waits until every enqueued record has a delivery report. DEADLINE_EXCEEDED otherwise.
+  absl::Status Flush(absl::Duration timeout);
+
+  // Records enqueued but not yet reported (librdkafka's outq_len, including requests).
+  int64_t OutstandingCount() const { return producer_->outq_len(); }
+
+ private:
+  class Callbacks;
+  Producer(std::unique_ptr<Callbacks> callbacks, std::unique_ptr<RdKafka::Producer> producer);
+  void PollLoop();
+
+  std::unique_ptr<Callbacks> callbacks_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::atomic<bool> stopping_{false};
+  std::thread poll_thread_;
+};
+
+}  // namespace tongka::event_log
+
+#endif  // TONGKA_LIBS_EVENT_LOG_PRODUCER_H_

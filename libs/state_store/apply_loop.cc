@@ -1,0 +1,148 @@
+#include "libs/state_store/apply_loop.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "libs/event_log/ownership.h"
+
+namespace tongka::state_store {
+
+using event_log::Record;
+using event_log::StartPosition;
+using event_log::TopicPartition;
+
+ApplyLoop::ApplyLoop(StateStore* store, std::unique_ptr<event_log::PartitionConsumer> consumer,
+                     Applier* applier, ApplyLoopOptions options)
+    : store_(store),
+      consumer_(std::move(consumer)),
+      applier_(applier),
+      options_(std::move(options)) {}
+
+absl::Status ApplyLoop::Start() {
+  if (options_.topics.empty()) return absl::InvalidArgumentError("apply loop topics: required");
+  if (options_.batch_max_records < 1) {
+    return absl::InvalidArgumentError("apply loop batch_max_records: must be >= 1");
+  }
+  absl::StatusOr<std::map<TopicPartition, int64_t>> stored = store_->Offsets();
+  if (!stored.ok()) return stored.status();
+
+  std::vector<TopicPartition> owned;
+  for (const std::string& topic : options_.topics) {
+    absl::StatusOr<int32_t> count = consumer_->PartitionCount(topic, absl::Seconds(30));
+    if (!count.ok()) return count.status();
+    absl::StatusOr<std::vector<int32_t>> partitions =
+        event_log::OwnedPartitions(*count, options_.replica_index, options_.replica_count);
+    if (!partitions.ok()) return partitions.status();
+    for (int32_t p : *partitions) owned.push_back({topic, p});
+  }
+
+  // Either every owned partition has a stored offset, or none does (a fresh store).
+  size_t with_offset = 0;
+  for (const TopicPartition& tp : owned) with_offset += stored->count(tp);
+  StateBatch init(store_);
+  std::vector<StartPosition> positions;
+  for (const TopicPartition& tp : owned) {
+    auto it = stored->find(tp);
+    if (it == stored->end() && with_offset > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state store has offsets for some owned partitions but none for ", tp.topic, "/",
+          tp.partition, ": the store is corrupt or was built for another replica layout; "
+          "rebuild it from the log"));
+    }
+    int64_t next = it == stored->end() ? 0 : it->second;
+    if (it == stored->end()) init.SetNextOffset(tp, 0);
+    positions.push_back({tp, next});
+  }
+  if (!init.empty()) {
+    absl::Status status = store_->Commit(init);
+    if (!status.ok()) return status;
+    LOG(INFO) << "fresh state store: consuming " << owned.size() << " partitions from offset 0";
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    progress_.clear();
+    for (const StartPosition& p : positions) {
+      progress_[p.topic_partition].next_offset = p.next_offset;
+    }
+  }
+  return consumer_->Assign(positions);
+}
+
+absl::StatusOr<size_t> ApplyLoop::RunOnce() {
+  records_.clear();
+  absl::Status polled =
+      consumer_->Poll(options_.batch_max_records, options_.poll_timeout, &records_);
+  // Records read before a consumer error are still applied; the error stops the loop after.
+  StateBatch batch(store_);
+  std::map<TopicPartition, int64_t> next;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Record& record : records_) {
+      TopicPartition tp{record.topic, record.partition};
+      auto it = progress_.find(tp);
+      CHECK(it != progress_.end()) << "record from unassigned partition " << record.topic << "/"
+                                   << record.partition;
+      int64_t expected = next.count(tp) ? next[tp] : it->second.next_offset;
+      // Offsets may skip (transaction markers, compaction) but never go back: a record before
+      // the committed position would be applied twice.
+      CHECK_GE(record.offset, expected)
+          << "record " << record.topic << "/" << record.partition << "@" << record.offset
+          << " is before the committed position " << expected;
+      next[tp] = record.offset + 1;
+    }
+  }
+  for (const Record& record : records_) {
+    absl::Status status = applier_->Apply(record, batch);
+    if (!status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("apply ", record.topic, "/", record.partition, "@",
+                                       record.offset, ": ", status.message()));
+    }
+  }
+  for (const auto& [tp, offset] : next) batch.SetNextOffset(tp, offset);
+  if (!batch.empty()) {
+    absl::Status status = store_->Commit(batch);
+    if (!status.ok()) return status;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [tp, offset] : next) {
+      PartitionProgress& progress = progress_[tp];
+      progress.next_offset = offset;
+    }
+    for (const Record& record : records_) ++progress_[{record.topic, record.partition}].applied_total;
+  }
+  if (!polled.ok()) return polled;
+  return records_.size();
+}
+
+absl::Status ApplyLoop::Run(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    absl::StatusOr<size_t> applied = RunOnce();
+    if (!applied.ok()) return applied.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ApplyLoop::CaughtUp() {
+  std::map<TopicPartition, PartitionProgress> snapshot = Progress();
+  bool caught_up = true;
+  for (const auto& [tp, progress] : snapshot) {
+    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+        consumer_->QueryWatermarks(tp, absl::Seconds(10));
+    if (!marks.ok()) return marks.status();
+    {
+      absl::MutexLock lock(&mu_);
+      progress_[tp].high_watermark = marks->second;
+    }
+    if (progress.next_offset < marks->second) caught_up = false;
+  }
+  return caught_up;
+}
+
+std::map<TopicPartition, PartitionProgress> ApplyLoop::Progress() const {
+  absl::MutexLock lock(&mu_);
+  return progress_;
+}
+
+}  // namespace tongka::state_store

@@ -1,0 +1,335 @@
+#include "libs/state_store/state_store.h"
+
+#include <glog/logging.h>
+#include <openssl/evp.h>
+
+#include <filesystem>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "libs/state_store/outbox.pb.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
+#include "rocksdb/write_batch.h"
+
+namespace tongka::state_store {
+namespace {
+
+constexpr int kDefault = 0;
+constexpr int kState = 1;
+constexpr int kOffsets = 2;
+constexpr int kOutbox = 3;
+const char* const kColumnFamilies[] = {rocksdb::kDefaultColumnFamilyName.c_str(), "state",
+                                       "offsets", "outbox"};
+constexpr absl::string_view kOutboxAckedKey = "outbox_acked";
+// Keys under this prefix in the state column family belong to the runtime (seen event ids).
+constexpr absl::string_view kSeenPrefix = "~seen/";
+
+// Debian's abseil has its own string_view type, distinct from std::string_view (RocksDB's).
+rocksdb::Slice ToSlice(absl::string_view v) { return rocksdb::Slice(v.data(), v.size()); }
+absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status ToStatus(const rocksdb::Status& s, absl::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = absl::StrCat(context, ": ", s.ToString());
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+std::string EncodeU64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+uint64_t DecodeU64(absl::string_view bytes) {
+  CHECK_EQ(bytes.size(), 8u) << "corrupt fixed64 in state store";
+  uint64_t v = 0;
+  for (unsigned char c : bytes) v = (v << 8) | c;
+  return v;
+}
+
+std::string OffsetKey(const TopicPartition& tp) {
+  std::string key = tp.topic;
+  key.push_back('\0');
+  key += EncodeU64(static_cast<uint32_t>(tp.partition)).substr(4);
+  return key;
+}
+
+TopicPartition DecodeOffsetKey(absl::string_view key) {
+  size_t zero = key.find('\0');
+  CHECK(zero != absl::string_view::npos && key.size() == zero + 5) << "corrupt offset key";
+  uint32_t partition = static_cast<uint32_t>(DecodeU64(absl::StrCat(
+      std::string(4, '\0'), key.substr(zero + 1))));
+  return TopicPartition{std::string(key.substr(0, zero)), static_cast<int32_t>(partition)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("state store path: required");
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("state store path ", options.path, ": ", ec.message()));
+  }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // After a crash, recover the WAL to the last consistent batch: a torn tail is dropped whole.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.IncreaseParallelism(2);
+
+  rocksdb::ColumnFamilyOptions state_options;
+  state_options.OptimizeLevelStyleCompaction();
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  state_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int i = 0; i < 4; ++i) {
+    descriptors.emplace_back(kColumnFamilies[i],
+                             i == kState ? state_options : rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
+  if (!s.ok()) return ToStatus(s, absl::StrCat("open state store ", options.path));
+  std::unique_ptr<StateStore> store(
+      new StateStore(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options));
+  absl::Status bounds = store->LoadOutboxBounds();
+  if (!bounds.ok()) return bounds;
+  return store;
+}
+
+StateStore::StateStore(std::unique_ptr<rocksdb::DB> db,
+                       std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                       const StateStoreOptions& options)
+    : db_(std::move(db)), handles_(std::move(handles)) {
+  write_options_.sync = options.sync_writes;
+}
+
+StateStore::~StateStore() {
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
+    if (!s.ok()) LOG(WARNING) << "closing column family: " << s.ToString();
+  }
+  rocksdb::Status s = db_->Close();
+  if (!s.ok()) LOG(WARNING) << "closing state store: " << s.ToString();
+}
+
+absl::Status StateStore::LoadOutboxBounds() {
+  std::string acked;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kDefault], ToSlice(kOutboxAckedKey), &acked);
+  if (!s.ok() && !s.IsNotFound()) return ToStatus(s, "read outbox cursor");
+  outbox_acked_ = s.ok() ? DecodeU64(acked) : 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kOutbox]));
+  it->SeekToLast();
+  uint64_t last = it->Valid() ? DecodeU64(ToView(it->key())) : 0;
+  if (!it->status().ok()) return ToStatus(it->status(), "scan outbox");
+  // Sequences are never reused, even after every entry was acknowledged and deleted.
+  outbox_next_ = std::max(last, outbox_acked_.load()) + 1;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> StateStore::Get(absl::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kState], ToSlice(key), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return ToStatus(s, "state get");
+  return value;
+}
+
+absl::Status StateStore::ScanPrefix(
+    absl::string_view prefix,
+    const std::function<bool(absl::string_view, absl::string_view)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kState]));
+  for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix)); it->Next()) {
+    if (!visit(ToView(it->key()), ToView(it->value()))) break;
+  }
+  return ToStatus(it->status(), "state scan");
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> StateStore::Offsets() const {
+  std::map<TopicPartition, int64_t> offsets;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kOffsets]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    offsets[DecodeOffsetKey(ToView(it->key()))] =
+        static_cast<int64_t>(DecodeU64(ToView(it->value())));
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "read offsets");
+  return offsets;
+}
+
+absl::Status StateStore::Commit(StateBatch& batch) {
+  CHECK(batch.store_ == this) << "a StateBatch must be committed to the store it reads from";
+  rocksdb::WriteBatch write;
+  for (const auto& [key, value] : batch.writes_) {
+    rocksdb::Status s = value.has_value() ? write.Put(handles_[kState], key, *value)
+                                          : write.Delete(handles_[kState], key);
+    if (!s.ok()) return ToStatus(s, "build write batch");
+  }
+  absl::MutexLock lock(&commit_mu_);
+  for (const auto& [tp, next_offset] : batch.offsets_) {
+    // Offsets only move forward: going back would apply events twice. Checked against what is
+    // stored, right before it is overwritten.
+    std::string stored;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kOffsets], OffsetKey(tp), &stored);
+    if (s.ok()) {
+      CHECK_GE(next_offset, static_cast<int64_t>(DecodeU64(stored)))
+          << "offset of " << tp.topic << "/" << tp.partition << " would move backwards";
+    } else if (!s.IsNotFound()) {
+      return ToStatus(s, "read offset");
+    }
+    write.Put(handles_[kOffsets], OffsetKey(tp), EncodeU64(static_cast<uint64_t>(next_offset)));
+  }
+  uint64_t sequence = outbox_next_.load();
+  for (OutboxRecord& record : batch.outbox_) {
+    record.sequence = sequence++;
+    OutboxEntry entry;
+    entry.set_topic(record.topic);
+    entry.set_key(record.key);
+    entry.set_value(record.value);
+    write.Put(handles_[kOutbox], EncodeU64(record.sequence), entry.SerializeAsString());
+  }
+  rocksdb::Status s = db_->Write(write_options_, &write);
+  if (!s.ok()) return ToStatus(s, "commit");
+  outbox_next_.store(sequence);
+  batch.Clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<OutboxRecord>> StateStore::ReadOutbox(size_t max) const {
+  std::vector<OutboxRecord> records;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kOutbox]));
+  for (it->Seek(EncodeU64(outbox_acked_.load() + 1)); it->Valid() && records.size() < max;
+       it->Next()) {
+    OutboxEntry entry;
+    CHECK(entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
+        << "corrupt outbox entry";
+    OutboxRecord& record = records.emplace_back();
+    record.sequence = DecodeU64(ToView(it->key()));
+    record.topic = entry.topic();
+    record.key = entry.key();
+    record.value = entry.value();
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "read outbox");
+  return records;
+}
+
+absl::Status StateStore::AckOutbox(uint64_t sequence) {
+  CHECK_LT(sequence, outbox_next_.load()) << "acknowledging an outbox entry never committed";
+  if (sequence <= outbox_acked_.load()) return absl::OkStatus();
+  rocksdb::WriteBatch write;
+  write.DeleteRange(handles_[kOutbox], EncodeU64(0), EncodeU64(sequence + 1));
+  write.Put(handles_[kDefault], ToSlice(kOutboxAckedKey), EncodeU64(sequence));
+  rocksdb::Status s = db_->Write(write_options_, &write);
+  if (!s.ok()) return ToStatus(s, "ack outbox");
+  outbox_acked_.store(sequence);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StateStore::Digest() const {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  CHECK(EVP_DigestInit_ex(ctx.get(), EVP_sm3(), nullptr) == 1) << "OpenSSL lacks SM3";
+  auto update = [&](const rocksdb::Slice& bytes) {
+    std::string length = EncodeU64(bytes.size());
+    EVP_DigestUpdate(ctx.get(), length.data(), length.size());
+    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+  };
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, handles_[kState]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    update(it->key());
+    update(it->value());
+  }
+  rocksdb::Status s = it->status();
+  it.reset();
+  db_->ReleaseSnapshot(snapshot);
+  if (!s.ok()) return ToStatus(s, "digest scan");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+absl::Status StateStore::Checkpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!s.ok()) return ToStatus(s, "checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return ToStatus(checkpoint->CreateCheckpoint(dir), absl::StrCat("checkpoint to ", dir));
+}
+
+int64_t StateStore::ApproximateSizeBytes() const {
+  uint64_t total = 0;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    uint64_t size = 0;
+    if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kTotalSstFilesSize, &size)) {
+      total += size;
+    }
+    if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kCurSizeAllMemTables, &size)) {
+      total += size;
+    }
+  }
+  return static_cast<int64_t>(total);
+}
+
+absl::StatusOr<std::optional<std::string>> StateBatch::Get(absl::string_view key) const {
+  auto it = writes_.find(key);
+  if (it != writes_.end()) return it->second;
+  return store_->Get(key);
+}
+
+void StateBatch::Put(absl::string_view key, absl::string_view value) {
+  writes_[key] = std::string(value);
+}
+
+void StateBatch::Delete(absl::string_view key) { writes_[key] = std::nullopt; }
+
+void StateBatch::AppendOutbox(std::string topic, std::string key, std::string value) {
+  outbox_.push_back(OutboxRecord{0, std::move(topic), std::move(key), std::move(value)});
+}
+
+void StateBatch::SetNextOffset(const TopicPartition& tp, int64_t next_offset) {
+  int64_t& stored = offsets_[tp];
+  CHECK_GE(next_offset, stored) << "offset of " << tp.topic << "/" << tp.partition
+                                << " would move backwards within a batch";
+  stored = next_offset;
+}
+
+absl::StatusOr<bool> StateBatch::MarkSeen(absl::string_view event_id) {
+  CHECK(!event_id.empty()) << "events must carry an event_id";
+  std::string key = absl::StrCat(kSeenPrefix, event_id);
+  absl::StatusOr<std::optional<std::string>> seen = Get(key);
+  if (!seen.ok()) return seen.status();
+  if (seen->has_value()) return false;
+  Put(key, "");
+  return true;
+}
+
+void StateBatch::Clear() {
+  writes_.clear();
+  outbox_.clear();
+  offsets_.clear();
+}
+
+std::string DerivedEventId(absl::string_view service, const event_log::Record& source,
+                           absl::string_view suffix) {
+  return absl::StrCat(service, "/", source.topic, "/", source.partition, "/", source.offset, "/",
+                      suffix);
+}
+
+}  // namespace tongka::state_store

@@ -1,0 +1,170 @@
+// StateStore: a service's RocksDB, holding state, consumed offsets and the outbox, written together.
+//
+// This is the core of Tongka's exactly-once pattern (DESIGN.md). A consumer applies a batch of
+// records into a StateBatch: state changes, the next offset of every partition it consumed, and
+// the events it derived (the outbox). Commit writes all three in one RocksDB WriteBatch, so state
+// and position can never disagree: after any crash the service resumes from the offsets stored
+// beside the state, re-deriving exactly what was lost. The outbox is drained to Kafka by
+// OutboxPublisher.
+//
+// Column families: "state" (the service's keys, in a service-chosen layout), "offsets"
+// (topic/partition -> next offset), "outbox" (sequence -> OutboxEntry), and "default" (metadata:
+// outbox cursor, format version).
+//
+// Durability: writes are not fsynced by default (sync_writes=false) and the WAL is recovered to a
+// consistent point in time. A process crash loses nothing (the OS has the WAL). A machine crash
+// can lose the latest batches, but state, offsets and outbox roll back together, and the log
+// replays them. Nothing a consumer writes is acknowledged to anyone, so this is safe.
+//
+// Thread-safety: all methods are thread-safe. Several apply loops may share one store when their
+// key spaces and partitions are disjoint; Commit serializes outbox sequence assignment.
+// A StateBatch belongs to one thread.
+//
+// Failure: RocksDB errors come back as Status (INTERNAL for corruption, UNAVAILABLE for I/O).
+// Invariants whose violation would corrupt money (an offset moving backwards, an outbox sequence
+// reused) CHECK-fail.
+//
+// Example:
+//   auto store = StateStore::Open({.path = "/var/lib/tongka/settlement"});
+//   StateBatch batch(store->get());
+//   batch.Put("card/3100001234", bytes);
+//   batch.AppendOutbox({"tongka.alerts", card_id, alert_bytes});
+//   batch.SetNextOffset({"tongka.txn", 3}, record.offset + 1);
+//   absl::Status s = (*store)->Commit(batch);
+#ifndef TONGKA_LIBS_STATE_STORE_STATE_STORE_H_
+#define TONGKA_LIBS_STATE_STORE_STATE_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/event_log/record.h"
+#include "rocksdb/db.h"
+
+namespace tongka::state_store {
+
+using event_log::TopicPartition;
+
+struct StateStoreOptions {
+  // Directory of the RocksDB database. Required; created if missing.
+  std::string path;
+  // fsync every commit. Off by default: see "Durability" above.
+  bool sync_writes = false;
+  // RocksDB block cache for the state column family.
+  int64_t block_cache_bytes = 64 << 20;
+};
+
+struct OutboxRecord {
+  uint64_t sequence = 0;  // assigned at commit, strictly increasing, never reused
+  std::string topic;
+  std::string key;
+  std::string value;
+};
+
+class StateBatch;
+
+class StateStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
+  ~StateStore();
+
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // Reads a state key. nullopt when absent.
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) const;
+
+  // Visits state keys starting with `prefix` in key order until `visit` returns false.
+  absl::Status ScanPrefix(absl::string_view prefix,
+                          const std::function<bool(absl::string_view key,
+                                                   absl::string_view value)>& visit) const;
+
+  // The stored next offset of every partition this store has consumed.
+  absl::StatusOr<std::map<TopicPartition, int64_t>> Offsets() const;
+
+  // Atomically writes the batch's state changes, offsets and outbox entries. An offset must never
+  // move backwards (CHECK): that would apply events twice.
+  absl::Status Commit(StateBatch& batch);
+
+  // Outbox entries not yet acknowledged, oldest first, at most `max`.
+  absl::StatusOr<std::vector<OutboxRecord>> ReadOutbox(size_t max) const;
+  // Deletes outbox entries up to and including `sequence` once Kafka has them.
+  absl::Status AckOutbox(uint64_t sequence);
+  // Entries committed but not yet acknowledged.
+  int64_t OutboxDepth() const { return outbox_next_.load() - 1 - outbox_acked_.load(); }
+
+  // SM3 over every state key and value in key order, hex-encoded. Two stores built from the same
+  // log to the same offsets have the same digest, whatever their batch boundaries or crashes.
+  absl::StatusOr<std::string> Digest() const;
+
+  // Writes a consistent, openable copy of the whole database (state, offsets, outbox) to `dir`,
+  // which must not exist. Opening that directory restores the service to that point; it then
+  // resumes from the checkpoint's offsets.
+  absl::Status Checkpoint(const std::string& dir) const;
+
+  // Approximate on-disk size, for metrics.
+  int64_t ApproximateSizeBytes() const;
+
+ private:
+  StateStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+             const StateStoreOptions& options);
+  absl::Status LoadOutboxBounds();
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, state, offsets, outbox
+  rocksdb::WriteOptions write_options_;
+  absl::Mutex commit_mu_;
+  std::atomic<uint64_t> outbox_next_{1};   // next sequence to assign
+  std::atomic<uint64_t> outbox_acked_{0};  // highest acknowledged sequence
+};
+
+// The pending changes of one apply step. Reads through the batch see its own writes first
+// (read-your-writes within a batch), then the store.
+class StateBatch {
+ public:
+  explicit StateBatch(const StateStore* store) : store_(store) {}
+
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) const;
+  void Put(absl::string_view key, absl::string_view value);
+  void Delete(absl::string_view key);
+
+  void AppendOutbox(std::string topic, std::string key, std::string value);
+  void SetNextOffset(const TopicPartition& tp, int64_t next_offset);
+
+  // First sighting of `event_id` in this store (and batch): marks it seen and returns true. A
+  // consumer drops an event whose id it has seen: that is how resent outbox entries and retried
+  // commands are applied exactly once.
+  absl::StatusOr<bool> MarkSeen(absl::string_view event_id);
+
+  bool empty() const { return writes_.empty() && outbox_.empty() && offsets_.empty(); }
+  size_t write_count() const { return writes_.size(); }
+  size_t outbox_count() const { return outbox_.size(); }
+  void Clear();
+
+ private:
+  friend class StateStore;
+  const StateStore* store_;
+  absl::flat_hash_map<std::string, std::optional<std::string>> writes_;
+  std::vector<OutboxRecord> outbox_;
+  std::map<TopicPartition, int64_t> offsets_;
+};
+
+// The deterministic id of an event derived from a consumed record:
+// "<service>/<topic>/<partition>/<offset>/<suffix>". Re-deriving after a crash yields the same id,
+// so consumers drop the resend.
+std::string DerivedEventId(absl::string_view service, const event_log::Record& source,
+                           absl::string_view suffix);
+
+}  // namespace tongka::state_store
+
+#endif  // TONGKA_LIBS_STATE_STORE_STATE_STORE_H_
