@@ -88,6 +88,16 @@ absl::StatusOr<std::pair<int64_t, int64_t>> PartitionConsumer::QueryWatermarks(
   return std::make_pair(low, high);
 }
 
+std::pair<int64_t, int64_t> PartitionConsumer::CachedWatermarks(const TopicPartition& tp) {
+  int64_t low = -1;
+  int64_t high = -1;
+  if (consumer_->get_watermark_offsets(tp.topic, tp.partition, &low, &high) !=
+      RdKafka::ERR_NO_ERROR) {
+    return {-1, -1};
+  }
+  return {low, high};
+}
+
 absl::StatusOr<int32_t> PartitionConsumer::PartitionCount(const std::string& topic,
                                                           absl::Duration timeout) {
   std::string error;

@@ -62,6 +62,10 @@ class PartitionConsumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const TopicPartition& tp,
                                                               absl::Duration timeout);
 
+  // The (low, high) watermarks librdkafka last saw in fetch responses, without asking the broker:
+  // cheap enough to refresh lag metrics every batch. (-1, -1) until the first fetch.
+  std::pair<int64_t, int64_t> CachedWatermarks(const TopicPartition& tp);
+
   // The number of partitions of `topic`, from cluster metadata. NOT_FOUND if it does not exist.
   absl::StatusOr<int32_t> PartitionCount(const std::string& topic, absl::Duration timeout);
 

@@ -72,6 +72,7 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
   records_.clear();
   absl::Status polled =
       consumer_->Poll(options_.batch_max_records, options_.poll_timeout, &records_);
+  absl::Time started = absl::Now();
   // Records read before a consumer error are still applied; the error stops the loop after.
   StateBatch batch(store_);
   std::map<TopicPartition, int64_t> next;
@@ -111,6 +112,13 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
       progress.next_offset = offset;
     }
     for (const Record& record : records_) ++progress_[{record.topic, record.partition}].applied_total;
+    for (auto& [tp, progress] : progress_) {
+      int64_t high = consumer_->CachedWatermarks(tp).second;
+      if (high >= 0) progress.high_watermark = high;
+    }
+  }
+  if (options_.batch_seconds != nullptr && !records_.empty()) {
+    options_.batch_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - started));
   }
   if (!polled.ok()) return polled;
   return records_.size();

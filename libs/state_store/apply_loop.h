@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "libs/event_log/partition_consumer.h"
 #include "libs/event_log/record.h"
+#include "libs/metrics/metrics.h"
 #include "libs/state_store/state_store.h"
 
 namespace tongka::state_store {
@@ -58,6 +59,8 @@ struct ApplyLoopOptions {
   size_t batch_max_records = 5000;
   // How long one poll waits for the first record.
   absl::Duration poll_timeout = absl::Milliseconds(100);
+  // Optional: observes the wall time of each non-empty apply-and-commit step, in seconds.
+  metrics::Histogram* batch_seconds = nullptr;
 };
 
 struct PartitionProgress {

@@ -1,0 +1,156 @@
+#include "tools/sample/sample_state.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tools/sample/sample_storage.pb.h"
+
+namespace tongka::sample {
+namespace {
+
+constexpr absl::string_view kUnparseableKey = "stats/unparseable";
+constexpr absl::string_view kDuplicatesKey = "stats/duplicates";
+
+absl::Status Increment(state_store::StateBatch& batch, absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> current = batch.Get(key);
+  if (!current.ok()) return current.status();
+  int64_t n = 0;
+  if (current->has_value() && !absl::SimpleAtoi(**current, &n)) {
+    return absl::InternalError(absl::StrCat("corrupt counter ", key));
+  }
+  batch.Put(key, absl::StrCat(n + 1));
+  return absl::OkStatus();
+}
+
+// Reads a stored message, or a default one when the key is absent.
+template <typename Message>
+absl::StatusOr<Message> ReadMessage(const state_store::StateBatch& batch, absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> bytes = batch.Get(key);
+  if (!bytes.ok()) return bytes.status();
+  Message message;
+  if (bytes->has_value() && !message.ParseFromString(**bytes)) {
+    return absl::InternalError(absl::StrCat("corrupt stored record ", key));
+  }
+  return message;
+}
+
+// A member-city table small enough for a demo; tapgen (issue 3) carries the real 80.
+constexpr uint32_t kCities[] = {310000, 330200, 450200, 110000, 440100, 320100, 510100, 420100};
+
+// SplitMix64: a tiny, well-mixed, deterministic generator.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
+  v1::Event event;
+  if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kTap) {
+    return Increment(batch, kUnparseableKey);
+  }
+  const v1::Tap& tap = event.tap();
+  std::string key = absl::StrCat("card/", tap.txn().card_id());
+  absl::StatusOr<CardTotals> totals = ReadMessage<CardTotals>(batch, key);
+  if (!totals.ok()) return totals.status();
+  totals->set_taps(totals->taps() + 1);
+  totals->set_spent_fen(totals->spent_fen() + tap.amount_fen());
+  batch.Put(key, totals->SerializeAsString());
+
+  v1::Event tally;
+  tally.set_event_id(state_store::DerivedEventId("sample", record, "tally"));
+  tally.set_occurred_at_us(event.occurred_at_us());
+  tally.set_recorded_at_us(event.recorded_at_us());
+  tally.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+  tally.mutable_source()->set_service("sample");
+  tally.mutable_sample_tally()->set_acquirer_city(tap.txn().acquirer_city());
+  tally.mutable_sample_tally()->set_card_id(tap.txn().card_id());
+  tally.mutable_sample_tally()->set_amount_fen(tap.amount_fen());
+  batch.AppendOutbox(kTallyTopic, absl::StrCat(tap.txn().acquirer_city()),
+                     tally.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status CityTally::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
+  v1::Event event;
+  if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kSampleTally ||
+      event.event_id().empty()) {
+    return Increment(batch, kUnparseableKey);
+  }
+  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
+  if (!first.ok()) return first.status();
+  if (!*first) return Increment(batch, kDuplicatesKey);
+  const v1::SampleTally& tally = event.sample_tally();
+  std::string key = absl::StrFormat("city/%06d", tally.acquirer_city());
+  absl::StatusOr<CityTotals> totals = ReadMessage<CityTotals>(batch, key);
+  if (!totals.ok()) return totals.status();
+  totals->set_taps(totals->taps() + 1);
+  totals->set_amount_fen(totals->amount_fen() + tally.amount_fen());
+  batch.Put(key, totals->SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SampleTotals> ReadTotals(const state_store::StateStore& store) {
+  SampleTotals totals;
+  bool corrupt = false;
+  absl::Status status = store.ScanPrefix("card/", [&](absl::string_view, absl::string_view value) {
+    CardTotals card;
+    corrupt |= !card.ParseFromArray(value.data(), static_cast<int>(value.size()));
+    totals.card_taps += card.taps();
+    totals.card_spent_fen += card.spent_fen();
+    return true;
+  });
+  if (!status.ok()) return status;
+  status = store.ScanPrefix("city/", [&](absl::string_view key, absl::string_view value) {
+    CityTotals city;
+    uint32_t code = 0;
+    corrupt |= !city.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+               !absl::SimpleAtoi(key.substr(5), &code);
+    totals.city_taps += city.taps();
+    totals.city_amount_fen += city.amount_fen();
+    totals.per_city[code] = {city.taps(), city.amount_fen()};
+    return true;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError("corrupt sample totals in the state store");
+  for (auto [key, field] : {std::pair{kDuplicatesKey, &totals.duplicates_dropped},
+                            std::pair{kUnparseableKey, &totals.unparseable}}) {
+    absl::StatusOr<std::optional<std::string>> value = store.Get(key);
+    if (!value.ok()) return value.status();
+    if (value->has_value() && !absl::SimpleAtoi(**value, field)) {
+      return absl::InternalError(absl::StrCat("corrupt counter ", key));
+    }
+  }
+  return totals;
+}
+
+v1::Event SyntheticTap(uint64_t seed, uint64_t i) {
+  uint64_t r = Mix(seed ^ Mix(i));
+  constexpr uint64_t kCards = 20000;
+  uint64_t card = r % kCards;
+  uint32_t issuer = kCities[card % std::size(kCities)];
+  // One tap in five is away from home: a cross-city tap.
+  uint32_t acquirer = (r >> 20) % 5 == 0 ? kCities[(r >> 24) % std::size(kCities)] : issuer;
+  v1::Event event;
+  std::string terminal = absl::StrFormat("T%06d-%04d", acquirer, (r >> 32) % 1000);
+  event.set_event_id(absl::StrCat("txn/", terminal, "/", i));
+  event.set_occurred_at_us(1795500000000000LL + static_cast<int64_t>(i) * 1000);
+  event.set_recorded_at_us(event.occurred_at_us() + 500000);
+  event.mutable_source()->set_kind(v1::TENANT_KIND_CITY_OPERATOR);
+  event.mutable_source()->set_city(acquirer);
+  v1::Tap* tap = event.mutable_tap();
+  v1::TxnCommon* txn = tap->mutable_txn();
+  txn->set_card_id(absl::StrFormat("%06d%012d0", issuer, card));
+  txn->set_issuer_city(issuer);
+  txn->set_acquirer_city(acquirer);
+  txn->set_terminal_id(terminal);
+  txn->set_terminal_seq(i);
+  tap->set_amount_fen(100 + static_cast<int64_t>((r >> 40) % 900));
+  tap->set_mode(static_cast<v1::TransportMode>(1 + (r >> 48) % 3));
+  return event;
+}
+
+}  // namespace tongka::sample
