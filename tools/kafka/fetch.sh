@@ -15,7 +15,8 @@
 # on standard output, so callers can write CP_FILE=$(tools/kafka/fetch.sh).
 set -euo pipefail
 
-readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly HERE
 readonly VERSION="${1:-${TONGKA_KAFKA_VERSION:-3.9.2}}"
 readonly CACHE_ROOT="${TONGKA_CACHE:-$HOME/.cache/tongka}"
 readonly DEST="$CACHE_ROOT/kafka-$VERSION"
@@ -64,7 +65,9 @@ log="$tmp/mvn.log"
 
 echo "fetch.sh: resolving org.apache.kafka:kafka_2.13:$VERSION and its runtime dependencies from Maven Central..." >&2
 start=$SECONDS
-if ! mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" -P "$profile" \
+# -U makes Maven retry downloads that failed on an earlier run instead of
+# repeating the cached failure.
+if ! mvn -B -q -U -Dstyle.color=never -f "$HERE/pom.xml" -P "$profile" \
     -Dkafka.version="$VERSION" \
     "$DEP_PLUGIN:copy-dependencies" \
     -DincludeScope=runtime \
@@ -78,7 +81,12 @@ if ! mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" -P "$profile" \
   fi
   # Maven's first error line is the one that names the cause; the rest is
   # boilerplate about -e and -X.
-  grep -m 1 '\[ERROR\]' "$log" | fold -s -w 160 >&2 || tail -n 20 "$log" >&2
+  first_error="$(grep -m 1 '^\[ERROR\]' < <(sed 's/\x1b\[[0-9;]*m//g' "$log") || true)"
+  if [[ -n "$first_error" ]]; then
+    fold -s -w 160 <<<"$first_error" >&2
+  else
+    tail -n 20 "$log" >&2
+  fi
   exit 1
 fi
 

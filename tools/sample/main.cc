@@ -17,6 +17,8 @@ ABSL_FLAG(int32_t, replica_count, 1, "Number of replicas N.");
 ABSL_FLAG(int32_t, metrics_port, 0, "Port of /metrics; 0 = any free port, -1 = off.");
 ABSL_FLAG(int32_t, batch_max_records, 5000, "Records per RocksDB commit.");
 ABSL_FLAG(bool, exit_when_caught_up, false, "Exit once everything in the log is applied.");
+ABSL_FLAG(bool, publish, true,
+          "Publish the outbox; false only to replay a log that already holds the derived events.");
 ABSL_FLAG(bool, summary, false, "Print the state's digest and totals as JSON, then exit.");
 
 int main(int argc, char** argv) {
@@ -30,7 +32,8 @@ int main(int argc, char** argv) {
       .replica_count = absl::GetFlag(FLAGS_replica_count),
       .metrics_port = absl::GetFlag(FLAGS_metrics_port),
       .batch_max_records = absl::GetFlag(FLAGS_batch_max_records),
-      .exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up)};
+      .exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up),
+      .publish = absl::GetFlag(FLAGS_publish)};
   if (absl::GetFlag(FLAGS_summary)) return tongka::sample::PrintSummary(config.state_dir);
 
   // SIGTERM and SIGINT stop the service gracefully; they are waited for on a dedicated thread.

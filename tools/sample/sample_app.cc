@@ -82,12 +82,15 @@ absl::Status SampleApp::Wire() {
   if (!tally_loop.ok()) return tally_loop.status();
   tally_loop_ = std::move(*tally_loop);
 
-  absl::StatusOr<std::unique_ptr<event_log::Producer>> producer = event_log::Producer::Create(kafka);
-  if (!producer.ok()) return producer.status();
-  producer_ = std::move(*producer);
-  publisher_ = std::make_unique<state_store::OutboxPublisher>(store_.get(), producer_.get(),
-                                                              state_store::OutboxPublisherOptions{});
-  runtime_metrics_->WatchPublisher(publisher_.get());
+  if (config_.publish) {
+    absl::StatusOr<std::unique_ptr<event_log::Producer>> producer =
+        event_log::Producer::Create(kafka);
+    if (!producer.ok()) return producer.status();
+    producer_ = std::move(*producer);
+    publisher_ = std::make_unique<state_store::OutboxPublisher>(
+        store_.get(), producer_.get(), state_store::OutboxPublisherOptions{});
+    runtime_metrics_->WatchPublisher(publisher_.get());
+  }
 
   // Phase 3: the metrics endpoint, last, so it never shows a half-wired service.
   if (config_.metrics_port >= 0) {
@@ -115,7 +118,7 @@ absl::StatusOr<bool> SampleApp::AllApplied() {
   // outbox is empty, every tally is in Kafka; then stage two must have applied all of them.
   absl::StatusOr<bool> taps = tap_loop_->CaughtUp();
   if (!taps.ok() || !*taps) return taps;
-  if (store_->OutboxDepth() > 0) return false;
+  if (publisher_ != nullptr && store_->OutboxDepth() > 0) return false;
   return tally_loop_->CaughtUp();
 }
 
@@ -131,7 +134,9 @@ absl::Status SampleApp::Run(std::atomic<bool>& stop) {
   std::atomic<bool> publisher_stop{false};
   std::thread taps([&] { record_error(tap_loop_->Run(stop)); });
   std::thread tallies([&] { record_error(tally_loop_->Run(stop)); });
-  std::thread publisher([&] { publisher_->Run(publisher_stop); });
+  std::thread publisher([&] {
+    if (publisher_ != nullptr) publisher_->Run(publisher_stop);
+  });
   LOG(INFO) << "sample running: replica " << config_.replica_index << "/"
             << config_.replica_count << ", metrics on :" << metrics_port();
   while (!stop.load()) {

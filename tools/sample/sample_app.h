@@ -44,6 +44,9 @@ struct SampleConfig {
   // Stop (successfully) once both stages have applied everything in the log and the outbox is
   // empty. For tests and the quick start; a service runs until SIGTERM.
   bool exit_when_caught_up = false;
+  // Publish the outbox. Off only for a replay that rebuilds state from a log that already holds
+  // everything the outbox would carry (verification of a live store, the crash test).
+  bool publish = true;
 
   absl::Status Validate() const;
 };

@@ -8,7 +8,10 @@
 namespace tongka::sample {
 namespace {
 
-constexpr absl::string_view kUnparseableKey = "stats/unparseable";
+// Each stage counts its own junk: the two loops run on separate threads, and a key shared by
+// both would lose updates.
+constexpr absl::string_view kTapsUnparseableKey = "stats/taps_unparseable";
+constexpr absl::string_view kTalliesUnparseableKey = "stats/tallies_unparseable";
 constexpr absl::string_view kDuplicatesKey = "stats/duplicates";
 
 absl::Status Increment(state_store::StateBatch& batch, absl::string_view key) {
@@ -50,7 +53,7 @@ uint64_t Mix(uint64_t x) {
 absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
   v1::Event event;
   if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kTap) {
-    return Increment(batch, kUnparseableKey);
+    return Increment(batch, kTapsUnparseableKey);
   }
   const v1::Tap& tap = event.tap();
   std::string key = absl::StrCat("card/", tap.txn().card_id());
@@ -78,7 +81,7 @@ absl::Status CityTally::Apply(const event_log::Record& record, state_store::Stat
   v1::Event event;
   if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kSampleTally ||
       event.event_id().empty()) {
-    return Increment(batch, kUnparseableKey);
+    return Increment(batch, kTalliesUnparseableKey);
   }
   absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
   if (!first.ok()) return first.status();
@@ -117,12 +120,15 @@ absl::StatusOr<SampleTotals> ReadTotals(const state_store::StateStore& store) {
   if (!status.ok()) return status;
   if (corrupt) return absl::InternalError("corrupt sample totals in the state store");
   for (auto [key, field] : {std::pair{kDuplicatesKey, &totals.duplicates_dropped},
-                            std::pair{kUnparseableKey, &totals.unparseable}}) {
+                            std::pair{kTapsUnparseableKey, &totals.unparseable},
+                            std::pair{kTalliesUnparseableKey, &totals.unparseable}}) {
     absl::StatusOr<std::optional<std::string>> value = store.Get(key);
     if (!value.ok()) return value.status();
-    if (value->has_value() && !absl::SimpleAtoi(**value, field)) {
+    int64_t n = 0;
+    if (value->has_value() && !absl::SimpleAtoi(**value, &n)) {
       return absl::InternalError(absl::StrCat("corrupt counter ", key));
     }
+    *field += n;
   }
   return totals;
 }

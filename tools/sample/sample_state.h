@@ -10,7 +10,7 @@
 //
 // Both appliers are deterministic (no clock, no I/O besides the batch) so a rebuild from offset 0
 // reproduces the live state bit for bit. Records that do not parse are counted under
-// "stats/unparseable" and skipped, deterministically.
+// "stats/<stage>_unparseable" and skipped, deterministically.
 //
 // Thread-safety: an applier is driven by one ApplyLoop thread.
 #ifndef TONGKA_TOOLS_SAMPLE_SAMPLE_STATE_H_

@@ -1,0 +1,160 @@
+// Benchmark: the state store's apply rate next to the raw librdkafka consume rate of the same
+// events, from one run on the real broker.
+//
+//   bazel run //tools/bench:state_apply [-- --events=1000000 --partitions=8]
+//
+// It starts a local Kafka broker, appends `events` synthetic taps (tools/sample) to a topic, then
+//   1. raw:   consumes them all with a bare RdKafka::KafkaConsumer (assign from offset 0, no copy,
+//             no parse): the ceiling the log itself sets;
+//   2. apply: consumes them with the runtime's ApplyLoop into a fresh StateStore, with the sample's
+//             TapCounter: parse, per-card read-modify-write, one derived outbox event per tap, and
+//             the offsets, all in one RocksDB WriteBatch per batch.
+// Both read the same bytes from the same broker after a warm-up pass, so the ratio isolates what
+// the store and the apply logic cost. Last line:
+//   apply_rate=<events/s> raw_consume_rate=<events/s> ratio=<apply/raw>
+#include <glog/logging.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "libs/event_log/admin.h"
+#include "libs/event_log/partition_consumer.h"
+#include "libs/event_log/producer.h"
+#include "libs/event_log/testing/test_broker.h"
+#include "libs/state_store/apply_loop.h"
+#include "libs/state_store/state_store.h"
+#include "tools/sample/sample_state.h"
+
+ABSL_FLAG(int64_t, events, 1000000, "Events to append and consume.");
+ABSL_FLAG(int32_t, partitions, 8, "Partitions of the benchmark topic.");
+ABSL_FLAG(int32_t, batch_max_records, 10000, "ApplyLoop batch size.");
+ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
+
+namespace tongka::bench {
+namespace {
+
+constexpr char kTopic[] = "tongka.txn";
+
+void Fail(const absl::Status& status, const char* what) {
+  if (status.ok()) return;
+  std::cerr << what << ": " << status << std::endl;
+  std::exit(1);
+}
+
+void Produce(const std::string& bootstrap, int64_t events) {
+  auto producer = event_log::Producer::Create({.bootstrap_servers = bootstrap});
+  Fail(producer.status(), "producer");
+  for (int64_t i = 0; i < events; ++i) {
+    v1::Event event = sample::SyntheticTap(42, static_cast<uint64_t>(i));
+    absl::Status status;
+    while ((status = (*producer)->Produce(kTopic, event.tap().txn().card_id(),
+                                          event.SerializeAsString(), nullptr))
+               .code() == absl::StatusCode::kResourceExhausted) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    Fail(status, "produce");
+  }
+  Fail((*producer)->Flush(absl::Minutes(5)), "flush");
+}
+
+// Consumes every event with librdkafka alone; returns events per second.
+double RawConsume(const std::string& bootstrap, int32_t partitions, int64_t events) {
+  auto conf = event_log::BuildConsumerConf({.bootstrap_servers = bootstrap}, "bench-raw");
+  Fail(conf.status(), "raw consumer conf");
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf->get(), error));
+  CHECK(consumer != nullptr) << error;
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int32_t p = 0; p < partitions; ++p) {
+    assignment.push_back(RdKafka::TopicPartition::create(kTopic, p, 0));
+  }
+  CHECK_EQ(consumer->assign(assignment), RdKafka::ERR_NO_ERROR);
+  RdKafka::TopicPartition::destroy(assignment);
+  int64_t seen = 0;
+  int64_t bytes = 0;
+  absl::Time start = absl::Now();
+  while (seen < events) {
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(100));
+    if (message->err() == RdKafka::ERR_NO_ERROR) {
+      ++seen;
+      bytes += static_cast<int64_t>(message->len());
+    } else if (message->err() != RdKafka::ERR__TIMED_OUT) {
+      LOG(FATAL) << "raw consume: " << message->errstr();
+    }
+  }
+  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  consumer->close();
+  LOG(INFO) << "raw: " << seen << " events, " << bytes << " bytes in " << seconds << " s";
+  return static_cast<double>(seen) / seconds;
+}
+
+// Applies every event through ApplyLoop into a fresh store; returns events per second.
+double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t events,
+             int32_t batch_max_records) {
+  std::filesystem::remove_all(store_dir);
+  auto store = state_store::StateStore::Open({.path = store_dir});
+  Fail(store.status(), "store");
+  auto consumer = event_log::PartitionConsumer::Create({.bootstrap_servers = bootstrap},
+                                                       "bench-apply");
+  Fail(consumer.status(), "consumer");
+  sample::TapCounter applier;
+  state_store::ApplyLoop loop(store->get(), std::move(*consumer), &applier,
+                              {.topics = {kTopic},
+                               .batch_max_records = static_cast<size_t>(batch_max_records)});
+  Fail(loop.Start(), "loop start");
+  int64_t applied = 0;
+  absl::Time start = absl::Now();
+  while (applied < events) {
+    auto n = loop.RunOnce();
+    Fail(n.status(), "apply");
+    applied += static_cast<int64_t>(*n);
+  }
+  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  CHECK_EQ((*store)->OutboxDepth(), events) << "every tap derives one outbox event";
+  LOG(INFO) << "apply: " << applied << " events in " << seconds << " s, store "
+            << (*store)->ApproximateSizeBytes() << " bytes";
+  return static_cast<double>(applied) / seconds;
+}
+
+int Main() {
+  const int64_t events = absl::GetFlag(FLAGS_events);
+  const int32_t partitions = absl::GetFlag(FLAGS_partitions);
+  std::string work_dir = absl::GetFlag(FLAGS_work_dir);
+  if (work_dir.empty()) {
+    char templ[] = "/tmp/tongka-bench.XXXXXX";
+    work_dir = mkdtemp(templ);
+  }
+  auto kafka = event_log::LocalKafka::Start(work_dir + "/kafka");
+  Fail(kafka.status(), "kafka");
+  const std::string bootstrap = (*kafka)->bootstrap();
+  Fail(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
+                               {{.name = kTopic, .partitions = partitions}}, absl::Seconds(60)),
+       "topic");
+  LOG(INFO) << "appending " << events << " taps to " << kTopic;
+  Produce(bootstrap, events);
+
+  RawConsume(bootstrap, partitions, events);  // warm-up: the broker's page cache, connections
+  double raw = RawConsume(bootstrap, partitions, events);
+  double apply = Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records));
+  std::cout << absl::StrFormat("apply_rate=%.0f raw_consume_rate=%.0f ratio=%.2f", apply, raw,
+                               apply / raw)
+            << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace tongka::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  return tongka::bench::Main();
+}
