@@ -1,0 +1,97 @@
+#include "libs/crypto/self_test.h"
+
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "libs/crypto/openssl_util.h"
+#include "libs/crypto/sm3.h"
+
+namespace tongka::crypto {
+namespace {
+
+// Fetches each algorithm without CHECKing, so a missing one becomes a Status.
+absl::Status CheckAvailable() {
+  if (EVP_MD* md = EVP_MD_fetch(nullptr, "SM3", nullptr)) {
+    EVP_MD_free(md);
+  } else {
+    return absl::FailedPreconditionError(
+        absl::StrCat("OpenSSL has no SM3: ", internal::OpenSslErrorString()));
+  }
+  if (EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "SM4-ECB", nullptr)) {
+    EVP_CIPHER_free(cipher);
+  } else {
+    return absl::FailedPreconditionError(
+        absl::StrCat("OpenSSL has no SM4-ECB: ", internal::OpenSslErrorString()));
+  }
+  for (const char* name : {"HMAC", "CMAC"}) {
+    if (EVP_MAC* mac = EVP_MAC_fetch(nullptr, name, nullptr)) {
+      EVP_MAC_free(mac);
+    } else {
+      return absl::FailedPreconditionError(
+          absl::StrCat("OpenSSL has no ", name, ": ", internal::OpenSslErrorString()));
+    }
+  }
+  if (EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "KBKDF", nullptr)) {
+    EVP_KDF_free(kdf);
+  } else {
+    return absl::FailedPreconditionError(
+        absl::StrCat("OpenSSL has no KBKDF: ", internal::OpenSslErrorString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Expect(absl::string_view what, absl::string_view actual, absl::string_view hex) {
+  if (actual != absl::HexStringToBytes(hex)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": OpenSSL computed ", absl::BytesToHexString(actual), ", expected ", hex));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSm4Ecb() {
+  // GB/T 32907-2016 Appendix A, example 1: key = plaintext.
+  const std::string key = absl::HexStringToBytes("0123456789abcdeffedcba9876543210");
+  internal::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+  unsigned char out[32];
+  int out_size = 0;
+  int final_size = 0;
+  if (ctx == nullptr ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_sm4_ecb(), nullptr,
+                         reinterpret_cast<const unsigned char*>(key.data()), nullptr) != 1 ||
+      EVP_CIPHER_CTX_set_padding(ctx.get(), 0) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), out, &out_size,
+                        reinterpret_cast<const unsigned char*>(key.data()),
+                        static_cast<int>(key.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), out + out_size, &final_size) != 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("SM4-ECB encryption failed: ", internal::OpenSslErrorString()));
+  }
+  return Expect("SM4-ECB (GB/T 32907)",
+                absl::string_view(reinterpret_cast<const char*>(out), out_size + final_size),
+                "681edf34d206965e86b3e94f536e4246");
+}
+
+}  // namespace
+
+absl::Status SelfTest() {
+  if (absl::Status status = CheckAvailable(); !status.ok()) return status;
+  if (absl::Status status =
+          Expect("SM3(\"abc\") (GB/T 32905)", AsStringView(Sm3("abc")),
+                 "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = Expect(
+          "HMAC-SM3 (GM/T 0042 D.3)", AsStringView(HmacSm3("Jefe", "what do ya want for nothing?")),
+          "2e87f1d16862e6d964b50a5200bf2b10b764faa9680a296a2405f24bec39f882");
+      !status.ok()) {
+    return status;
+  }
+  return CheckSm4Ecb();
+}
+
+}  // namespace tongka::crypto
