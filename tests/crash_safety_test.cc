@@ -67,7 +67,8 @@ int64_t JsonInt(const std::string& json, const std::string& field) {
   EXPECT_NE(at, std::string::npos) << field << " in " << json;
   int64_t value = -1;
   std::string digits;
-  for (size_t i = at + needle.size(); i < json.size() && (isdigit(json[i]) || json[i] == '-'); ++i) {
+  for (size_t i = at + needle.size(); i < json.size() && (isdigit(json[i]) || json[i] == '-');
+       ++i) {
     digits.push_back(json[i]);
   }
   EXPECT_TRUE(absl::SimpleAtoi(digits, &value)) << field;
@@ -82,15 +83,15 @@ std::string JsonDigest(const std::string& json) {
 // Runs the sample service until it exits by itself having caught up.
 void RunToCompletion(const std::string& bootstrap, const std::string& state_dir,
                      const std::string& log, bool publish) {
-  auto p = Subprocess::Start({kSampleBinary, "--kafka_bootstrap=" + bootstrap,
-                              "--state_dir=" + state_dir, "--metrics_port=-1",
-                              "--exit_when_caught_up", absl::StrCat("--publish=", publish)},
-                             {}, log);
+  auto p = Subprocess::Start(
+      {kSampleBinary, "--kafka_bootstrap=" + bootstrap, "--state_dir=" + state_dir,
+       "--metrics_port=-1", "--exit_when_caught_up", absl::StrCat("--publish=", publish)},
+      {}, log);
   ASSERT_TRUE(p.ok()) << p.status();
   std::optional<int> status = (*p)->WaitFor(absl::Minutes(10));
   ASSERT_TRUE(status.has_value()) << "did not catch up in 10 minutes; log " << log;
-  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << "status " << *status << "\n" << ReadFile(log).substr(0, 20000);
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "status " << *status << "\n"
+                                                               << ReadFile(log).substr(0, 20000);
 }
 
 TEST(CrashSafetyTest, MillionTapsThroughTwentyKillsCountedExactlyOnce) {
@@ -159,10 +160,10 @@ TEST(CrashSafetyTest, MillionTapsThroughTwentyKillsCountedExactlyOnce) {
     ASSERT_LT(run, 200) << "kill loop did not converge";
     std::map<std::string, std::string> env;
     if (run % 5 == 4) env["TONGKA_FAILPOINTS"] = "outbox.after_produce";
-    auto p = Subprocess::Start({kSampleBinary, "--kafka_bootstrap=" + bootstrap,
-                                "--state_dir=" + live_dir, "--metrics_port=-1",
-                                "--batch_max_records=2000"},
-                               env, log);
+    auto p = Subprocess::Start(
+        {kSampleBinary, "--kafka_bootstrap=" + bootstrap, "--state_dir=" + live_dir,
+         "--metrics_port=-1", "--batch_max_records=2000"},
+        env, log);
     ASSERT_TRUE(p.ok()) << p.status();
     if (env.empty()) {
       absl::SleepFor(absl::Milliseconds(delay_ms(random)));

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bad=()
 while IFS= read -r file; do
+  [[ -f "$file" ]] || continue  # deleted in the working tree
   clang-format --dry-run -Werror "$file" >/dev/null 2>&1 || bad+=("$file")
 done < <(git ls-files '*.cc' '*.h')
 if ((${#bad[@]} > 0)); then

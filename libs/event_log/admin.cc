@@ -52,9 +52,8 @@ absl::Status EnsureTopics(const KafkaClientConfig& config, const std::vector<Top
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   absl::Status status = absl::OkStatus();
   for (const TopicSpec& spec : topics) {
-    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
-                                                       spec.replication_factor, error,
-                                                       sizeof(error));
+    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(
+        spec.name.c_str(), spec.partitions, spec.replication_factor, error, sizeof(error));
     if (topic == nullptr) {
       status = absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": ", error));
       break;
@@ -87,9 +86,9 @@ absl::Status EnsureTopics(const KafkaClientConfig& config, const std::vector<Top
         rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
         if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          status = absl::InternalError(absl::StrCat("create topic ",
-                                                    rd_kafka_topic_result_name(results[i]), ": ",
-                                                    rd_kafka_topic_result_error_string(results[i])));
+          status = absl::InternalError(
+              absl::StrCat("create topic ", rd_kafka_topic_result_name(results[i]), ": ",
+                           rd_kafka_topic_result_error_string(results[i])));
         }
       }
     }

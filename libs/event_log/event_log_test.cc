@@ -49,8 +49,7 @@ class EventLogTest : public ::testing::Test {
 TEST(KafkaConfigTest, RefusesToOverrideSafetyProperties) {
   KafkaClientConfig config{.bootstrap_servers = "127.0.0.1:1"};
   config.overrides["enable.idempotence"] = "false";
-  EXPECT_EQ(BuildProducerConf(config, nullptr).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(BuildProducerConf(config, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
   config.overrides = {{"auto.offset.reset", "latest"}};
   EXPECT_EQ(BuildConsumerConf(config, "g").status().code(), absl::StatusCode::kInvalidArgument);
   config.overrides = {{"linger.ms", "not-a-number"}};

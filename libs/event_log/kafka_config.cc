@@ -11,10 +11,14 @@ namespace {
 // Properties whose values carry Tongka's correctness guarantees; overrides must not touch them.
 const std::set<std::string>& ProtectedProperties() {
   static const auto* const kProtected = new std::set<std::string>{
-      "enable.idempotence",       "acks",
-      "request.required.acks",    "partitioner",
-      "enable.auto.commit",       "enable.auto.offset.store",
-      "auto.offset.reset",        "isolation.level",
+      "enable.idempotence",
+      "acks",
+      "request.required.acks",
+      "partitioner",
+      "enable.auto.commit",
+      "enable.auto.offset.store",
+      "auto.offset.reset",
+      "isolation.level",
       "max.in.flight.requests.per.connection",
   };
   return *kProtected;
@@ -43,8 +47,8 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> BuildConf(
   for (const auto& [name, value] : config.overrides) {
     if (!status.ok()) break;
     if (ProtectedProperties().count(name) > 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kafka property '", name, "' is a safety setting and cannot be overridden"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka property '", name, "' is a safety setting and cannot be overridden"));
     }
     status = Set(*conf, name, value);
   }
@@ -56,18 +60,18 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> BuildConf(
 
 absl::StatusOr<std::unique_ptr<RdKafka::Conf>> BuildProducerConf(const KafkaClientConfig& config,
                                                                  RdKafka::DeliveryReportCb* dr_cb) {
-  absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = BuildConf(
-      config, {
-                  {"enable.idempotence", "true"},
-                  {"acks", "all"},
-                  {"partitioner", "murmur2_random"},
-                  {"max.in.flight.requests.per.connection", "5"},
-                  // Throughput defaults that the benchmarks justify; overridable.
-                  {"linger.ms", "5"},
-                  {"batch.num.messages", "10000"},
-                  {"queue.buffering.max.messages", "1000000"},
-                  {"compression.type", "lz4"},
-              });
+  absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf =
+      BuildConf(config, {
+                            {"enable.idempotence", "true"},
+                            {"acks", "all"},
+                            {"partitioner", "murmur2_random"},
+                            {"max.in.flight.requests.per.connection", "5"},
+                            // Throughput defaults that the benchmarks justify; overridable.
+                            {"linger.ms", "5"},
+                            {"batch.num.messages", "10000"},
+                            {"queue.buffering.max.messages", "1000000"},
+                            {"compression.type", "lz4"},
+                        });
   if (!conf.ok() || dr_cb == nullptr) return conf;
   std::string error;
   if ((*conf)->set("dr_cb", dr_cb, error) != RdKafka::Conf::CONF_OK) {

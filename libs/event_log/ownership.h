@@ -24,8 +24,8 @@ inline absl::StatusOr<std::vector<int32_t>> OwnedPartitions(int32_t partition_co
         absl::StrCat("replica_count: must be >= 1, got ", replica_count));
   }
   if (replica_index < 0 || replica_index >= replica_count) {
-    return absl::InvalidArgumentError(absl::StrCat("replica_index: must be in [0, ", replica_count,
-                                                   "), got ", replica_index));
+    return absl::InvalidArgumentError(
+        absl::StrCat("replica_index: must be in [0, ", replica_count, "), got ", replica_index));
   }
   if (partition_count < 1) {
     return absl::InvalidArgumentError(

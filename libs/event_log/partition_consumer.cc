@@ -45,9 +45,14 @@ absl::Status PartitionConsumer::Assign(const std::vector<StartPosition>& positio
 
 absl::Status PartitionConsumer::Poll(size_t max_records, absl::Duration timeout,
                                      std::vector<Record>* out) {
-  int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  // Fill the batch until it is full or `timeout` has passed. Returning as soon as librdkafka's
+  // local queue runs dry would make the caller commit tiny batches and then wait a whole fetch
+  // round trip for the next one.
+  const absl::Time deadline = absl::Now() + timeout;
   for (size_t n = 0; n < max_records; ++n) {
-    std::unique_ptr<RdKafka::Message> message(consumer_->consume(n == 0 ? timeout_ms : 0));
+    int wait_ms =
+        static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    std::unique_ptr<RdKafka::Message> message(consumer_->consume(wait_ms));
     switch (message->err()) {
       case RdKafka::ERR_NO_ERROR: {
         Record& record = out->emplace_back();
@@ -101,7 +106,8 @@ std::pair<int64_t, int64_t> PartitionConsumer::CachedWatermarks(const TopicParti
 absl::StatusOr<int32_t> PartitionConsumer::PartitionCount(const std::string& topic,
                                                           absl::Duration timeout) {
   std::string error;
-  std::unique_ptr<RdKafka::Topic> handle(RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
+  std::unique_ptr<RdKafka::Topic> handle(
+      RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
   if (handle == nullptr) return absl::InternalError(absl::StrCat("topic handle: ", error));
   RdKafka::Metadata* raw = nullptr;
   RdKafka::ErrorCode code = consumer_->metadata(

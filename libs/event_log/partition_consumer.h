@@ -54,8 +54,8 @@ class PartitionConsumer {
   // Replaces the assignment with exactly these partitions and positions.
   absl::Status Assign(const std::vector<StartPosition>& positions);
 
-  // Appends up to `max_records` records to `out`, waiting up to `timeout` for the first one and
-  // then taking whatever else is already fetched. Returns OK with nothing appended on timeout.
+  // Appends up to `max_records` records to `out`, returning when the batch is full or `timeout`
+  // has passed (OK with what arrived, possibly nothing), or at the first consumer error.
   absl::Status Poll(size_t max_records, absl::Duration timeout, std::vector<Record>* out);
 
   // The broker's (low, high) watermarks, asking the broker.

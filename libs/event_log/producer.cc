@@ -85,10 +85,10 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
     return absl::InternalError("kafka producer hit a fatal idempotence error; recreate it");
   }
   auto* opaque = on_delivery ? new DeliveryCallback(std::move(on_delivery)) : nullptr;
-  RdKafka::ErrorCode code = producer_->produce(
-      std::string(topic), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), /*timestamp=*/0,
-      opaque);
+  RdKafka::ErrorCode code =
+      producer_->produce(std::string(topic), RdKafka::Topic::PARTITION_UA,
+                         RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                         value.size(), key.data(), key.size(), /*timestamp=*/0, opaque);
   if (code != RdKafka::ERR_NO_ERROR) {
     delete opaque;
     return KafkaErrorToStatus(code, absl::StrCat("produce to ", topic));
@@ -96,8 +96,7 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
   return absl::OkStatus();
 }
 
-absl::StatusOr<DeliveryResult> Producer::ProduceSync(absl::string_view topic,
-                                                     absl::string_view key,
+absl::StatusOr<DeliveryResult> Producer::ProduceSync(absl::string_view topic, absl::string_view key,
                                                      absl::string_view value,
                                                      absl::Duration timeout) {
   auto promise = std::make_shared<std::promise<DeliveryResult>>();
@@ -106,8 +105,8 @@ absl::StatusOr<DeliveryResult> Producer::ProduceSync(absl::string_view topic,
       Produce(topic, key, value, [promise](const DeliveryResult& r) { promise->set_value(r); });
   if (!status.ok()) return status;
   if (future.wait_for(absl::ToChronoMilliseconds(timeout)) != std::future_status::ready) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("produce to ", topic, ": no delivery report within ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "produce to ", topic, ": no delivery report within ", absl::FormatDuration(timeout)));
   }
   DeliveryResult result = future.get();
   if (!result.status.ok()) return result.status;

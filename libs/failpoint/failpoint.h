@@ -1,9 +1,10 @@
 // Failpoints: named places where a fault-injection test can make the process die on purpose.
 //
 // A crash test sets TONGKA_FAILPOINTS to a comma-separated list of names before starting a
-// service (e.g. "outbox.after_produce"); when execution reaches TONGKA_FAILPOINT("outbox.after_produce")
-// the process kills itself with SIGKILL, exactly as an OOM kill or a power cut would stop it. With
-// the variable unset (production), a failpoint costs one branch on a cached bool.
+// service (e.g. "outbox.after_produce"); when execution reaches
+// TONGKA_FAILPOINT("outbox.after_produce") the process kills itself with SIGKILL, exactly as an OOM
+// kill or a power cut would stop it. With the variable unset (production), a failpoint costs one
+// branch on a cached bool.
 //
 // Thread-safety: safe from any thread; the environment is read once, on first use.
 //

@@ -215,10 +215,3 @@ TEST(HttpExposerTest, RejectsBadOptionsAndASecondStart) {
 
 }  // namespace
 }  // namespace tongka::metrics
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
-  return RUN_ALL_TESTS();
-}

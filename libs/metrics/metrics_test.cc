@@ -349,12 +349,3 @@ TEST(ValidationDeathTest, RejectsDuplicateCallbackLabels) {
 
 }  // namespace
 }  // namespace tongka::metrics
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
-  // Death tests re-execute the binary rather than fork a process that may hold other threads.
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  return RUN_ALL_TESTS();
-}

@@ -143,10 +143,3 @@ TEST_F(PrometheusScrapeTest, PrometheusScrapesTheValuesWeSet) {
 
 }  // namespace
 }  // namespace tongka::metrics
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
-  return RUN_ALL_TESTS();
-}

@@ -44,10 +44,11 @@ absl::Status ApplyLoop::Start() {
   for (const TopicPartition& tp : owned) {
     auto it = stored->find(tp);
     if (it == stored->end() && with_offset > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "state store has offsets for some owned partitions but none for ", tp.topic, "/",
-          tp.partition, ": the store is corrupt or was built for another replica layout; "
-          "rebuild it from the log"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("state store has offsets for some owned partitions but none for ", tp.topic,
+                       "/", tp.partition,
+                       ": the store is corrupt or was built for another replica layout; "
+                       "rebuild it from the log"));
     }
     int64_t next = it == stored->end() ? 0 : it->second;
     if (it == stored->end()) init.SetNextOffset(tp, 0);
@@ -68,10 +69,56 @@ absl::Status ApplyLoop::Start() {
   return consumer_->Assign(positions);
 }
 
+ApplyLoop::~ApplyLoop() {
+  if (prefetch_thread_.joinable()) {
+    {
+      absl::MutexLock lock(&prefetch_mu_);
+      prefetch_stop_ = true;
+    }
+    prefetch_thread_.join();
+  }
+}
+
+void ApplyLoop::PrefetchLoop() {
+  std::vector<Record> records;
+  while (true) {
+    records.clear();
+    absl::Status status =
+        consumer_->Poll(options_.batch_max_records, options_.poll_timeout, &records);
+    absl::MutexLock lock(&prefetch_mu_);
+    // Hand over only when the previous batch was taken (one batch in flight keeps memory bounded
+    // and the order trivially intact); an empty poll is not handed over, it just polls again.
+    auto taken_or_stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prefetch_mu_) {
+      return !prefetch_ready_ || prefetch_stop_;
+    };
+    prefetch_mu_.Await(absl::Condition(&taken_or_stopping));
+    if (prefetch_stop_) return;
+    if (records.empty() && status.ok()) continue;
+    prefetched_.swap(records);
+    prefetch_status_ = status;
+    prefetch_ready_ = true;
+    if (!status.ok()) return;  // a consumer error ends prefetching; the loop reports it
+  }
+}
+
+absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
+  records->clear();
+  if (!options_.prefetch) {
+    return consumer_->Poll(options_.batch_max_records, options_.poll_timeout, records);
+  }
+  if (!prefetch_thread_.joinable()) prefetch_thread_ = std::thread([this] { PrefetchLoop(); });
+  absl::MutexLock lock(&prefetch_mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prefetch_mu_) { return prefetch_ready_; };
+  if (!prefetch_mu_.AwaitWithTimeout(absl::Condition(&ready), options_.poll_timeout)) {
+    return absl::OkStatus();
+  }
+  records->swap(prefetched_);
+  prefetch_ready_ = false;
+  return prefetch_status_;
+}
+
 absl::StatusOr<size_t> ApplyLoop::RunOnce() {
-  records_.clear();
-  absl::Status polled =
-      consumer_->Poll(options_.batch_max_records, options_.poll_timeout, &records_);
+  absl::Status polled = NextBatch(&records_);
   absl::Time started = absl::Now();
   // Records read before a consumer error are still applied; the error stops the loop after.
   StateBatch batch(store_);
@@ -81,8 +128,8 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
     for (const Record& record : records_) {
       TopicPartition tp{record.topic, record.partition};
       auto it = progress_.find(tp);
-      CHECK(it != progress_.end()) << "record from unassigned partition " << record.topic << "/"
-                                   << record.partition;
+      CHECK(it != progress_.end())
+          << "record from unassigned partition " << record.topic << "/" << record.partition;
       int64_t expected = next.count(tp) ? next[tp] : it->second.next_offset;
       // Offsets may skip (transaction markers, compaction) but never go back: a record before
       // the committed position would be applied twice.
@@ -95,10 +142,13 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
   for (const Record& record : records_) {
     absl::Status status = applier_->Apply(record, batch);
     if (!status.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat("apply ", record.topic, "/", record.partition, "@",
-                                       record.offset, ": ", status.message()));
+      return absl::Status(status.code(), absl::StrCat("apply ", record.topic, "/", record.partition,
+                                                      "@", record.offset, ": ", status.message()));
     }
+  }
+  if (!records_.empty()) {
+    absl::Status finished = applier_->FinishBatch(batch);
+    if (!finished.ok()) return finished;
   }
   for (const auto& [tp, offset] : next) batch.SetNextOffset(tp, offset);
   if (!batch.empty()) {
@@ -111,7 +161,8 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
       PartitionProgress& progress = progress_[tp];
       progress.next_offset = offset;
     }
-    for (const Record& record : records_) ++progress_[{record.topic, record.partition}].applied_total;
+    for (const Record& record : records_)
+      ++progress_[{record.topic, record.partition}].applied_total;
     for (auto& [tp, progress] : progress_) {
       int64_t high = consumer_->CachedWatermarks(tp).second;
       if (high >= 0) progress.high_watermark = high;

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -43,10 +44,17 @@ namespace tongka::state_store {
 // on the record and on what it reads through `batch` (never on clocks, randomness or I/O), so the
 // same log yields the same state bit for bit. A record it cannot understand is counted and skipped
 // deterministically; a non-OK return means a bug or corruption and stops the loop.
+//
+// FinishBatch runs once per batch, after the last Apply and before the commit: the place to emit
+// per-batch aggregates (stage-one deltas) into the outbox. Batch boundaries differ between a live
+// run and a replay, so what FinishBatch emits may too; what it writes to *state* must not depend
+// on them. Each aggregate is committed atomically with the offsets it covers, so downstream sees
+// every record's contribution exactly once (resends carry the same event id).
 class Applier {
  public:
   virtual ~Applier() = default;
   virtual absl::Status Apply(const event_log::Record& record, StateBatch& batch) = 0;
+  virtual absl::Status FinishBatch(StateBatch& batch) { return absl::OkStatus(); }
 };
 
 struct ApplyLoopOptions {
@@ -61,18 +69,24 @@ struct ApplyLoopOptions {
   absl::Duration poll_timeout = absl::Milliseconds(100);
   // Optional: observes the wall time of each non-empty apply-and-commit step, in seconds.
   metrics::Histogram* batch_seconds = nullptr;
+  // Poll the next batch on a background thread while this one is applied and committed. Kafka
+  // fetching and copying then overlap with RocksDB work; nothing is applied out of order.
+  bool prefetch = true;
 };
 
 struct PartitionProgress {
-  int64_t next_offset = 0;     // committed position
-  int64_t high_watermark = -1; // last known end of the log, -1 if unknown
-  int64_t applied_total = 0;   // records applied since start
+  int64_t next_offset = 0;      // committed position
+  int64_t high_watermark = -1;  // last known end of the log, -1 if unknown
+  int64_t applied_total = 0;    // records applied since start
 };
 
 class ApplyLoop {
  public:
   ApplyLoop(StateStore* store, std::unique_ptr<event_log::PartitionConsumer> consumer,
             Applier* applier, ApplyLoopOptions options);
+  // Stops the prefetch thread; records it fetched but the loop did not apply are dropped (they
+  // were never committed, so the next start reads them again).
+  ~ApplyLoop();
 
   // Validates options, resolves owned partitions, seeks to stored offsets.
   absl::Status Start();
@@ -95,7 +109,19 @@ class ApplyLoop {
   std::unique_ptr<event_log::PartitionConsumer> consumer_;
   Applier* applier_;
   ApplyLoopOptions options_;
+  // Fetches the next batch: directly, or from the prefetch thread.
+  absl::Status NextBatch(std::vector<event_log::Record>* records);
+  void PrefetchLoop();
+
   std::vector<event_log::Record> records_;
+
+  // Prefetch hand-over: the thread fills `prefetched_` when it is empty.
+  absl::Mutex prefetch_mu_;
+  std::vector<event_log::Record> prefetched_ ABSL_GUARDED_BY(prefetch_mu_);
+  absl::Status prefetch_status_ ABSL_GUARDED_BY(prefetch_mu_);
+  bool prefetch_ready_ ABSL_GUARDED_BY(prefetch_mu_) = false;
+  bool prefetch_stop_ ABSL_GUARDED_BY(prefetch_mu_) = false;
+  std::thread prefetch_thread_;
 
   mutable absl::Mutex mu_;
   std::map<event_log::TopicPartition, PartitionProgress> progress_ ABSL_GUARDED_BY(mu_);

@@ -71,10 +71,12 @@ class ApplyLoopTest : public ::testing::Test {
   std::unique_ptr<ApplyLoop> MakeLoop(StateStore* store, int32_t k, int32_t n) {
     auto consumer = PartitionConsumer::Create(config_, "test");
     EXPECT_TRUE(consumer.ok());
-    return std::make_unique<ApplyLoop>(
-        store, std::move(*consumer), &applier_,
-        ApplyLoopOptions{.topics = {"in"}, .replica_index = k, .replica_count = n,
-                         .batch_max_records = 100, .poll_timeout = absl::Milliseconds(50)});
+    return std::make_unique<ApplyLoop>(store, std::move(*consumer), &applier_,
+                                       ApplyLoopOptions{.topics = {"in"},
+                                                        .replica_index = k,
+                                                        .replica_count = n,
+                                                        .batch_max_records = 100,
+                                                        .poll_timeout = absl::Milliseconds(50)});
   }
 
   void RunUntilCaughtUp(ApplyLoop& loop) {

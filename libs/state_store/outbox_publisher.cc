@@ -16,7 +16,8 @@ OutboxPublisher::OutboxPublisher(StateStore* store, event_log::Producer* produce
     : store_(store), producer_(producer), options_(options) {}
 
 absl::StatusOr<size_t> OutboxPublisher::PublishOnce() {
-  absl::StatusOr<std::vector<OutboxRecord>> entries = store_->ReadOutbox(options_.batch_max_entries);
+  absl::StatusOr<std::vector<OutboxRecord>> entries =
+      store_->ReadOutbox(options_.batch_max_entries);
   if (!entries.ok()) return entries.status();
   if (entries->empty()) return 0;
 
@@ -34,12 +35,13 @@ absl::StatusOr<size_t> OutboxPublisher::PublishOnce() {
       absl::MutexLock lock(&pending->mu);
       ++pending->outstanding;
     }
-    enqueue_status = producer_->Produce(
-        entry.topic, entry.key, entry.value, [pending](const event_log::DeliveryResult& r) {
-          absl::MutexLock lock(&pending->mu);
-          --pending->outstanding;
-          if (!r.status.ok() && pending->first_error.ok()) pending->first_error = r.status;
-        });
+    enqueue_status = producer_->Produce(entry.topic, entry.key, entry.value,
+                                        [pending](const event_log::DeliveryResult& r) {
+                                          absl::MutexLock lock(&pending->mu);
+                                          --pending->outstanding;
+                                          if (!r.status.ok() && pending->first_error.ok())
+                                            pending->first_error = r.status;
+                                        });
     if (!enqueue_status.ok()) {
       absl::MutexLock lock(&pending->mu);
       --pending->outstanding;

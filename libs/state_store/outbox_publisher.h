@@ -38,8 +38,7 @@ struct OutboxPublisherOptions {
 
 class OutboxPublisher {
  public:
-  OutboxPublisher(StateStore* store, event_log::Producer* producer,
-                  OutboxPublisherOptions options);
+  OutboxPublisher(StateStore* store, event_log::Producer* producer, OutboxPublisherOptions options);
 
   // Publishes at most one batch. Returns the number of entries Kafka took and the cursor passed.
   absl::StatusOr<size_t> PublishOnce();

@@ -6,10 +6,10 @@ namespace tongka::state_store {
 
 RuntimeMetrics::RuntimeMetrics(metrics::Registry* registry, const StateStore* store)
     : registry_(registry),
-      batch_seconds_(registry->AddHistogram(
-          "tongka_apply_batch_seconds",
-          "Wall time to apply one consumed batch and commit it to RocksDB.", {"loop"},
-          metrics::DefaultLatencyBuckets())),
+      batch_seconds_(
+          registry->AddHistogram("tongka_apply_batch_seconds",
+                                 "Wall time to apply one consumed batch and commit it to RocksDB.",
+                                 {"loop"}, metrics::DefaultLatencyBuckets())),
       committed_(registry->AddCallbackGauge(
           "tongka_consumer_committed_offset",
           "Next offset to read, as committed in RocksDB beside the state.",
@@ -43,9 +43,9 @@ void RuntimeMetrics::WatchLoop(const std::string& loop_name, const ApplyLoop* lo
         labels, [progress_of] { return static_cast<double>(progress_of().next_offset); }));
     registrations_.push_back(lag_.Register(labels, [progress_of] {
       PartitionProgress p = progress_of();
-      return p.high_watermark < 0 ? 0.0
-                                  : static_cast<double>(std::max<int64_t>(
-                                        0, p.high_watermark - p.next_offset));
+      return p.high_watermark < 0
+                 ? 0.0
+                 : static_cast<double>(std::max<int64_t>(0, p.high_watermark - p.next_offset));
     }));
     registrations_.push_back(applied_.Register(
         labels, [progress_of] { return static_cast<double>(progress_of().applied_total); }));

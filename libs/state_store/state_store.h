@@ -1,4 +1,5 @@
-// StateStore: a service's RocksDB, holding state, consumed offsets and the outbox, written together.
+// StateStore: a service's RocksDB, holding state, consumed offsets and the outbox, written
+// together.
 //
 // This is the core of Tongka's exactly-once pattern (DESIGN.md). A consumer applies a batch of
 // records into a StateBatch: state changes, the next offset of every partition it consumed, and
@@ -62,6 +63,12 @@ struct StateStoreOptions {
   bool sync_writes = false;
   // RocksDB block cache for the state column family.
   int64_t block_cache_bytes = 64 << 20;
+  // Memtable size of the state column family (see state_store.cc for why it is small).
+  int64_t state_memtable_bytes = 8 << 20;
+  // Write-through cache of state values (present and absent keys) in front of RocksDB, in
+  // entries; 0 turns it off. Apply logic reads the same hot keys (cards, windows) over and over,
+  // and a RocksDB point read walks a memtable holding every recent version of them.
+  int64_t value_cache_entries = 1 << 20;
 };
 
 struct OutboxRecord {
@@ -85,9 +92,9 @@ class StateStore {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) const;
 
   // Visits state keys starting with `prefix` in key order until `visit` returns false.
-  absl::Status ScanPrefix(absl::string_view prefix,
-                          const std::function<bool(absl::string_view key,
-                                                   absl::string_view value)>& visit) const;
+  absl::Status ScanPrefix(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view key, absl::string_view value)>& visit) const;
 
   // The stored next offset of every partition this store has consumed.
   absl::StatusOr<std::map<TopicPartition, int64_t>> Offsets() const;
@@ -122,6 +129,14 @@ class StateStore {
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, state, offsets, outbox
+  const int64_t value_cache_entries_;
+  // The cache is only ever filled from RocksDB reads and overwritten by commits. A read that
+  // raced with a commit (the generation moved while it read RocksDB) is not cached, so the cache
+  // never holds a value older than the store. Full: cleared whole, a simple bound.
+  mutable absl::Mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string, std::optional<std::string>> value_cache_
+      ABSL_GUARDED_BY(cache_mu_);
+  mutable uint64_t cache_generation_ ABSL_GUARDED_BY(cache_mu_) = 0;
   rocksdb::WriteOptions write_options_;
   absl::Mutex commit_mu_;
   std::atomic<uint64_t> outbox_next_{1};   // next sequence to assign

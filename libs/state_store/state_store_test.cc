@@ -63,6 +63,27 @@ TEST(StateStoreTest, BatchReadsSeeTheirOwnWrites) {
   EXPECT_EQ(store->Get("b")->value(), "2");
 }
 
+TEST(StateStoreTest, ValueCacheNeverServesAStaleValue) {
+  for (int64_t cache_entries : {int64_t{0}, int64_t{2}, int64_t{1} << 20}) {
+    auto store = StateStore::Open({.path = FreshDir(absl::StrCat("cache", cache_entries)),
+                                   .value_cache_entries = cache_entries});
+    ASSERT_TRUE(store.ok());
+    StateStore& s = **store;
+    EXPECT_FALSE(s.Get("k")->has_value());  // an absent key, now cached as absent
+    for (int i = 0; i < 5; ++i) {
+      StateBatch put(&s);
+      put.Put("k", absl::StrCat(i));
+      put.Put(absl::StrCat("other", i), "x");  // pushes the small cache past its bound
+      ASSERT_TRUE(s.Commit(put).ok());
+      EXPECT_EQ(s.Get("k")->value(), absl::StrCat(i)) << cache_entries;
+    }
+    StateBatch erase(&s);
+    erase.Delete("k");
+    ASSERT_TRUE(s.Commit(erase).ok());
+    EXPECT_FALSE(s.Get("k")->has_value()) << cache_entries;
+  }
+}
+
 TEST(StateStoreTest, MarkSeenDropsRepeatsWithinAndAcrossBatches) {
   auto store = OpenStore(FreshDir("seen"));
   StateBatch batch(store.get());

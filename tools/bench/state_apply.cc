@@ -7,8 +7,8 @@
 //   1. raw:   consumes them all with a bare RdKafka::KafkaConsumer (assign from offset 0, no copy,
 //             no parse): the ceiling the log itself sets;
 //   2. apply: consumes them with the runtime's ApplyLoop into a fresh StateStore, with the sample's
-//             TapCounter: parse, per-card read-modify-write, one derived outbox event per tap, and
-//             the offsets, all in one RocksDB WriteBatch per batch.
+//             TapCounter: parse, per-card read-modify-write, per-batch derived tallies in the
+//             outbox, and the offsets, all in one RocksDB WriteBatch per batch.
 // Both read the same bytes from the same broker after a warm-up pass, so the ratio isolates what
 // the store and the apply logic cost. Last line:
 //   apply_rate=<events/s> raw_consume_rate=<events/s> ratio=<apply/raw>
@@ -101,13 +101,13 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
   std::filesystem::remove_all(store_dir);
   auto store = state_store::StateStore::Open({.path = store_dir});
   Fail(store.status(), "store");
-  auto consumer = event_log::PartitionConsumer::Create({.bootstrap_servers = bootstrap},
-                                                       "bench-apply");
+  auto consumer =
+      event_log::PartitionConsumer::Create({.bootstrap_servers = bootstrap}, "bench-apply");
   Fail(consumer.status(), "consumer");
   sample::TapCounter applier;
-  state_store::ApplyLoop loop(store->get(), std::move(*consumer), &applier,
-                              {.topics = {kTopic},
-                               .batch_max_records = static_cast<size_t>(batch_max_records)});
+  state_store::ApplyLoop loop(
+      store->get(), std::move(*consumer), &applier,
+      {.topics = {kTopic}, .batch_max_records = static_cast<size_t>(batch_max_records)});
   Fail(loop.Start(), "loop start");
   int64_t applied = 0;
   absl::Time start = absl::Now();
@@ -117,9 +117,9 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
     applied += static_cast<int64_t>(*n);
   }
   double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  CHECK_EQ((*store)->OutboxDepth(), events) << "every tap derives one outbox event";
-  LOG(INFO) << "apply: " << applied << " events in " << seconds << " s, store "
-            << (*store)->ApproximateSizeBytes() << " bytes";
+  CHECK_GT((*store)->OutboxDepth(), 0) << "every batch derives outbox events";
+  LOG(INFO) << "apply: " << applied << " events in " << seconds << " s, " << (*store)->OutboxDepth()
+            << " outbox events, store " << (*store)->ApproximateSizeBytes() << " bytes";
   return static_cast<double>(applied) / seconds;
 }
 
@@ -142,7 +142,8 @@ int Main() {
 
   RawConsume(bootstrap, partitions, events);  // warm-up: the broker's page cache, connections
   double raw = RawConsume(bootstrap, partitions, events);
-  double apply = Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records));
+  double apply =
+      Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records));
   std::cout << absl::StrFormat("apply_rate=%.0f raw_consume_rate=%.0f ratio=%.2f", apply, raw,
                                apply / raw)
             << std::endl;

@@ -20,8 +20,8 @@ absl::Status SampleConfig::Validate() const {
         absl::StrCat("replica_count: must be in [1, 1024], got ", replica_count));
   }
   if (replica_index < 0 || replica_index >= replica_count) {
-    return absl::InvalidArgumentError(absl::StrCat("replica_index: must be in [0, replica_count=",
-                                                   replica_count, "), got ", replica_index));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "replica_index: must be in [0, replica_count=", replica_count, "), got ", replica_index));
   }
   if (metrics_port < -1 || metrics_port > 65535) {
     return absl::InvalidArgumentError(
@@ -137,8 +137,8 @@ absl::Status SampleApp::Run(std::atomic<bool>& stop) {
   std::thread publisher([&] {
     if (publisher_ != nullptr) publisher_->Run(publisher_stop);
   });
-  LOG(INFO) << "sample running: replica " << config_.replica_index << "/"
-            << config_.replica_count << ", metrics on :" << metrics_port();
+  LOG(INFO) << "sample running: replica " << config_.replica_index << "/" << config_.replica_count
+            << ", metrics on :" << metrics_port();
   while (!stop.load()) {
     absl::SleepFor(absl::Milliseconds(200));
     if (!config_.exit_when_caught_up) continue;

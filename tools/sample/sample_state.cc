@@ -51,7 +51,7 @@ uint64_t Mix(uint64_t x) {
 }  // namespace
 
 absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
-  v1::Event event;
+  v1::Event& event = event_;
   if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kTap) {
     return Increment(batch, kTapsUnparseableKey);
   }
@@ -63,17 +63,34 @@ absl::Status TapCounter::Apply(const event_log::Record& record, state_store::Sta
   totals->set_spent_fen(totals->spent_fen() + tap.amount_fen());
   batch.Put(key, totals->SerializeAsString());
 
-  v1::Event tally;
-  tally.set_event_id(state_store::DerivedEventId("sample", record, "tally"));
-  tally.set_occurred_at_us(event.occurred_at_us());
-  tally.set_recorded_at_us(event.recorded_at_us());
-  tally.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
-  tally.mutable_source()->set_service("sample");
-  tally.mutable_sample_tally()->set_acquirer_city(tap.txn().acquirer_city());
-  tally.mutable_sample_tally()->set_card_id(tap.txn().card_id());
-  tally.mutable_sample_tally()->set_amount_fen(tap.amount_fen());
-  batch.AppendOutbox(kTallyTopic, absl::StrCat(tap.txn().acquirer_city()),
-                     tally.SerializeAsString());
+  Tally& tally = tallies_[{record.partition, tap.txn().acquirer_city()}];
+  if (tally.taps == 0) tally.first_offset = record.offset;
+  tally.last_offset = record.offset;
+  ++tally.taps;
+  tally.amount_fen += tap.amount_fen();
+  return absl::OkStatus();
+}
+
+absl::Status TapCounter::FinishBatch(state_store::StateBatch& batch) {
+  for (const auto& [where, tally] : tallies_) {
+    const auto& [partition, city] = where;
+    v1::Event& event = tally_;
+    event.Clear();
+    // The id names the offsets covered: a resend after a crash carries the same id.
+    event.set_event_id(absl::StrCat("sample/", kTxnTopic, "/", partition, "/", tally.first_offset,
+                                    "-", tally.last_offset, "/", city));
+    event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    event.mutable_source()->set_service("sample");
+    v1::SampleTally* body = event.mutable_sample_tally();
+    body->set_acquirer_city(city);
+    body->set_amount_fen(tally.amount_fen);
+    body->set_taps(tally.taps);
+    body->set_source_partition(partition);
+    body->set_first_offset(tally.first_offset);
+    body->set_last_offset(tally.last_offset);
+    batch.AppendOutbox(kTallyTopic, absl::StrCat(city), event.SerializeAsString());
+  }
+  tallies_.clear();
   return absl::OkStatus();
 }
 
@@ -90,7 +107,7 @@ absl::Status CityTally::Apply(const event_log::Record& record, state_store::Stat
   std::string key = absl::StrFormat("city/%06d", tally.acquirer_city());
   absl::StatusOr<CityTotals> totals = ReadMessage<CityTotals>(batch, key);
   if (!totals.ok()) return totals.status();
-  totals->set_taps(totals->taps() + 1);
+  totals->set_taps(totals->taps() + tally.taps());
   totals->set_amount_fen(totals->amount_fen() + tally.amount_fen());
   batch.Put(key, totals->SerializeAsString());
   return absl::OkStatus();

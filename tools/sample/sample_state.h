@@ -2,8 +2,9 @@
 //
 // Before the real services exist, this pipeline proves the exactly-once pattern end to end on the
 // libraries every service will use (DESIGN.md "Exactly-once state"):
-//   stage one (TapCounter) consumes tongka.txn, keeps per-card totals, and for every tap derives a
-//     SampleTally into its outbox, keyed by acquirer city, with a deterministic event id;
+//   stage one (TapCounter) consumes tongka.txn, keeps per-card totals, and per batch derives one
+//     SampleTally per (partition, acquirer city) into its outbox, keyed by acquirer city, with the
+//     event id "sample/tongka.txn/<partition>/<first>-<last>/<city>" (the offsets it covers);
 //   stage two (CityTally) consumes tongka.sample.tally, drops repeated event ids (resent outbox
 //     entries after a crash), and keeps per-city totals: the single writer per city key.
 // If no record is lost or applied twice, stage two's city totals equal the sums over the taps.
@@ -34,6 +35,20 @@ inline constexpr char kTallyTopic[] = "tongka.sample.tally";
 class TapCounter : public state_store::Applier {
  public:
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
+  absl::Status FinishBatch(state_store::StateBatch& batch) override;
+
+ private:
+  struct Tally {
+    int64_t first_offset = -1;
+    int64_t last_offset = -1;
+    int64_t taps = 0;
+    int64_t amount_fen = 0;
+  };
+  // This batch's tallies by (partition, acquirer city), ordered so the outbox order is stable.
+  std::map<std::pair<int32_t, uint32_t>, Tally> tallies_;
+  // Scratch messages reused across records (one apply thread): Clear keeps their allocations.
+  v1::Event event_;
+  v1::Event tally_;
 };
 
 class CityTally : public state_store::Applier {
@@ -43,9 +58,9 @@ class CityTally : public state_store::Applier {
 
 // What the pipeline has computed, read from a store.
 struct SampleTotals {
-  int64_t card_taps = 0;         // stage one: sum over cards
+  int64_t card_taps = 0;  // stage one: sum over cards
   int64_t card_spent_fen = 0;
-  int64_t city_taps = 0;         // stage two: sum over cities
+  int64_t city_taps = 0;  // stage two: sum over cities
   int64_t city_amount_fen = 0;
   int64_t duplicates_dropped = 0;
   int64_t unparseable = 0;

@@ -1,8 +1,8 @@
 #include "libs/event_log/testing/test_broker.h"
 
+#include <glog/logging.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <glog/logging.h>
 
 #include <array>
 #include <cstdio>
@@ -80,9 +80,9 @@ absl::Status LocalKafka::RunScript(const std::string& verb, std::string* output)
   while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) text += buffer.data();
   int rc = pclose(pipe);
   if (rc != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "`", command, "` failed (exit ", WEXITSTATUS(rc),
-        "); run tools/setup.sh to install the JDK and the broker. Output:\n", text));
+    return absl::UnavailableError(
+        absl::StrCat("`", command, "` failed (exit ", WEXITSTATUS(rc),
+                     "); run tools/setup.sh to install the JDK and the broker. Output:\n", text));
   }
   if (output != nullptr) *output = text;
   return absl::OkStatus();
@@ -106,8 +106,8 @@ absl::Status LocalKafka::Stop() {
 }
 
 absl::Status LocalKafka::CreateTopic(const std::string& name, int32_t partitions) {
-  return EnsureTopics({.bootstrap_servers = bootstrap_},
-                      {{.name = name, .partitions = partitions}}, absl::Seconds(30));
+  return EnsureTopics({.bootstrap_servers = bootstrap_}, {{.name = name, .partitions = partitions}},
+                      absl::Seconds(30));
 }
 
 }  // namespace tongka::event_log
