@@ -39,7 +39,10 @@ class EventLogTest : public ::testing::Test {
       absl::Status status = (*consumer)->Poll(1000, absl::Milliseconds(100), &records);
       EXPECT_TRUE(status.ok()) << status;
     }
-    return records;
+    // The records outlive the consumer, so they must not hold its messages.
+    std::vector<Record> copies;
+    for (const Record& r : records) copies.push_back(r.Clone());
+    return copies;
   }
 
   std::unique_ptr<EmbeddedBroker> broker_;
@@ -105,14 +108,14 @@ TEST_F(EventLogTest, RoundTripsKeyedRecordsInOrderPerPartition) {
   std::map<std::string, int32_t> partition_of_key;
   std::map<std::string, int> last_value_of_key;
   for (const Record& r : records) {
-    auto [it, inserted] = partition_of_key.emplace(r.key, r.partition);
+    auto [it, inserted] = partition_of_key.emplace(std::string(r.key), r.partition);
     EXPECT_EQ(it->second, r.partition) << "key " << r.key << " moved partitions";
-    int value = std::stoi(r.value);
-    auto last = last_value_of_key.find(r.key);
+    int value = std::stoi(std::string(r.value));
+    auto last = last_value_of_key.find(std::string(r.key));
     if (last != last_value_of_key.end()) {
       EXPECT_GT(value, last->second) << "reordered";
     }
-    last_value_of_key[r.key] = value;
+    last_value_of_key[std::string(r.key)] = value;
   }
 }
 

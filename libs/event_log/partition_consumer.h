@@ -21,6 +21,7 @@
 #ifndef TONGKA_LIBS_EVENT_LOG_PARTITION_CONSUMER_H_
 #define TONGKA_LIBS_EVENT_LOG_PARTITION_CONSUMER_H_
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <cstdint>
@@ -75,6 +76,8 @@ class PartitionConsumer {
   explicit PartitionConsumer(std::unique_ptr<RdKafka::KafkaConsumer> consumer);
 
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  rd_kafka_queue_t* queue_;                    // the consumer queue, polled in batches
+  std::vector<rd_kafka_message_t*> messages_;  // Poll's scratch space
   bool closed_ = false;
 };
 

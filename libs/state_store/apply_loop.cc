@@ -122,21 +122,35 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
   absl::Time started = absl::Now();
   // Records read before a consumer error are still applied; the error stops the loop after.
   StateBatch batch(store_);
-  std::map<TopicPartition, int64_t> next;
+  // Per partition in this batch: the next offset and how many records it contributed.
+  struct PartitionBatch {
+    int64_t next_offset = 0;
+    int64_t records = 0;
+  };
+  std::map<TopicPartition, PartitionBatch> next;
   {
     absl::MutexLock lock(&mu_);
+    // Records of one partition come in runs: look the partition up only when it changes.
+    PartitionBatch* slot = nullptr;
+    absl::string_view slot_topic;
+    int32_t slot_partition = -1;
     for (const Record& record : records_) {
-      TopicPartition tp{record.topic, record.partition};
-      auto it = progress_.find(tp);
-      CHECK(it != progress_.end())
-          << "record from unassigned partition " << record.topic << "/" << record.partition;
-      int64_t expected = next.count(tp) ? next[tp] : it->second.next_offset;
+      if (slot == nullptr || record.partition != slot_partition || record.topic != slot_topic) {
+        TopicPartition tp{std::string(record.topic), record.partition};
+        auto it = progress_.find(tp);
+        CHECK(it != progress_.end())
+            << "record from unassigned partition " << record.topic << "/" << record.partition;
+        slot = &next.try_emplace(tp, PartitionBatch{it->second.next_offset, 0}).first->second;
+        slot_topic = it->first.topic;
+        slot_partition = record.partition;
+      }
       // Offsets may skip (transaction markers, compaction) but never go back: a record before
       // the committed position would be applied twice.
-      CHECK_GE(record.offset, expected)
+      CHECK_GE(record.offset, slot->next_offset)
           << "record " << record.topic << "/" << record.partition << "@" << record.offset
-          << " is before the committed position " << expected;
-      next[tp] = record.offset + 1;
+          << " is before the committed position " << slot->next_offset;
+      slot->next_offset = record.offset + 1;
+      ++slot->records;
     }
   }
   for (const Record& record : records_) {
@@ -150,19 +164,20 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
     absl::Status finished = applier_->FinishBatch(batch);
     if (!finished.ok()) return finished;
   }
-  for (const auto& [tp, offset] : next) batch.SetNextOffset(tp, offset);
+  for (const auto& [tp, partition_batch] : next) {
+    batch.SetNextOffset(tp, partition_batch.next_offset);
+  }
   if (!batch.empty()) {
     absl::Status status = store_->Commit(batch);
     if (!status.ok()) return status;
   }
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [tp, offset] : next) {
+    for (const auto& [tp, partition_batch] : next) {
       PartitionProgress& progress = progress_[tp];
-      progress.next_offset = offset;
+      progress.next_offset = partition_batch.next_offset;
+      progress.applied_total += partition_batch.records;
     }
-    for (const Record& record : records_)
-      ++progress_[{record.topic, record.partition}].applied_total;
     for (auto& [tp, progress] : progress_) {
       int64_t high = consumer_->CachedWatermarks(tp).second;
       if (high >= 0) progress.high_watermark = high;

@@ -36,7 +36,7 @@ class CountingApplier : public Applier {
       return absl::InternalError("corrupt count");
     }
     batch.Put(key, absl::StrCat(count + 1));
-    batch.AppendOutbox("derived", record.key, DerivedEventId("test", record, "count"));
+    batch.AppendOutbox("derived", std::string(record.key), DerivedEventId("test", record, "count"));
     return absl::OkStatus();
   }
 };
@@ -184,7 +184,7 @@ TEST_F(ApplyLoopTest, PublisherDeliversTheOutboxThenAdvancesTheCursor) {
     ASSERT_TRUE((*consumer)->Poll(500, absl::Milliseconds(100), &records).ok());
   }
   std::set<std::string> ids;
-  for (const Record& r : records) ids.insert(r.value);
+  for (const Record& r : records) ids.insert(std::string(r.value));
   EXPECT_EQ(records.size(), 300u);
   EXPECT_EQ(ids.size(), 300u);
 }

@@ -9,12 +9,14 @@
 //   2. apply: consumes them with the runtime's ApplyLoop into a fresh StateStore, with the sample's
 //             TapCounter: parse, per-card read-modify-write, per-batch derived tallies in the
 //             outbox, and the offsets, all in one RocksDB WriteBatch per batch.
-// Both read the same bytes from the same broker after a warm-up pass, so the ratio isolates what
-// the store and the apply logic cost. Last line:
+// Both read the same bytes from the same broker after a warm-up pass, alternating for --rounds
+// rounds; the medians are reported, so the ratio isolates what the store and the apply logic
+// cost. Last line:
 //   apply_rate=<events/s> raw_consume_rate=<events/s> ratio=<apply/raw>
 #include <glog/logging.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -34,6 +36,8 @@
 ABSL_FLAG(int64_t, events, 1000000, "Events to append and consume.");
 ABSL_FLAG(int32_t, partitions, 8, "Partitions of the benchmark topic.");
 ABSL_FLAG(int32_t, batch_max_records, 10000, "ApplyLoop batch size.");
+ABSL_FLAG(int32_t, rounds, 3,
+          "Alternating raw/apply rounds; the medians are reported (this machine is noisy).");
 ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
 
 namespace tongka::bench {
@@ -141,9 +145,21 @@ int Main() {
   Produce(bootstrap, events);
 
   RawConsume(bootstrap, partitions, events);  // warm-up: the broker's page cache, connections
-  double raw = RawConsume(bootstrap, partitions, events);
-  double apply =
-      Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records));
+  // Alternate the two measurements and take medians, so a burst of load from elsewhere on the
+  // machine skews one sample of each rather than one side of the ratio.
+  std::vector<double> raw_rates;
+  std::vector<double> apply_rates;
+  for (int32_t round = 0; round < std::max(1, absl::GetFlag(FLAGS_rounds)); ++round) {
+    raw_rates.push_back(RawConsume(bootstrap, partitions, events));
+    apply_rates.push_back(
+        Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records)));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  double raw = median(raw_rates);
+  double apply = median(apply_rates);
   std::cout << absl::StrFormat("apply_rate=%.0f raw_consume_rate=%.0f ratio=%.2f", apply, raw,
                                apply / raw)
             << std::endl;

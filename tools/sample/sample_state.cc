@@ -52,7 +52,8 @@ uint64_t Mix(uint64_t x) {
 
 absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
   v1::Event& event = event_;
-  if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kTap) {
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+      event.body_case() != v1::Event::kTap) {
     return Increment(batch, kTapsUnparseableKey);
   }
   const v1::Tap& tap = event.tap();
@@ -96,8 +97,8 @@ absl::Status TapCounter::FinishBatch(state_store::StateBatch& batch) {
 
 absl::Status CityTally::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
   v1::Event event;
-  if (!event.ParseFromString(record.value) || event.body_case() != v1::Event::kSampleTally ||
-      event.event_id().empty()) {
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+      event.body_case() != v1::Event::kSampleTally || event.event_id().empty()) {
     return Increment(batch, kTalliesUnparseableKey);
   }
   absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());

@@ -27,8 +27,8 @@ std::unique_ptr<StateStore> Open(const std::string& name) {
 
 Record TapRecord(uint64_t i) {
   v1::Event event = SyntheticTap(7, i);
-  return Record{kTxnTopic, 0, static_cast<int64_t>(i), event.tap().txn().card_id(),
-                event.SerializeAsString()};
+  return Record::Owned(kTxnTopic, 0, static_cast<int64_t>(i), event.tap().txn().card_id(),
+                       event.SerializeAsString());
 }
 
 // Applies the taps in batches of `batch_size`, then feeds every derived tally to stage two,
@@ -62,7 +62,7 @@ void RunPipeline(StateStore& store, uint64_t taps, size_t batch_size) {
     for (const state_store::OutboxRecord& entry : *outbox) {
       StateBatch batch(&store);
       ASSERT_TRUE(
-          tally.Apply(Record{kTallyTopic, 0, offset++, entry.key, entry.value}, batch).ok());
+          tally.Apply(Record::Owned(kTallyTopic, 0, offset++, entry.key, entry.value), batch).ok());
       ASSERT_TRUE(store.Commit(batch).ok());
     }
   }
@@ -120,7 +120,8 @@ TEST(SampleStateTest, JunkIsCountedAndSkipped) {
   auto store = Open("junk");
   TapCounter counter;
   StateBatch batch(store.get());
-  ASSERT_TRUE(counter.Apply(Record{kTxnTopic, 0, 0, "k", "\xff\xff not a proto"}, batch).ok());
+  ASSERT_TRUE(
+      counter.Apply(Record::Owned(kTxnTopic, 0, 0, "k", "\xff\xff not a proto"), batch).ok());
   ASSERT_TRUE(store->Commit(batch).ok());
   EXPECT_EQ(ReadTotals(*store)->unparseable, 1);
   EXPECT_EQ(store->OutboxDepth(), 0);
