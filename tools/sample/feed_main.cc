@@ -16,6 +16,7 @@ ABSL_FLAG(std::string, kafka_bootstrap, "", "Kafka bootstrap servers.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the synthetic stream.");
 ABSL_FLAG(uint64_t, start_index, 0, "Index of the first tap to produce.");
 ABSL_FLAG(uint64_t, count, 100000, "Number of taps to produce.");
+ABSL_FLAG(int64_t, pace_per_second, 0, "Produce at most this many taps per second (0: unpaced).");
 ABSL_FLAG(int32_t, create_topics_with_partitions, 0,
           "If > 0, first create tongka.txn and tongka.sample.tally with this many partitions.");
 
@@ -46,7 +47,13 @@ int main(int argc, char** argv) {
   const uint64_t start = absl::GetFlag(FLAGS_start_index);
   const uint64_t end = start + absl::GetFlag(FLAGS_count);
   absl::Time began = absl::Now();
+  const int64_t pace = absl::GetFlag(FLAGS_pace_per_second);
   for (uint64_t i = start; i < end; ++i) {
+    if (pace > 0 && (i - start) % 1000 == 0) {
+      // Sleep until this tap's slot: the i-th tap is due at i / pace seconds.
+      absl::Time due = began + absl::Seconds(static_cast<double>(i - start) / pace);
+      if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+    }
     tongka::v1::Event event = tongka::sample::SyntheticTap(seed, i);
     std::string value = event.SerializeAsString();
     while (true) {
