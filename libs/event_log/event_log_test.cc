@@ -61,6 +61,18 @@ TEST(KafkaConfigTest, RefusesToOverrideSafetyProperties) {
   EXPECT_NE(status.message().find("linger.ms"), std::string::npos) << status;
 }
 
+TEST(KafkaConfigTest, TlsNeedsCertificateAndKeyTogetherAndACa) {
+  KafkaClientConfig config{.bootstrap_servers = "127.0.0.1:1", .tls_cert_path = "/c.pem"};
+  EXPECT_EQ(BuildConsumerConf(config, "g").status().code(), absl::StatusCode::kInvalidArgument);
+  config.tls_key_path = "/k.pem";
+  absl::Status no_ca = BuildConsumerConf(config, "g").status();
+  EXPECT_EQ(no_ca.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_ca.message().find("tls_ca_path"), std::string::npos) << no_ca;
+  // With a CA, librdkafka itself checks the files when the client is created, not here.
+  config.tls_ca_path = "/ca.pem";
+  EXPECT_TRUE(BuildProducerConf(config, nullptr).ok());
+}
+
 TEST(KafkaConfigTest, RequiresBootstrapServers) {
   EXPECT_EQ(BuildProducerConf({}, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -38,9 +38,25 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> BuildConf(
   if (config.bootstrap_servers.empty()) {
     return absl::InvalidArgumentError("kafka bootstrap_servers: required, got empty");
   }
+  if (config.tls_cert_path.empty() != config.tls_key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "kafka tls_cert_path and tls_key_path: set both (client authentication) or neither");
+  }
+  if (!config.tls_cert_path.empty() && config.tls_ca_path.empty()) {
+    return absl::InvalidArgumentError(
+        "kafka tls_ca_path: required when a client certificate is set");
+  }
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   absl::Status status = Set(*conf, "bootstrap.servers", config.bootstrap_servers);
   if (status.ok()) status = Set(*conf, "client.id", config.client_id);
+  if (status.ok() && !config.tls_ca_path.empty()) {
+    status = Set(*conf, "security.protocol", "ssl");
+    if (status.ok()) status = Set(*conf, "ssl.ca.location", config.tls_ca_path);
+    if (status.ok() && !config.tls_cert_path.empty()) {
+      status = Set(*conf, "ssl.certificate.location", config.tls_cert_path);
+      if (status.ok()) status = Set(*conf, "ssl.key.location", config.tls_key_path);
+    }
+  }
   for (const auto& [name, value] : safe) {
     if (status.ok()) status = Set(*conf, name, value);
   }

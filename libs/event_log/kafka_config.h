@@ -32,6 +32,12 @@ struct KafkaClientConfig {
   std::string bootstrap_servers;
   // client.id reported to the broker; shows up in broker logs and quotas.
   std::string client_id = "tongka";
+  // TLS to the brokers (Strimzi's TLS listener with client authentication): PEM paths of the
+  // cluster CA, and of this client's certificate and key. All empty: plaintext (local, tests).
+  // A CA alone: TLS without a client certificate. A certificate needs its key and vice versa.
+  std::string tls_ca_path;
+  std::string tls_cert_path;
+  std::string tls_key_path;
   // Extra librdkafka properties (performance tuning: linger.ms, batch.size, fetch.wait.max.ms …).
   // Safety properties (see kProtectedProperties in the .cc) cannot be overridden here.
   std::map<std::string, std::string> overrides;

@@ -134,6 +134,11 @@ absl::Status HttpExposer::Start() {
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("ok", "text/plain; charset=utf-8");
   });
+  server->Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+    const bool ready = ready_.load(std::memory_order_acquire);
+    response.status = ready ? 200 : 503;
+    response.set_content(ready ? "ready" : "not ready", "text/plain; charset=utf-8");
+  });
 
   int port = -1;
   if (options_.port == 0) {

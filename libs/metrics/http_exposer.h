@@ -1,7 +1,9 @@
 // HttpExposer: the HTTP endpoint Prometheus scrapes. It serves a Registry's text exposition on
-// `GET /metrics` and answers `GET /healthz` with 200 "ok", from its own listener thread
-// (cpp-httplib) and a small worker pool. It also adds the standard process metrics to the Registry:
-// `process_start_time_seconds`, `process_resident_memory_bytes` and `process_cpu_seconds_total`.
+// `GET /metrics`, answers `GET /healthz` with 200 "ok" (alive) and `GET /readyz` with 200 "ready"
+// or 503 "not ready" (the owner's readiness: Kubernetes probes use both), from its own listener
+// thread (cpp-httplib) and a small worker pool. It also adds the standard process metrics to the
+// Registry: `process_start_time_seconds`, `process_resident_memory_bytes` and
+// `process_cpu_seconds_total`.
 //
 // Ownership: the exposer keeps a pointer to the Registry, which must outlive it. The process
 // metrics are callback metrics owned by the exposer and removed from the Registry when it is
@@ -74,6 +76,10 @@ class HttpExposer {
   // Stops accepting, lets in-flight requests finish, and joins the threads. Idempotent.
   void Stop();
 
+  // What /readyz reports. Starts not ready; the owner flips it (e.g. once a consumer has caught up
+  // with its log). Thread-safe.
+  void SetReady(bool ready) { ready_.store(ready, std::memory_order_release); }
+
  private:
   Registry* const registry_;
   const HttpExposerOptions options_;
@@ -82,6 +88,7 @@ class HttpExposer {
   std::thread listener_;
   std::atomic<bool> listener_returned_{false};
   std::atomic<int> port_{-1};
+  std::atomic<bool> ready_{false};
 };
 
 }  // namespace tongka::metrics

@@ -1,7 +1,7 @@
-// Proves the exposer serves /metrics and /healthz over real HTTP on an ephemeral port, that what it
-// serves passes Prometheus' own checker (`promtool check metrics`, lint included), that the process
-// metrics hold plausible values, and that binding, option errors and Stop behave as its header
-// promises. Every server binds port 0 on 127.0.0.1, so tests never collide.
+// Proves the exposer serves /metrics, /healthz and /readyz over real HTTP on an ephemeral port,
+// that what it serves passes Prometheus' own checker (`promtool check metrics`, lint included),
+// that the process metrics hold plausible values, and that binding, option errors and Stop behave
+// as its header promises. Every server binds port 0 on 127.0.0.1, so tests never collide.
 
 #include "libs/metrics/http_exposer.h"
 
@@ -64,6 +64,18 @@ TEST(HttpExposerTest, ServesMetricsAndHealthz) {
   ASSERT_TRUE(health) << httplib::to_string(health.error());
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(health->body, "ok");
+
+  // Readiness is the owner's to give: not ready until it says so, and it can take it back.
+  httplib::Result ready = client.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  exposer.SetReady(true);
+  ready = client.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_EQ(ready->body, "ready");
+  exposer.SetReady(false);
+  EXPECT_EQ(client.Get("/readyz")->status, 503);
 
   const httplib::Result missing = client.Get("/nothing-here");
   ASSERT_TRUE(missing);

@@ -53,7 +53,10 @@ absl::Status SampleApp::Wire() {
 
   // Phase 2: consumers (the logic objects are members) and the publisher.
   KafkaClientConfig kafka{.bootstrap_servers = config_.kafka_bootstrap,
-                          .client_id = absl::StrCat("tongka-sample-", config_.replica_index)};
+                          .client_id = absl::StrCat("tongka-sample-", config_.replica_index),
+                          .tls_ca_path = config_.kafka_ca,
+                          .tls_cert_path = config_.kafka_cert,
+                          .tls_key_path = config_.kafka_key};
   auto make_loop = [&](const std::string& name, const std::string& topic,
                        state_store::Applier* applier)
       -> absl::StatusOr<std::unique_ptr<state_store::ApplyLoop>> {
@@ -139,16 +142,23 @@ absl::Status SampleApp::Run(std::atomic<bool>& stop) {
   });
   LOG(INFO) << "sample running: replica " << config_.replica_index << "/" << config_.replica_count
             << ", metrics on :" << metrics_port();
+  // Ready (for /readyz) once everything in the log at some moment has been applied: a replica
+  // that is rebuilding its state from the log must not be sent traffic.
+  bool ready = false;
   while (!stop.load()) {
     absl::SleepFor(absl::Milliseconds(200));
-    if (!config_.exit_when_caught_up) continue;
+    if (ready && !config_.exit_when_caught_up) continue;
     absl::StatusOr<bool> done = AllApplied();
     if (!done.ok()) {
       LOG_EVERY_N(WARNING, 10) << "progress check failed (retrying): " << done.status();
-    } else if (*done) {
-      LOG(INFO) << "caught up: every record applied and the outbox is empty";
-      stop.store(true);
+      continue;
     }
+    if (*done && !ready) {
+      ready = true;
+      if (exposer_ != nullptr) exposer_->SetReady(true);
+      LOG(INFO) << "caught up: every record applied and the outbox is empty; ready";
+    }
+    if (*done && config_.exit_when_caught_up) stop.store(true);
   }
   taps.join();
   tallies.join();

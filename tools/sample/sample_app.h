@@ -32,6 +32,10 @@ namespace tongka::sample {
 struct SampleConfig {
   // Kafka bootstrap servers (host:port,...). Required.
   std::string kafka_bootstrap;
+  // Kafka TLS (PEM paths): cluster CA, client certificate and key. Empty: plaintext.
+  std::string kafka_ca;
+  std::string kafka_cert;
+  std::string kafka_key;
   // RocksDB directory. Required.
   std::string state_dir;
   // Replica k of N owns partitions p % N == k of both topics.
