@@ -25,7 +25,7 @@
 #include "libs/event_log/admin.h"
 #include "libs/event_log/producer.h"
 #include "libs/event_log/testing/test_broker.h"
-#include "tests/testing/subprocess.h"
+#include "libs/testing/subprocess.h"
 #include "tools/sample/sample_state.h"
 
 namespace tongka {

@@ -8,6 +8,7 @@
 #include <glog/logging.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "libs/metrics/http_exposer.h"
 #include "libs/metrics/metrics.h"
 #include "libs/metrics/test_support.h"
+#include "libs/testing/subprocess.h"
 
 namespace tongka::metrics {
 namespace {
@@ -46,14 +48,16 @@ class PrometheusScrapeTest : public ::testing::Test {
                                   "      - targets: ['127.0.0.1:"
                                << target_port << "']\n";
     prometheus_port_ = test_support::PickFreeTcpPort();
-    prometheus_ = std::make_unique<test_support::ChildProcess>(
-        std::vector<std::string>{
+    auto prometheus = tongka::testing::Subprocess::Start(
+        {
             prometheus_binary_,
             absl::StrCat("--config.file=", config_path),
             absl::StrCat("--storage.tsdb.path=", dir, "/prometheus_data"),
             absl::StrCat("--web.listen-address=127.0.0.1:", prometheus_port_),
         },
-        absl::StrCat(dir, "/prometheus.log"));
+        {}, absl::StrCat(dir, "/prometheus.log"));
+    ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+    prometheus_ = std::move(*prometheus);
   }
 
   // GETs `path` from Prometheus' API; "" while it is not answering yet.
@@ -97,7 +101,7 @@ class PrometheusScrapeTest : public ::testing::Test {
 
   std::string prometheus_binary_;
   int prometheus_port_ = 0;
-  std::unique_ptr<test_support::ChildProcess> prometheus_;
+  std::unique_ptr<tongka::testing::Subprocess> prometheus_;
 };
 
 TEST_F(PrometheusScrapeTest, PrometheusScrapesTheValuesWeSet) {
@@ -138,7 +142,8 @@ TEST_F(PrometheusScrapeTest, PrometheusScrapesTheValuesWeSet) {
   value.Set(-7);
   QueryUntilContains("tongka_test_scrape_value", "\"-7\"]");
 
-  EXPECT_EQ(prometheus_->Terminate(/*grace_seconds=*/30), 0) << prometheus_->Log();
+  const int status = prometheus_->TerminateAndWait(absl::Seconds(30));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << prometheus_->Log();
 }
 
 }  // namespace

@@ -1,9 +1,6 @@
-// Test-only helpers for the exposer tests that run real Prometheus tools: locating a tool, running
-// one to completion with text on stdin, keeping a long-running one (the Prometheus server) alive
-// for the length of a test, and picking a free local TCP port.
-//
-// Ownership: a ChildProcess owns its process and terminates it when destroyed, so a failing
-// assertion never leaves a server behind.
+// Test-only helpers for tests that run real Prometheus tools: locating a tool, running one to
+// completion with text on stdin, and picking a free local TCP port. (A long-running one, the
+// Prometheus server, is a libs/testing Subprocess.)
 //
 // Thread-safety: none; use from the test's main thread.
 //
@@ -47,29 +44,6 @@ struct CommandResult {
 
 // Runs `argv` (argv[0] an absolute path) with `stdin_text` on its stdin and waits for it to exit.
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_text);
-
-// A background process whose stdout and stderr go to a log file.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, std::string log_path);
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess();
-
-  // False once the process has exited.
-  bool Running();
-  // Sends SIGTERM, waits up to `grace_seconds` for the exit, then SIGKILLs. Returns the exit code,
-  // or -1 if it did not exit normally.
-  int Terminate(int grace_seconds);
-  // The log so far, for failure messages.
-  std::string Log() const;
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-  const std::string log_path_;
-};
 
 }  // namespace tongka::metrics::test_support
 

@@ -1,10 +1,13 @@
-#include "tests/testing/subprocess.h"
+#include "libs/testing/subprocess.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -38,7 +41,7 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   if (rc != 0) {
     return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", strerror(rc)));
   }
-  return std::unique_ptr<Subprocess>(new Subprocess(pid));
+  return std::unique_ptr<Subprocess>(new Subprocess(pid, log_path));
 }
 
 Subprocess::~Subprocess() {
@@ -72,6 +75,18 @@ int Subprocess::Wait() {
     status_ = status;
   }
   return *status_;
+}
+
+int Subprocess::TerminateAndWait(absl::Duration grace) {
+  Terminate();
+  if (std::optional<int> status = WaitFor(grace); status.has_value()) return *status;
+  Kill();
+  return Wait();
+}
+
+std::string Subprocess::Log() const {
+  std::ifstream log(log_path_);
+  return std::string(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
 }
 
 std::optional<int> Subprocess::WaitFor(absl::Duration timeout) {

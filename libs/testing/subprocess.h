@@ -1,4 +1,4 @@
-// Subprocess: start a Tongka binary from a test, and stop or kill it, for fault-injection tests.
+// Subprocess: start a program from a test (a Tongka binary, Prometheus), stop it, or kill it.
 //
 // Output goes to a log file (appended), so a failing test can point at what the process said.
 // Thread-safety: one thread owns a Subprocess. Failure: spawn errors come back as Status; the
@@ -9,8 +9,8 @@
 //                              {{"TONGKA_FAILPOINTS", "outbox.after_produce"}}, log_path);
 //   (*p)->Kill();                       // SIGKILL, like a power cut
 //   int status = (*p)->Wait();          // the raw waitpid status
-#ifndef TONGKA_TESTS_TESTING_SUBPROCESS_H_
-#define TONGKA_TESTS_TESTING_SUBPROCESS_H_
+#ifndef TONGKA_LIBS_TESTING_SUBPROCESS_H_
+#define TONGKA_LIBS_TESTING_SUBPROCESS_H_
 
 #include <sys/types.h>
 
@@ -36,6 +36,12 @@ class Subprocess {
   bool Kill();
   // Sends SIGTERM.
   void Terminate();
+  // Sends SIGTERM, waits up to `grace` for the exit, then SIGKILLs. Returns the raw wait status.
+  int TerminateAndWait(absl::Duration grace);
+  // False once the process has exited.
+  bool Running() { return !Poll().has_value(); }
+  // The log file's contents so far, for failure messages.
+  std::string Log() const;
   // Waits for exit and returns the raw waitpid status.
   int Wait();
   // Waits up to `timeout`; nullopt if still running.
@@ -43,13 +49,14 @@ class Subprocess {
   pid_t pid() const { return pid_; }
 
  private:
-  explicit Subprocess(pid_t pid) : pid_(pid) {}
+  Subprocess(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
   std::optional<int> Poll();
 
   pid_t pid_;
+  std::string log_path_;
   std::optional<int> status_;
 };
 
 }  // namespace tongka::testing
 
-#endif  // TONGKA_TESTS_TESTING_SUBPROCESS_H_
+#endif  // TONGKA_LIBS_TESTING_SUBPROCESS_H_
