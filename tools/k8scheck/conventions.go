@@ -31,6 +31,9 @@ const (
 	promPort       = "prometheus.io/port"
 	portGRPC       = "grpc"
 	portMetrics    = "metrics"
+	serverName     = "server"
+	pathHealthz    = "/healthz"
+	pathReadyz     = "/readyz"
 	flagReplicaIdx = "--replica_index"
 	flagReplicaCnt = "--replica_count"
 	flagStateDir   = "--state_dir"
@@ -151,15 +154,6 @@ func checkStatefulSet(s *sink, o *object, sts *appsv1.StatefulSet, services map[
 		s.add(o, "pod automountServiceAccountToken must be false (Tongka services do not call the Kubernetes API)")
 	}
 
-	// Headless Service.
-	if spec.ServiceName == "" {
-		s.add(o, "spec.serviceName is empty: a StatefulSet needs its headless Service")
-	} else if svcObj, ok := services[sts.Namespace+"/"+spec.ServiceName]; !ok {
-		s.add(o, "spec.serviceName %q: no such Service in this kustomization", spec.ServiceName)
-	} else {
-		checkHeadlessService(s, svcObj, svcObj.typed.(*corev1.Service), podLabels)
-	}
-
 	// PodDisruptionBudget.
 	covered := false
 	for _, p := range pdbs {
@@ -183,24 +177,45 @@ func checkStatefulSet(s *sink, o *object, sts *appsv1.StatefulSet, services map[
 
 	// Containers.
 	var server *corev1.Container
-	var metricsPort int32
 	for i := range pod.Containers {
 		ctr := &pod.Containers[i]
 		checkContainer(s, o, "container", ctr, podSC)
-		for _, p := range ctr.Ports {
-			switch p.Name {
-			case portGRPC:
-				server = ctr
-			case portMetrics:
-				metricsPort = p.ContainerPort
-			}
+		if ctr.Name == serverName {
+			server = ctr
 		}
 	}
 	for i := range pod.InitContainers {
 		checkContainer(s, o, "initContainer", &pod.InitContainers[i], podSC)
 	}
+	var metricsPort, grpcPort int32
+	if server == nil {
+		s.add(o, "no container named %q (the service's process)", serverName)
+	} else {
+		for _, p := range server.Ports {
+			switch p.Name {
+			case portGRPC:
+				grpcPort = p.ContainerPort
+			case portMetrics:
+				metricsPort = p.ContainerPort
+			}
+		}
+	}
+
+	// Headless Service.
+	if spec.ServiceName == "" {
+		s.add(o, "spec.serviceName is empty: a StatefulSet needs its headless Service")
+	} else if svcObj, ok := services[sts.Namespace+"/"+spec.ServiceName]; !ok {
+		s.add(o, "spec.serviceName %q: no such Service in this kustomization", spec.ServiceName)
+	} else {
+		checkHeadlessService(s, svcObj, svcObj.typed.(*corev1.Service), podLabels, grpcPort != 0)
+	}
+	if server == nil {
+		return
+	}
+
+	// Metrics port: scraped by Prometheus, probed by Kubernetes.
 	if metricsPort == 0 {
-		s.add(o, "no container port named %q (Prometheus scrapes it)", portMetrics)
+		s.add(o, "container %q has no port named %q (Prometheus scrapes it; the probes use it)", server.Name, portMetrics)
 	} else {
 		ann := spec.Template.Annotations
 		if ann[promScrape] != "true" {
@@ -210,28 +225,16 @@ func checkStatefulSet(s *sink, o *object, sts *appsv1.StatefulSet, services map[
 			s.add(o, "pod template annotation %s is %q, want %q (the metrics port)", promPort, ann[promPort], strconv.Itoa(int(metricsPort)))
 		}
 	}
-	if server == nil {
-		s.add(o, "no container port named %q", portGRPC)
-		return
-	}
-	var grpcPort int32
-	for _, p := range server.Ports {
-		if p.Name == portGRPC {
-			grpcPort = p.ContainerPort
-		}
-	}
+	// Probes: HTTP on the metrics port (see checkProbe).
 	for _, pr := range []struct {
-		name  string
-		probe *corev1.Probe
-	}{{"readinessProbe", server.ReadinessProbe}, {"livenessProbe", server.LivenessProbe}, {"startupProbe", server.StartupProbe}} {
-		switch {
-		case pr.probe == nil:
-			s.add(o, "container %q has no %s (want a grpc probe on port %d)", server.Name, pr.name, grpcPort)
-		case pr.probe.GRPC == nil:
-			s.add(o, "container %q %s is not a grpc probe (the convention is grpc.health.v1 on the gRPC port)", server.Name, pr.name)
-		case pr.probe.GRPC.Port != grpcPort:
-			s.add(o, "container %q %s probes port %d, but the port named grpc is %d", server.Name, pr.name, pr.probe.GRPC.Port, grpcPort)
-		}
+		name, path string
+		probe      *corev1.Probe
+	}{
+		{"startupProbe", pathHealthz, server.StartupProbe},
+		{"livenessProbe", pathHealthz, server.LivenessProbe},
+		{"readinessProbe", pathReadyz, server.ReadinessProbe},
+	} {
+		checkProbe(s, o, server, pr.name, pr.path, pr.probe, metricsPort)
 	}
 
 	// State directory on a volumeClaimTemplate, and the partition flags.
@@ -316,7 +319,10 @@ func checkContainer(s *sink, o *object, what string, c *corev1.Container, podSC 
 	}
 }
 
-func checkHeadlessService(s *sink, o *object, svc *corev1.Service, podLabels labels.Set) {
+// checkHeadlessService checks the StatefulSet's headless Service. It
+// publishes the port metrics always, and the port grpc exactly when the
+// container "server" has one (a service with a gRPC API).
+func checkHeadlessService(s *sink, o *object, svc *corev1.Service, podLabels labels.Set, hasGRPC bool) {
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		s.add(o, "spec.clusterIP must be None (headless Service of a StatefulSet)")
 	}
@@ -327,10 +333,63 @@ func checkHeadlessService(s *sink, o *object, svc *corev1.Service, podLabels lab
 	for _, p := range svc.Spec.Ports {
 		names[p.Name] = true
 	}
-	for _, n := range []string{portGRPC, portMetrics} {
-		if !names[n] {
-			s.add(o, "no port named %q", n)
+	if !names[portMetrics] {
+		s.add(o, "no port named %q", portMetrics)
+	}
+	switch {
+	case hasGRPC && !names[portGRPC]:
+		s.add(o, "no port named %q, but the container %q has one (clients and forwarding replicas reach the API through this Service)", portGRPC, serverName)
+	case !hasGRPC && names[portGRPC]:
+		s.add(o, "port %q published, but the container %q has no port named %q", portGRPC, serverName, portGRPC)
+	}
+}
+
+// checkProbe checks one probe of the container "server": an HTTP GET of path
+// on the port named metrics (plain HTTP). Not a gRPC probe: Kubernetes'
+// gRPC probes cannot present a client certificate, and Tongka's gRPC servers
+// require one.
+func checkProbe(s *sink, o *object, server *corev1.Container, name, path string, pr *corev1.Probe, metricsPort int32) {
+	want := fmt.Sprintf("httpGet %s on port %q", path, portMetrics)
+	if pr == nil {
+		s.add(o, "container %q has no %s (want %s)", server.Name, name, want)
+		return
+	}
+	var handlers []string
+	if pr.Exec != nil {
+		handlers = append(handlers, "exec")
+	}
+	if pr.HTTPGet != nil {
+		handlers = append(handlers, "httpGet")
+	}
+	if pr.TCPSocket != nil {
+		handlers = append(handlers, "tcpSocket")
+	}
+	if pr.GRPC != nil {
+		handlers = append(handlers, "grpc")
+	}
+	if len(handlers) > 1 {
+		s.add(o, "container %q %s has more than one handler (%s)", server.Name, name, strings.Join(handlers, ", "))
+	}
+	h := pr.HTTPGet
+	if h == nil {
+		why := ""
+		if pr.GRPC != nil {
+			why = ": gRPC probes cannot present the client certificate Tongka's gRPC servers require"
 		}
+		s.add(o, "container %q %s is not an httpGet probe (want %s)%s", server.Name, name, want, why)
+		return
+	}
+	if h.Path != path {
+		s.add(o, "container %q %s gets path %q, want %q", server.Name, name, h.Path, path)
+	}
+	switch {
+	case h.Port.String() == portMetrics:
+	case metricsPort != 0 && h.Port.IntValue() == int(metricsPort):
+	default:
+		s.add(o, "container %q %s probes port %q, want the port named %q", server.Name, name, h.Port.String(), portMetrics)
+	}
+	if h.Scheme != "" && h.Scheme != corev1.URISchemeHTTP {
+		s.add(o, "container %q %s uses scheme %s, want HTTP (the metrics endpoint is plain HTTP)", server.Name, name, h.Scheme)
 	}
 }
 

@@ -30,7 +30,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const deployDir = "../../deploy/k8s"
+const (
+	deployDir  = "../../deploy/k8s"
+	apiService = "testdata/api-service"
+)
 
 func newTestChecker(t *testing.T, opts Options) *Checker {
 	t.Helper()
@@ -77,6 +80,43 @@ func TestDeployManifestsPass(t *testing.T) {
 	}
 }
 
+// The fixture of a service with a gRPC API (components tongka-service and
+// tongka-grpc-api) passes, and gets the port grpc and its certificate.
+func TestAPIServiceFixturePasses(t *testing.T) {
+	c := newTestChecker(t, Options{CRDDir: crdDir})
+	rep, err := c.Check([]string{apiService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 {
+		t.Fatalf("%s has problems:\n%s", apiService, problemsText(rep.Problems))
+	}
+	objs, err := render(apiService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawSecret, sawServicePort bool
+	for _, r := range objs {
+		switch r.Obj["kind"] {
+		case "StatefulSet":
+			for _, v := range m(r.Obj, "spec", "template", "spec", "volumes").([]interface{}) {
+				if v := v.(map[string]interface{}); v["name"] == "grpc-tls" {
+					sawSecret = m(v, "secret", "secretName") == "api-example-grpc-tls"
+				}
+			}
+		case "Service":
+			for _, p := range m(r.Obj, "spec", "ports").([]interface{}) {
+				if p := p.(map[string]interface{}); p["name"] == "grpc" {
+					sawServicePort = true
+				}
+			}
+		}
+	}
+	if !sawSecret || !sawServicePort {
+		t.Errorf("tongka-grpc-api: grpc-tls secret named after the service: %v, Service port grpc: %v", sawSecret, sawServicePort)
+	}
+}
+
 // Each broken fixture is rejected, with the file and object named.
 func TestBrokenFixturesRejected(t *testing.T) {
 	cases := []struct {
@@ -87,12 +127,18 @@ func TestBrokenFixturesRejected(t *testing.T) {
 			`testdata/broken-unknown-field/statefulset.yaml: StatefulSet tongka/typo: strict decoding: unknown field "spec.template.spec.containers[0].resource"`,
 			`StatefulSet tongka/typo: strict decoding: unknown field "spec.template.spec.containers[0].readinessprobe"`,
 			`StatefulSet tongka/typo: container "server" has no resources.limits.memory`,
-			`StatefulSet tongka/typo: container "server" has no readinessProbe`,
+			`StatefulSet tongka/typo: container "server" has no readinessProbe (want httpGet /readyz on port "metrics")`,
 		}},
 		{"testdata/broken-no-vct", []string{
 			`testdata/broken-no-vct/statefulset.yaml: StatefulSet tongka/novolume: spec.volumeClaimTemplates is empty`,
 			`--state_dir=/var/lib/tongka is not the mount path of a volumeClaimTemplate`,
 			`--replica_count is 3 but spec.replicas is 4`,
+		}},
+		{"testdata/broken-probes", []string{
+			`testdata/broken-probes/statefulset.yaml: StatefulSet tongka/badprobes: container "server" readinessProbe is not an httpGet probe (want httpGet /readyz on port "metrics"): gRPC probes cannot present the client certificate`,
+			`StatefulSet tongka/badprobes: container "server" livenessProbe gets path "/readyz", want "/healthz"`,
+			`StatefulSet tongka/badprobes: container "server" startupProbe probes port "7000", want the port named "metrics"`,
+			`StatefulSet tongka/badprobes: container "server" startupProbe uses scheme HTTPS, want HTTP`,
 		}},
 		{"testdata/broken-money-topic", []string{
 			`testdata/broken-money-topic/topics.yaml: KafkaTopic tongka/tongka-txn: money topic tongka.txn: config retention.ms is 604800000, want -1`,
@@ -198,7 +244,8 @@ func mm(v interface{}, path ...interface{}) map[string]interface{} {
 	return m(v, path...).(map[string]interface{})
 }
 
-// Each convention, broken one at a time on the real sample and base.
+// Each convention, broken one at a time on the real sample and base (and the
+// API service fixture, for what only a service with a gRPC API has).
 func TestConventionsOneByOne(t *testing.T) {
 	c := newTestChecker(t, Options{CRDDir: crdDir})
 	sample, base := deployDir+"/sample", deployDir+"/base"
@@ -210,18 +257,76 @@ func TestConventionsOneByOne(t *testing.T) {
 		f                    func(o map[string]interface{}) bool
 		want                 string
 	}{
-		{"http readiness probe", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
-			server(o)["readinessProbe"] = map[string]interface{}{"httpGet": map[string]interface{}{"path": "/ready", "port": 9100}}
+		{"grpc readiness probe", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			server(o)["readinessProbe"] = map[string]interface{}{"grpc": map[string]interface{}{"port": 7000, "service": "readiness"}}
 			return true
-		}, `container "server" readinessProbe is not a grpc probe`},
+		}, `container "server" readinessProbe is not an httpGet probe (want httpGet /readyz on port "metrics"): gRPC probes cannot present the client certificate`},
+		{"grpc and httpGet liveness probe", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(server(o), "livenessProbe")["grpc"] = map[string]interface{}{"port": 7000}
+			return true
+		}, `container "server" livenessProbe has more than one handler (httpGet, grpc)`},
+		{"tcp startup probe", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			server(o)["startupProbe"] = map[string]interface{}{"tcpSocket": map[string]interface{}{"port": "metrics"}}
+			return true
+		}, `container "server" startupProbe is not an httpGet probe (want httpGet /healthz on port "metrics")`},
+		{"readiness on /healthz", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(server(o), "readinessProbe", "httpGet")["path"] = "/healthz"
+			return true
+		}, `container "server" readinessProbe gets path "/healthz", want "/readyz"`},
+		{"liveness on /readyz", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(server(o), "livenessProbe", "httpGet")["path"] = "/readyz"
+			return true
+		}, `container "server" livenessProbe gets path "/readyz", want "/healthz"`},
+		{"startup probe on /metrics", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(server(o), "startupProbe", "httpGet")["path"] = "/metrics"
+			return true
+		}, `container "server" startupProbe gets path "/metrics", want "/healthz"`},
+		{"readiness on another port", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(server(o), "readinessProbe", "httpGet")["port"] = 8080
+			return true
+		}, `container "server" readinessProbe probes port "8080", want the port named "metrics"`},
+		{"readiness on the grpc port of an API service", apiService, "StatefulSet", "api-example", func(o map[string]interface{}) bool {
+			mm(server(o), "readinessProbe", "httpGet")["port"] = "grpc"
+			return true
+		}, `container "server" readinessProbe probes port "grpc", want the port named "metrics"`},
+		{"https liveness", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(server(o), "livenessProbe", "httpGet")["scheme"] = "HTTPS"
+			return true
+		}, `container "server" livenessProbe uses scheme HTTPS, want HTTP`},
 		{"no startup probe", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
 			delete(server(o), "startupProbe")
 			return true
-		}, `container "server" has no startupProbe`},
+		}, `container "server" has no startupProbe (want httpGet /healthz on port "metrics")`},
 		{"no metrics port", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
-			server(o)["ports"] = server(o)["ports"].([]interface{})[:1]
+			server(o)["ports"] = []interface{}{}
 			return true
-		}, `no container port named "metrics"`},
+		}, `container "server" has no port named "metrics"`},
+		{"no server container", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			server(o)["name"] = "app"
+			return true
+		}, `no container named "server"`},
+		{"grpc port not in the Service", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+			server(o)["ports"] = append(server(o)["ports"].([]interface{}), map[string]interface{}{"name": "grpc", "containerPort": 7000})
+			return true
+		}, `Service tongka/tongka-sample: no port named "grpc", but the container "server" has one`},
+		{"grpc Service port without a container port", sample, "Service", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(o, "spec")["ports"] = append(mm(o, "spec")["ports"].([]interface{}), map[string]interface{}{"name": "grpc", "port": 7000, "targetPort": "grpc"})
+			return true
+		}, `Service tongka/tongka-sample: port "grpc" published, but the container "server" has no port named "grpc"`},
+		{"API service without the grpc Service port", apiService, "Service", "api-example", func(o map[string]interface{}) bool {
+			var kept []interface{}
+			for _, p := range mm(o, "spec")["ports"].([]interface{}) {
+				if p.(map[string]interface{})["name"] != "grpc" {
+					kept = append(kept, p)
+				}
+			}
+			mm(o, "spec")["ports"] = kept
+			return true
+		}, `Service tongka/api-example: no port named "grpc", but the container "server" has one`},
+		{"no metrics Service port", sample, "Service", "tongka-sample", func(o map[string]interface{}) bool {
+			mm(o, "spec")["ports"] = []interface{}{}
+			return true
+		}, `Service tongka/tongka-sample: no port named "metrics"`},
 		{"root", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
 			mm(o, "spec", "template", "spec", "securityContext")["runAsNonRoot"] = false
 			delete(mm(server(o), "securityContext"), "runAsNonRoot")
@@ -316,10 +421,10 @@ func TestConventionsOneByOne(t *testing.T) {
 			delete(mm(o, "spec", "groups", 1, "rules", 0), "labels")
 			return true
 		}, `alert TongkaConsumerLagHigh has no severity label`},
-		{"misspelled certificate field", sample, "Certificate", "tongka-sample-grpc-tls", func(o map[string]interface{}) bool {
+		{"misspelled certificate field", apiService, "Certificate", "api-example-grpc-tls", func(o map[string]interface{}) bool {
 			mm(o, "spec")["dnsName"] = []interface{}{"x"}
 			return true
-		}, `Certificate tongka/tongka-sample-grpc-tls: strict decoding: unknown field "spec.dnsName"`},
+		}, `Certificate tongka/api-example-grpc-tls: strict decoding: unknown field "spec.dnsName"`},
 		{"KafkaUser without mTLS", sample, "KafkaUser", "tongka-sample", func(o map[string]interface{}) bool {
 			mm(o, "spec", "authentication")["type"] = "scram-sha-512"
 			return true
@@ -341,5 +446,17 @@ func TestConventionsOneByOne(t *testing.T) {
 				t.Errorf("missing problem %q; got:\n%s", tc.want, text)
 			}
 		})
+	}
+}
+
+// A probe may name the metrics port by number as well as by name.
+func TestProbeOnMetricsPortNumber(t *testing.T) {
+	c := newTestChecker(t, Options{CRDDir: crdDir})
+	probs := mutate(t, c, deployDir+"/sample", "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
+		mm(o, "spec", "template", "spec", "containers", 0, "readinessProbe", "httpGet")["port"] = 9100
+		return true
+	})
+	if len(probs) > 0 {
+		t.Errorf("readiness probe on port 9100 (the metrics port) rejected:\n%s", problemsText(probs))
 	}
 }
