@@ -1,0 +1,116 @@
+// DedupIndex: which transactions ingest has already appended to tongka.txn, with what content,
+// and the evidence of conflicting re-uploads. Lives in the service's own RocksDB (StateStore).
+//
+// Layout of the state column family:
+//   txn/<terminal_id>/<seq>                 -> 32-byte SM3 content digest + 8-byte recorded_at_us
+//                                              (the key is the event id itself)
+//   dedup_time/<recorded_at_us, 20 digits>/<first event_id> -> the commit's event ids, '\n'-joined
+//                                              (time index, one record per commit, for pruning)
+//   conflict/<event_id>/<n, 6 digits>       -> ConflictEvidence (ingest_storage.proto)
+//   hw/<terminal_id>                        -> 8-byte big-endian: the terminal's highest
+//                                              terminal_seq ever recorded (its high-water mark)
+//
+// The high-water mark saves the RocksDB read for the common case: terminals upload their
+// transactions in sequence order, so a seq above the terminal's mark was never recorded and needs
+// no lookup (a RocksDB miss costs a memtable skip-list walk, the largest cost of an upload). It
+// is written in the same commit as the entries, raised only (never lowered, not by pruning), and
+// kept in memory once read; commits are serialized so two batches of one terminal cannot write it
+// out of order. Invariant: every recorded seq of a terminal is <= its mark.
+//
+// The content digest is SM3(MacInput(upload) || mac): the signed fields and the tag itself. An
+// identical retry has the same digest (DUPLICATE); anything else under the same id differs
+// (CONFLICT).
+//
+// Horizon: Prune() deletes entries recorded before a cutoff (the app runs it periodically with
+// cutoff = now - dedup_horizon), oldest first via the time index. The validator rejects uploads
+// older than dedup_horizon - future_skew_max (occurred_at_too_old), so a pruned entry can never
+// be needed again: an entry recorded at R covers device times <= R + skew, and it is pruned only
+// once now > R + horizon, when those device times are already too old. Conflict evidence is
+// never pruned.
+//
+// Ownership: borrows the store, which must outlive the index.
+// Thread-safety: all methods are thread-safe (the store is). Callers serialize per event id
+// (ingest's claim table) so that a Lookup-then-Record is not raced by another upload of the id.
+// Failure: RocksDB errors come back as Status (UNAVAILABLE / INTERNAL). A stored entry of the
+// wrong size is corruption: INTERNAL naming the key.
+//
+// Example:
+//   DedupIndex index(store.get());
+//   absl::StatusOr<std::optional<DedupEntry>> seen = index.Lookup("txn/310000-BUS-000001/7");
+//   if (seen.ok() && !seen->has_value()) { produce; then index.Record({{id, digest, now_us}}); }
+#ifndef TONGKA_SERVICES_INGEST_DEDUP_INDEX_H_
+#define TONGKA_SERVICES_INGEST_DEDUP_INDEX_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/crypto/bytes.h"
+#include "libs/state_store/state_store.h"
+#include "services/ingest/ingest_storage.pb.h"
+
+namespace tongka::ingest {
+
+struct DedupEntry {
+  std::string event_id;
+  crypto::Sm3Digest digest{};
+  int64_t recorded_at_us = 0;
+};
+
+// SM3(mac_input || mac): the content an event id stands for.
+crypto::Sm3Digest ContentDigest(absl::string_view mac_input, absl::string_view mac);
+
+class DedupIndex {
+ public:
+  explicit DedupIndex(state_store::StateStore* store) : store_(store) {}
+
+  DedupIndex(const DedupIndex&) = delete;
+  DedupIndex& operator=(const DedupIndex&) = delete;
+
+  // The entry recorded for `event_id`, or nullopt.
+  absl::StatusOr<std::optional<DedupEntry>> Lookup(absl::string_view event_id) const;
+
+  // Records entries (their time index and their terminals' high-water marks) in one atomic
+  // commit.
+  absl::Status Record(const std::vector<DedupEntry>& entries);
+
+  // Keeps a conflicting upload as evidence under conflict/<event_id>/<n>, n = 0, 1, ...;
+  // returns n.
+  absl::StatusOr<int> RecordConflict(absl::string_view event_id,
+                                     const ingest_storage::ConflictEvidence& evidence);
+
+  // The evidence kept for `event_id`, oldest first.
+  absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> Conflicts(
+      absl::string_view event_id) const;
+
+  // Deletes the entries recorded before `cutoff`, oldest commit first, stopping once the visited
+  // commits list `max_entries` ids; returns how many entries it deleted.
+  absl::StatusOr<int64_t> Prune(absl::Time cutoff, int64_t max_entries);
+
+ private:
+  static constexpr int kShards = 16;
+  struct Shard {
+    absl::Mutex mu;
+    // terminal_id -> high-water mark, for terminals read or written since start.
+    absl::flat_hash_map<std::string, uint64_t> marks ABSL_GUARDED_BY(mu);
+  };
+  Shard& ShardOf(absl::string_view terminal_id) const;
+  // The terminal's mark: from memory, else from RocksDB (0 when it has none).
+  absl::StatusOr<uint64_t> HighWater(absl::string_view terminal_id) const;
+
+  state_store::StateStore* const store_;
+  mutable Shard shards_[kShards];
+  // Serializes Record: the marks it writes are computed from the marks in memory.
+  absl::Mutex record_mu_;
+};
+
+}  // namespace tongka::ingest
+
+#endif  // TONGKA_SERVICES_INGEST_DEDUP_INDEX_H_

@@ -1,0 +1,144 @@
+#include "services/ingest/ingest_app.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "libs/crypto/self_test.h"
+
+namespace tongka::ingest {
+
+absl::StatusOr<std::unique_ptr<IngestApp>> IngestApp::Create(const IngestConfig& config,
+                                                             server::NowFn now) {
+  if (absl::Status valid = config.Validate(); !valid.ok()) return valid;
+  std::unique_ptr<IngestApp> app(new IngestApp(config, std::move(now)));
+  if (absl::Status wired = app->Wire(); !wired.ok()) {
+    app->Shutdown(absl::Now());
+    return wired;
+  }
+  return app;
+}
+
+absl::Status IngestApp::Wire() {
+  if (absl::Status crypto_ok = crypto::SelfTest(); !crypto_ok.ok()) return crypto_ok;
+  metrics_ = std::make_unique<IngestMetrics>(&registry_);
+
+  // Phase 1: the store (the dedup index) and its runtime metrics (RocksDB size).
+  absl::StatusOr<std::unique_ptr<state_store::StateStore>> store = state_store::StateStore::Open(
+      // No value cache: nearly every lookup is of a new id (a miss), so it would only cost.
+      {.path = config_.state_dir, .value_cache_entries = 0});
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  runtime_metrics_ = std::make_unique<state_store::RuntimeMetrics>(&registry_, store_.get());
+  dedup_ = std::make_unique<DedupIndex>(store_.get());
+
+  // Phase 2: the logic: keys and rules.
+  absl::StatusOr<txn::CityKeyring> keyring =
+      config_.city_keys_path.empty() ? txn::CityKeyring::Dev()
+                                     : txn::CityKeyring::FromFile(config_.city_keys_path);
+  if (!keyring.ok()) {
+    return absl::Status(keyring.status().code(),
+                        absl::StrCat("city_keys_path: ", keyring.status().message()));
+  }
+  if (config_.city_keys_path.empty()) {
+    LOG(WARNING) << "ingest runs on the PUBLIC development city keys (dev-token mode only)";
+  }
+  keyring_ = std::move(*keyring);
+  validator_ = std::make_unique<Validator>(config_.limits, &*keyring_);
+
+  // Phase 3: Kafka and the ingestor.
+  event_log::KafkaClientConfig kafka{.bootstrap_servers = config_.kafka_bootstrap,
+                                     .client_id = "tongka-ingest",
+                                     .overrides = config_.kafka_overrides};
+  kafka.overrides["message.timeout.ms"] =
+      absl::StrCat(absl::ToInt64Milliseconds(config_.kafka_message_timeout));
+  if (!config_.kafka_ca_path.empty()) {
+    kafka.overrides["security.protocol"] = "ssl";
+    kafka.overrides["ssl.ca.location"] = config_.kafka_ca_path;
+    kafka.overrides["ssl.certificate.location"] = config_.kafka_cert_path;
+    kafka.overrides["ssl.key.location"] = config_.kafka_key_path;
+  }
+  absl::StatusOr<std::unique_ptr<event_log::Producer>> producer =
+      event_log::Producer::Create(kafka);
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(*producer);
+  ingestor_ = std::make_unique<Ingestor>(validator_.get(), dedup_.get(), producer_.get(),
+                                         metrics_.get(), now_,
+                                         IngestorOptions{.topic = config_.topic,
+                                                         .ack_timeout = config_.ack_timeout,
+                                                         .retry_after = config_.retry_after});
+  pruner_ = std::thread([this] { PruneLoop(); });
+
+  // Phase 4: the gRPC server.
+  absl::StatusOr<std::shared_ptr<const server::Authenticator>> authenticator =
+      server::MakeAuthenticator(config_.grpc, now_);
+  if (!authenticator.ok()) return authenticator.status();
+  authenticator_ = std::move(*authenticator);
+  service_ = std::make_unique<IngestService>(ingestor_.get(), authenticator_, metrics_.get());
+  absl::StatusOr<std::unique_ptr<server::GrpcServer>> server =
+      server::GrpcServer::Start(config_.grpc, authenticator_, {service_.get()});
+  if (!server.ok()) return server.status();
+  server_ = std::move(*server);
+  unauthenticated_metric_ = registry_.AddCallbackCounter(
+      "tongka_grpc_unauthenticated_calls_total",
+      "Calls refused before any handler for missing or bad credentials.", [server = server_.get()] {
+        return static_cast<double>(server->unauthenticated_calls_total());
+      });
+
+  // Phase 5: the metrics endpoint, last, so it never shows a half-wired service.
+  if (config_.metrics_port >= 0) {
+    exposer_ = std::make_unique<metrics::HttpExposer>(
+        &registry_, metrics::HttpExposerOptions{.port = config_.metrics_port});
+    if (absl::Status started = exposer_->Start(); !started.ok()) return started;
+    // Ingest reads no log: it is ready (/readyz) as soon as it serves.
+    exposer_->SetReady(true);
+  }
+  LOG(INFO) << "ingest serving on :" << server_->port() << " ("
+            << server::AuthModeName(config_.grpc.auth_mode) << "), metrics on :" << metrics_port()
+            << ", topic " << config_.topic;
+  return absl::OkStatus();
+}
+
+void IngestApp::PruneLoop() {
+  while (!stop_pruning_.WaitForNotificationWithTimeout(config_.prune_interval)) {
+    const absl::Time cutoff = now_() - config_.limits.dedup_horizon;
+    for (;;) {
+      absl::StatusOr<int64_t> pruned = dedup_->Prune(cutoff, 50000);
+      if (!pruned.ok()) {
+        LOG(WARNING) << "dedup prune failed (retried next interval): " << pruned.status();
+        break;
+      }
+      metrics_->dedup_pruned.Increment(*pruned);
+      if (*pruned == 0 || stop_pruning_.HasBeenNotified()) break;
+    }
+  }
+}
+
+void IngestApp::Shutdown(absl::Time deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (exposer_ != nullptr) exposer_->SetReady(false);  // leave the Service's endpoints first
+  // Reverse order: calls, then Kafka (the flush runs the last delivery callbacks, which touch
+  // the ingestor and the store), then the pruner, the endpoint and the store.
+  if (server_ != nullptr) server_->Shutdown(deadline);
+  unauthenticated_metric_.Reset();
+  producer_.reset();
+  if (pruner_.joinable()) {
+    stop_pruning_.Notify();
+    pruner_.join();
+  }
+  if (exposer_ != nullptr) exposer_->Stop();
+}
+
+IngestApp::~IngestApp() {
+  Shutdown(absl::Now() + absl::Seconds(5));
+  exposer_.reset();
+  server_.reset();
+  service_.reset();
+  ingestor_.reset();
+  validator_.reset();
+  runtime_metrics_.reset();
+  dedup_.reset();
+  store_.reset();
+}
+
+}  // namespace tongka::ingest

@@ -1,0 +1,77 @@
+#include "services/ingest/ingest_service.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/server/grpc_server.h"
+
+namespace tongka::ingest {
+namespace {
+
+absl::Time DeadlineOf(const grpc::ServerContext& context) {
+  // gRPC reports "no deadline" as the far future; the ingestor clamps it to its ack_timeout.
+  const auto deadline = context.deadline();
+  if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// Converts once, at the handler's return, and attaches the retry hint.
+grpc::Status Finish(grpc::ServerContext* context, const absl::Status& status) {
+  if (std::optional<absl::Duration> retry_after = RetryAfter(status); retry_after.has_value()) {
+    context->AddTrailingMetadata(kRetryAfterMetadataKey,
+                                 absl::StrCat(absl::ToInt64Milliseconds(*retry_after)));
+  }
+  return server::ToGrpcStatus(status);
+}
+
+}  // namespace
+
+grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
+                                        const v1::UploadBatchRequest* request,
+                                        v1::UploadBatchResponse* response) {
+  const absl::Time received = absl::Now();
+  absl::Status status;
+  absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(*context);
+  if (!tenant.ok()) {
+    status = tenant.status();
+  } else {
+    absl::StatusOr<v1::UploadBatchResponse> result =
+        ingestor_->Upload(*tenant, *request, DeadlineOf(*context));
+    if (result.ok()) {
+      *response = std::move(*result);
+      metrics_->ack_unary.Observe(absl::ToDoubleSeconds(absl::Now() - received));
+    }
+    status = result.status();
+  }
+  metrics_->requests
+      .WithLabels({"UploadBatch", absl::AsciiStrToLower(absl::StatusCodeToString(status.code()))})
+      .Increment();
+  return Finish(context, status);
+}
+
+grpc::Status IngestService::UploadStream(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::UploadBatchResponse, v1::UploadBatchRequest>* stream) {
+  absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(*context);
+  if (!tenant.ok()) return Finish(context, tenant.status());
+  v1::UploadBatchRequest request;
+  while (stream->Read(&request)) {
+    const absl::Time received = absl::Now();
+    absl::StatusOr<v1::UploadBatchResponse> result =
+        ingestor_->Upload(*tenant, request, DeadlineOf(*context));
+    metrics_->requests
+        .WithLabels({"UploadStream",
+                     absl::AsciiStrToLower(absl::StatusCodeToString(result.status().code()))})
+        .Increment();
+    if (!result.ok()) return Finish(context, result.status());
+    if (!stream->Write(*result)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    }
+    metrics_->ack_stream.Observe(absl::ToDoubleSeconds(absl::Now() - received));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace tongka::ingest

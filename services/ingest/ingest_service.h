@@ -1,0 +1,56 @@
+// IngestService: the gRPC handlers of tongka.v1.IngestService (proto/ingest.proto). Thin: who is
+// calling (the authenticator), the call's deadline, then Ingestor::Upload, then the status.
+//
+//   UploadBatch   one batch of up to 10,000 transactions -> one result per transaction
+//   UploadStream  a stream of batches -> one response per batch, in order. A batch that fails
+//                 (Kafka slow or down) ends the stream with that status; the client reopens the
+//                 stream and resends the batches that have no response yet.
+//
+// Errors: UNAUTHENTICATED (no or bad credentials, before the handler), PERMISSION_DENIED (the
+// ministry or a platform service uploading), INVALID_ARGUMENT (more than 10,000 items),
+// UNAVAILABLE / RESOURCE_EXHAUSTED with trailing metadata `retry-after-ms` (see ingestor.h:
+// retry the same batch; what Kafka has comes back DUPLICATE). Bad items are not errors: they are
+// REJECTED results naming field and rule, and the good items of the batch are accepted.
+//
+// Ownership: borrows the ingestor and metrics; shares the authenticator.
+// Thread-safety: handlers run concurrently on gRPC's threads; Ingestor is thread-safe.
+//
+// Example:
+//   IngestService service(&ingestor, authenticator, &metrics);
+//   auto server = server::GrpcServer::Start(config.grpc, authenticator, {&service});
+#ifndef TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
+#define TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
+
+#include <memory>
+
+#include "libs/server/authenticator.h"
+#include "proto/ingest.grpc.pb.h"
+#include "services/ingest/ingest_metrics.h"
+#include "services/ingest/ingestor.h"
+
+namespace tongka::ingest {
+
+// Trailing metadata key carrying the retry hint in milliseconds.
+inline constexpr char kRetryAfterMetadataKey[] = "retry-after-ms";
+
+class IngestService final : public v1::IngestService::Service {
+ public:
+  IngestService(Ingestor* ingestor, std::shared_ptr<const server::Authenticator> authenticator,
+                IngestMetrics* metrics)
+      : ingestor_(ingestor), authenticator_(std::move(authenticator)), metrics_(metrics) {}
+
+  grpc::Status UploadBatch(grpc::ServerContext* context, const v1::UploadBatchRequest* request,
+                           v1::UploadBatchResponse* response) override;
+  grpc::Status UploadStream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::UploadBatchResponse, v1::UploadBatchRequest>* stream) override;
+
+ private:
+  Ingestor* const ingestor_;
+  const std::shared_ptr<const server::Authenticator> authenticator_;
+  IngestMetrics* const metrics_;
+};
+
+}  // namespace tongka::ingest
+
+#endif  // TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_

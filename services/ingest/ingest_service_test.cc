@@ -1,0 +1,374 @@
+// Proves the ingest service end to end: a real IngestApp (RocksDB in TEST_TMPDIR, gRPC on a
+// kernel-chosen port, dev tokens, a manual clock) producing to librdkafka's embedded mock
+// broker, called through the generated gRPC stub. It shows that
+//   - a batch with good and bad items acks the good ones (they are in tongka.txn, keyed by card,
+//     with the envelope filled in) and names field and rule of the bad ones;
+//   - the same batch again is all DUPLICATE and appends nothing; a repeat inside one batch is
+//     DUPLICATE; the same id with other content is CONFLICT, kept as evidence, not appended;
+//   - idempotency survives an ingest restart on the same store directory;
+//   - tenancy: another city's terminals are REJECTED terminal_not_yours (per item, so the good
+//     items of the batch still go through); the ministry gets PERMISSION_DENIED; no token gets
+//     UNAUTHENTICATED; a partner uploads its own shops' transactions;
+//   - late uploads are accepted and flagged; more than 10,000 items is INVALID_ARGUMENT;
+//   - the streaming RPC answers each batch in order;
+//   - with Kafka unreachable the call fails UNAVAILABLE with a retry-after-ms hint, and a retry
+//     of the same batch does not produce a second copy while the first is in flight;
+//   - the metrics count outcomes by city and rule.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/event_log/admin.h"
+#include "libs/event_log/testing/test_broker.h"
+#include "libs/server/dev_token.h"
+#include "libs/server/tenant.h"
+#include "proto/ingest.grpc.pb.h"
+#include "services/ingest/ingest_app.h"
+#include "services/ingest/testing/topic_reader.h"
+#include "services/ingest/testing/uploads.h"
+
+namespace tongka::ingest {
+namespace {
+
+using testing::SignedLoad;
+using testing::SignedRefund;
+using testing::SignedTap;
+
+constexpr char kSecret[] = "ingest-test-dev-secret-0123456789";
+const absl::Time kStart = absl::FromUnixSeconds(1767225600) + absl::Minutes(1);
+
+class ManualClock {
+ public:
+  absl::Time Now() const {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = kStart;
+};
+
+class IngestServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = event_log::EmbeddedBroker::Start();
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = std::move(*broker);
+    ASSERT_TRUE(broker_->CreateTopic(kTxnTopic, 4).ok());
+    state_dir_ = absl::StrCat(::testing::TempDir(), "/ingest_",
+                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(state_dir_);
+    keyring_ = *txn::CityKeyring::Dev();
+    StartApp(broker_->bootstrap());
+  }
+
+  void StartApp(const std::string& bootstrap, absl::Duration ack_timeout = absl::Seconds(10)) {
+    app_.reset();
+    IngestConfig config;
+    config.kafka_bootstrap = bootstrap;
+    config.state_dir = state_dir_;
+    config.grpc.listen_address = "127.0.0.1:0";
+    config.grpc.auth_mode = server::AuthMode::kDevToken;
+    config.grpc.dev_token_secret = kSecret;
+    config.metrics_port = -1;
+    config.ack_timeout = ack_timeout;
+    config.retry_after = absl::Milliseconds(250);
+    auto app = IngestApp::Create(config, [clock = &clock_] { return clock->Now(); });
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = std::move(*app);
+    stub_ = v1::IngestService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", app_->grpc_port()), grpc::InsecureChannelCredentials()));
+  }
+
+  std::string Token(const v1::Tenant& tenant) {
+    return *server::DevTokenIssuer::Create(kSecret)->Issue(tenant, kStart + absl::Hours(24 * 365));
+  }
+
+  grpc::Status Upload(const v1::UploadBatchRequest& request, v1::UploadBatchResponse* response,
+                      const v1::Tenant& tenant = server::CityTenant(310000),
+                      std::string* retry_after = nullptr) {
+    grpc::ClientContext context;
+    if (tenant.kind() != v1::TENANT_KIND_UNSPECIFIED) {
+      server::AttachDevToken(&context, Token(tenant));
+    }
+    grpc::Status status = stub_->UploadBatch(&context, request, response);
+    if (retry_after != nullptr) {
+      auto it = context.GetServerTrailingMetadata().find("retry-after-ms");
+      if (it != context.GetServerTrailingMetadata().end()) {
+        *retry_after = std::string(it->second.data(), it->second.size());
+      }
+    }
+    return status;
+  }
+
+  std::vector<v1::Event> TopicEvents() {
+    auto records = testing::ReadTopic(broker_->bootstrap(), kTxnTopic, absl::Seconds(30));
+    EXPECT_TRUE(records.ok()) << records.status();
+    std::vector<v1::Event> events;
+    if (!records.ok()) return events;
+    for (const event_log::Record& record : *records) {
+      v1::Event& event = events.emplace_back();
+      EXPECT_TRUE(event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())));
+    }
+    return events;
+  }
+
+  v1::UploadBatchRequest Batch(std::vector<v1::TransactionUpload> uploads,
+                               const std::string& id = "b1") {
+    v1::UploadBatchRequest request;
+    request.set_batch_id(id);
+    for (auto& u : uploads) *request.add_transactions() = std::move(u);
+    return request;
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<event_log::EmbeddedBroker> broker_;
+  std::string state_dir_;
+  txn::CityKeyring keyring_ = *txn::CityKeyring::Dev();
+  std::unique_ptr<IngestApp> app_;
+  std::unique_ptr<v1::IngestService::Stub> stub_;
+};
+
+TEST_F(IngestServiceTest, GoodItemsAckedBadItemsNamed) {
+  v1::TransactionUpload forged = SignedTap(keyring_, {.seq = 4});
+  forged.mutable_tap()->mutable_txn()->set_mac(std::string(16, 'x'));
+  v1::UploadBatchRequest request = Batch({
+      SignedTap(keyring_, {.issuer_city = 330200, .card_serial = 7, .seq = 1}),
+      SignedLoad(keyring_, {.card_serial = 8, .seq = 2}),
+      SignedRefund(keyring_, {.card_serial = 9, .seq = 3}),
+      forged,
+      SignedTap(keyring_, {.acquirer_city = 330200, .seq = 5}),
+  });
+  v1::UploadBatchResponse response;
+  grpc::Status status = Upload(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.batch_id(), "b1");
+  ASSERT_EQ(response.results_size(), 5);
+  EXPECT_EQ(response.accepted(), 3);
+  EXPECT_EQ(response.rejected(), 2);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(response.results(i).outcome(), v1::ITEM_OUTCOME_ACCEPTED) << i;
+    EXPECT_EQ(response.results(i).index(), i);
+    EXPECT_FALSE(response.results(i).late());
+  }
+  EXPECT_EQ(response.results(0).event_id(), "txn/310000-BUS-000001/1");
+  EXPECT_EQ(response.results(3).outcome(), v1::ITEM_OUTCOME_REJECTED);
+  EXPECT_EQ(response.results(3).field(), "tap.txn.mac");
+  EXPECT_EQ(response.results(3).rule(), "mac_verify");
+  EXPECT_EQ(response.results(4).rule(), "terminal_not_yours");
+  EXPECT_EQ(response.results(4).field(), "tap.txn.terminal_id");
+
+  std::vector<v1::Event> events = TopicEvents();
+  ASSERT_EQ(events.size(), 3u);
+  std::map<std::string, v1::Event> by_id;
+  for (const v1::Event& e : events) by_id[e.event_id()] = e;
+  const v1::Event& tap = by_id.at("txn/310000-BUS-000001/1");
+  EXPECT_EQ(tap.recorded_at_us(), absl::ToUnixMicros(kStart));
+  EXPECT_EQ(tap.occurred_at_us(), request.transactions(0).occurred_at_us());
+  EXPECT_EQ(tap.source().city(), 310000u);
+  EXPECT_EQ(tap.tap().txn().card_id(), request.transactions(0).tap().txn().card_id());
+  EXPECT_EQ(tap.tap().txn().mac(), request.transactions(0).tap().txn().mac());
+  EXPECT_TRUE(by_id.count("txn/310000-METRO-000001/2"));
+  EXPECT_TRUE(by_id.count("txn/310000-RETAIL-000001/3"));
+
+  // Keyed by card: every record's key is its card id.
+  auto records = testing::ReadTopic(broker_->bootstrap(), kTxnTopic, absl::Seconds(30));
+  ASSERT_TRUE(records.ok());
+  for (const event_log::Record& record : *records) {
+    v1::Event event;
+    ASSERT_TRUE(event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())));
+    const v1::TxnCommon& txn = event.has_tap()    ? event.tap().txn()
+                               : event.has_load() ? event.load().txn()
+                                                  : event.refund().txn();
+    EXPECT_EQ(record.key, txn.card_id());
+  }
+
+  const std::string metrics = app_->registry().ExpositionText();
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "tongka_ingest_items_total{outcome=\"accepted\",city=\"310000\"} 3"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "tongka_ingest_rejected_total{rule=\"mac_verify\",city=\"310000\"} 1"));
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "tongka_ingest_rejected_total{rule=\"terminal_not_yours\",city=\"330200\"} 1"));
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "tongka_ingest_cross_city_accepted_total{city=\"310000\"} 1"));
+  EXPECT_TRUE(absl::StrContains(metrics, "tongka_ingest_batch_items_count 1"));
+  EXPECT_TRUE(absl::StrContains(metrics, "tongka_state_store_size_bytes"));
+}
+
+TEST_F(IngestServiceTest, SameBatchTwiceIsAllDuplicate) {
+  v1::UploadBatchRequest request;
+  for (uint64_t seq = 1; seq <= 50; ++seq) {
+    *request.add_transactions() = SignedTap(keyring_, {.card_serial = seq, .seq = seq});
+  }
+  v1::UploadBatchResponse first, second;
+  ASSERT_TRUE(Upload(request, &first).ok());
+  EXPECT_EQ(first.accepted(), 50);
+  ASSERT_TRUE(Upload(request, &second).ok());
+  EXPECT_EQ(second.duplicate(), 50);
+  EXPECT_EQ(second.accepted(), 0);
+  for (const v1::ItemResult& r : second.results()) {
+    EXPECT_EQ(r.outcome(), v1::ITEM_OUTCOME_DUPLICATE);
+    EXPECT_FALSE(r.event_id().empty());
+  }
+  EXPECT_EQ(TopicEvents().size(), 50u);
+  EXPECT_EQ(app_->ingestor().claimed(), 0);
+}
+
+TEST_F(IngestServiceTest, RepeatInsideOneBatchIsDuplicate) {
+  v1::TransactionUpload tap = SignedTap(keyring_, {});
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(Upload(Batch({tap, tap, tap}), &response).ok());
+  EXPECT_EQ(response.results(0).outcome(), v1::ITEM_OUTCOME_ACCEPTED);
+  EXPECT_EQ(response.results(1).outcome(), v1::ITEM_OUTCOME_DUPLICATE);
+  EXPECT_EQ(response.results(2).outcome(), v1::ITEM_OUTCOME_DUPLICATE);
+  EXPECT_EQ(TopicEvents().size(), 1u);
+}
+
+TEST_F(IngestServiceTest, SameIdOtherContentIsConflictKeptAsEvidence) {
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {.amount_fen = 200})}), &response).ok());
+  ASSERT_EQ(response.accepted(), 1);
+  // A clone: same terminal and sequence number, another amount, validly signed.
+  ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {.amount_fen = 300}),
+                            SignedTap(keyring_, {.amount_fen = 400})}),
+                     &response)
+                  .ok());
+  EXPECT_EQ(response.conflict(), 2);
+  EXPECT_EQ(response.results(0).outcome(), v1::ITEM_OUTCOME_CONFLICT);
+  EXPECT_EQ(response.results(0).event_id(), "txn/310000-BUS-000001/1");
+  std::vector<v1::Event> events = TopicEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].tap().amount_fen(), 200);
+  auto evidence = app_->dedup().Conflicts("txn/310000-BUS-000001/1");
+  ASSERT_TRUE(evidence.ok());
+  ASSERT_EQ(evidence->size(), 2u);
+  EXPECT_EQ((*evidence)[0].upload().tap().amount_fen(), 300);
+  EXPECT_EQ((*evidence)[1].upload().tap().amount_fen(), 400);
+  EXPECT_EQ((*evidence)[0].source().city(), 310000u);
+  EXPECT_TRUE(
+      absl::StrContains(app_->registry().ExpositionText(),
+                        "tongka_ingest_items_total{outcome=\"conflict\",city=\"310000\"} 2"));
+}
+
+TEST_F(IngestServiceTest, IdempotentAcrossRestart) {
+  v1::UploadBatchRequest request =
+      Batch({SignedTap(keyring_, {.seq = 1}), SignedTap(keyring_, {.seq = 2})});
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(Upload(request, &response).ok());
+  EXPECT_EQ(response.accepted(), 2);
+  StartApp(broker_->bootstrap());  // same state_dir
+  ASSERT_TRUE(Upload(request, &response).ok());
+  EXPECT_EQ(response.duplicate(), 2);
+  EXPECT_EQ(TopicEvents().size(), 2u);
+}
+
+TEST_F(IngestServiceTest, Tenancy) {
+  v1::UploadBatchResponse response;
+  // Another city's terminal in a Shanghai batch: that item only.
+  ASSERT_TRUE(
+      Upload(Batch({SignedTap(keyring_, {.acquirer_city = 330200}), SignedTap(keyring_, {})}),
+             &response)
+          .ok());
+  EXPECT_EQ(response.results(0).rule(), "terminal_not_yours");
+  EXPECT_EQ(response.results(1).outcome(), v1::ITEM_OUTCOME_ACCEPTED);
+  // Ningbo uploads its own.
+  ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {.acquirer_city = 330200})}), &response,
+                     server::CityTenant(330200))
+                  .ok());
+  EXPECT_EQ(response.accepted(), 1);
+  // A partner uploads its shops anywhere, not the city's terminals.
+  ASSERT_TRUE(
+      Upload(Batch({SignedTap(keyring_, {.acquirer_city = 450200, .partner_id = "unionmart"}),
+                    SignedTap(keyring_, {.seq = 9})}),
+             &response, server::PartnerTenant("unionmart"))
+          .ok());
+  EXPECT_EQ(response.results(0).outcome(), v1::ITEM_OUTCOME_ACCEPTED);
+  EXPECT_EQ(response.results(1).rule(), "terminal_not_yours");
+  // The ministry reads; it does not upload.
+  grpc::Status status =
+      Upload(Batch({SignedTap(keyring_, {.seq = 10})}), &response, server::MinistryTenant());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  // No token at all.
+  status = Upload(Batch({SignedTap(keyring_, {.seq = 11})}), &response, v1::Tenant());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(TopicEvents().size(), 3u);
+}
+
+TEST_F(IngestServiceTest, LateUploadsAreAcceptedAndFlagged) {
+  clock_.Advance(absl::Hours(24 * 8));
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {})}), &response).ok());
+  ASSERT_EQ(response.results(0).outcome(), v1::ITEM_OUTCOME_ACCEPTED);
+  EXPECT_TRUE(response.results(0).late());
+  std::vector<v1::Event> events = TopicEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].tap().txn().late());
+  // Beyond the dedup horizon it is refused: a retry could no longer be recognised.
+  clock_.Advance(absl::Hours(24 * 30));
+  ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {.seq = 2})}), &response).ok());
+  EXPECT_EQ(response.results(0).rule(), "occurred_at_too_old");
+}
+
+TEST_F(IngestServiceTest, BatchLimit) {
+  v1::UploadBatchRequest request;
+  v1::TransactionUpload tap = SignedTap(keyring_, {});
+  for (int i = 0; i <= kBatchSizeMax; ++i) *request.add_transactions() = tap;
+  v1::UploadBatchResponse response;
+  grpc::Status status = Upload(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "transactions")) << status.error_message();
+}
+
+TEST_F(IngestServiceTest, StreamAnswersEachBatchInOrder) {
+  grpc::ClientContext context;
+  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+  auto stream = stub_->UploadStream(&context);
+  for (uint64_t b = 0; b < 3; ++b) {
+    ASSERT_TRUE(stream->Write(Batch({SignedTap(keyring_, {.seq = b + 1})}, absl::StrCat("s", b))));
+  }
+  // The first batch again: DUPLICATE.
+  ASSERT_TRUE(stream->Write(Batch({SignedTap(keyring_, {.seq = 1})}, "s3")));
+  stream->WritesDone();
+  v1::UploadBatchResponse response;
+  for (int b = 0; b < 4; ++b) {
+    ASSERT_TRUE(stream->Read(&response)) << b;
+    EXPECT_EQ(response.batch_id(), absl::StrCat("s", b));
+    EXPECT_EQ(response.results(0).outcome(),
+              b < 3 ? v1::ITEM_OUTCOME_ACCEPTED : v1::ITEM_OUTCOME_DUPLICATE);
+  }
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
+  // A broker address nobody listens on: records wait in the producer.
+  StartApp("127.0.0.1:1", absl::Milliseconds(500));
+  v1::UploadBatchRequest request = Batch({SignedTap(keyring_, {})});
+  v1::UploadBatchResponse response;
+  std::string retry_after;
+  grpc::Status status = Upload(request, &response, server::CityTenant(310000), &retry_after);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(retry_after, "250");
+  // The first copy is still in the producer: the retry waits for it instead of producing again.
+  EXPECT_EQ(app_->ingestor().claimed(), 1);
+  status = Upload(request, &response, server::CityTenant(310000), &retry_after);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "still waiting for Kafka"))
+      << status.error_message();
+  EXPECT_EQ(app_->ingestor().claimed(), 1);
+}
+
+}  // namespace
+}  // namespace tongka::ingest

@@ -1,0 +1,368 @@
+#include "services/ingest/ingestor.h"
+
+#include <glog/logging.h>
+
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/crypto/sm3.h"
+#include "libs/server/tenant.h"
+#include "libs/txn/mac_input.h"
+
+namespace tongka::ingest {
+namespace {
+
+constexpr absl::string_view kRetryAfterPayload = "type.tongka.dev/retry-after-ms";
+
+std::string CodeLabel(absl::StatusCode code) {
+  return absl::AsciiStrToLower(absl::StatusCodeToString(code));
+}
+
+}  // namespace
+
+std::optional<absl::Duration> RetryAfter(const absl::Status& status) {
+  auto payload = status.GetPayload(kRetryAfterPayload);
+  int64_t ms = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &ms)) return std::nullopt;
+  return absl::Milliseconds(ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClaimTable
+
+ClaimTable::Shard& ClaimTable::ShardOf(const std::string& id) {
+  return shards_[absl::Hash<std::string>()(id) % kShards];
+}
+
+bool ClaimTable::TryClaim(const std::string& id) {
+  Shard& shard = ShardOf(id);
+  absl::MutexLock lock(&shard.mu);
+  return shard.ids.insert(id).second;
+}
+
+void ClaimTable::Release(const std::string& id) {
+  Shard& shard = ShardOf(id);
+  absl::MutexLock lock(&shard.mu);
+  CHECK_EQ(shard.ids.erase(id), 1u) << "released a claim nobody held: " << id;
+}
+
+bool ClaimTable::AwaitFree(const std::string& id, absl::Time deadline) {
+  Shard& shard = ShardOf(id);
+  absl::MutexLock lock(&shard.mu);
+  auto free = [&shard, &id]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) { return !shard.ids.contains(id); };
+  return shard.mu.AwaitWithDeadline(absl::Condition(&free), deadline);
+}
+
+int64_t ClaimTable::size() const {
+  int64_t total = 0;
+  for (const Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    total += static_cast<int64_t>(shard.ids.size());
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingestor
+
+// The produce round of one batch, shared with its delivery callbacks, which may outlive the call.
+struct Ingestor::Batch {
+  struct Delivery {
+    bool reported = false;
+    absl::Status status;
+  };
+  absl::Mutex mu;
+  int outstanding ABSL_GUARDED_BY(mu) = 0;
+  // Set when the call stops waiting: reports arriving after it settle their item themselves.
+  bool abandoned ABSL_GUARDED_BY(mu) = false;
+  std::vector<Delivery> deliveries ABSL_GUARDED_BY(mu);
+};
+
+struct Ingestor::Item {
+  int index = 0;
+  const v1::TransactionUpload* upload = nullptr;
+  Verdict verdict;
+  crypto::Sm3Digest digest{};
+};
+
+Ingestor::Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
+                   IngestMetrics* metrics, server::NowFn now, IngestorOptions options)
+    : validator_(validator),
+      dedup_(dedup),
+      producer_(producer),
+      metrics_(metrics),
+      now_(std::move(now)),
+      options_(std::move(options)) {}
+
+absl::Status Ingestor::RetryHint(absl::Status status) const {
+  status.SetPayload(kRetryAfterPayload,
+                    absl::Cord(absl::StrCat(absl::ToInt64Milliseconds(options_.retry_after))));
+  return status;
+}
+
+void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
+  if (entries.empty()) return;
+  absl::Status recorded = dedup_->Record(entries);
+  if (!recorded.ok()) {
+    // Kafka has these transactions, so they stay ACCEPTED; without the entries a retry would
+    // append a second copy, which consumers drop by event_id. Counted, never silent.
+    metrics_->dedup_write_errors.Increment(entries.size());
+    LOG(ERROR) << "dedup index write failed for " << entries.size()
+               << " acknowledged transactions (a retry may append duplicates): " << recorded;
+  }
+}
+
+void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
+                          absl::Time produced_at, const event_log::DeliveryResult& result) {
+  metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - produced_at));
+  metrics_->inflight.Add(-1);
+  if (!result.status.ok()) {
+    metrics_->kafka_delivery_errors.WithLabels({CodeLabel(result.status.code())}).Increment();
+  }
+  bool settle_here = false;
+  {
+    absl::MutexLock lock(&batch->mu);
+    batch->deliveries[slot] = {true, result.status};
+    --batch->outstanding;
+    settle_here = batch->abandoned;
+  }
+  if (settle_here) {
+    // The call has given up waiting (it told its client to retry). Record a late success so the
+    // retry finds it DUPLICATE, then let the retry (waiting on the claim) proceed.
+    if (result.status.ok()) RecordDurable({entry});
+    claims_.Release(entry.event_id);
+  }
+}
+
+absl::Status Ingestor::ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
+                                   std::string value, absl::Time recorded_at) {
+  const absl::Time produced_at = absl::Now();
+  DedupEntry entry{item.verdict.event_id, item.digest, absl::ToUnixMicros(recorded_at)};
+  event_log::DeliveryCallback callback = [this, batch, slot, entry,
+                                          produced_at](const event_log::DeliveryResult& result) {
+    OnDelivery(batch, slot, entry, produced_at, result);
+  };
+  const std::string& card_id = txn::CommonOf(*item.upload)->card_id();
+  const absl::Time give_up = produced_at + options_.queue_full_wait;
+  absl::Duration backoff = absl::Microseconds(500);
+  for (;;) {
+    absl::Status status = producer_->Produce(options_.topic, card_id, value, callback);
+    if (status.code() != absl::StatusCode::kResourceExhausted) return status;
+    metrics_->kafka_queue_full.Increment();
+    if (absl::Now() + backoff > give_up) return status;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(20));
+  }
+}
+
+void Ingestor::Resolve(const v1::Tenant& tenant, const Item& item, const DedupEntry& seen,
+                       absl::Time now, v1::ItemResult* result) {
+  IngestMetrics::CityCounters& city = metrics_->City(item.verdict.metrics_city);
+  result->set_event_id(item.verdict.event_id);
+  if (seen.digest == item.digest) {
+    result->set_outcome(v1::ITEM_OUTCOME_DUPLICATE);
+    city.duplicate->Increment();
+    return;
+  }
+  result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
+  result->set_message(
+      "this transaction id was accepted before with different content; kept as evidence");
+  city.conflict->Increment();
+  ingest_storage::ConflictEvidence evidence;
+  *evidence.mutable_upload() = *item.upload;
+  *evidence.mutable_source() = tenant;
+  evidence.set_recorded_at_us(absl::ToUnixMicros(now));
+  evidence.set_accepted_digest(std::string(crypto::AsStringView(seen.digest)));
+  evidence.set_conflicting_digest(std::string(crypto::AsStringView(item.digest)));
+  absl::StatusOr<int> n = dedup_->RecordConflict(item.verdict.event_id, evidence);
+  if (!n.ok()) {
+    LOG(ERROR) << "could not keep conflict evidence for " << item.verdict.event_id << ": "
+               << n.status();
+  } else {
+    LOG_EVERY_N(WARNING, 100) << "transaction id conflict (fraud signal): " << item.verdict.event_id
+                              << " evidence #" << *n << " from " << server::TenantName(tenant);
+  }
+}
+
+absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenant,
+                                                         const v1::UploadBatchRequest& request,
+                                                         absl::Time deadline) {
+  const int n = request.transactions_size();
+  if (n > kBatchSizeMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("transactions: at most ", kBatchSizeMax, " per batch, got ", n));
+  }
+  if (absl::Status uploader = CheckUploader(tenant); !uploader.ok()) return uploader;
+  metrics_->batch_items.Observe(n);
+  deadline = std::min(deadline, absl::Now() + options_.ack_timeout);
+  const absl::Time now = now_();
+
+  v1::UploadBatchResponse response;
+  response.set_batch_id(request.batch_id());
+  for (int i = 0; i < n; ++i) response.add_results()->set_index(i);
+
+  // 1. Validate everything (pure; no I/O but the cached terminal keys).
+  std::vector<Item> todo;
+  todo.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const v1::TransactionUpload& upload = request.transactions(i);
+    Verdict verdict = validator_->Validate(tenant, upload, now);
+    if (!verdict.ok()) {
+      v1::ItemResult* result = response.mutable_results(i);
+      result->set_outcome(v1::ITEM_OUTCOME_REJECTED);
+      result->set_field(verdict.field);
+      result->set_rule(verdict.rule);
+      result->set_message(verdict.message);
+      IngestMetrics::CityCounters& city = metrics_->City(verdict.metrics_city);
+      city.rejected->Increment();
+      metrics_->rejected.WithLabels({verdict.rule, city.label}).Increment();
+      continue;
+    }
+    Item& item = todo.emplace_back();
+    item.index = i;
+    item.upload = &upload;
+    item.digest = ContentDigest(verdict.mac_input, txn::CommonOf(upload)->mac());
+    item.verdict = std::move(verdict);
+  }
+
+  // 2-4. Claim, look up, produce, wait; items blocked by a claim go round again once it is free.
+  absl::Status failure;
+  while (!todo.empty() && failure.ok()) {
+    std::vector<Item> blocked;
+    std::vector<const Item*> produced;  // by delivery slot
+    auto batch = std::make_shared<Batch>();
+    {
+      absl::MutexLock lock(&batch->mu);
+      batch->deliveries.resize(todo.size());
+    }
+    for (Item& item : todo) {
+      const std::string& id = item.verdict.event_id;
+      if (!claims_.TryClaim(id)) {
+        blocked.push_back(std::move(item));
+        continue;
+      }
+      absl::StatusOr<std::optional<DedupEntry>> seen = dedup_->Lookup(id);
+      if (!seen.ok()) {
+        claims_.Release(id);
+        failure = absl::UnavailableError(absl::StrCat("dedup index: ", seen.status().message()));
+        break;
+      }
+      if (seen->has_value()) {
+        Resolve(tenant, item, **seen, now, response.mutable_results(item.index));
+        claims_.Release(id);
+        continue;
+      }
+      const int slot = static_cast<int>(produced.size());
+      {
+        absl::MutexLock lock(&batch->mu);
+        ++batch->outstanding;
+      }
+      metrics_->inflight.Add(1);
+      absl::Status enqueued = ProduceItem(
+          batch, slot, item,
+          BuildTxnEvent(*item.upload, tenant, item.verdict, now).SerializeAsString(), now);
+      if (!enqueued.ok()) {
+        {
+          absl::MutexLock lock(&batch->mu);
+          --batch->outstanding;
+        }
+        metrics_->inflight.Add(-1);
+        claims_.Release(id);
+        failure = enqueued.code() == absl::StatusCode::kResourceExhausted
+                      ? enqueued
+                      : absl::UnavailableError(enqueued.message());
+        break;
+      }
+      produced.push_back(&item);
+    }
+
+    // Wait for Kafka's reports of everything produced, up to the deadline.
+    std::vector<Batch::Delivery> reports;
+    {
+      absl::MutexLock lock(&batch->mu);
+      auto all_reported = [&batch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch->mu) {
+        return batch->outstanding == 0;
+      };
+      batch->mu.AwaitWithDeadline(absl::Condition(&all_reported), deadline);
+      batch->abandoned = true;
+      reports = batch->deliveries;
+    }
+    std::vector<DedupEntry> durable;
+    int unreported = 0;
+    for (size_t slot = 0; slot < produced.size(); ++slot) {
+      const Item& item = *produced[slot];
+      const Batch::Delivery& report = reports[slot];
+      if (!report.reported) {
+        ++unreported;  // its callback settles it
+        continue;
+      }
+      if (!report.status.ok()) {
+        if (failure.ok()) failure = absl::UnavailableError(report.status.message());
+        continue;
+      }
+      durable.push_back({item.verdict.event_id, item.digest, absl::ToUnixMicros(now)});
+      v1::ItemResult* result = response.mutable_results(item.index);
+      result->set_outcome(v1::ITEM_OUTCOME_ACCEPTED);
+      result->set_event_id(item.verdict.event_id);
+      result->set_late(item.verdict.late);
+      IngestMetrics::CityCounters& city = metrics_->City(item.verdict.metrics_city);
+      city.accepted->Increment();
+      if (item.verdict.late) city.late->Increment();
+      const v1::TxnCommon& txn = *txn::CommonOf(*item.upload);
+      if (txn.issuer_city() != txn.acquirer_city()) city.cross_city->Increment();
+    }
+    // Dedup entries before claims: a waiting retry must find the entry once the claim is free.
+    RecordDurable(durable);
+    for (size_t slot = 0; slot < produced.size(); ++slot) {
+      if (reports[slot].reported) claims_.Release(produced[slot]->verdict.event_id);
+    }
+    if (unreported > 0 && failure.ok()) {
+      failure = absl::UnavailableError(
+          absl::StrCat(unreported, " transactions have no acknowledgement from Kafka yet"));
+    }
+    if (failure.ok()) {
+      for (const Item& item : blocked) {
+        if (!claims_.AwaitFree(item.verdict.event_id, deadline)) {
+          failure = absl::UnavailableError(absl::StrCat(
+              "an earlier upload of ", item.verdict.event_id, " is still waiting for Kafka"));
+          break;
+        }
+      }
+    }
+    todo = std::move(blocked);
+  }
+
+  if (!failure.ok()) {
+    return RetryHint(absl::Status(
+        failure.code(), absl::StrCat(failure.message(),
+                                     "; nothing unacknowledged was accepted: retry the batch "
+                                     "(transactions Kafka already has come back DUPLICATE)")));
+  }
+  for (const v1::ItemResult& result : response.results()) {
+    switch (result.outcome()) {
+      case v1::ITEM_OUTCOME_ACCEPTED:
+        response.set_accepted(response.accepted() + 1);
+        break;
+      case v1::ITEM_OUTCOME_DUPLICATE:
+        response.set_duplicate(response.duplicate() + 1);
+        break;
+      case v1::ITEM_OUTCOME_CONFLICT:
+        response.set_conflict(response.conflict() + 1);
+        break;
+      case v1::ITEM_OUTCOME_REJECTED:
+        response.set_rejected(response.rejected() + 1);
+        break;
+      default:
+        LOG(FATAL) << "item " << result.index() << " of batch " << request.batch_id()
+                   << " has no outcome";
+    }
+  }
+  return response;
+}
+
+}  // namespace tongka::ingest

@@ -1,0 +1,131 @@
+// Ingestor: one upload batch from validation to Kafka's acknowledgement, the core of the ingest
+// service (the gRPC handlers are a thin shell around Upload).
+//
+// For each transaction of a batch, in order:
+//   1. validate (validator.h): a broken rule makes the item REJECTED, naming field and rule;
+//   2. claim its id (terminal_id, terminal_seq) in an in-process claim table, so that two
+//      uploads of the same id (in one batch, or concurrent batches) never both produce: the
+//      later one waits until the earlier one is settled, then looks again;
+//   3. look the id up in the dedup index (dedup_index.h): same content -> DUPLICATE, other
+//      content -> CONFLICT (kept as evidence in RocksDB, counted, never produced);
+//   4. otherwise produce the tongka.v1.Event to tongka.txn keyed by card_id (idempotent producer,
+//      acks=all) and, once Kafka's delivery report says OK, record the id in the dedup index and
+//      only then answer ACCEPTED. Dedup entries of a batch are written in one RocksDB commit.
+//
+// Failure contract (what a client sees when Kafka is slow or down): an item is ACCEPTED only
+// after its delivery report is OK. If any produced item of the batch has no OK report by the
+// deadline (ack_timeout, or the call's own deadline if sooner), or the producer's local queue
+// stays full, the whole call fails with UNAVAILABLE (Kafka slow/down) or RESOURCE_EXHAUSTED
+// (queue full), with a retry hint (RetryAfter(status)); no per-item results are returned. The
+// client retries the same batch: items Kafka did take come back DUPLICATE, the rest are
+// produced again. Items whose report is still pending keep their claim until it arrives, so a
+// retry of them waits instead of producing a second copy; when the report finally arrives, a
+// success is recorded in the dedup index by the delivery callback itself.
+//
+// Ownership: borrows everything; the producer must be destroyed (flushing, which runs the last
+// delivery callbacks) before the Ingestor, and the Ingestor before the dedup index and metrics.
+// Thread-safety: Upload may be called from any number of threads at once.
+//
+// Example:
+//   Ingestor ingestor(&validator, &dedup, producer.get(), &metrics, absl::Now, {});
+//   absl::StatusOr<v1::UploadBatchResponse> response =
+//       ingestor.Upload(tenant, request, absl::Now() + absl::Seconds(10));
+#ifndef TONGKA_SERVICES_INGEST_INGESTOR_H_
+#define TONGKA_SERVICES_INGEST_INGESTOR_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/event_log/producer.h"
+#include "libs/server/authenticator.h"
+#include "proto/ingest.pb.h"
+#include "services/ingest/dedup_index.h"
+#include "services/ingest/ingest_config.h"
+#include "services/ingest/ingest_metrics.h"
+#include "services/ingest/validator.h"
+
+namespace tongka::ingest {
+
+struct IngestorOptions {
+  std::string topic = kTxnTopic;
+  // Longest wait for Kafka's acknowledgements of one batch.
+  absl::Duration ack_timeout = absl::Seconds(10);
+  // The retry hint attached to UNAVAILABLE and RESOURCE_EXHAUSTED.
+  absl::Duration retry_after = absl::Seconds(1);
+  // How long a full local produce queue is retried before the call fails RESOURCE_EXHAUSTED.
+  absl::Duration queue_full_wait = absl::Milliseconds(200);
+};
+
+// The retry hint of a status returned by Upload, if it has one.
+std::optional<absl::Duration> RetryAfter(const absl::Status& status);
+
+// Ids being produced right now, one owner each. Sharded to keep uploads on different ids apart.
+class ClaimTable {
+ public:
+  // True if the caller now owns `id`; false if someone else does.
+  bool TryClaim(const std::string& id);
+  void Release(const std::string& id);
+  // Waits until nobody owns `id` or `deadline` passes; true if free.
+  bool AwaitFree(const std::string& id, absl::Time deadline);
+  int64_t size() const;
+
+ private:
+  static constexpr int kShards = 64;
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_set<std::string> ids ABSL_GUARDED_BY(mu);
+  };
+  Shard& ShardOf(const std::string& id);
+  Shard shards_[kShards];
+};
+
+class Ingestor {
+ public:
+  Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
+           IngestMetrics* metrics, server::NowFn now, IngestorOptions options);
+
+  Ingestor(const Ingestor&) = delete;
+  Ingestor& operator=(const Ingestor&) = delete;
+
+  // One batch. INVALID_ARGUMENT beyond kBatchSizeMax items; PERMISSION_DENIED for tenants that
+  // may not upload; UNAVAILABLE / RESOURCE_EXHAUSTED (with RetryAfter) as described above;
+  // otherwise one result per item, in order.
+  absl::StatusOr<v1::UploadBatchResponse> Upload(const v1::Tenant& tenant,
+                                                 const v1::UploadBatchRequest& request,
+                                                 absl::Time deadline);
+
+  // Ids claimed right now (produced, not settled), for tests.
+  int64_t claimed() const { return claims_.size(); }
+
+ private:
+  struct Batch;
+  struct Item;
+
+  absl::Status ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
+                           std::string value, absl::Time recorded_at);
+  void OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
+                  absl::Time produced_at, const event_log::DeliveryResult& result);
+  void RecordDurable(const std::vector<DedupEntry>& entries);
+  void Resolve(const v1::Tenant& tenant, const Item& item, const DedupEntry& seen, absl::Time now,
+               v1::ItemResult* result);
+  absl::Status RetryHint(absl::Status status) const;
+
+  const Validator* const validator_;
+  DedupIndex* const dedup_;
+  event_log::Producer* const producer_;
+  IngestMetrics* const metrics_;
+  const server::NowFn now_;
+  const IngestorOptions options_;
+  ClaimTable claims_;
+};
+
+}  // namespace tongka::ingest
+
+#endif  // TONGKA_SERVICES_INGEST_INGESTOR_H_

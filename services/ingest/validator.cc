@@ -1,0 +1,310 @@
+#include "services/ingest/validator.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "libs/crypto/sm4_cmac.h"
+#include "libs/server/tenant.h"
+#include "libs/txn/card_id.h"
+#include "libs/txn/cities.h"
+#include "libs/txn/mac_input.h"
+#include "libs/txn/terminal_id.h"
+
+namespace tongka::ingest {
+namespace {
+
+// Builds verdicts: field paths under the body's name, first broken rule wins.
+class Judge {
+ public:
+  Judge(Verdict* verdict, absl::string_view body) : verdict_(verdict), body_(body) {}
+
+  // Records the rule (if none is recorded yet) and returns false, so checks read
+  //   if (bad) return judge.Break(...);
+  bool Break(absl::string_view field, absl::string_view rule, absl::string_view message) {
+    if (verdict_->rule.empty()) {
+      verdict_->field = body_.empty() ? std::string(field) : absl::StrCat(body_, ".", field);
+      verdict_->rule = std::string(rule);
+      verdict_->message = std::string(message);
+    }
+    return false;
+  }
+
+  // A status from a parser whose message is "<rule>: <detail>".
+  bool BreakWith(absl::string_view field, const absl::Status& status) {
+    absl::string_view message = status.message();
+    size_t colon = message.find(':');
+    absl::string_view rule =
+        colon == absl::string_view::npos ? "invalid" : message.substr(0, colon);
+    return Break(field, rule, message);
+  }
+
+  // no_separator and too_long for a free text field.
+  bool Text(absl::string_view field, absl::string_view value) {
+    if (absl::StrContains(value, '|')) {
+      return Break(field, "no_separator", "text fields must not contain '|'");
+    }
+    if (value.size() > kTextFieldSizeMax) {
+      return Break(field, "too_long",
+                   absl::StrCat("at most ", kTextFieldSizeMax, " bytes, got ", value.size()));
+    }
+    return true;
+  }
+
+ private:
+  Verdict* verdict_;
+  absl::string_view body_;
+};
+
+struct BodyView {
+  absl::string_view name;  // "tap", "load", "refund"
+  const v1::TxnCommon* txn = nullptr;
+  int64_t amount_fen = 0;
+  int64_t amount_max_fen = 0;
+  int64_t balance_sign = 0;  // after = before + sign * amount
+};
+
+bool CheckCommon(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
+                 const BodyView& body, const ValidationLimits& limits, Judge& judge,
+                 Verdict& verdict) {
+  const v1::TxnCommon& txn = *body.txn;
+  if (upload.occurred_at_us() <= 0) {
+    return judge.Break("occurred_at_us", "required", "device time (UTC microseconds) is required");
+  }
+  // Cards.
+  if (txn.card_id().empty()) return judge.Break("txn.card_id", "required", "card_id is required");
+  absl::StatusOr<uint32_t> card_issuer = txn::ParseCardId(txn.card_id());
+  if (!card_issuer.ok()) return judge.BreakWith("txn.card_id", card_issuer.status());
+  // Cities.
+  if (txn.issuer_city() == 0) {
+    return judge.Break("txn.issuer_city", "required", "issuer_city is required");
+  }
+  if (txn::FindCity(txn.issuer_city()) == nullptr) {
+    return judge.Break("txn.issuer_city", "member_city",
+                       absl::StrCat(txn.issuer_city(), " is not a member city"));
+  }
+  if (*card_issuer != txn.issuer_city()) {
+    return judge.Break("txn.issuer_city", "issuer_matches_card_id",
+                       absl::StrCat("card ", txn.card_id(), " is issued by ", *card_issuer,
+                                    ", not ", txn.issuer_city()));
+  }
+  if (txn.acquirer_city() == 0) {
+    return judge.Break("txn.acquirer_city", "required", "acquirer_city is required");
+  }
+  if (txn::FindCity(txn.acquirer_city()) == nullptr) {
+    return judge.Break("txn.acquirer_city", "member_city",
+                       absl::StrCat(txn.acquirer_city(), " is not a member city"));
+  }
+  // Terminals and who owns them.
+  if (txn.terminal_id().empty()) {
+    return judge.Break("txn.terminal_id", "required", "terminal_id is required");
+  }
+  absl::StatusOr<txn::TerminalId> terminal = txn::ParseTerminalId(txn.terminal_id());
+  if (!terminal.ok()) return judge.BreakWith("txn.terminal_id", terminal.status());
+  if (txn.terminal_seq() == 0) {
+    return judge.Break("txn.terminal_seq", "required", "terminal_seq starts at 1");
+  }
+  const std::string owner_operator = txn::OperatorIdOf(*terminal);
+  if (txn.operator_id() != owner_operator) {
+    return judge.Break(
+        "txn.operator_id", "operator_matches_terminal",
+        absl::StrCat("terminal ", txn.terminal_id(), " belongs to operator ", owner_operator));
+  }
+  const bool partner_terminal = terminal->owner == txn::TerminalOwner::kPartner;
+  if (txn.partner_id() != (partner_terminal ? terminal->partner_id : "")) {
+    return judge.Break("txn.partner_id", "partner_matches_terminal",
+                       partner_terminal ? absl::StrCat("terminal ", txn.terminal_id(),
+                                                       " belongs to partner ", terminal->partner_id)
+                                        : "partner_id is set only for partner terminals");
+  }
+  if (!partner_terminal && txn.acquirer_city() != terminal->city) {
+    return judge.Break(
+        "txn.acquirer_city", "acquirer_matches_terminal",
+        absl::StrCat("terminal ", txn.terminal_id(), " acquires for ", terminal->city));
+  }
+  if (tenant.kind() == v1::TENANT_KIND_CITY_OPERATOR) {
+    if (partner_terminal || terminal->city != tenant.city()) {
+      return judge.Break("txn.terminal_id", "terminal_not_yours",
+                         absl::StrCat(server::TenantName(tenant), " may upload only terminals of ",
+                                      tenant.city()));
+    }
+    if (txn.acquirer_city() != tenant.city()) {
+      return judge.Break(
+          "txn.acquirer_city", "acquirer_not_yours",
+          absl::StrCat(server::TenantName(tenant), " acquires only for ", tenant.city()));
+    }
+  } else if (!partner_terminal || terminal->partner_id != tenant.partner_id()) {
+    return judge.Break("txn.terminal_id", "terminal_not_yours",
+                       absl::StrCat(server::TenantName(tenant), " may upload only terminals P-",
+                                    tenant.partner_id(), "-..."));
+  }
+  // Money.
+  for (auto [field, value] :
+       {std::pair<absl::string_view, int64_t>{"txn.balance_before_fen", txn.balance_before_fen()},
+        {"txn.balance_after_fen", txn.balance_after_fen()}}) {
+    if (value < 0 || value > limits.balance_max_fen) {
+      return judge.Break(field, "balance_range",
+                         absl::StrCat("must be in [0, ", limits.balance_max_fen, "], got ", value));
+    }
+  }
+  if (body.amount_fen < 1 || body.amount_fen > body.amount_max_fen) {
+    return judge.Break(
+        "amount_fen", "amount_range",
+        absl::StrCat("must be in [1, ", body.amount_max_fen, "] fen, got ", body.amount_fen));
+  }
+  // Bounded above, so the sum cannot overflow.
+  if (txn.balance_after_fen() != txn.balance_before_fen() + body.balance_sign * body.amount_fen) {
+    return judge.Break("txn.balance_after_fen", "balance_arithmetic",
+                       absl::StrCat("balance_after_fen must be balance_before_fen ",
+                                    body.balance_sign < 0 ? "- " : "+ ", "amount_fen = ",
+                                    txn.balance_before_fen() + body.balance_sign * body.amount_fen,
+                                    ", got ", txn.balance_after_fen()));
+  }
+  if (!judge.Text("txn.operator_id", txn.operator_id())) return false;
+  // Kind-specific fields.
+  if (upload.has_tap()) {
+    const v1::Tap& tap = upload.tap();
+    if (tap.mode() == v1::TRANSPORT_MODE_UNSPECIFIED || !v1::TransportMode_IsValid(tap.mode())) {
+      return judge.Break("mode", "required", "a tap names its transport mode");
+    }
+    if (!partner_terminal && tap.mode() != terminal->mode) {
+      return judge.Break("mode", "mode_matches_terminal",
+                         absl::StrCat("terminal ", txn.terminal_id(), " is a ",
+                                      txn::TerminalModeName(terminal->mode), " terminal"));
+    }
+    if (!judge.Text("route_id", tap.route_id()) || !judge.Text("station_id", tap.station_id())) {
+      return false;
+    }
+  } else if (upload.has_load()) {
+    if (!judge.Text("channel", upload.load().channel())) return false;
+  } else {
+    const v1::Refund& refund = upload.refund();
+    if (refund.original_terminal_id().empty()) {
+      return judge.Break("original_terminal_id", "required",
+                         "a refund names the refunded tap's terminal");
+    }
+    if (refund.original_terminal_seq() == 0) {
+      return judge.Break("original_terminal_seq", "required",
+                         "a refund names the refunded tap's terminal_seq");
+    }
+    if (!judge.Text("original_terminal_id", refund.original_terminal_id()) ||
+        !judge.Text("reason", refund.reason())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckUploader(const v1::Tenant& tenant) {
+  if (tenant.kind() == v1::TENANT_KIND_CITY_OPERATOR || tenant.kind() == v1::TENANT_KIND_PARTNER) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat(server::TenantName(tenant),
+                   " may not upload transactions: only city operators and partners upload"));
+}
+
+std::string TxnEventId(absl::string_view terminal_id, uint64_t terminal_seq) {
+  return absl::StrCat("txn/", terminal_id, "/", terminal_seq);
+}
+
+Verdict Validator::Validate(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
+                            absl::Time now) const {
+  Verdict verdict;
+  BodyView body;
+  switch (upload.body_case()) {
+    case v1::TransactionUpload::kTap:
+      body = {"tap", &upload.tap().txn(), upload.tap().amount_fen(), limits_.tap_amount_max_fen,
+              -1};
+      break;
+    case v1::TransactionUpload::kLoad:
+      body = {"load", &upload.load().txn(), upload.load().amount_fen(), limits_.load_amount_max_fen,
+              +1};
+      break;
+    case v1::TransactionUpload::kRefund:
+      body = {"refund", &upload.refund().txn(), upload.refund().amount_fen(),
+              limits_.refund_amount_max_fen, +1};
+      break;
+    default:
+      Judge(&verdict, "").Break("body", "required", "one of tap, load, refund is required");
+      return verdict;
+  }
+  Judge judge(&verdict, body.name);
+  const v1::TxnCommon& txn = *body.txn;
+  if (txn::FindCity(txn.acquirer_city()) != nullptr) verdict.metrics_city = txn.acquirer_city();
+  if (!CheckCommon(tenant, upload, body, limits_, judge, verdict)) return verdict;
+
+  // Time: judged against the platform's clock, never the device's.
+  const absl::Time occurred_at = absl::FromUnixMicros(upload.occurred_at_us());
+  if (occurred_at > now + limits_.future_skew_max) {
+    judge.Break("occurred_at_us", "occurred_at_future",
+                absl::StrCat("device time is ", absl::FormatDuration(occurred_at - now),
+                             " in the future; at most ",
+                             absl::FormatDuration(limits_.future_skew_max), " is allowed"));
+    return verdict;
+  }
+  if (occurred_at < now - (limits_.dedup_horizon - limits_.future_skew_max)) {
+    judge.Break(
+        "occurred_at_us", "occurred_at_too_old",
+        absl::StrCat("device time is ", absl::FormatDuration(now - occurred_at),
+                     " old, beyond the de-duplication horizon of ",
+                     absl::FormatDuration(limits_.dedup_horizon - limits_.future_skew_max)));
+    return verdict;
+  }
+  verdict.late = occurred_at < now - limits_.late_horizon;
+
+  // The MAC last: it is the expensive check.
+  if (txn.mac().size() != crypto::kSm4BlockSize) {
+    judge.Break(
+        "txn.mac", "mac_length",
+        absl::StrCat("an SM4-CMAC is ", crypto::kSm4BlockSize, " bytes, got ", txn.mac().size()));
+    return verdict;
+  }
+  absl::StatusOr<crypto::Sm4Key> key =
+      keyring_->TerminalKey(txn.acquirer_city(), txn.terminal_id());
+  if (!key.ok()) {
+    judge.Break("txn.mac", "terminal_key",
+                absl::StrCat("no terminal key: ", key.status().message()));
+    return verdict;
+  }
+  absl::StatusOr<std::string> mac_input = txn::MacInput(upload);
+  if (!mac_input.ok()) {  // unreachable: the body is present
+    judge.Break("body", "required", mac_input.status().message());
+    return verdict;
+  }
+  if (!crypto::VerifySm4Cmac(*key, *mac_input, txn.mac())) {
+    judge.Break("txn.mac", "mac_verify", "the SM4-CMAC does not verify under the terminal's key");
+    return verdict;
+  }
+  verdict.event_id = TxnEventId(txn.terminal_id(), txn.terminal_seq());
+  verdict.mac_input = std::move(*mac_input);
+  return verdict;
+}
+
+v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                        const Verdict& verdict, absl::Time recorded_at) {
+  v1::Event event;
+  event.set_event_id(verdict.event_id);
+  event.set_occurred_at_us(upload.occurred_at_us());
+  event.set_recorded_at_us(absl::ToUnixMicros(recorded_at));
+  *event.mutable_source() = source;
+  switch (upload.body_case()) {
+    case v1::TransactionUpload::kTap:
+      *event.mutable_tap() = upload.tap();
+      event.mutable_tap()->mutable_txn()->set_late(verdict.late);
+      break;
+    case v1::TransactionUpload::kLoad:
+      *event.mutable_load() = upload.load();
+      event.mutable_load()->mutable_txn()->set_late(verdict.late);
+      break;
+    case v1::TransactionUpload::kRefund:
+      *event.mutable_refund() = upload.refund();
+      event.mutable_refund()->mutable_txn()->set_late(verdict.late);
+      break;
+    default:
+      break;
+  }
+  return event;
+}
+
+}  // namespace tongka::ingest

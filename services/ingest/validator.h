@@ -1,0 +1,108 @@
+// Validator: the pure judgement of one uploaded transaction, every rule named.
+//
+// What it is: given the calling tenant, one TransactionUpload and the platform's "now", it either
+// names the first rule the upload breaks (field, rule, message) or returns what ingest needs to
+// append it: the event id, the canonical signed bytes and whether it is late. It reads nothing
+// but its arguments, the limits and the keyring (whose terminal-key cache makes MAC checks cheap),
+// so every rule is unit-tested with a manual clock.
+//
+// Rules, in the order they are checked (field paths are relative to the body: "tap.txn.card_id"):
+//   body               required              one of tap, load, refund
+//   occurred_at_us     required              > 0
+//   txn.card_id        required, card_id_format, card_id_luhn
+//   txn.issuer_city    required, member_city, issuer_matches_card_id
+//   txn.acquirer_city  required, member_city
+//   txn.terminal_id    required, terminal_id_format|_city|_mode|_partner|_serial (terminal_id.h)
+//   txn.terminal_seq   required              >= 1
+//   txn.operator_id    operator_matches_terminal   "<city6>" or "partner:<id>" of the terminal
+//   txn.partner_id     partner_matches_terminal    empty for city terminals, the terminal's partner
+//   txn.acquirer_city  acquirer_matches_terminal   a city terminal acquires for its own city
+//   txn.terminal_id    terminal_not_yours    a city operator uploads only its city's terminals,
+//                                            a partner only "P-<its id>-..." terminals
+//   txn.acquirer_city  acquirer_not_yours    a city operator's acquirer_city is its own city
+//   txn.balance_*_fen  balance_range         0 <= balance <= limits.balance_max_fen
+//   amount_fen         amount_range          1 <= amount <= the kind's limit
+//   txn.balance_after_fen balance_arithmetic tap: after = before - amount; load, refund:
+//                                            after = before + amount
+//   tap.mode           required; mode_matches_terminal (city terminals carry their mode)
+//   refund.original_terminal_id / original_terminal_seq   required
+//   any text field     no_separator ('|' would make the MAC input ambiguous), too_long (> 64)
+//   occurred_at_us     occurred_at_future    ahead of now by more than limits.future_skew_max
+//                      occurred_at_too_old   older than dedup_horizon - future_skew_max
+//                      (older than late_horizon is accepted, late = true)
+//   txn.mac            mac_length (16 bytes), terminal_key (no key for the acquirer city),
+//                      mac_verify (SM4-CMAC over txn::MacInput under the terminal's key)
+//
+// Tenancy of the call itself (ministry and platform may not upload) is CheckUploader's job.
+//
+// Ownership: borrows the keyring, which must outlive the Validator.
+// Thread-safety: const and thread-safe.
+// Failure: Validate never fails; a broken rule is a value (Verdict::rule non-empty).
+//
+// Example:
+//   Validator validator(limits, &keyring);
+//   Verdict verdict = validator.Validate(tenant, upload, absl::Now());
+//   if (!verdict.ok()) result->set_rule(verdict.rule);
+#ifndef TONGKA_SERVICES_INGEST_VALIDATOR_H_
+#define TONGKA_SERVICES_INGEST_VALIDATOR_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "libs/txn/keys.h"
+#include "proto/common.pb.h"
+#include "proto/events.pb.h"
+#include "proto/ingest.pb.h"
+#include "services/ingest/ingest_config.h"
+
+namespace tongka::ingest {
+
+inline constexpr size_t kTextFieldSizeMax = 64;
+
+struct Verdict {
+  bool ok() const { return rule.empty(); }
+
+  // Rejected: the offending field, the rule's name, a human-readable detail.
+  std::string field;
+  std::string rule;
+  std::string message;
+
+  // For metrics, whatever the outcome: the acquirer city if it is a member city, else 0.
+  uint32_t metrics_city = 0;
+
+  // Accepted only:
+  std::string event_id;   // "txn/<terminal_id>/<terminal_seq>"
+  std::string mac_input;  // txn::MacInput(upload): the canonical signed content
+  bool late = false;
+};
+
+// OK if `tenant` may upload transactions at all (city operators and partners); PERMISSION_DENIED
+// naming the tenant otherwise (the ministry and platform services read, they do not upload).
+absl::Status CheckUploader(const v1::Tenant& tenant);
+
+// "txn/<terminal_id>/<terminal_seq>".
+std::string TxnEventId(absl::string_view terminal_id, uint64_t terminal_seq);
+
+class Validator {
+ public:
+  Validator(const ValidationLimits& limits, const txn::CityKeyring* keyring)
+      : limits_(limits), keyring_(keyring) {}
+
+  Verdict Validate(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
+                   absl::Time now) const;
+
+ private:
+  const ValidationLimits limits_;
+  const txn::CityKeyring* const keyring_;
+};
+
+// The event ingest appends for an accepted upload: event_id, device and platform time, the
+// caller as source, and the body with TxnCommon.late set.
+v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                        const Verdict& verdict, absl::Time recorded_at);
+
+}  // namespace tongka::ingest
+
+#endif  // TONGKA_SERVICES_INGEST_VALIDATOR_H_

@@ -1,0 +1,292 @@
+// Benchmark: the ingest service's sustained accepted rate and ack latency over gRPC, next to the
+// raw librdkafka produce rate of the same serialized records, from one run on the real broker.
+//
+//   bazel run //tools/bench:ingest [-- --transactions=200000 --batch=1000 --concurrency=8]
+//
+// It starts a local Kafka broker and, in this process, the ingest service (IngestApp: dev
+// tokens, its own RocksDB dedup index, the idempotent acks=all producer). Each round:
+//   1. generates `transactions` signed taps (real SM4-CMACs under the dev keys) for eight member
+//      cities, 20% of them on cards of another city, in batches of `batch`; like terminals'
+//      offline uploads, each terminal contributes `txns_per_terminal` consecutive sequence
+//      numbers to a batch (50,000 terminals per city in rotation);
+//   2. raw:    produces the very Event bytes ingest would append (same key, same value) with a
+//              bare librdkafka producer built from the same safe config, and waits for every
+//              delivery report: the ceiling the log itself sets;
+//   3. ingest: `concurrency` gRPC clients (each a city operator, own channel) upload the batches;
+//              the service validates, verifies every MAC, checks and writes the dedup index,
+//              produces, waits for Kafka's acks and answers. Every item must come back ACCEPTED.
+// Rates are medians over the rounds (alternating, so load from elsewhere on the machine hits
+// both sides); ack latency is the per-batch RPC time over all rounds. Last line:
+//   ingest_rate=<tx/s> raw_produce_rate=<tx/s> ratio=<ingest/raw> p99_ack_ms=<ms>
+#include <glog/logging.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "libs/event_log/admin.h"
+#include "libs/event_log/kafka_config.h"
+#include "libs/event_log/testing/test_broker.h"
+#include "libs/server/dev_token.h"
+#include "libs/server/tenant.h"
+#include "libs/txn/cities.h"
+#include "libs/txn/mac_input.h"
+#include "proto/ingest.grpc.pb.h"
+#include "services/ingest/ingest_app.h"
+#include "services/ingest/testing/uploads.h"
+#include "services/ingest/validator.h"
+
+ABSL_FLAG(int64_t, transactions, 200000, "Transactions per round.");
+ABSL_FLAG(int32_t, batch, 1000, "Transactions per UploadBatch call (<= 10000).");
+ABSL_FLAG(int32_t, concurrency, 8, "Concurrent gRPC clients.");
+ABSL_FLAG(int32_t, partitions, 8, "Partitions of the topics.");
+ABSL_FLAG(int32_t, txns_per_terminal, 20,
+          "Consecutive transactions of one terminal in a batch (a terminal's offline upload).");
+ABSL_FLAG(int32_t, rounds, 3, "Alternating raw/ingest rounds; rates are medians.");
+ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
+
+namespace tongka::bench {
+namespace {
+
+constexpr char kRawTopic[] = "bench.raw";
+constexpr char kSecret[] = "bench-ingest-dev-secret-0123456789";
+const uint32_t kCities[] = {310000, 110000, 330100, 330200, 320500, 420100, 510100, 450200};
+
+// CPU seconds (user + system) this process has used: the client, the service and librdkafka, not
+// the broker (a separate JVM).
+double ProcessCpuSeconds() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+void Fail(const absl::Status& status, const char* what) {
+  if (status.ok()) return;
+  std::cerr << what << ": " << status << std::endl;
+  std::exit(1);
+}
+
+struct Round {
+  std::vector<v1::UploadBatchRequest> batches;  // batch b belongs to client b % concurrency
+  std::vector<std::pair<std::string, std::string>> records;  // key, Event bytes (raw side)
+};
+
+Round Generate(const txn::CityKeyring& keyring, int64_t first_seq, int64_t n, int32_t batch,
+               int32_t concurrency) {
+  Round round;
+  const absl::Time now = absl::Now();
+  const int64_t batches = (n + batch - 1) / batch;
+  round.batches.resize(batches);
+  round.records.reserve(n);
+  for (int64_t b = 0; b < batches; ++b) {
+    const uint32_t city = kCities[(b % concurrency) % std::size(kCities)];
+    v1::UploadBatchRequest& request = round.batches[b];
+    request.set_batch_id(absl::StrCat(first_seq, "/", b));
+    for (int64_t i = b * batch; i < std::min(n, (b + 1) * batch); ++i) {
+      const uint64_t seq = static_cast<uint64_t>(first_seq + i);
+      const bool cross = i % 5 == 0;
+      v1::TransactionUpload upload = ingest::testing::SignedTap(
+          keyring, {.acquirer_city = city,
+                    .issuer_city = cross ? kCities[(b + 1) % std::size(kCities)] : city,
+                    .card_serial = seq % 1000003 + 1,
+                    .terminal_serial = static_cast<uint32_t>(
+                        (seq / absl::GetFlag(FLAGS_txns_per_terminal)) % 50000 + 1),
+                    .seq = seq,
+                    .amount_fen = 200 + static_cast<int64_t>(seq % 300),
+                    .balance_before_fen = 100000,
+                    .occurred_at = now - absl::Seconds(30)});
+      ingest::Verdict verdict;
+      verdict.event_id = ingest::TxnEventId(upload.tap().txn().terminal_id(), seq);
+      round.records.emplace_back(
+          upload.tap().txn().card_id(),
+          ingest::BuildTxnEvent(upload, server::CityTenant(city), verdict, now)
+              .SerializeAsString());
+      *request.add_transactions() = std::move(upload);
+    }
+  }
+  return round;
+}
+
+class CountingDr : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      LOG(FATAL) << "raw delivery failed: " << message.errstr();
+    }
+    delivered.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<int64_t> delivered{0};
+};
+
+// Produces every record with a bare librdkafka producer; returns records per second.
+double RawProduce(const std::string& bootstrap, const Round& round) {
+  CountingDr dr;
+  auto conf = event_log::BuildProducerConf({.bootstrap_servers = bootstrap}, &dr);
+  Fail(conf.status(), "raw producer conf");
+  std::string error;
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
+  CHECK(producer != nullptr) << error;
+  std::unique_ptr<RdKafka::Topic> topic(
+      RdKafka::Topic::create(producer.get(), kRawTopic, nullptr, error));
+  CHECK(topic != nullptr) << error;
+  const absl::Time start = absl::Now();
+  const double cpu_start = ProcessCpuSeconds();
+  for (const auto& [key, value] : round.records) {
+    for (;;) {
+      RdKafka::ErrorCode code = producer->produce(
+          topic.get(), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          const_cast<char*>(value.data()), value.size(), &key, nullptr);
+      if (code == RdKafka::ERR_NO_ERROR) break;
+      CHECK_EQ(code, RdKafka::ERR__QUEUE_FULL) << RdKafka::err2str(code);
+      producer->poll(1);
+    }
+    producer->poll(0);
+  }
+  CHECK_EQ(producer->flush(120000), RdKafka::ERR_NO_ERROR);
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  CHECK_EQ(dr.delivered.load(), static_cast<int64_t>(round.records.size()));
+  LOG(INFO) << "raw: " << round.records.size() << " records in " << seconds << " s, "
+            << (ProcessCpuSeconds() - cpu_start) * 1e6 / round.records.size()
+            << " us CPU/record in this process";
+  return static_cast<double>(round.records.size()) / seconds;
+}
+
+// Uploads every batch through gRPC; returns accepted transactions per second and appends the
+// per-batch ack latencies.
+double Ingest(const std::string& target, const Round& round, int32_t concurrency,
+              std::vector<double>* latencies_ms) {
+  auto issuer = server::DevTokenIssuer::Create(kSecret);
+  Fail(issuer.status(), "dev tokens");
+  std::atomic<int64_t> accepted{0};
+  absl::Mutex mu;
+  std::vector<std::thread> clients;
+  const absl::Time start = absl::Now();
+  const double cpu_start = ProcessCpuSeconds();
+  for (int32_t c = 0; c < concurrency; ++c) {
+    clients.emplace_back([&, c] {
+      const uint32_t city = kCities[c % std::size(kCities)];
+      const std::string token =
+          *issuer->Issue(server::CityTenant(city), absl::Now() + absl::Hours(1));
+      grpc::ChannelArguments args;
+      args.SetMaxSendMessageSize(64 << 20);
+      args.SetInt("grpc.use_local_subchannel_pool", 1);  // one connection per client
+      auto stub = v1::IngestService::NewStub(
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      std::vector<double> mine;
+      for (size_t b = c; b < round.batches.size(); b += concurrency) {
+        grpc::ClientContext context;
+        server::AttachDevToken(&context, token);
+        v1::UploadBatchResponse response;
+        const absl::Time sent = absl::Now();
+        grpc::Status status = stub->UploadBatch(&context, round.batches[b], &response);
+        mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
+        CHECK(status.ok()) << status.error_code() << " " << status.error_message();
+        CHECK_EQ(response.accepted(), round.batches[b].transactions_size())
+            << "batch " << b << ": rejected " << response.rejected() << " ("
+            << (response.rejected() > 0 ? response.results(0).rule() : "") << ")";
+        accepted.fetch_add(response.accepted());
+      }
+      absl::MutexLock lock(&mu);
+      latencies_ms->insert(latencies_ms->end(), mine.begin(), mine.end());
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  LOG(INFO) << "ingest: " << accepted.load() << " accepted in " << seconds << " s, "
+            << (ProcessCpuSeconds() - cpu_start) * 1e6 / std::max<int64_t>(1, accepted.load())
+            << " us CPU/transaction in this process (clients + service)";
+  return static_cast<double>(accepted.load()) / seconds;
+}
+
+int Main() {
+  const int64_t n = absl::GetFlag(FLAGS_transactions);
+  const int32_t batch = std::clamp(absl::GetFlag(FLAGS_batch), 1, ingest::kBatchSizeMax);
+  const int32_t concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  const int32_t partitions = absl::GetFlag(FLAGS_partitions);
+  for (uint32_t city : kCities) CHECK(txn::FindCity(city) != nullptr) << city;
+  std::string work_dir = absl::GetFlag(FLAGS_work_dir);
+  if (work_dir.empty()) {
+    char templ[] = "/tmp/tongka-bench-ingest.XXXXXX";
+    work_dir = mkdtemp(templ);
+  }
+  auto kafka = event_log::LocalKafka::Start(work_dir + "/kafka");
+  Fail(kafka.status(), "kafka");
+  const std::string bootstrap = (*kafka)->bootstrap();
+  Fail(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
+                               {{.name = ingest::kTxnTopic, .partitions = partitions},
+                                {.name = kRawTopic, .partitions = partitions}},
+                               absl::Seconds(60)),
+       "topics");
+
+  ingest::IngestConfig config;
+  config.kafka_bootstrap = bootstrap;
+  config.state_dir = work_dir + "/ingest";
+  std::filesystem::remove_all(config.state_dir);
+  config.grpc.listen_address = "127.0.0.1:0";
+  config.grpc.auth_mode = server::AuthMode::kDevToken;
+  config.grpc.dev_token_secret = kSecret;
+  config.grpc.max_message_bytes = 64 << 20;
+  config.metrics_port = -1;
+  config.ack_timeout = absl::Seconds(60);
+  auto app = ingest::IngestApp::Create(config);
+  Fail(app.status(), "ingest");
+  const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());
+  const txn::CityKeyring keyring = *txn::CityKeyring::Dev();
+
+  // Warm-up: connections, topic metadata, the terminal-key cache of the cities' terminals.
+  {
+    Round warm = Generate(keyring, 1, std::min<int64_t>(n, 20000), batch, concurrency);
+    RawProduce(bootstrap, warm);
+    std::vector<double> ignored;
+    Ingest(target, warm, concurrency, &ignored);
+  }
+  std::vector<double> raw_rates, ingest_rates, latencies_ms;
+  for (int32_t r = 0; r < std::max(1, absl::GetFlag(FLAGS_rounds)); ++r) {
+    Round round = Generate(keyring, 1000000000LL * (r + 1), n, batch, concurrency);
+    raw_rates.push_back(RawProduce(bootstrap, round));
+    ingest_rates.push_back(Ingest(target, round, concurrency, &latencies_ms));
+  }
+  (*app)->Shutdown(absl::Now() + absl::Seconds(10));
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  auto percentile = [](std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+  };
+  const double raw = median(raw_rates);
+  const double ingest = median(ingest_rates);
+  std::cout << absl::StrFormat(
+                   "transactions/round=%d batch=%d concurrency=%d rounds=%d p50_ack_ms=%.1f", n,
+                   batch, concurrency, raw_rates.size(), percentile(latencies_ms, 0.50))
+            << std::endl;
+  std::cout << absl::StrFormat("ingest_rate=%.0f raw_produce_rate=%.0f ratio=%.2f p99_ack_ms=%.1f",
+                               ingest, raw, ingest / raw, percentile(latencies_ms, 0.99))
+            << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace tongka::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as tongka_ingest does
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  return tongka::bench::Main();
+}
