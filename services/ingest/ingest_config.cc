@@ -75,6 +75,12 @@ absl::Status IngestConfig::Validate() const {
     return Bad("kafka_message_timeout", "must be in [1s, 1h]",
                absl::FormatDuration(kafka_message_timeout));
   }
+  if (kafka_message_timeout <= ack_timeout) {
+    // A record that expires in the producer while the call still waits would be reported failed,
+    // and the client's retry would then append a second copy of anything the broker did take.
+    return Bad("kafka_message_timeout", "must be longer than ack_timeout",
+               absl::FormatDuration(kafka_message_timeout));
+  }
   if (!Within(prune_interval, absl::Seconds(1), absl::Hours(24))) {
     return Bad("prune_interval", "must be in [1s, 24h]", absl::FormatDuration(prune_interval));
   }

@@ -304,6 +304,9 @@ v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& s
     default:
       break;
   }
+  // Bytes the terminal sent in fields this schema does not know are covered by neither the MAC
+  // nor the dedup digest: they must not reach the log, where a later schema would read them.
+  event.DiscardUnknownFields();
   return event;
 }
 

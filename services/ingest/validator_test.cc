@@ -323,5 +323,16 @@ TEST_F(ValidatorTest, EventCarriesEnvelopeAndLateFlag) {
   EXPECT_EQ(event.tap().amount_fen(), tap.tap().amount_fen());
 }
 
+TEST_F(ValidatorTest, UnsignedUnknownFieldsNeverReachTheLog) {
+  v1::TransactionUpload tap = SignedTap(keyring_, {});
+  // Field 99 of Tap is unknown to this schema, so neither the MAC nor the digest covers it.
+  tap.mutable_tap()->GetReflection()->MutableUnknownFields(tap.mutable_tap())->AddVarint(99, 7);
+  Verdict verdict = Check(tap);
+  ASSERT_TRUE(verdict.ok());
+  v1::Event event = BuildTxnEvent(tap, server::CityTenant(310000), verdict, kNow);
+  EXPECT_TRUE(event.tap().GetReflection()->GetUnknownFields(event.tap()).empty());
+  EXPECT_EQ(event.tap().amount_fen(), tap.tap().amount_fen());
+}
+
 }  // namespace
 }  // namespace tongka::ingest
