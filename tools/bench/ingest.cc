@@ -47,6 +47,7 @@
 #include "services/ingest/ingest_app.h"
 #include "services/ingest/testing/uploads.h"
 #include "services/ingest/validator.h"
+#include "tools/bench/bench_support.h"
 
 ABSL_FLAG(int64_t, transactions, 200000, "Transactions per round.");
 ABSL_FLAG(int32_t, batch, 1000, "Transactions per UploadBatch call (<= 10000).");
@@ -71,12 +72,6 @@ double ProcessCpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-void Fail(const absl::Status& status, const char* what) {
-  if (status.ok()) return;
-  std::cerr << what << ": " << status << std::endl;
-  std::exit(1);
 }
 
 struct Round {
@@ -135,7 +130,7 @@ class CountingDr : public RdKafka::DeliveryReportCb {
 double RawProduce(const std::string& bootstrap, const Round& round) {
   CountingDr dr;
   auto conf = event_log::BuildProducerConf({.bootstrap_servers = bootstrap}, &dr);
-  Fail(conf.status(), "raw producer conf");
+  ExitUnlessOk(conf.status(), "raw producer conf");
   std::string error;
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
   CHECK(producer != nullptr) << error;
@@ -169,7 +164,7 @@ double RawProduce(const std::string& bootstrap, const Round& round) {
 double Ingest(const std::string& target, const Round& round, int32_t concurrency,
               std::vector<double>* latencies_ms) {
   auto issuer = server::DevTokenIssuer::Create(kSecret);
-  Fail(issuer.status(), "dev tokens");
+  ExitUnlessOk(issuer.status(), "dev tokens");
   std::atomic<int64_t> accepted{0};
   absl::Mutex mu;
   std::vector<std::thread> clients;
@@ -218,18 +213,10 @@ int Main() {
   const int32_t partitions = absl::GetFlag(FLAGS_partitions);
   for (uint32_t city : kCities) CHECK(txn::FindCity(city) != nullptr) << city;
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
-  if (work_dir.empty()) {
-    char templ[] = "/tmp/tongka-bench-ingest.XXXXXX";
-    work_dir = mkdtemp(templ);
-  }
-  auto kafka = event_log::LocalKafka::Start(work_dir + "/kafka");
-  Fail(kafka.status(), "kafka");
-  const std::string bootstrap = (*kafka)->bootstrap();
-  Fail(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                               {{.name = ingest::kTxnTopic, .partitions = partitions},
-                                {.name = kRawTopic, .partitions = partitions}},
-                               absl::Seconds(60)),
-       "topics");
+  std::unique_ptr<event_log::LocalKafka> kafka =
+      StartBroker(&work_dir, {{.name = ingest::kTxnTopic, .partitions = partitions},
+                              {.name = kRawTopic, .partitions = partitions}});
+  const std::string bootstrap = kafka->bootstrap();
 
   ingest::IngestConfig config;
   config.kafka_bootstrap = bootstrap;
@@ -242,7 +229,7 @@ int Main() {
   config.metrics_port = -1;
   config.ack_timeout = absl::Seconds(60);
   auto app = ingest::IngestApp::Create(config);
-  Fail(app.status(), "ingest");
+  ExitUnlessOk(app.status(), "ingest");
   const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());
   const txn::CityKeyring keyring = *txn::CityKeyring::Dev();
 
@@ -260,22 +247,14 @@ int Main() {
     ingest_rates.push_back(Ingest(target, round, concurrency, &latencies_ms));
   }
   (*app)->Shutdown(absl::Now() + absl::Seconds(10));
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  auto percentile = [](std::vector<double> v, double p) {
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-  };
-  const double raw = median(raw_rates);
-  const double ingest = median(ingest_rates);
+  const double raw = Median(raw_rates);
+  const double ingest = Median(ingest_rates);
   std::cout << absl::StrFormat(
                    "transactions/round=%d batch=%d concurrency=%d rounds=%d p50_ack_ms=%.1f", n,
-                   batch, concurrency, raw_rates.size(), percentile(latencies_ms, 0.50))
+                   batch, concurrency, raw_rates.size(), Percentile(latencies_ms, 0.50))
             << std::endl;
   std::cout << absl::StrFormat("ingest_rate=%.0f raw_produce_rate=%.0f ratio=%.2f p99_ack_ms=%.1f",
-                               ingest, raw, ingest / raw, percentile(latencies_ms, 0.99))
+                               ingest, raw, ingest / raw, Percentile(latencies_ms, 0.99))
             << std::endl;
   return 0;
 }

@@ -31,6 +31,7 @@
 #include "libs/event_log/testing/test_broker.h"
 #include "libs/state_store/apply_loop.h"
 #include "libs/state_store/state_store.h"
+#include "tools/bench/bench_support.h"
 #include "tools/sample/sample_state.h"
 
 ABSL_FLAG(int64_t, events, 1000000, "Events to append and consume.");
@@ -45,15 +46,9 @@ namespace {
 
 constexpr char kTopic[] = "tongka.txn";
 
-void Fail(const absl::Status& status, const char* what) {
-  if (status.ok()) return;
-  std::cerr << what << ": " << status << std::endl;
-  std::exit(1);
-}
-
 void Produce(const std::string& bootstrap, int64_t events) {
   auto producer = event_log::Producer::Create({.bootstrap_servers = bootstrap});
-  Fail(producer.status(), "producer");
+  ExitUnlessOk(producer.status(), "producer");
   for (int64_t i = 0; i < events; ++i) {
     v1::Event event = sample::SyntheticTap(42, static_cast<uint64_t>(i));
     absl::Status status;
@@ -62,15 +57,15 @@ void Produce(const std::string& bootstrap, int64_t events) {
                .code() == absl::StatusCode::kResourceExhausted) {
       absl::SleepFor(absl::Milliseconds(2));
     }
-    Fail(status, "produce");
+    ExitUnlessOk(status, "produce");
   }
-  Fail((*producer)->Flush(absl::Minutes(5)), "flush");
+  ExitUnlessOk((*producer)->Flush(absl::Minutes(5)), "flush");
 }
 
 // Consumes every event with librdkafka alone; returns events per second.
 double RawConsume(const std::string& bootstrap, int32_t partitions, int64_t events) {
   auto conf = event_log::BuildConsumerConf({.bootstrap_servers = bootstrap}, "bench-raw");
-  Fail(conf.status(), "raw consumer conf");
+  ExitUnlessOk(conf.status(), "raw consumer conf");
   std::string error;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
       RdKafka::KafkaConsumer::create(conf->get(), error));
@@ -104,20 +99,20 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
              int32_t batch_max_records) {
   std::filesystem::remove_all(store_dir);
   auto store = state_store::StateStore::Open({.path = store_dir});
-  Fail(store.status(), "store");
+  ExitUnlessOk(store.status(), "store");
   auto consumer =
       event_log::PartitionConsumer::Create({.bootstrap_servers = bootstrap}, "bench-apply");
-  Fail(consumer.status(), "consumer");
+  ExitUnlessOk(consumer.status(), "consumer");
   sample::TapCounter applier;
   state_store::ApplyLoop loop(
       store->get(), std::move(*consumer), &applier,
       {.topics = {kTopic}, .batch_max_records = static_cast<size_t>(batch_max_records)});
-  Fail(loop.Start(), "loop start");
+  ExitUnlessOk(loop.Start(), "loop start");
   int64_t applied = 0;
   absl::Time start = absl::Now();
   while (applied < events) {
     auto n = loop.RunOnce();
-    Fail(n.status(), "apply");
+    ExitUnlessOk(n.status(), "apply");
     applied += static_cast<int64_t>(*n);
   }
   double seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -131,16 +126,9 @@ int Main() {
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int32_t partitions = absl::GetFlag(FLAGS_partitions);
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
-  if (work_dir.empty()) {
-    char templ[] = "/tmp/tongka-bench.XXXXXX";
-    work_dir = mkdtemp(templ);
-  }
-  auto kafka = event_log::LocalKafka::Start(work_dir + "/kafka");
-  Fail(kafka.status(), "kafka");
-  const std::string bootstrap = (*kafka)->bootstrap();
-  Fail(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                               {{.name = kTopic, .partitions = partitions}}, absl::Seconds(60)),
-       "topic");
+  std::unique_ptr<event_log::LocalKafka> kafka =
+      StartBroker(&work_dir, {{.name = kTopic, .partitions = partitions}});
+  const std::string bootstrap = kafka->bootstrap();
   LOG(INFO) << "appending " << events << " taps to " << kTopic;
   Produce(bootstrap, events);
 
@@ -154,12 +142,8 @@ int Main() {
     apply_rates.push_back(
         Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records)));
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  double raw = median(raw_rates);
-  double apply = median(apply_rates);
+  double raw = Median(raw_rates);
+  double apply = Median(apply_rates);
   std::cout << absl::StrFormat("apply_rate=%.0f raw_consume_rate=%.0f ratio=%.2f", apply, raw,
                                apply / raw)
             << std::endl;

@@ -1,0 +1,40 @@
+// What every Tongka benchmark shares: exiting on a failed step, a real Kafka broker in a work dir
+// with the benchmark's topics, and the order statistics its figures are reported as.
+//
+// Benchmarks run on a noisy 2-core machine with the broker on it, so they alternate the measured
+// path and its baseline over rounds and report medians (and latency percentiles).
+//
+// Example:
+//   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
+//   auto kafka = StartBroker(&work_dir, {{.name = "t", .partitions = 8}});
+//   double rate = Median(rates);
+#ifndef TONGKA_TOOLS_BENCH_BENCH_SUPPORT_H_
+#define TONGKA_TOOLS_BENCH_BENCH_SUPPORT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "libs/event_log/admin.h"
+#include "libs/event_log/testing/test_broker.h"
+
+namespace tongka::bench {
+
+// Prints `what: status` and exits with status 1 unless `status` is OK.
+void ExitUnlessOk(const absl::Status& status, const char* what);
+
+// Starts a local broker under `*work_dir` and creates `topics`. An empty `*work_dir` becomes a
+// new temp dir (the benchmark keeps its other files there too). Exits on failure.
+std::unique_ptr<event_log::LocalKafka> StartBroker(std::string* work_dir,
+                                                   const std::vector<event_log::TopicSpec>& topics);
+
+// The median of `values` (the upper one of an even count); `values` must not be empty.
+double Median(std::vector<double> values);
+
+// The value at fraction `p` (0..1) of the sorted `values` (floor rank); not empty.
+double Percentile(std::vector<double> values, double p);
+
+}  // namespace tongka::bench
+
+#endif  // TONGKA_TOOLS_BENCH_BENCH_SUPPORT_H_
