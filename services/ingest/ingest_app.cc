@@ -48,15 +48,12 @@ absl::Status IngestApp::Wire() {
   // Phase 3: Kafka and the ingestor.
   event_log::KafkaClientConfig kafka{.bootstrap_servers = config_.kafka_bootstrap,
                                      .client_id = "tongka-ingest",
+                                     .tls_ca_path = config_.kafka_ca_path,
+                                     .tls_cert_path = config_.kafka_cert_path,
+                                     .tls_key_path = config_.kafka_key_path,
                                      .overrides = config_.kafka_overrides};
   kafka.overrides["message.timeout.ms"] =
       absl::StrCat(absl::ToInt64Milliseconds(config_.kafka_message_timeout));
-  if (!config_.kafka_ca_path.empty()) {
-    kafka.overrides["security.protocol"] = "ssl";
-    kafka.overrides["ssl.ca.location"] = config_.kafka_ca_path;
-    kafka.overrides["ssl.certificate.location"] = config_.kafka_cert_path;
-    kafka.overrides["ssl.key.location"] = config_.kafka_key_path;
-  }
   absl::StatusOr<std::unique_ptr<event_log::Producer>> producer =
       event_log::Producer::Create(kafka);
   if (!producer.ok()) return producer.status();
