@@ -54,12 +54,20 @@ void ComputeMac(EVP_MAC* mac, const OSSL_PARAM* params, const unsigned char* key
                 const unsigned char* data, size_t data_size, unsigned char* out, size_t out_size) {
   EvpMacCtxPtr ctx(EVP_MAC_CTX_new(mac));
   CHECK(ctx != nullptr) << "EVP_MAC_CTX_new: " << OpenSslErrorString();
-  CHECK_EQ(EVP_MAC_init(ctx.get(), key_size == 0 ? kEmpty : key, key_size, params), 1)
+  CHECK_EQ(EVP_MAC_CTX_set_params(ctx.get(), params), 1)
+      << "EVP_MAC_CTX_set_params: " << OpenSslErrorString();
+  ComputeMacWith(ctx.get(), key, key_size, data, data_size, out, out_size);
+}
+
+void ComputeMacWith(EVP_MAC_CTX* ctx, const unsigned char* key, size_t key_size,
+                    const unsigned char* data, size_t data_size, unsigned char* out,
+                    size_t out_size) {
+  CHECK_EQ(EVP_MAC_init(ctx, key_size == 0 ? kEmpty : key, key_size, nullptr), 1)
       << "EVP_MAC_init: " << OpenSslErrorString();
-  CHECK_EQ(EVP_MAC_update(ctx.get(), data_size == 0 ? kEmpty : data, data_size), 1)
+  CHECK_EQ(EVP_MAC_update(ctx, data_size == 0 ? kEmpty : data, data_size), 1)
       << "EVP_MAC_update: " << OpenSslErrorString();
   size_t written = 0;
-  CHECK_EQ(EVP_MAC_final(ctx.get(), out, &written, out_size), 1)
+  CHECK_EQ(EVP_MAC_final(ctx, out, &written, out_size), 1)
       << "EVP_MAC_final: " << OpenSslErrorString();
   CHECK_EQ(written, out_size) << "MAC length differs from the expected size";
 }

@@ -51,6 +51,12 @@ std::string OpenSslErrorString();
 void ComputeMac(EVP_MAC* mac, const OSSL_PARAM* params, const unsigned char* key, size_t key_size,
                 const unsigned char* data, size_t data_size, unsigned char* out, size_t out_size);
 
+// The same with a context whose algorithm parameters are already set (a reusable context: each
+// call re-initialises it with `key`, keeping the digest or cipher). Not thread-safe per `ctx`.
+void ComputeMacWith(EVP_MAC_CTX* ctx, const unsigned char* key, size_t key_size,
+                    const unsigned char* data, size_t data_size, unsigned char* out,
+                    size_t out_size);
+
 }  // namespace tongka::crypto::internal
 
 #endif  // TONGKA_LIBS_CRYPTO_OPENSSL_UTIL_H_

@@ -1,5 +1,6 @@
 #include "libs/crypto/sm4_cmac.h"
 
+#include <glog/logging.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -9,17 +10,27 @@
 namespace tongka::crypto {
 
 Sm4Mac Sm4Cmac(const Sm4Key& key, absl::string_view message) {
-  // CMAC is defined over the raw block cipher; OpenSSL names the cipher by its CBC mode because
-  // its CMAC implementation chains blocks with CBC internally.
-  char cipher_name[] = "SM4-CBC";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher_name, 0),
-      OSSL_PARAM_construct_end(),
-  };
+  // One CMAC context per thread with its cipher already chosen: selecting the cipher by name
+  // fetches it from OpenSSL's provider on every init, which cost more than the MAC itself (ingest
+  // verifies one per transaction). Re-initialising with only a new key keeps the cipher.
+  thread_local const internal::EvpMacCtxPtr ctx = [] {
+    // CMAC is defined over the raw block cipher; OpenSSL names the cipher by its CBC mode because
+    // its CMAC implementation chains blocks with CBC internally.
+    char cipher_name[] = "SM4-CBC";
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher_name, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    internal::EvpMacCtxPtr fresh(EVP_MAC_CTX_new(internal::Cmac()));
+    CHECK(fresh != nullptr) << "EVP_MAC_CTX_new: " << internal::OpenSslErrorString();
+    CHECK_EQ(EVP_MAC_CTX_set_params(fresh.get(), params), 1)
+        << "CMAC cipher SM4-CBC: " << internal::OpenSslErrorString();
+    return fresh;
+  }();
   Sm4Mac tag;
-  internal::ComputeMac(internal::Cmac(), params, key.data(), key.size(),
-                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                       tag.data(), tag.size());
+  internal::ComputeMacWith(ctx.get(), key.data(), key.size(),
+                           reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                           tag.data(), tag.size());
   return tag;
 }
 
