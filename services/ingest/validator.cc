@@ -8,6 +8,7 @@
 #include "libs/txn/cities.h"
 #include "libs/txn/mac_input.h"
 #include "libs/txn/terminal_id.h"
+#include "libs/txn/upload.h"
 
 namespace tongka::ingest {
 namespace {
@@ -204,10 +205,6 @@ absl::Status CheckUploader(const v1::Tenant& tenant) {
                    " may not upload transactions: only city operators and partners upload"));
 }
 
-std::string TxnEventId(absl::string_view terminal_id, uint64_t terminal_seq) {
-  return absl::StrCat("txn/", terminal_id, "/", terminal_seq);
-}
-
 Verdict Validator::Validate(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
                             absl::Time now) const {
   Verdict verdict;
@@ -276,7 +273,7 @@ Verdict Validator::Validate(const v1::Tenant& tenant, const v1::TransactionUploa
     judge.Break("txn.mac", "mac_verify", "the SM4-CMAC does not verify under the terminal's key");
     return verdict;
   }
-  verdict.event_id = TxnEventId(txn.terminal_id(), txn.terminal_seq());
+  verdict.event_id = txn::TxnEventId(txn.terminal_id(), txn.terminal_seq());
   verdict.mac_input = std::move(*mac_input);
   return verdict;
 }

@@ -82,9 +82,6 @@ struct Verdict {
 // naming the tenant otherwise (the ministry and platform services read, they do not upload).
 absl::Status CheckUploader(const v1::Tenant& tenant);
 
-// "txn/<terminal_id>/<terminal_seq>".
-std::string TxnEventId(absl::string_view terminal_id, uint64_t terminal_seq);
-
 class Validator {
  public:
   Validator(const ValidationLimits& limits, const txn::CityKeyring* keyring)

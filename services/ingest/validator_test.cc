@@ -11,6 +11,7 @@
 #include "libs/server/tenant.h"
 #include "libs/txn/card_id.h"
 #include "libs/txn/mac_input.h"
+#include "libs/txn/upload.h"
 #include "services/ingest/testing/uploads.h"
 
 namespace tongka::ingest {
@@ -42,12 +43,12 @@ TEST_F(ValidatorTest, WellFormedKindsPass) {
        {SignedTap(keyring_, {}), SignedLoad(keyring_, {}), SignedRefund(keyring_, {})}) {
     Verdict verdict = Check(upload);
     EXPECT_TRUE(verdict.ok()) << verdict.field << " " << verdict.rule << ": " << verdict.message;
-    EXPECT_EQ(verdict.event_id, TxnEventId(txn::CommonOf(upload)->terminal_id(), 1));
+    EXPECT_EQ(verdict.event_id, txn::TxnEventId(txn::CommonOf(upload)->terminal_id(), 1));
     EXPECT_EQ(verdict.mac_input, *txn::MacInput(upload));
     EXPECT_FALSE(verdict.late);
     EXPECT_EQ(verdict.metrics_city, 310000u);
   }
-  EXPECT_EQ(TxnEventId("310000-BUS-000001", 7), "txn/310000-BUS-000001/7");
+  EXPECT_EQ(txn::TxnEventId("310000-BUS-000001", 7), "txn/310000-BUS-000001/7");
 }
 
 TEST_F(ValidatorTest, CrossCityCardAndPartnerTerminalsPass) {

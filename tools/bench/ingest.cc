@@ -43,6 +43,7 @@
 #include "libs/server/tenant.h"
 #include "libs/txn/cities.h"
 #include "libs/txn/mac_input.h"
+#include "libs/txn/upload.h"
 #include "proto/ingest.grpc.pb.h"
 #include "services/ingest/ingest_app.h"
 #include "services/ingest/testing/uploads.h"
@@ -104,7 +105,7 @@ Round Generate(const txn::CityKeyring& keyring, int64_t first_seq, int64_t n, in
                     .balance_before_fen = 100000,
                     .occurred_at = now - absl::Seconds(30)});
       ingest::Verdict verdict;
-      verdict.event_id = ingest::TxnEventId(upload.tap().txn().terminal_id(), seq);
+      verdict.event_id = txn::TxnEventId(upload.tap().txn().terminal_id(), seq);
       round.records.emplace_back(
           upload.tap().txn().card_id(),
           ingest::BuildTxnEvent(upload, server::CityTenant(city), verdict, now)

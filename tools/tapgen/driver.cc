@@ -18,6 +18,7 @@
 #include "libs/server/authenticator.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/mac_input.h"
+#include "libs/txn/upload.h"
 #include "tools/tapgen/tapgen.h"
 
 namespace tongka::tapgen {
@@ -115,7 +116,7 @@ void Driver::Add(const v1::TransactionUpload& upload) {
   CHECK(!finished_) << "Add() after Finish()";
   ++records_added_;
   const std::string tenant = TenantOf(upload);
-  const std::string event_id = EventIdOf(upload);
+  const std::string event_id = txn::TxnEventIdOf(upload);
   auto it = open_batches_.find(tenant);
   if (it != open_batches_.end() && it->second.event_ids.count(event_id) > 0) {
     // The same id twice in one batch would test ingest's in-batch handling, not its
@@ -285,7 +286,7 @@ void Driver::Upload(Batch batch, Streams* streams) {
       if (acked_out_ != nullptr && (result.outcome() == v1::ITEM_OUTCOME_ACCEPTED ||
                                     result.outcome() == v1::ITEM_OUTCOME_DUPLICATE)) {
         absl::StrAppend(&acked,
-                        result.event_id().empty() ? EventIdOf(batch.request.transactions(i))
+                        result.event_id().empty() ? txn::TxnEventIdOf(batch.request.transactions(i))
                                                   : result.event_id(),
                         "\n");
       }

@@ -28,6 +28,7 @@
 #include "libs/server/tenant.h"
 #include "libs/txn/keys.h"
 #include "libs/txn/mac_input.h"
+#include "libs/txn/upload.h"
 #include "tools/tapgen/tapgen.h"
 
 namespace tongka::tapgen {
@@ -114,7 +115,7 @@ class FakeIngest final : public v1::IngestService::Service {
     for (int i = 0; i < request.transactions_size(); ++i) {
       const v1::TransactionUpload& upload = request.transactions(i);
       const v1::TxnCommon& txn = *txn::CommonOf(upload);
-      const std::string id = EventIdOf(upload);
+      const std::string id = txn::TxnEventIdOf(upload);
       if (!ids_in_batch.insert(id).second) ++same_id_in_batch_;
       v1::ItemResult* result = response->add_results();
       result->set_index(i);
@@ -198,7 +199,7 @@ TEST_P(DriverModeTest, UploadsEverythingAsTheRightTenantsAndRetries) {
   std::set<std::string> unique_ids;
   int64_t repeats = 0;
   for (const v1::TransactionUpload& upload : uploads) {
-    if (!unique_ids.insert(EventIdOf(upload)).second) ++repeats;
+    if (!unique_ids.insert(txn::TxnEventIdOf(upload)).second) ++repeats;
   }
   ASSERT_GT(repeats, 0) << "the run should contain replays";
 

@@ -17,6 +17,7 @@
 #include "libs/txn/card_id.h"
 #include "libs/txn/cities.h"
 #include "libs/txn/mac_input.h"
+#include "libs/txn/upload.h"
 
 namespace tongka::tapgen {
 namespace {
@@ -375,7 +376,7 @@ std::string Generator::CardIdOf(const Card& card) const {
 
 std::string Generator::LastEventIdOf(const Card& card) const {
   CHECK_GE(card.last_terminal, 0);
-  return absl::StrCat("txn/", terminals_[card.last_terminal].id, "/", card.last_seq);
+  return txn::TxnEventId(terminals_[card.last_terminal].id, card.last_seq);
 }
 
 int64_t Generator::SlotTimeUs(int64_t index) {
@@ -533,14 +534,8 @@ void Generator::StartRecord(const Card& card, int terminal_index, int64_t at_us,
 }
 
 void Generator::Sign(v1::TransactionUpload* upload) {
-  v1::TxnCommon* txn = txn::MutableCommonOf(upload);
-  CHECK(txn != nullptr);
-  absl::StatusOr<crypto::Sm4Key> key =
-      keyring_.TerminalKey(txn->acquirer_city(), txn->terminal_id());
-  CHECK(key.ok()) << "terminal key of " << txn->terminal_id() << ": " << key.status();
-  absl::StatusOr<std::string> input = txn::MacInput(*upload);
-  CHECK(input.ok()) << input.status();
-  txn->set_mac(std::string(crypto::AsStringView(crypto::Sm4Cmac(*key, *input))));
+  absl::Status signed_ok = txn::SignUpload(keyring_, upload);
+  CHECK(signed_ok.ok()) << signed_ok;
 }
 
 void Generator::Advance(Card* card, const v1::TxnCommon& txn, int terminal_index, int64_t at_us) {
@@ -568,7 +563,7 @@ std::string Generator::EmitTap(const Card& card, int terminal_index, int64_t at_
     tap->set_station_id(terminal.station_id);
   }
   Sign(upload);
-  return EventIdOf(*upload);
+  return txn::TxnEventIdOf(*upload);
 }
 
 void Generator::Emit(v1::TransactionUpload upload, bool replayable) {
@@ -736,7 +731,7 @@ bool Generator::InjectClone(int64_t now_us, bool far_away) {
         cities[card.city_index].name, (now_us - card.last_at_us) / kMicrosPerSecond,
         card.counter + 1);
   }
-  fraud_case.event_ids.push_back(EventIdOf(upload));
+  fraud_case.event_ids.push_back(txn::TxnEventIdOf(upload));
   fraud_cases_.push_back(std::move(fraud_case));
   Emit(std::move(upload), /*replayable=*/false);
   return true;
@@ -762,7 +757,7 @@ bool Generator::InjectImpossibleTravel(int64_t now_us) {
   EmitTap(card, terminal_index, now_us, amount_fen, card.counter + 1, card.balance_fen, &upload);
   Advance(&card, upload.tap().txn(), terminal_index, now_us);
   card.city_index = static_cast<uint32_t>(to);  // the card now taps where it was seen last
-  fraud_case.event_ids.push_back(EventIdOf(upload));
+  fraud_case.event_ids.push_back(txn::TxnEventIdOf(upload));
   fraud_cases_.push_back(std::move(fraud_case));
   Emit(std::move(upload), /*replayable=*/false);
   return true;
@@ -786,7 +781,7 @@ bool Generator::InjectTamperedBalance(int64_t now_us) {
   v1::TransactionUpload upload;
   EmitTap(card, terminal_index, now_us, amount_fen, card.counter + 1, card.balance_fen, &upload);
   Advance(&card, upload.tap().txn(), terminal_index, now_us);
-  fraud_case.event_ids.push_back(EventIdOf(upload));
+  fraud_case.event_ids.push_back(txn::TxnEventIdOf(upload));
   fraud_cases_.push_back(std::move(fraud_case));
   Emit(std::move(upload), /*replayable=*/false);
   return true;
@@ -816,7 +811,7 @@ bool Generator::InjectUseAfterBlock(int64_t now_us) {
   Advance(&card, upload.tap().txn(), terminal_index, now_us);
   card.retired = true;
   ++retired_cards_;
-  fraud_case.event_ids.push_back(EventIdOf(upload));
+  fraud_case.event_ids.push_back(txn::TxnEventIdOf(upload));
   fraud_cases_.push_back(std::move(fraud_case));
   Emit(std::move(upload), /*replayable=*/false);
   return true;
@@ -835,17 +830,11 @@ bool Generator::InjectReplay() {
   FraudCase fraud_case;
   fraud_case.kind = "replay";
   fraud_case.card_id = txn::CommonOf(upload)->card_id();
-  fraud_case.event_ids.push_back(EventIdOf(upload));
+  fraud_case.event_ids.push_back(txn::TxnEventIdOf(upload));
   fraud_case.detail = "the same upload, byte for byte, sent again: ingest must answer DUPLICATE";
   fraud_cases_.push_back(std::move(fraud_case));
   Emit(std::move(upload), /*replayable=*/false);
   return true;
-}
-
-std::string EventIdOf(const v1::TransactionUpload& upload) {
-  const v1::TxnCommon* txn = txn::CommonOf(upload);
-  if (txn == nullptr) return "";
-  return absl::StrCat("txn/", txn->terminal_id(), "/", txn->terminal_seq());
 }
 
 std::string FraudCaseJson(const FraudCase& fraud_case) {

@@ -234,9 +234,6 @@ class Generator {
   GeneratorStats stats_;
 };
 
-// The event id ingest gives a record: "txn/<terminal_id>/<terminal_seq>".
-std::string EventIdOf(const v1::TransactionUpload& upload);
-
 // One JSON object (no newline) describing `fraud_case`, keys in a fixed order.
 std::string FraudCaseJson(const FraudCase& fraud_case);
 

@@ -29,6 +29,7 @@
 #include "libs/txn/cities.h"
 #include "libs/txn/mac_input.h"
 #include "libs/txn/terminal_id.h"
+#include "libs/txn/upload.h"
 
 namespace tongka::tapgen {
 namespace {
@@ -119,9 +120,9 @@ TEST(TapgenTest, EmitsExactlyTheConfiguredRecordsInTimeOrder) {
   for (const v1::TransactionUpload& upload : run.uploads) {
     EXPECT_GE(upload.occurred_at_us(), config.start_at_us);
     EXPECT_LT(upload.occurred_at_us(), config.start_at_us + 24 * kHourUs + 60 * 1000000);
-    const bool replay = !seen.insert(EventIdOf(upload)).second;
+    const bool replay = !seen.insert(txn::TxnEventIdOf(upload)).second;
     if (replay) continue;  // a replay repeats an old record, old time included
-    EXPECT_GE(upload.occurred_at_us(), last_us) << EventIdOf(upload);
+    EXPECT_GE(upload.occurred_at_us(), last_us) << txn::TxnEventIdOf(upload);
     last_us = upload.occurred_at_us();
   }
 }
@@ -139,7 +140,7 @@ TEST(TapgenTest, EveryMacVerifiesUnderAnIndependentlyDerivedKey) {
     }
     absl::StatusOr<std::string> input = txn::MacInput(upload);
     ASSERT_TRUE(input.ok());
-    ASSERT_TRUE(crypto::VerifySm4Cmac(it->second, *input, txn.mac())) << EventIdOf(upload);
+    ASSERT_TRUE(crypto::VerifySm4Cmac(it->second, *input, txn.mac())) << txn::TxnEventIdOf(upload);
   }
 }
 
@@ -241,7 +242,7 @@ TEST(TapgenTest, ChainsHoldExceptWhereTheGroundTruthSaysOtherwise) {
   int64_t chained = 0;
   for (const v1::TransactionUpload& upload : run.uploads) {
     const v1::TxnCommon& txn = Common(upload);
-    const std::string id = EventIdOf(upload);
+    const std::string id = txn::TxnEventIdOf(upload);
     const std::string bytes = upload.SerializeAsString();
     auto [seen, first_time] = bytes_by_id.emplace(id, bytes);
     if (!first_time) {
@@ -286,7 +287,7 @@ TEST(TapgenTest, GroundTruthListsExactlyTheInjectedCases) {
   std::map<std::string, int> occurrences;
   std::map<std::string, std::vector<const v1::TransactionUpload*>> by_card;
   for (const v1::TransactionUpload& upload : run.uploads) {
-    const std::string id = EventIdOf(upload);
+    const std::string id = txn::TxnEventIdOf(upload);
     if (++occurrences[id] == 1) {
       by_id[id] = &upload;
       by_card[Common(upload).card_id()].push_back(&upload);
@@ -332,7 +333,7 @@ TEST(TapgenTest, GroundTruthListsExactlyTheInjectedCases) {
       // The blocked card's only record at or after the block is the injected tap.
       for (const v1::TransactionUpload* other : by_card[c.card_id]) {
         if (other == &injected) continue;
-        EXPECT_LT(other->occurred_at_us(), c.blocked_at_us) << EventIdOf(*other);
+        EXPECT_LT(other->occurred_at_us(), c.blocked_at_us) << txn::TxnEventIdOf(*other);
       }
       continue;
     }

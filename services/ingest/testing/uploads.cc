@@ -7,6 +7,7 @@
 #include "libs/txn/card_id.h"
 #include "libs/txn/mac_input.h"
 #include "libs/txn/terminal_id.h"
+#include "libs/txn/upload.h"
 
 namespace tongka::ingest::testing {
 namespace {
@@ -33,14 +34,8 @@ void FillCommon(const TxnSpec& spec, int64_t balance_after_fen, v1::TxnCommon* t
 }  // namespace
 
 void Sign(const txn::CityKeyring& keyring, v1::TransactionUpload* upload) {
-  v1::TxnCommon* txn = txn::MutableCommonOf(upload);
-  CHECK(txn != nullptr);
-  absl::StatusOr<crypto::Sm4Key> key =
-      keyring.TerminalKey(txn->acquirer_city(), txn->terminal_id());
-  CHECK(key.ok()) << key.status();
-  absl::StatusOr<std::string> input = txn::MacInput(*upload);
-  CHECK(input.ok()) << input.status();
-  txn->set_mac(std::string(crypto::AsStringView(crypto::Sm4Cmac(*key, *input))));
+  absl::Status signed_ok = txn::SignUpload(keyring, upload);
+  CHECK(signed_ok.ok()) << signed_ok;
 }
 
 v1::TransactionUpload SignedTap(const txn::CityKeyring& keyring, const TxnSpec& spec) {
