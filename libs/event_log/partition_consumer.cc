@@ -99,6 +99,28 @@ absl::StatusOr<std::pair<int64_t, int64_t>> PartitionConsumer::QueryWatermarks(
   return std::make_pair(low, high);
 }
 
+absl::StatusOr<std::vector<int64_t>> PartitionConsumer::OffsetsForTime(
+    const std::vector<TopicPartition>& partitions, int64_t timestamp_ms, absl::Duration timeout) {
+  std::vector<RdKafka::TopicPartition*> query;
+  for (const TopicPartition& tp : partitions) {
+    query.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, timestamp_ms));
+  }
+  RdKafka::ErrorCode code =
+      consumer_->offsetsForTimes(query, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  absl::Status status = KafkaErrorToStatus(code, "offsets for time");
+  std::vector<int64_t> offsets;
+  for (RdKafka::TopicPartition* tp : query) {
+    if (status.ok() && tp->err() != RdKafka::ERR_NO_ERROR) {
+      status = KafkaErrorToStatus(
+          tp->err(), absl::StrCat("offsets for time of ", tp->topic(), "/", tp->partition()));
+    }
+    offsets.push_back(tp->offset() < 0 ? -1 : tp->offset());
+  }
+  RdKafka::TopicPartition::destroy(query);
+  if (!status.ok()) return status;
+  return offsets;
+}
+
 std::pair<int64_t, int64_t> PartitionConsumer::CachedWatermarks(const TopicPartition& tp) {
   int64_t low = -1;
   int64_t high = -1;

@@ -63,6 +63,11 @@ class PartitionConsumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const TopicPartition& tp,
                                                               absl::Duration timeout);
 
+  // For each partition, the first offset whose record timestamp is >= `timestamp_ms`, or -1 when
+  // no record is that recent (start at the log end). Asks the broker.
+  absl::StatusOr<std::vector<int64_t>> OffsetsForTime(const std::vector<TopicPartition>& partitions,
+                                                      int64_t timestamp_ms, absl::Duration timeout);
+
   // The (low, high) watermarks librdkafka last saw in fetch responses, without asking the broker:
   // cheap enough to refresh lag metrics every batch. (-1, -1) until the first fetch.
   std::pair<int64_t, int64_t> CachedWatermarks(const TopicPartition& tp);

@@ -39,6 +39,7 @@ bool ValidEventId(absl::string_view event_id) {
 }
 
 constexpr absl::string_view kMarkPrefix = "hw/";
+constexpr absl::string_view kNewestKey = "dedup_newest_recorded_at_us";
 
 // "txn/<terminal_id>/<seq>" -> (terminal_id, seq); false if the id has another shape.
 bool SplitEventId(absl::string_view event_id, absl::string_view* terminal_id, uint64_t* seq) {
@@ -147,7 +148,17 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
       mark = *current;
     }
   }
+  int64_t newest_us = entries.front().recorded_at_us;
+  for (const DedupEntry& entry : entries) newest_us = std::max(newest_us, entry.recorded_at_us);
+  absl::StatusOr<std::optional<int64_t>> known = NewestRecordedAtUs();
+  if (!known.ok()) return known.status();
+  const bool newer = !known->has_value() || newest_us > **known;
+  if (newer) batch.Put(kNewestKey, EncodeMark(static_cast<uint64_t>(newest_us)));
   if (absl::Status committed = store_->Commit(batch); !committed.ok()) return committed;
+  if (newer) {
+    absl::MutexLock lock(&newest_mu_);
+    newest_us_ = newest_us;
+  }
   for (const auto& [terminal_id, mark] : raised) {
     Shard& shard = ShardOf(terminal_id);
     absl::MutexLock lock(&shard.mu);
@@ -155,6 +166,22 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
     in_memory = std::max(in_memory, mark);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<int64_t>> DedupIndex::NewestRecordedAtUs() const {
+  absl::MutexLock lock(&newest_mu_);
+  if (!newest_loaded_) {
+    absl::StatusOr<std::optional<std::string>> stored = store_->Get(kNewestKey);
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) {
+      CHECK_EQ((*stored)->size(), 8u) << "corrupt " << kNewestKey;
+      uint64_t value = 0;
+      for (unsigned char c : **stored) value = (value << 8) | c;
+      newest_us_ = static_cast<int64_t>(value);
+    }
+    newest_loaded_ = true;
+  }
+  return newest_us_;
 }
 
 absl::StatusOr<int> DedupIndex::RecordConflict(absl::string_view event_id,

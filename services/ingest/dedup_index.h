@@ -94,6 +94,10 @@ class DedupIndex {
   // commits list `max_entries` ids; returns how many entries it deleted.
   absl::StatusOr<int64_t> Prune(absl::Time cutoff, int64_t max_entries);
 
+  // The newest recorded_at of any entry ever recorded (UTC microseconds), nullopt for an empty
+  // index. Where catching the index up from the log starts (dedup_catch_up.h).
+  absl::StatusOr<std::optional<int64_t>> NewestRecordedAtUs() const;
+
  private:
   static constexpr int kShards = 16;
   struct Shard {
@@ -109,6 +113,10 @@ class DedupIndex {
   mutable Shard shards_[kShards];
   // Serializes Record: the marks it writes are computed from the marks in memory.
   absl::Mutex record_mu_;
+  // NewestRecordedAtUs's value, read from RocksDB once.
+  mutable absl::Mutex newest_mu_;
+  mutable std::optional<int64_t> newest_us_ ABSL_GUARDED_BY(newest_mu_);
+  mutable bool newest_loaded_ ABSL_GUARDED_BY(newest_mu_) = false;
 };
 
 }  // namespace tongka::ingest

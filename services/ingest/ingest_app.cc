@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/crypto/self_test.h"
+#include "services/ingest/dedup_catch_up.h"
 
 namespace tongka::ingest {
 
@@ -52,6 +53,9 @@ absl::Status IngestApp::Wire() {
                                      .tls_cert_path = config_.kafka_cert_path,
                                      .tls_key_path = config_.kafka_key_path,
                                      .overrides = config_.kafka_overrides};
+  // The log is the truth: before serving, record what Kafka has that the index may have missed
+  // (a crash between Kafka's ack and the index write), so a retry of it is a DUPLICATE.
+  if (absl::Status caught_up = CatchUp(kafka); !caught_up.ok()) return caught_up;
   kafka.overrides["message.timeout.ms"] =
       absl::StrCat(absl::ToInt64Milliseconds(config_.kafka_message_timeout));
   absl::StatusOr<std::unique_ptr<event_log::Producer>> producer =
@@ -92,6 +96,30 @@ absl::Status IngestApp::Wire() {
   LOG(INFO) << "ingest serving on :" << server_->port() << " ("
             << server::AuthModeName(config_.grpc.auth_mode) << "), metrics on :" << metrics_port()
             << ", topic " << config_.topic;
+  return absl::OkStatus();
+}
+
+absl::Status IngestApp::CatchUp(const event_log::KafkaClientConfig& kafka) {
+  absl::StatusOr<std::optional<int64_t>> newest = dedup_->NewestRecordedAtUs();
+  if (!newest.ok()) return newest.status();
+  const absl::Time now = now_();
+  const absl::Time horizon_start = now - config_.limits.dedup_horizon;
+  // A record can wait in the producer for kafka_message_timeout before Kafka acknowledges it,
+  // and producer timestamps may lead or lag recorded_at by the allowed skew.
+  const absl::Duration margin = config_.kafka_message_timeout + config_.limits.future_skew_max;
+  const absl::Time since = newest->has_value()
+                               ? absl::FromUnixMicros(**newest) - margin
+                               : horizon_start;  // an empty index: rebuild the whole horizon
+  absl::StatusOr<CatchUpStats> stats = CatchUpDedupIndex(
+      kafka, config_.topic, dedup_.get(), absl::ToUnixMicros(std::max(since, horizon_start)),
+      absl::ToUnixMicros(horizon_start), config_.dedup_catch_up_timeout);
+  if (!stats.ok()) {
+    return absl::Status(stats.status().code(), absl::StrCat("dedup catch-up from ", config_.topic,
+                                                            ": ", stats.status().message()));
+  }
+  LOG(INFO) << "dedup index caught up from " << config_.topic << " since "
+            << absl::FormatTime(since) << ": " << stats->records_read << " records read, "
+            << stats->recorded << " transactions recorded";
   return absl::OkStatus();
 }
 

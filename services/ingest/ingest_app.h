@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "libs/event_log/kafka_config.h"
 #include "libs/event_log/producer.h"
 #include "libs/metrics/http_exposer.h"
 #include "libs/metrics/metrics.h"
@@ -64,6 +65,7 @@ class IngestApp {
   IngestApp(IngestConfig config, server::NowFn now)
       : config_(std::move(config)), now_(std::move(now)) {}
   absl::Status Wire();
+  absl::Status CatchUp(const event_log::KafkaClientConfig& kafka);
   void PruneLoop();
 
   const IngestConfig config_;

@@ -81,6 +81,10 @@ absl::Status IngestConfig::Validate() const {
     return Bad("kafka_message_timeout", "must be longer than ack_timeout",
                absl::FormatDuration(kafka_message_timeout));
   }
+  if (!Within(dedup_catch_up_timeout, absl::Seconds(1), absl::Hours(6))) {
+    return Bad("dedup_catch_up_timeout", "must be in [1s, 6h]",
+               absl::FormatDuration(dedup_catch_up_timeout));
+  }
   if (!Within(prune_interval, absl::Seconds(1), absl::Hours(24))) {
     return Bad("prune_interval", "must be in [1s, 24h]", absl::FormatDuration(prune_interval));
   }

@@ -81,6 +81,9 @@ struct IngestConfig {
   // How often the background sweep prunes dedup entries older than limits.dedup_horizon.
   // [1 s, 1 day].
   absl::Duration prune_interval = absl::Minutes(10);
+  // Longest start-up replay of tongka.txn's tail into the dedup index (dedup_catch_up.h); the
+  // service does not start serving without it.
+  absl::Duration dedup_catch_up_timeout = absl::Minutes(10);
   // Replicas of the service. Must be 1 for now: the dedup index and the claim table are per
   // process, so a retry routed to another replica would not be recognised (README, scale-out).
   int32_t replica_count = 1;

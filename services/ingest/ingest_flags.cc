@@ -28,6 +28,8 @@ ABSL_FLAG(absl::Duration, retry_after, absl::Seconds(1), "retry-after-ms hint on
 ABSL_FLAG(absl::Duration, kafka_message_timeout, absl::Minutes(5),
           "librdkafka message.timeout.ms: how long a record is retried while Kafka is down.");
 ABSL_FLAG(absl::Duration, prune_interval, absl::Minutes(10), "Dedup prune sweep interval.");
+ABSL_FLAG(absl::Duration, dedup_catch_up_timeout, absl::Minutes(10),
+          "Longest start-up replay of the log tail into the dedup index.");
 ABSL_FLAG(int64_t, tap_amount_max_fen, 100000, "Largest tap in fen.");
 ABSL_FLAG(int64_t, load_amount_max_fen, 500000, "Largest load in fen.");
 ABSL_FLAG(int64_t, refund_amount_max_fen, 100000, "Largest refund in fen.");
@@ -59,6 +61,7 @@ IngestConfig ConfigFromFlags() {
   config.retry_after = absl::GetFlag(FLAGS_retry_after);
   config.kafka_message_timeout = absl::GetFlag(FLAGS_kafka_message_timeout);
   config.prune_interval = absl::GetFlag(FLAGS_prune_interval);
+  config.dedup_catch_up_timeout = absl::GetFlag(FLAGS_dedup_catch_up_timeout);
   config.limits.tap_amount_max_fen = absl::GetFlag(FLAGS_tap_amount_max_fen);
   config.limits.load_amount_max_fen = absl::GetFlag(FLAGS_load_amount_max_fen);
   config.limits.refund_amount_max_fen = absl::GetFlag(FLAGS_refund_amount_max_fen);

@@ -353,8 +353,10 @@ TEST_F(IngestServiceTest, StreamAnswersEachBatchInOrder) {
 }
 
 TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
-  // A broker address nobody listens on: records wait in the producer.
-  StartApp("127.0.0.1:1", absl::Milliseconds(500));
+  // Ingest starts (its dedup index catches up from the log), then Kafka goes away: records wait
+  // in the producer.
+  StartApp(broker_->bootstrap(), absl::Milliseconds(500));
+  ASSERT_TRUE(broker_->SetDown(true).ok());
   v1::UploadBatchRequest request = Batch({SignedTap(keyring_, {})});
   v1::UploadBatchResponse response;
   std::string retry_after;

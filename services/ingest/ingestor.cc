@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/crypto/sm3.h"
+#include "libs/failpoint/failpoint.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/mac_input.h"
 
@@ -316,6 +317,9 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       const v1::TxnCommon& txn = *txn::CommonOf(*item.upload);
       if (txn.issuer_city() != txn.acquirer_city()) city.cross_city->Increment();
     }
+    // Kafka has these records; a crash right here must not let a retry append them again (the
+    // next start catches the index up from the log: dedup_catch_up.h).
+    if (!durable.empty()) TONGKA_FAILPOINT("ingest.after_kafka_ack");
     // Dedup entries before claims: a waiting retry must find the entry once the claim is free.
     RecordDurable(durable);
     for (size_t slot = 0; slot < produced.size(); ++slot) {

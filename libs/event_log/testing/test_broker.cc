@@ -46,6 +46,15 @@ absl::Status EmbeddedBroker::CreateTopic(const std::string& name, int32_t partit
   return absl::OkStatus();
 }
 
+absl::Status EmbeddedBroker::SetDown(bool down) {
+  rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(cluster_, -1)
+                                 : rd_kafka_mock_broker_set_up(cluster_, -1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("mock broker set_down: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // tools/kafka/kafka.sh, found through the TONGKA_KAFKA_SH override or the runfiles tree that

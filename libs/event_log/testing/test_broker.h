@@ -49,6 +49,10 @@ class EmbeddedBroker : public TestBroker {
   const std::string& bootstrap() const override { return bootstrap_; }
   absl::Status CreateTopic(const std::string& name, int32_t partitions) override;
 
+  // Takes every broker down (connections dropped, new ones refused) or brings them back:
+  // "Kafka is unreachable" for tests of the clients' failure paths.
+  absl::Status SetDown(bool down);
+
  private:
   EmbeddedBroker(rd_kafka_t* handle, rd_kafka_mock_cluster_t* cluster);
 

@@ -1,0 +1,115 @@
+#include "services/ingest/dedup_catch_up.h"
+
+#include <glog/logging.h>
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/event_log/partition_consumer.h"
+#include "libs/txn/mac_input.h"
+#include "proto/events.pb.h"
+
+namespace tongka::ingest {
+namespace {
+
+// The upload an appended transaction event was built from (occurred_at and body; the platform's
+// `late` flag is not part of the MAC input), so its digest can be computed as ingest did.
+bool UploadOf(const v1::Event& event, v1::TransactionUpload* upload) {
+  upload->set_occurred_at_us(event.occurred_at_us());
+  switch (event.body_case()) {
+    case v1::Event::kTap:
+      *upload->mutable_tap() = event.tap();
+      return true;
+    case v1::Event::kLoad:
+      *upload->mutable_load() = event.load();
+      return true;
+    case v1::Event::kRefund:
+      *upload->mutable_refund() = event.refund();
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfig& kafka,
+                                               const std::string& topic, DedupIndex* dedup,
+                                               int64_t since_us, int64_t horizon_start_us,
+                                               absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::StatusOr<std::unique_ptr<event_log::PartitionConsumer>> consumer =
+      event_log::PartitionConsumer::Create(kafka, "tongka-ingest-catch-up");
+  if (!consumer.ok()) return consumer.status();
+  absl::StatusOr<int32_t> count = (*consumer)->PartitionCount(topic, absl::Seconds(30));
+  if (!count.ok()) return count.status();
+  std::vector<event_log::TopicPartition> partitions;
+  for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
+  absl::StatusOr<std::vector<int64_t>> starts =
+      (*consumer)->OffsetsForTime(partitions, since_us / 1000, absl::Seconds(30));
+  if (!starts.ok()) return starts.status();
+
+  // Replay [start, log end at the start of the call) of every partition that has such a tail.
+  std::map<int32_t, int64_t> ends;
+  std::vector<event_log::StartPosition> positions;
+  for (int32_t p = 0; p < *count; ++p) {
+    if ((*starts)[p] < 0) continue;  // nothing that recent
+    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+        (*consumer)->QueryWatermarks(partitions[p], absl::Seconds(30));
+    if (!marks.ok()) return marks.status();
+    if ((*starts)[p] >= marks->second) continue;
+    ends[p] = marks->second;
+    positions.push_back({partitions[p], (*starts)[p]});
+  }
+  CatchUpStats stats;
+  if (positions.empty()) return stats;
+  if (absl::Status assigned = (*consumer)->Assign(positions); !assigned.ok()) return assigned;
+
+  std::map<int32_t, int64_t> next;  // next offset to see, per partition still being replayed
+  for (const event_log::StartPosition& position : positions) {
+    next[position.topic_partition.partition] = position.next_offset;
+  }
+  v1::Event event;
+  v1::TransactionUpload upload;
+  while (!next.empty()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "dedup catch-up: ", next.size(), " partitions of ", topic, " not replayed in time"));
+    }
+    // Records must die before their consumer: this vector lives inside the consumer's scope.
+    std::vector<event_log::Record> records;
+    if (absl::Status polled = (*consumer)->Poll(5000, absl::Milliseconds(200), &records);
+        !polled.ok()) {
+      return polled;
+    }
+    std::vector<DedupEntry> entries;
+    for (const event_log::Record& record : records) {
+      auto it = next.find(record.partition);
+      if (it == next.end() || record.offset >= ends[record.partition]) continue;
+      it->second = record.offset + 1;
+      ++stats.records_read;
+      upload.Clear();
+      if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+          !UploadOf(event, &upload) || event.recorded_at_us() < horizon_start_us) {
+        ++stats.skipped;
+        continue;
+      }
+      absl::StatusOr<std::string> input = txn::MacInput(upload);
+      if (!input.ok()) {
+        ++stats.skipped;
+        continue;
+      }
+      entries.push_back({event.event_id(), ContentDigest(*input, txn::CommonOf(upload)->mac()),
+                         event.recorded_at_us()});
+    }
+    if (absl::Status recorded = dedup->Record(entries); !recorded.ok()) return recorded;
+    stats.recorded += static_cast<int64_t>(entries.size());
+    for (auto it = next.begin(); it != next.end();) {
+      it = it->second >= ends[it->first] ? next.erase(it) : std::next(it);
+    }
+  }
+  return stats;
+}
+
+}  // namespace tongka::ingest
