@@ -128,17 +128,12 @@ TEST(CrashSafetyTest, MillionTapsThroughTwentyKillsCountedExactlyOnce) {
     std::atomic<int64_t> failed{0};
     for (uint64_t i = 0; i < kTaps; ++i) {
       v1::Event event = sample::SyntheticTap(kSeed, i);
-      absl::Status status;
-      do {
-        status = (*producer)->Produce(sample::kTxnTopic, event.tap().txn().card_id(),
-                                      event.SerializeAsString(),
-                                      [&failed](const event_log::DeliveryResult& r) {
-                                        if (!r.status.ok()) ++failed;
-                                      });
-        if (status.code() == absl::StatusCode::kResourceExhausted) {
-          absl::SleepFor(absl::Milliseconds(5));
-        }
-      } while (status.code() == absl::StatusCode::kResourceExhausted);
+      absl::Status status = (*producer)->ProduceWaiting(
+          sample::kTxnTopic, event.tap().txn().card_id(), event.SerializeAsString(),
+          [&failed](const event_log::DeliveryResult& r) {
+            if (!r.status.ok()) ++failed;
+          },
+          absl::Minutes(1));
       if (!status.ok()) break;
       // Pace the feed over roughly 20 s so that consumption overlaps the kill cycles.
       if (i % 5000 == 4999) {

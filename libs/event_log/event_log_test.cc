@@ -131,6 +131,32 @@ TEST_F(EventLogTest, RoundTripsKeyedRecordsInOrderPerPartition) {
   }
 }
 
+TEST_F(EventLogTest, ProduceWaitingRidesOutAFullQueueWithoutLosingCallbacks) {
+  ASSERT_TRUE(broker_->CreateTopic("t", 2).ok());
+  KafkaClientConfig tiny = config_;
+  tiny.overrides = {{"queue.buffering.max.messages", "5"}, {"linger.ms", "20"}};
+  auto producer = Producer::Create(tiny);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  std::atomic<int> delivered{0};
+  bool saw_full_queue = false;
+  for (int i = 0; i < 200; ++i) {
+    // A plain Produce into a 5-record queue is refused: back-pressure is real here.
+    absl::Status plain = (*producer)->Produce("t", absl::StrCat(i), "probe", nullptr);
+    saw_full_queue |= plain.code() == absl::StatusCode::kResourceExhausted;
+    ASSERT_TRUE((*producer)
+                    ->ProduceWaiting(
+                        "t", absl::StrCat(i), "v",
+                        [&](const DeliveryResult& r) {
+                          if (r.status.ok()) ++delivered;
+                        },
+                        absl::Seconds(30))
+                    .ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(absl::Seconds(30)).ok());
+  EXPECT_TRUE(saw_full_queue);
+  EXPECT_EQ(delivered.load(), 200);
+}
+
 TEST_F(EventLogTest, SameKeyLandsOnSamePartitionNumberAcrossTopics) {
   ASSERT_TRUE(broker_->CreateTopic("txn", 8).ok());
   ASSERT_TRUE(broker_->CreateTopic("cards", 8).ok());

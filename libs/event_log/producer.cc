@@ -96,6 +96,21 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
   return absl::OkStatus();
 }
 
+absl::Status Producer::ProduceWaiting(absl::string_view topic, absl::string_view key,
+                                      absl::string_view value, const DeliveryCallback& on_delivery,
+                                      absl::Duration max_wait) {
+  const absl::Time give_up = absl::Now() + max_wait;
+  while (true) {
+    // Produce consumes its callback even when it refuses the record, so each try gets a copy.
+    absl::Status status = Produce(topic, key, value, on_delivery);
+    if (status.code() != absl::StatusCode::kResourceExhausted || absl::Now() >= give_up) {
+      return status;
+    }
+    // The poll thread serves delivery reports, which drain the queue (callbacks stay on it).
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+}
+
 absl::StatusOr<DeliveryResult> Producer::ProduceSync(absl::string_view topic, absl::string_view key,
                                                      absl::string_view value,
                                                      absl::Duration timeout) {

@@ -64,6 +64,13 @@ class Producer {
   absl::Status Produce(absl::string_view topic, absl::string_view key, absl::string_view value,
                        DeliveryCallback on_delivery);
 
+  // Like Produce, but while the local queue is full (RESOURCE_EXHAUSTED) waits for it to drain,
+  // for at most `max_wait`; then returns RESOURCE_EXHAUSTED. For bulk writers (feeds, benchmarks)
+  // that would otherwise each spin on the same retry loop.
+  absl::Status ProduceWaiting(absl::string_view topic, absl::string_view key,
+                              absl::string_view value, const DeliveryCallback& on_delivery,
+                              absl::Duration max_wait);
+
   // Produces and waits for the delivery report.
   absl::StatusOr<DeliveryResult> ProduceSync(absl::string_view topic, absl::string_view key,
                                              absl::string_view value, absl::Duration timeout);

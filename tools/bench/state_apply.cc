@@ -51,13 +51,9 @@ void Produce(const std::string& bootstrap, int64_t events) {
   ExitUnlessOk(producer.status(), "producer");
   for (int64_t i = 0; i < events; ++i) {
     v1::Event event = sample::SyntheticTap(42, static_cast<uint64_t>(i));
-    absl::Status status;
-    while ((status = (*producer)->Produce(kTopic, event.tap().txn().card_id(),
-                                          event.SerializeAsString(), nullptr))
-               .code() == absl::StatusCode::kResourceExhausted) {
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-    ExitUnlessOk(status, "produce");
+    ExitUnlessOk((*producer)->ProduceWaiting(kTopic, event.tap().txn().card_id(),
+                                             event.SerializeAsString(), nullptr, absl::Minutes(1)),
+                 "produce");
   }
   ExitUnlessOk((*producer)->Flush(absl::Minutes(5)), "flush");
 }

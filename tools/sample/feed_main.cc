@@ -56,18 +56,15 @@ int main(int argc, char** argv) {
     }
     tongka::v1::Event event = tongka::sample::SyntheticTap(seed, i);
     std::string value = event.SerializeAsString();
-    while (true) {
-      absl::Status status =
-          (*producer)->Produce(tongka::sample::kTxnTopic, event.tap().txn().card_id(), value,
-                               [&failed](const tongka::event_log::DeliveryResult& r) {
-                                 if (!r.status.ok()) ++failed;
-                               });
-      if (status.ok()) break;
-      if (status.code() != absl::StatusCode::kResourceExhausted) {
-        LOG(ERROR) << status;
-        return 1;
-      }
-      absl::SleepFor(absl::Milliseconds(5));  // back-pressure: let the queue drain
+    absl::Status status = (*producer)->ProduceWaiting(
+        tongka::sample::kTxnTopic, event.tap().txn().card_id(), value,
+        [&failed](const tongka::event_log::DeliveryResult& r) {
+          if (!r.status.ok()) ++failed;
+        },
+        absl::Minutes(1));
+    if (!status.ok()) {
+      LOG(ERROR) << status;
+      return 1;
     }
   }
   absl::Status flushed = (*producer)->Flush(absl::Seconds(120));
