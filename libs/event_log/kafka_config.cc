@@ -132,6 +132,9 @@ absl::Status KafkaErrorToStatus(RdKafka::ErrorCode code, absl::string_view conte
     case RdKafka::ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
     case RdKafka::ERR__PURGE_QUEUE:
     case RdKafka::ERR__PURGE_INFLIGHT:
+    // Leadership moving or not yet known (a new topic, a broker restart): retry shortly.
+    case RdKafka::ERR_NOT_LEADER_FOR_PARTITION:
+    case RdKafka::ERR_LEADER_NOT_AVAILABLE:
       return absl::UnavailableError(absl::StrCat(context, ": ", RdKafka::err2str(code)));
     case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
       return absl::InvalidArgumentError(absl::StrCat(context, ": ", RdKafka::err2str(code)));

@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -32,6 +34,23 @@ bool UploadOf(const v1::Event& event, v1::TransactionUpload* upload) {
   }
 }
 
+// Calls `ask` until it succeeds, fails with something other than UNAVAILABLE (leadership of a
+// new topic or a restarted broker settles within seconds), or `deadline` passes.
+template <typename T>
+absl::StatusOr<T> RetryUnavailable(absl::Time deadline,
+                                   const std::function<absl::StatusOr<T>()>& ask) {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    absl::StatusOr<T> answer = ask();
+    if (answer.ok() || answer.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() + backoff > deadline) {
+      return answer;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfig& kafka,
@@ -46,8 +65,9 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
   if (!count.ok()) return count.status();
   std::vector<event_log::TopicPartition> partitions;
   for (int32_t p = 0; p < *count; ++p) partitions.push_back({topic, p});
-  absl::StatusOr<std::vector<int64_t>> starts =
-      (*consumer)->OffsetsForTime(partitions, since_us / 1000, absl::Seconds(30));
+  absl::StatusOr<std::vector<int64_t>> starts = RetryUnavailable<std::vector<int64_t>>(
+      deadline,
+      [&] { return (*consumer)->OffsetsForTime(partitions, since_us / 1000, absl::Seconds(30)); });
   if (!starts.ok()) return starts.status();
 
   // Replay [start, log end at the start of the call) of every partition that has such a tail.
@@ -56,7 +76,9 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
   for (int32_t p = 0; p < *count; ++p) {
     if ((*starts)[p] < 0) continue;  // nothing that recent
     absl::StatusOr<std::pair<int64_t, int64_t>> marks =
-        (*consumer)->QueryWatermarks(partitions[p], absl::Seconds(30));
+        RetryUnavailable<std::pair<int64_t, int64_t>>(deadline, [&] {
+          return (*consumer)->QueryWatermarks(partitions[p], absl::Seconds(30));
+        });
     if (!marks.ok()) return marks.status();
     if ((*starts)[p] >= marks->second) continue;
     ends[p] = marks->second;
