@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/state_store/outbox.pb.h"
 #include "rocksdb/filter_policy.h"
@@ -343,6 +344,25 @@ void StateBatch::Put(absl::string_view key, absl::string_view value) {
 }
 
 void StateBatch::Delete(absl::string_view key) { writes_[key] = std::nullopt; }
+
+absl::Status StateBatch::ScanPrefix(
+    absl::string_view prefix,
+    const std::function<bool(absl::string_view, absl::string_view)>& visit) const {
+  std::map<std::string, std::optional<std::string>, std::less<>> merged;
+  absl::Status scanned = store_->ScanPrefix(prefix, [&](absl::string_view key,
+                                                        absl::string_view value) {
+    merged.emplace(std::string(key), std::string(value));
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  for (const auto& [key, value] : writes_) {
+    if (absl::StartsWith(key, prefix)) merged[key] = value;
+  }
+  for (const auto& [key, value] : merged) {
+    if (value.has_value() && !visit(key, *value)) break;
+  }
+  return absl::OkStatus();
+}
 
 void StateBatch::AppendOutbox(std::string topic, std::string key, std::string value) {
   outbox_.push_back(OutboxRecord{0, std::move(topic), std::move(key), std::move(value)});

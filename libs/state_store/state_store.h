@@ -153,6 +153,14 @@ class StateBatch {
   void Put(absl::string_view key, absl::string_view value);
   void Delete(absl::string_view key);
 
+  // Visits the keys starting with `prefix` as they will be after this batch commits (the store's
+  // keys overlaid with the batch's puts and deletes), in key order, until `visit` returns false.
+  // Costs a pass over the batch's writes plus the store's keys under the prefix: for occasional
+  // whole-aggregate reads (closing a window), not per record.
+  absl::Status ScanPrefix(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view key, absl::string_view value)>& visit) const;
+
   void AppendOutbox(std::string topic, std::string key, std::string value);
   void SetNextOffset(const TopicPartition& tp, int64_t next_offset);
 

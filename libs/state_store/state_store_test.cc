@@ -5,6 +5,8 @@
 #include "libs/state_store/state_store.h"
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -61,6 +63,30 @@ TEST(StateStoreTest, BatchReadsSeeTheirOwnWrites) {
   EXPECT_EQ(batch.Get("a")->value(), "10");
   EXPECT_FALSE(batch.Get("b")->has_value());
   EXPECT_EQ(store->Get("b")->value(), "2");
+}
+
+TEST(StateStoreTest, BatchScanOverlaysItsWritesOnTheStore) {
+  auto store = OpenStore(FreshDir("scan"));
+  StateBatch seed(store.get());
+  seed.Put("p/a", "1");
+  seed.Put("p/b", "2");
+  seed.Put("p/c", "3");
+  seed.Put("q/a", "9");
+  ASSERT_TRUE(store->Commit(seed).ok());
+  StateBatch batch(store.get());
+  batch.Put("p/b", "20");
+  batch.Delete("p/c");
+  batch.Put("p/d", "4");
+  batch.Put("q/b", "8");
+  std::vector<std::string> seen;
+  ASSERT_TRUE(batch
+                  .ScanPrefix("p/",
+                              [&](absl::string_view key, absl::string_view value) {
+                                seen.push_back(absl::StrCat(key, "=", value));
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"p/a=1", "p/b=20", "p/d=4"}));
 }
 
 TEST(StateStoreTest, ValueCacheNeverServesAStaleValue) {

@@ -1,0 +1,874 @@
+#include "services/settlement/settlement_state.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "libs/crypto/sm3.h"
+#include "libs/txn/terminal_id.h"
+
+namespace tongka::settlement {
+namespace {
+
+using state_store::StateBatch;
+
+constexpr absl::string_view kTxnInvalidKey = "stats/txn_invalid";
+constexpr absl::string_view kDuplicatesKey = "stats/ledger_duplicates";
+constexpr absl::string_view kLateDeltasKey = "stats/late_deltas";
+constexpr absl::string_view kViolationsKey = "stats/invariant_violations";
+constexpr absl::string_view kMismatchesKey = "stats/report_mismatches";
+constexpr absl::string_view kLedgerUnparseableKey = "stats/ledger_unparseable";
+
+std::string City(uint32_t city) { return absl::StrFormat("%06u", city); }
+
+absl::Status AddToCounter(StateBatch& batch, absl::string_view key, int64_t delta) {
+  if (delta == 0) return absl::OkStatus();
+  absl::StatusOr<std::optional<std::string>> current = batch.Get(key);
+  if (!current.ok()) return current.status();
+  int64_t n = 0;
+  if (current->has_value() && !absl::SimpleAtoi(**current, &n)) {
+    return absl::InternalError(absl::StrCat("corrupt counter ", key));
+  }
+  batch.Put(key, absl::StrCat(n + delta));
+  return absl::OkStatus();
+}
+
+// Reads a stored message; nullopt when the key is absent. A record that does not parse is
+// corruption (INTERNAL), never silently a default.
+template <typename Message>
+absl::StatusOr<std::optional<Message>> ReadMessage(const StateView& view, absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> bytes = view.get(key);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<Message>();
+  Message message;
+  if (!message.ParseFromString(**bytes)) {
+    return absl::InternalError(absl::StrCat("corrupt stored record ", key));
+  }
+  return std::optional<Message>(std::move(message));
+}
+
+template <typename Message>
+absl::StatusOr<std::vector<Message>> ScanMessages(const StateView& view,
+                                                  absl::string_view prefix) {
+  std::vector<Message> out;
+  bool corrupt = false;
+  absl::Status status = view.scan(prefix, [&](absl::string_view, absl::string_view value) {
+    out.emplace_back();
+    corrupt = !out.back().ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return !corrupt;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError(absl::StrCat("corrupt stored record under ", prefix));
+  return out;
+}
+
+bool ValidWindowState(v1::WindowState state) {
+  return state >= v1::WINDOW_STATE_OPEN && state <= v1::WINDOW_STATE_ABORTED;
+}
+
+bool AcceptsDeltas(v1::WindowState state) {
+  return state == v1::WINDOW_STATE_OPEN || state == v1::WINDOW_STATE_CLOSING;
+}
+
+// The mode whose fee rate a refund reverses: that of the refunded tap's terminal.
+v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
+  absl::StatusOr<txn::TerminalId> terminal = txn::ParseTerminalId(original_terminal_id);
+  if (!terminal.ok()) return v1::TRANSPORT_MODE_UNSPECIFIED;
+  if (terminal->owner == txn::TerminalOwner::kPartner) return v1::TRANSPORT_MODE_RETAIL;
+  return terminal->mode;
+}
+
+bool ParseCoverage(absl::string_view text, int64_t* last, int32_t* chunk) {
+  std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(text, ':');
+  return absl::SimpleAtoi(parts.first, last) && absl::SimpleAtoi(parts.second, chunk);
+}
+
+}  // namespace
+
+// ---- keys ----
+
+std::string WindowKey(absl::string_view window_id) { return absl::StrCat("wi/", window_id); }
+std::string PairPrefix(absl::string_view window_id) { return absl::StrCat("wp/", window_id, "/"); }
+std::string PairKey(absl::string_view window_id, uint32_t issuer, uint32_t acquirer) {
+  return absl::StrCat("wp/", window_id, "/", City(issuer), "/", City(acquirer));
+}
+std::string CellPrefix(absl::string_view window_id, uint32_t issuer, uint32_t acquirer) {
+  return absl::StrCat("wc/", window_id, "/", City(issuer), "/", City(acquirer), "/");
+}
+std::string CellKey(absl::string_view window_id, uint32_t issuer, uint32_t acquirer,
+                    absl::string_view origin_window_id, int32_t hour) {
+  return absl::StrCat(CellPrefix(window_id, issuer, acquirer), origin_window_id,
+                      absl::StrFormat("/%02d", hour));
+}
+std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
+                        int32_t hour) {
+  return absl::StrCat("t/", origin_window_id, "/", City(issuer), "/", City(acquirer),
+                      absl::StrFormat("/%02d/", hour));
+}
+std::string ReportKey(absl::string_view window_id) { return absl::StrCat("wr/", window_id); }
+std::string FloatKey(uint32_t city) { return absl::StrCat("f/", City(city)); }
+std::string OutcomeKey(absl::string_view event_id) { return absl::StrCat("r/", event_id); }
+std::string CoverageKey(absl::string_view window_id, int32_t partition) {
+  return absl::StrCat("cov/", window_id, "/", partition);
+}
+std::string ReserveEventKey(uint32_t city) { return absl::StrCat("float/", City(city)); }
+
+// ---- cells and digests ----
+
+void AddIdToDigest(absl::string_view event_id, v1::SettlementCell* cell) {
+  const crypto::Sm3Digest digest = crypto::Sm3(event_id);
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  for (int i = 7; i >= 0; --i) lo = (lo << 8) | digest[i];
+  for (int i = 15; i >= 8; --i) hi = (hi << 8) | digest[i];
+  cell->set_id_digest_lo(cell->id_digest_lo() + lo);  // modulo 2^64: unsigned wrap-around
+  cell->set_id_digest_hi(cell->id_digest_hi() + hi);
+}
+
+void AddCell(const v1::SettlementCell& from, v1::SettlementCell* into) {
+  into->set_taps(into->taps() + from.taps());
+  into->set_taps_fen(into->taps_fen() + from.taps_fen());
+  into->set_refunds(into->refunds() + from.refunds());
+  into->set_refunds_fen(into->refunds_fen() + from.refunds_fen());
+  into->set_fee_fen(into->fee_fen() + from.fee_fen());
+  into->set_loads(into->loads() + from.loads());
+  into->set_loads_fen(into->loads_fen() + from.loads_fen());
+  into->set_id_digest_lo(into->id_digest_lo() + from.id_digest_lo());
+  into->set_id_digest_hi(into->id_digest_hi() + from.id_digest_hi());
+}
+
+std::string DigestHex(const v1::SettlementCell& cell) {
+  return absl::StrFormat("%016x%016x", cell.id_digest_hi(), cell.id_digest_lo());
+}
+
+int64_t CountOf(const v1::SettlementCell& cell) { return cell.taps() + cell.refunds(); }
+int64_t GrossFenOf(const v1::SettlementCell& cell) { return cell.taps_fen() - cell.refunds_fen(); }
+
+// ---- the report ----
+
+v1::BilateralPosition PositionOf(const v1::SettlementCell& pair) {
+  v1::BilateralPosition position;
+  position.set_issuer_city(pair.issuer_city());
+  position.set_acquirer_city(pair.acquirer_city());
+  position.set_count(CountOf(pair));
+  position.set_gross_fen(GrossFenOf(pair));
+  position.set_fee_fen(pair.fee_fen());
+  position.set_net_fen(GrossFenOf(pair) - pair.fee_fen());
+  position.set_refunds(pair.refunds());
+  position.set_refunds_fen(pair.refunds_fen());
+  return position;
+}
+
+std::vector<v1::NetPosition> NetPositions(const std::vector<v1::BilateralPosition>& bilateral) {
+  std::map<uint32_t, int64_t> net;
+  for (const v1::BilateralPosition& row : bilateral) {
+    net[row.issuer_city()];  // every city that appears, same-city-only ones with 0
+    net[row.acquirer_city()];
+    if (row.issuer_city() == row.acquirer_city()) continue;  // float, not inter-city money
+    net[row.acquirer_city()] += row.net_fen();
+    net[row.issuer_city()] -= row.net_fen();
+  }
+  std::vector<v1::NetPosition> out;
+  out.reserve(net.size());
+  for (const auto& [city, fen] : net) {
+    out.emplace_back();
+    out.back().set_city(city);
+    out.back().set_net_fen(fen);
+  }
+  return out;
+}
+
+std::string ReportDigest(const v1::SettlementReport& report) {
+  v1::SettlementReport copy = report;
+  copy.clear_digest();
+  const crypto::Sm3Digest digest = crypto::Sm3(copy.SerializeAsString());
+  return std::string(crypto::AsStringView(digest));
+}
+
+v1::SettlementReport BuildReport(absl::string_view window_id,
+                                 const std::vector<v1::SettlementCell>& pairs) {
+  std::vector<v1::BilateralPosition> bilateral;
+  bilateral.reserve(pairs.size());
+  for (const v1::SettlementCell& pair : pairs) bilateral.push_back(PositionOf(pair));
+  std::sort(bilateral.begin(), bilateral.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.issuer_city(), a.acquirer_city()) <
+           std::pair(b.issuer_city(), b.acquirer_city());
+  });
+  v1::SettlementReport report;
+  report.set_window_id(std::string(window_id));
+  for (v1::NetPosition& net : NetPositions(bilateral)) {
+    if (net.net_fen() > 0) report.set_total_receivable_fen(report.total_receivable_fen() + net.net_fen());
+    if (net.net_fen() < 0) report.set_total_payable_fen(report.total_payable_fen() - net.net_fen());
+    *report.add_net() = std::move(net);
+  }
+  for (v1::BilateralPosition& row : bilateral) *report.add_bilateral() = std::move(row);
+  report.set_digest(ReportDigest(report));
+  return report;
+}
+
+std::vector<std::string> CheckReportInvariants(const v1::SettlementReport& report) {
+  std::vector<std::string> violations;
+  int64_t sum = 0;
+  int64_t receivable = 0;
+  int64_t payable = 0;
+  for (const v1::NetPosition& net : report.net()) {
+    sum += net.net_fen();
+    if (net.net_fen() > 0) receivable += net.net_fen();
+    if (net.net_fen() < 0) payable -= net.net_fen();
+  }
+  if (sum != 0) violations.push_back(absl::StrCat("net_sums_to_zero: nets sum to ", sum, " fen"));
+  if (receivable != payable || receivable != report.total_receivable_fen() ||
+      payable != report.total_payable_fen()) {
+    violations.push_back(absl::StrCat("payables_equal_receivables: receivable ", receivable,
+                                      " fen, payable ", payable, " fen"));
+  }
+  // The bilateral rows must re-net to the same positions.
+  std::vector<v1::BilateralPosition> rows(report.bilateral().begin(), report.bilateral().end());
+  std::vector<v1::NetPosition> renet = NetPositions(rows);
+  bool same = static_cast<int>(renet.size()) == report.net_size();
+  for (size_t i = 0; same && i < renet.size(); ++i) {
+    same = renet[i].city() == report.net(static_cast<int>(i)).city() &&
+           renet[i].net_fen() == report.net(static_cast<int>(i)).net_fen();
+  }
+  if (!same) violations.push_back("bilateral_nets_to_net: rows do not net to the net positions");
+  for (const v1::BilateralPosition& row : rows) {
+    if (row.net_fen() != row.gross_fen() - row.fee_fen()) {
+      violations.push_back(absl::StrCat("net_is_gross_minus_fee: ", row.issuer_city(), "->",
+                                        row.acquirer_city()));
+    }
+  }
+  return violations;
+}
+
+// ---- stage one ----
+
+v1::SettlementCell& TxnStage::CellFor(int32_t partition, const std::string& window_id,
+                                      uint32_t issuer, uint32_t acquirer, int32_t hour) {
+  auto [it, inserted] =
+      cells_.try_emplace(CellId{partition, window_id, issuer, acquirer, hour});
+  if (inserted) {
+    it->second.set_issuer_city(issuer);
+    it->second.set_acquirer_city(acquirer);
+    it->second.set_origin_window_id(window_id);
+    it->second.set_hour(hour);
+  }
+  return it->second;
+}
+
+int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id,
+                              int32_t partition) {
+  auto [it, inserted] = coverage_.try_emplace({window_id, partition}, -1);
+  if (inserted) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        batch.Get(CoverageKey(window_id, partition));
+    int64_t last = -1;
+    int32_t chunk = 0;
+    if (stored.ok() && stored->has_value()) {
+      CHECK(ParseCoverage(**stored, &last, &chunk)) << "corrupt coverage " << **stored;
+    }
+    CHECK(stored.ok()) << stored.status();
+    it->second = last;
+  }
+  return it->second;
+}
+
+absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
+  v1::Event& event = event_;
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size()))) {
+    ++invalid_;
+    return absl::OkStatus();
+  }
+  const v1::TxnCommon* txn = nullptr;
+  int64_t amount_fen = 0;
+  switch (event.body_case()) {
+    case v1::Event::kTap:
+      txn = &event.tap().txn();
+      amount_fen = event.tap().amount_fen();
+      break;
+    case v1::Event::kRefund:
+      txn = &event.refund().txn();
+      amount_fen = event.refund().amount_fen();
+      break;
+    case v1::Event::kLoad:
+      txn = &event.load().txn();
+      amount_fen = event.load().amount_fen();
+      break;
+    default:
+      ++invalid_;
+      return absl::OkStatus();
+  }
+  // Ingest validated all of this; a record that still breaks it is counted, never guessed at.
+  if (txn->issuer_city() == 0 || txn->acquirer_city() == 0 || amount_fen <= 0 ||
+      amount_fen >= (int64_t{1} << 40) || event.event_id().empty() ||
+      event.recorded_at_us() <= 0) {
+    ++invalid_;
+    return absl::OkStatus();
+  }
+  int32_t hour = 0;
+  const std::string& window_id = slots_.Lookup(event.recorded_at_us(), &hour);
+  const uint32_t issuer = txn->issuer_city();
+  const uint32_t acquirer = txn->acquirer_city();
+
+  // The stage-one index: every tap and refund id under its cell, for the id drill-down.
+  int64_t signed_amount = 0;
+  if (event.body_case() == v1::Event::kTap) signed_amount = amount_fen;
+  if (event.body_case() == v1::Event::kRefund) signed_amount = -amount_fen;
+  if (signed_amount != 0) {
+    key_ = IndexPrefix(window_id, issuer, acquirer, hour);
+    key_.append(event.event_id());
+    batch.Put(key_, absl::StrCat(signed_amount));
+  }
+  if (record.offset <= CoveredUpTo(batch, window_id, record.partition)) {
+    return absl::OkStatus();  // already in the ledger's deltas (a rebuild)
+  }
+
+  Source& source = sources_[record.partition];
+  if (source.first_offset < 0) source.first_offset = record.offset;
+  source.last_offset = record.offset;
+  v1::SettlementCell& cell = CellFor(record.partition, window_id, issuer, acquirer, hour);
+  switch (event.body_case()) {
+    case v1::Event::kTap:
+      cell.set_taps(cell.taps() + 1);
+      cell.set_taps_fen(cell.taps_fen() + amount_fen);
+      cell.set_fee_fen(cell.fee_fen() + fees_->FeeFen(amount_fen, acquirer, event.tap().mode()));
+      AddIdToDigest(event.event_id(), &cell);
+      break;
+    case v1::Event::kRefund:
+      cell.set_refunds(cell.refunds() + 1);
+      cell.set_refunds_fen(cell.refunds_fen() + amount_fen);
+      cell.set_fee_fen(cell.fee_fen() -
+                       fees_->FeeFen(amount_fen, acquirer,
+                                     RefundedMode(event.refund().original_terminal_id())));
+      AddIdToDigest(event.event_id(), &cell);
+      break;
+    default:  // load
+      cell.set_loads(cell.loads() + 1);
+      cell.set_loads_fen(cell.loads_fen() + amount_fen);
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TxnStage::FinishBatch(StateBatch& batch) {
+  absl::Status counted = AddToCounter(batch, kTxnInvalidKey, invalid_);
+  invalid_ = 0;
+  if (!counted.ok()) return counted;
+  // Group the cells by (partition, window); the map order makes the grouping contiguous.
+  auto it = cells_.begin();
+  while (it != cells_.end()) {
+    const int32_t partition = std::get<0>(it->first);
+    const std::string window_id = std::get<1>(it->first);
+    auto end = it;
+    size_t count = 0;
+    while (end != cells_.end() && std::get<0>(end->first) == partition &&
+           std::get<1>(end->first) == window_id) {
+      ++end;
+      ++count;
+    }
+    const Source& source = sources_.at(partition);
+    const int32_t chunks = static_cast<int32_t>((count + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
+    for (int32_t chunk = 0; chunk < chunks; ++chunk) {
+      v1::Event event;
+      event.set_event_id(absl::StrCat(kServiceName, "/", kTxnTopic, "/", partition, "/",
+                                      source.first_offset, "-", source.last_offset, "/",
+                                      window_id, "/", chunk));
+      event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+      event.mutable_source()->set_service(kServiceName);
+      v1::SettlementDelta* delta = event.mutable_settlement_delta();
+      delta->set_window_id(window_id);
+      delta->set_source_partition(partition);
+      delta->set_first_offset(source.first_offset);
+      delta->set_last_offset(source.last_offset);
+      delta->set_chunk(chunk);
+      delta->set_chunks(chunks);
+      for (size_t i = 0; i < kCellsPerDeltaMax && it != end; ++i, ++it) {
+        *delta->add_cells() = std::move(it->second);
+      }
+      batch.AppendOutbox(kSettlementTopic, window_id, event.SerializeAsString());
+    }
+    it = end;
+  }
+  cells_.clear();
+  sources_.clear();
+  return absl::OkStatus();
+}
+
+// ---- stage two ----
+
+absl::Status WindowLedger::Apply(const event_log::Record& record, StateBatch& batch) {
+  v1::Event event;
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+      event.event_id().empty()) {
+    return AddToCounter(batch, kLedgerUnparseableKey, 1);
+  }
+  switch (event.body_case()) {
+    case v1::Event::kSettlementDelta:
+      return ApplyDelta(record, event, batch);
+    case v1::Event::kWindowCloseRequested:
+      return ApplyWindowRequest(record, event, batch);
+    case v1::Event::kFloatReserveRecorded:
+      return ApplyReserve(event, batch);
+    case v1::Event::kSettlementReport:
+      return ApplyReport(event, batch);
+    case v1::Event::kSettlementWindowChanged:
+      return absl::OkStatus();  // our own audit trail: the state already has the decision
+    default:
+      return AddToCounter(batch, kLedgerUnparseableKey, 1);
+  }
+}
+
+absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1::Event& event,
+                                      StateBatch& batch) {
+  const v1::SettlementDelta& delta = event.settlement_delta();
+  if (!ParseWindowId(delta.window_id()).ok()) return AddToCounter(batch, kLedgerUnparseableKey, 1);
+
+  // Exactly once: carried deltas by event id; stage one's by the offsets they cover.
+  if (delta.carried()) {
+    absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
+    if (!first.ok()) return first.status();
+    if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
+  } else {
+    const std::string key = CoverageKey(delta.window_id(), delta.source_partition());
+    absl::StatusOr<std::optional<std::string>> stored = batch.Get(key);
+    if (!stored.ok()) return stored.status();
+    int64_t last = -1;
+    int32_t chunk = -1;
+    if (stored->has_value() && !ParseCoverage(**stored, &last, &chunk)) {
+      return absl::InternalError(absl::StrCat("corrupt coverage ", key));
+    }
+    const bool next_chunk = delta.last_offset() == last && delta.chunk() == chunk + 1;
+    const bool next_batch = delta.first_offset() > last && delta.chunk() == 0;
+    if (!next_chunk && !next_batch) {
+      if (delta.last_offset() < last || (delta.last_offset() == last && delta.chunk() <= chunk)) {
+        return AddToCounter(batch, kDuplicatesKey, 1);  // a resend
+      }
+      // Overlapping offsets would count transactions twice or lose them: never guess.
+      return absl::InternalError(absl::StrCat(
+          "settlement delta ", event.event_id(), " overlaps what the ledger applied (", key, " = ",
+          stored->value_or("none"), "): a stage one emitted across a stale coverage"));
+    }
+    batch.Put(key, absl::StrCat(delta.last_offset(), ":", delta.chunk()));
+  }
+
+  absl::StatusOr<std::optional<WindowRecord>> window =
+      ReadWindow(ViewOf(batch), delta.window_id());
+  if (!window.ok()) return window.status();
+  WindowRecord record_now = window->value_or(WindowRecord());
+  if (!window->has_value()) record_now.set_state(v1::WINDOW_STATE_OPEN);
+
+  // The issuer's all-time float moves when the transactions first arrive, wherever they land.
+  if (!delta.carried()) {
+    std::map<uint32_t, v1::SettlementCell> by_issuer;
+    for (const v1::SettlementCell& cell : delta.cells()) AddCell(cell, &by_issuer[cell.issuer_city()]);
+    for (const auto& [city, sum] : by_issuer) {
+      absl::StatusOr<std::optional<FloatRecord>> stored =
+          ReadMessage<FloatRecord>(ViewOf(batch), FloatKey(city));
+      if (!stored.ok()) return stored.status();
+      FloatRecord fl = stored->value_or(FloatRecord());
+      fl.set_loads_fen(fl.loads_fen() + sum.loads_fen());
+      fl.set_spent_fen(fl.spent_fen() + sum.taps_fen());
+      fl.set_refunded_fen(fl.refunded_fen() + sum.refunds_fen());
+      batch.Put(FloatKey(city), fl.SerializeAsString());
+    }
+  }
+
+  if (!AcceptsDeltas(record_now.state())) {
+    // Late: the window is frozen. Its owner carries the cells into the next day's window.
+    record_now.set_late_deltas(record_now.late_deltas() + 1);
+    batch.Put(WindowKey(delta.window_id()), record_now.SerializeAsString());
+    CarryForward(record, event.event_id(), delta.window_id(),
+                 std::vector<v1::SettlementCell>(delta.cells().begin(), delta.cells().end()),
+                 batch);
+    return AddToCounter(batch, kLateDeltasKey, 1);
+  }
+
+  std::map<std::pair<uint32_t, uint32_t>, v1::SettlementCell> pairs;
+  int64_t transactions = 0;
+  for (const v1::SettlementCell& cell : delta.cells()) {
+    const std::string cell_key = CellKey(delta.window_id(), cell.issuer_city(),
+                                         cell.acquirer_city(), cell.origin_window_id(), cell.hour());
+    absl::StatusOr<std::optional<v1::SettlementCell>> stored =
+        ReadMessage<v1::SettlementCell>(ViewOf(batch), cell_key);
+    if (!stored.ok()) return stored.status();
+    v1::SettlementCell sum = stored->value_or(v1::SettlementCell());
+    if (!stored->has_value()) {
+      sum.set_issuer_city(cell.issuer_city());
+      sum.set_acquirer_city(cell.acquirer_city());
+      sum.set_origin_window_id(cell.origin_window_id());
+      sum.set_hour(cell.hour());
+    }
+    AddCell(cell, &sum);
+    batch.Put(cell_key, sum.SerializeAsString());
+    AddCell(cell, &pairs[{cell.issuer_city(), cell.acquirer_city()}]);
+    transactions += CountOf(cell);
+  }
+  for (const auto& [where, add] : pairs) {
+    const std::string pair_key = PairKey(delta.window_id(), where.first, where.second);
+    absl::StatusOr<std::optional<v1::SettlementCell>> stored =
+        ReadMessage<v1::SettlementCell>(ViewOf(batch), pair_key);
+    if (!stored.ok()) return stored.status();
+    v1::SettlementCell sum = stored->value_or(v1::SettlementCell());
+    sum.set_issuer_city(where.first);
+    sum.set_acquirer_city(where.second);
+    sum.set_hour(-1);
+    AddCell(add, &sum);
+    batch.Put(pair_key, sum.SerializeAsString());
+  }
+  record_now.set_transactions(record_now.transactions() + transactions);
+  batch.Put(WindowKey(delta.window_id()), record_now.SerializeAsString());
+  return absl::OkStatus();
+}
+
+void WindowLedger::CarryForward(const event_log::Record& record, absl::string_view base_event_id,
+                                absl::string_view from_window,
+                                std::vector<v1::SettlementCell> cells, StateBatch& batch) {
+  if (!Owns(record.partition) || cells.empty()) return;
+  const std::string next = WindowIdOf(*ParseWindowId(from_window) + 1);
+  const int32_t chunks = static_cast<int32_t>((cells.size() + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
+  size_t i = 0;
+  for (int32_t chunk = 0; chunk < chunks; ++chunk) {
+    v1::Event event;
+    event.set_event_id(absl::StrCat(base_event_id, "/carry/", next, "/", chunk));
+    event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    event.mutable_source()->set_service(kServiceName);
+    v1::SettlementDelta* delta = event.mutable_settlement_delta();
+    delta->set_window_id(next);
+    delta->set_source_partition(-1);
+    delta->set_carried(true);
+    delta->set_carried_from_window_id(std::string(from_window));
+    delta->set_chunk(chunk);
+    delta->set_chunks(chunks);
+    for (size_t n = 0; n < kCellsPerDeltaMax && i < cells.size(); ++n, ++i) {
+      *delta->add_cells() = std::move(cells[i]);
+    }
+    batch.AppendOutbox(kSettlementTopic, next, event.SerializeAsString());
+  }
+}
+
+absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& record,
+                                                    const v1::Event& event, StateBatch& batch) {
+  const v1::WindowCloseRequested& request = event.window_close_requested();
+  RequestOutcome outcome;
+  auto refuse = [&](absl::string_view rule, std::string message) {
+    outcome.set_accepted(false);
+    outcome.set_rule(std::string(rule));
+    outcome.set_message(std::move(message));
+    return outcome;
+  };
+  absl::StatusOr<absl::CivilDay> day = ParseWindowId(request.window_id());
+  if (!day.ok()) return refuse("window_id_format", std::string(day.status().message()));
+  const v1::WindowState target = request.target_state();
+  if (target != v1::WINDOW_STATE_CLOSING && target != v1::WINDOW_STATE_CLOSED &&
+      target != v1::WINDOW_STATE_SETTLED && target != v1::WINDOW_STATE_ABORTED) {
+    return refuse("target_state", "target_state must be CLOSING, CLOSED, SETTLED or ABORTED");
+  }
+  // Only the ministry and the platform's own schedule move windows (the API checks too; the
+  // ledger is the last word, for any writer of the topic).
+  const v1::Tenant& source = event.source();
+  const bool allowed = source.kind() == v1::TENANT_KIND_MINISTRY ||
+                       (source.kind() == v1::TENANT_KIND_PLATFORM && source.service() == kServiceName);
+  if (!allowed) return refuse("ministry_only", "only the ministry moves settlement windows");
+
+  absl::StatusOr<std::optional<WindowRecord>> stored = ReadWindow(ViewOf(batch), request.window_id());
+  if (!stored.ok()) return stored.status();
+  WindowRecord window = stored->value_or(WindowRecord());
+  if (!stored->has_value()) {
+    if (target == v1::WINDOW_STATE_SETTLED || target == v1::WINDOW_STATE_ABORTED) {
+      return refuse("unknown_window", absl::StrCat("window ", request.window_id(), " has no transactions"));
+    }
+    // An empty window may close (its report is empty) once its business day has begun.
+    if (options_.calendar != nullptr &&
+        absl::FromUnixMicros(event.recorded_at_us()) < options_.calendar->Start(*day)) {
+      return refuse("window_not_started",
+                    absl::StrCat("window ", request.window_id(), " has not begun"));
+    }
+    window.set_state(v1::WINDOW_STATE_OPEN);
+  }
+  const v1::WindowState from = window.state();
+  outcome.set_state(from);
+  if (from == target) {
+    return refuse("already_in_state", absl::StrCat("window ", request.window_id(), " is already ",
+                                                   v1::WindowState_Name(from)));
+  }
+  if (from == v1::WINDOW_STATE_SETTLED || from == v1::WINDOW_STATE_ABORTED) {
+    return refuse("window_final", absl::StrCat("window ", request.window_id(), " is ",
+                                               v1::WindowState_Name(from), ", which is final"));
+  }
+  bool legal = false;
+  switch (target) {
+    case v1::WINDOW_STATE_CLOSING:
+      legal = from == v1::WINDOW_STATE_OPEN;
+      break;
+    case v1::WINDOW_STATE_CLOSED:
+      legal = AcceptsDeltas(from);
+      break;
+    case v1::WINDOW_STATE_SETTLED:
+      legal = from == v1::WINDOW_STATE_CLOSED;
+      break;
+    default:  // ABORTED: any state before SETTLED
+      legal = true;
+      break;
+  }
+  if (!legal) {
+    return refuse("window_not_closed",
+                  absl::StrCat("window ", request.window_id(), " is ", v1::WindowState_Name(from),
+                               "; ", v1::WindowState_Name(target), " is not reachable from it"));
+  }
+
+  if (target == v1::WINDOW_STATE_SETTLED) {
+    absl::StatusOr<std::optional<v1::SettlementReport>> report =
+        ReadReport(ViewOf(batch), request.window_id());
+    if (!report.ok()) return report.status();
+    CHECK(report->has_value()) << "a CLOSED window without a report: " << request.window_id();
+    window.clear_payment_references();
+    for (const v1::NetPosition& net : (*report)->net()) {
+      auto ref = request.payment_references().find(net.city());
+      const bool has_ref = ref != request.payment_references().end() && !ref->second.empty();
+      if (net.net_fen() != 0 && !has_ref) {
+        return refuse("payment_references",
+                      absl::StrCat("city ", net.city(), " has a net of ", net.net_fen(),
+                                   " fen and no payment reference"));
+      }
+      if (has_ref) {
+        PaymentReference* stored_ref = window.add_payment_references();
+        stored_ref->set_city(net.city());
+        stored_ref->set_reference(ref->second);
+      }
+    }
+  }
+
+  if (target == v1::WINDOW_STATE_CLOSED) {
+    absl::StatusOr<std::vector<v1::SettlementCell>> pairs = ReadPairs(ViewOf(batch), request.window_id());
+    if (!pairs.ok()) return pairs.status();
+    v1::SettlementReport report = BuildReport(request.window_id(), *pairs);
+    std::vector<std::string> violations = CheckReportInvariants(report);
+    for (const std::string& violation : violations) {
+      LOG(ERROR) << "settlement invariant violated in window " << request.window_id() << ": "
+                 << violation;
+    }
+    absl::Status counted = AddToCounter(batch, kViolationsKey, static_cast<int64_t>(violations.size()));
+    if (!counted.ok()) return counted;
+    window.set_report_digest(report.digest());
+    batch.Put(ReportKey(request.window_id()), report.SerializeAsString());
+    if (Owns(record.partition)) {
+      v1::Event out;
+      out.set_event_id(state_store::DerivedEventId(kServiceName, record, "report"));
+      out.set_recorded_at_us(event.recorded_at_us());
+      out.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+      out.mutable_source()->set_service(kServiceName);
+      *out.mutable_settlement_report() = std::move(report);
+      batch.AppendOutbox(kSettlementTopic, request.window_id(), out.SerializeAsString());
+    }
+  }
+
+  if (target == v1::WINDOW_STATE_ABORTED) {
+    // Nothing of an aborted window is paid: its transactions move to the next open window.
+    absl::StatusOr<std::vector<v1::SettlementCell>> cells =
+        ScanMessages<v1::SettlementCell>(ViewOf(batch), absl::StrCat("wc/", request.window_id(), "/"));
+    if (!cells.ok()) return cells.status();
+    CarryForward(record, absl::StrCat(kServiceName, "/abort/", request.window_id()),
+                 request.window_id(), std::move(*cells), batch);
+    window.set_reason(request.reason());
+  }
+
+  window.set_state(target);
+  window.set_last_request_id(request.request_id());
+  window.set_changed_at_us(event.recorded_at_us());
+  batch.Put(WindowKey(request.window_id()), window.SerializeAsString());
+  if (Owns(record.partition)) {
+    v1::Event out;
+    out.set_event_id(state_store::DerivedEventId(kServiceName, record, "changed"));
+    out.set_recorded_at_us(event.recorded_at_us());
+    out.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    out.mutable_source()->set_service(kServiceName);
+    v1::SettlementWindowChanged* changed = out.mutable_settlement_window_changed();
+    changed->set_window_id(request.window_id());
+    changed->set_old_state(from);
+    changed->set_new_state(target);
+    changed->set_request_id(request.request_id());
+    for (const PaymentReference& ref : window.payment_references()) {
+      (*changed->mutable_payment_references())[ref.city()] = ref.reference();
+    }
+    batch.AppendOutbox(kSettlementTopic, request.window_id(), out.SerializeAsString());
+  }
+  outcome.set_accepted(true);
+  outcome.set_state(target);
+  return outcome;
+}
+
+absl::Status WindowLedger::ApplyWindowRequest(const event_log::Record& record,
+                                              const v1::Event& event, StateBatch& batch) {
+  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
+  if (!first.ok()) return first.status();
+  if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
+  absl::StatusOr<RequestOutcome> outcome = Decide(record, event, batch);
+  if (!outcome.ok()) return outcome.status();
+  batch.Put(OutcomeKey(event.event_id()), outcome->SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status WindowLedger::ApplyReserve(const v1::Event& event, StateBatch& batch) {
+  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
+  if (!first.ok()) return first.status();
+  if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
+  const v1::FloatReserveRecorded& reserve = event.float_reserve_recorded();
+  RequestOutcome outcome;
+  const bool own = event.source().kind() == v1::TENANT_KIND_CITY_OPERATOR &&
+                   event.source().city() == reserve.issuer_city();
+  if (!own) {
+    outcome.set_rule("issuer_only");
+    outcome.set_message("only the issuer city records its own reserve");
+  } else if (reserve.reserve_fen() < 0) {
+    outcome.set_rule("reserve_fen_non_negative");
+    outcome.set_message("reserve_fen must be >= 0");
+  } else {
+    absl::StatusOr<std::optional<FloatRecord>> stored =
+        ReadMessage<FloatRecord>(ViewOf(batch), FloatKey(reserve.issuer_city()));
+    if (!stored.ok()) return stored.status();
+    FloatRecord fl = stored->value_or(FloatRecord());
+    fl.set_reserve_fen(reserve.reserve_fen());
+    fl.set_reserve_reference(reserve.reference());
+    fl.set_reserve_recorded(true);
+    batch.Put(FloatKey(reserve.issuer_city()), fl.SerializeAsString());
+    outcome.set_accepted(true);
+  }
+  batch.Put(OutcomeKey(event.event_id()), outcome.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::Status WindowLedger::ApplyReport(const v1::Event& event, StateBatch& batch) {
+  const v1::SettlementReport& theirs = event.settlement_report();
+  absl::StatusOr<std::optional<v1::SettlementReport>> ours =
+      ReadReport(ViewOf(batch), theirs.window_id());
+  if (!ours.ok()) return ours.status();
+  if (!ours->has_value() || (*ours)->digest() != theirs.digest() ||
+      ReportDigest(theirs) != theirs.digest()) {
+    LOG(ERROR) << "report on the log for window " << theirs.window_id()
+               << " differs from this replica's: replicas disagree";
+    return AddToCounter(batch, kMismatchesKey, 1);
+  }
+  return absl::OkStatus();
+}
+
+// ---- readers ----
+
+StateView ViewOf(const state_store::StateStore& store) {
+  return StateView{
+      [&store](absl::string_view key) { return store.Get(key); },
+      [&store](absl::string_view prefix,
+               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
+        return store.ScanPrefix(prefix, visit);
+      }};
+}
+
+StateView ViewOf(const StateBatch& batch) {
+  return StateView{
+      [&batch](absl::string_view key) { return batch.Get(key); },
+      [&batch](absl::string_view prefix,
+               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
+        return batch.ScanPrefix(prefix, visit);
+      }};
+}
+
+absl::StatusOr<std::optional<WindowRecord>> ReadWindow(const StateView& view,
+                                                       absl::string_view window_id) {
+  absl::StatusOr<std::optional<WindowRecord>> window =
+      ReadMessage<WindowRecord>(view, WindowKey(window_id));
+  if (window.ok() && window->has_value() && !ValidWindowState((*window)->state())) {
+    return absl::InternalError(absl::StrCat("window ", window_id, " stored with no valid state"));
+  }
+  return window;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, WindowRecord>>> ReadWindows(
+    const StateView& view) {
+  std::vector<std::pair<std::string, WindowRecord>> out;
+  bool corrupt = false;
+  absl::Status status = view.scan("wi/", [&](absl::string_view key, absl::string_view value) {
+    out.emplace_back(std::string(key.substr(3)), WindowRecord());
+    corrupt = !out.back().second.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+              !ValidWindowState(out.back().second.state());
+    return !corrupt;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError("corrupt window record");
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::SettlementCell>> ReadPairs(const StateView& view,
+                                                          absl::string_view window_id) {
+  return ScanMessages<v1::SettlementCell>(view, PairPrefix(window_id));
+}
+
+absl::StatusOr<std::vector<v1::SettlementCell>> ReadHours(const StateView& view,
+                                                          absl::string_view window_id,
+                                                          uint32_t issuer, uint32_t acquirer) {
+  return ScanMessages<v1::SettlementCell>(view, CellPrefix(window_id, issuer, acquirer));
+}
+
+absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& view,
+                                                               absl::string_view window_id) {
+  return ReadMessage<v1::SettlementReport>(view, ReportKey(window_id));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
+    const StateView& view, absl::string_view origin_window_id, uint32_t issuer,
+    uint32_t acquirer, int32_t hour) {
+  const std::string prefix = IndexPrefix(origin_window_id, issuer, acquirer, hour);
+  std::vector<std::pair<std::string, int64_t>> out;
+  bool corrupt = false;
+  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
+    int64_t amount = 0;
+    corrupt = !absl::SimpleAtoi(value, &amount);
+    out.emplace_back(std::string(key.substr(prefix.size())), amount);
+    return !corrupt;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError(absl::StrCat("corrupt index under ", prefix));
+  return out;
+}
+
+absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view) {
+  std::map<uint32_t, FloatRecord> out;
+  bool corrupt = false;
+  absl::Status status = view.scan("f/", [&](absl::string_view key, absl::string_view value) {
+    uint32_t city = 0;
+    FloatRecord record;
+    corrupt = !absl::SimpleAtoi(key.substr(2), &city) ||
+              !record.ParseFromArray(value.data(), static_cast<int>(value.size()));
+    out[city] = std::move(record);
+    return !corrupt;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError("corrupt float record");
+  return out;
+}
+
+absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
+                                                          absl::string_view event_id) {
+  return ReadMessage<RequestOutcome>(view, OutcomeKey(event_id));
+}
+
+absl::StatusOr<LedgerStats> ReadStats(const StateView& view) {
+  LedgerStats stats;
+  for (auto [key, field] : {std::pair{kDuplicatesKey, &stats.duplicates_dropped},
+                            std::pair{kLateDeltasKey, &stats.late_deltas},
+                            std::pair{kViolationsKey, &stats.invariant_violations},
+                            std::pair{kMismatchesKey, &stats.report_mismatches},
+                            std::pair{kLedgerUnparseableKey, &stats.ledger_unparseable},
+                            std::pair{kTxnInvalidKey, &stats.txn_invalid}}) {
+    absl::StatusOr<std::optional<std::string>> value = view.get(key);
+    if (!value.ok()) return value.status();
+    if (value->has_value() && !absl::SimpleAtoi(**value, field)) {
+      return absl::InternalError(absl::StrCat("corrupt counter ", key));
+    }
+  }
+  return stats;
+}
+
+}  // namespace tongka::settlement

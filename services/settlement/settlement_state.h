@@ -1,0 +1,230 @@
+// The settlement service's pure apply logic: two stages over one RocksDB (DESIGN.md "Exactly-once
+// state", pattern 4), plus the readers the API and the report use.
+//
+// Stage one, TxnStage, consumes the tongka.txn partitions this replica owns (p % N == k). For each
+// tap, refund and load it finds the window and hour of the platform's recorded time
+// (business_day.h), the interchange fee (fees.h, per transaction), and adds it to its batch's
+// cell (window, issuer, acquirer, hour): counts, fen, fee, and the order-independent digest of
+// the transaction ids. It indexes every tap and refund id under its cell for the id drill-down.
+// FinishBatch emits one SettlementDelta per (source partition, window) to the outbox, keyed by
+// window_id, with the event id "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>": a
+// resend after a crash has the same id. Records the ledger already has (a rebuild after a lost
+// volume, a partition moved to a new owner) are indexed again but not re-emitted.
+//
+// Stage two, WindowLedger, consumes every partition of tongka.settlement in every replica and
+// applies the same deterministic decisions, so any replica can answer any query; only the owner
+// of a window's partition (p % N == k) writes the derived events (window changes, reports,
+// carried deltas) to the outbox. It
+//   - drops a delta whose event id it has seen (a resend);
+//   - adds a delta's cells to an OPEN or CLOSING window (creating it OPEN), and to each issuer's
+//     all-time float; a delta for a CLOSED, SETTLED or ABORTED window is carried forward: the
+//     owner re-emits its cells for the next day's window (carried = true), counted as late;
+//   - decides WindowCloseRequested commands by the lifecycle below and records the outcome under
+//     the command's event id (the API waits for it: read-your-writes);
+//   - on CLOSED, freezes the window, builds its report (bilateral matrix, multilateral net,
+//     SM3 digest), checks the invariants (nets sum to zero; payables == receivables) and counts
+//     violations; on ABORTED, carries every cell forward to the next window;
+//   - records FloatReserveRecorded; compares a SettlementReport read back from the log with its
+//     own (a replica that disagrees counts a report mismatch).
+// Lifecycle: OPEN -> CLOSING -> CLOSED -> SETTLED, OPEN -> CLOSED directly (the ministry), and
+// ABORTED from OPEN, CLOSING or CLOSED. SETTLED and ABORTED are final.
+//
+// Keys (state column family):
+//   t/<origin>/<issuer>/<acquirer>/<hh>/<event_id>  stage one: signed amount (refunds < 0)
+//   wi/<window>                                     WindowRecord
+//   wp/<window>/<issuer>/<acquirer>                 SettlementCell summed over hours (a pair)
+//   wc/<window>/<issuer>/<acquirer>/<origin>/<hh>   SettlementCell of one hour
+//   wr/<window>                                     SettlementReport (CLOSED and later)
+//   f/<city>                                        FloatRecord
+//   r/<event_id>                                    RequestOutcome of a command
+//   cov/<window>/<partition>                        "<last_offset>:<chunk>" of stage one's deltas
+//   stats/<name>                                    decimal counters
+//
+// Determinism: no clock (times come from the events' recorded_at), ordered containers only, so
+// the same log yields the same bytes. Records that do not parse are counted and skipped.
+// Thread-safety: each applier is driven by one ApplyLoop thread; the readers are thread-safe.
+#ifndef TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_STATE_H_
+#define TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_STATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "libs/state_store/apply_loop.h"
+#include "libs/state_store/state_store.h"
+#include "proto/events.pb.h"
+#include "services/settlement/business_day.h"
+#include "services/settlement/fees.h"
+#include "services/settlement/settlement_storage.pb.h"
+
+namespace tongka::settlement {
+
+inline constexpr char kTxnTopic[] = "tongka.txn";
+inline constexpr char kSettlementTopic[] = "tongka.settlement";
+inline constexpr char kServiceName[] = "settlement";
+// Cells per SettlementDelta event: keeps every event far below Kafka's 1 MB message limit.
+inline constexpr size_t kCellsPerDeltaMax = 4000;
+
+// ---- keys ----
+std::string WindowKey(absl::string_view window_id);
+std::string PairPrefix(absl::string_view window_id);
+std::string PairKey(absl::string_view window_id, uint32_t issuer, uint32_t acquirer);
+std::string CellPrefix(absl::string_view window_id, uint32_t issuer, uint32_t acquirer);
+std::string CellKey(absl::string_view window_id, uint32_t issuer, uint32_t acquirer,
+                    absl::string_view origin_window_id, int32_t hour);
+std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
+                        int32_t hour);
+std::string ReportKey(absl::string_view window_id);
+std::string FloatKey(uint32_t city);
+std::string OutcomeKey(absl::string_view event_id);
+// "cov/<window>/<partition>": how far the ledger has applied stage one's deltas of one tongka.txn
+// partition for one window, as "<last_offset>:<chunk>".
+std::string CoverageKey(absl::string_view window_id, int32_t partition);
+// The key a command's event goes to on tongka.settlement.
+std::string ReserveEventKey(uint32_t city);
+
+// ---- cells and digests ----
+// Adds one transaction id to a cell's digest.
+void AddIdToDigest(absl::string_view event_id, v1::SettlementCell* cell);
+// Adds every count, amount and digest of `from` into `into` (keys are not touched).
+void AddCell(const v1::SettlementCell& from, v1::SettlementCell* into);
+// hi then lo, 32 lowercase hex digits.
+std::string DigestHex(const v1::SettlementCell& cell);
+int64_t CountOf(const v1::SettlementCell& cell);     // taps + refunds
+int64_t GrossFenOf(const v1::SettlementCell& cell);  // taps_fen - refunds_fen
+
+// ---- the report (pure) ----
+// The position of one (issuer, acquirer) pair.
+v1::BilateralPosition PositionOf(const v1::SettlementCell& pair);
+// Multilateral net per city over the pairs with issuer != acquirer: the acquirer receives
+// gross - fee, the issuer pays it. Sorted by city; cities of same-city-only pairs appear with 0.
+std::vector<v1::NetPosition> NetPositions(const std::vector<v1::BilateralPosition>& bilateral);
+// The full report of a window from its pairs (any order): sorted rows, nets, totals, digest.
+v1::SettlementReport BuildReport(absl::string_view window_id,
+                                 const std::vector<v1::SettlementCell>& pairs);
+// The invariants every report must hold; an empty list when all hold. Each entry names one.
+std::vector<std::string> CheckReportInvariants(const v1::SettlementReport& report);
+// SM3 over the report with its digest field cleared.
+std::string ReportDigest(const v1::SettlementReport& report);
+
+// ---- stage one ----
+class TxnStage : public state_store::Applier {
+ public:
+  TxnStage(const BusinessCalendar* calendar, const FeeSchedule* fees)
+      : calendar_(calendar), fees_(fees), slots_(calendar) {}
+  absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
+  absl::Status FinishBatch(state_store::StateBatch& batch) override;
+
+ private:
+  struct Source {
+    int64_t first_offset = -1;
+    int64_t last_offset = -1;
+  };
+  // (source partition, window, issuer, acquirer, hour): ordered so the outbox order is stable.
+  using CellId = std::tuple<int32_t, std::string, uint32_t, uint32_t, int32_t>;
+  v1::SettlementCell& CellFor(int32_t partition, const std::string& window_id, uint32_t issuer,
+                              uint32_t acquirer, int32_t hour);
+
+  const BusinessCalendar* calendar_;
+  const FeeSchedule* fees_;
+  SlotCache slots_;
+  std::map<CellId, v1::SettlementCell> cells_;
+  std::map<int32_t, Source> sources_;
+  // The ledger's coverage per (window, partition), read once each: records at or below it are
+  // already in the log's deltas (a rebuilt stage one re-indexes them but emits nothing). The
+  // ledger only raises coverage, so a cached value is never too high. The app starts stage one
+  // after the ledger has caught up, so after a rebuild the first read is complete.
+  std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
+  int64_t CoveredUpTo(state_store::StateBatch& batch, const std::string& window_id,
+                      int32_t partition);
+  int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
+  v1::Event event_;      // scratch, reused
+  std::string key_;      // scratch, reused
+};
+
+// ---- stage two ----
+struct LedgerOptions {
+  const BusinessCalendar* calendar = nullptr;
+  // This replica owns (and writes events for) the tongka.settlement partitions p % N == k.
+  int32_t replica_index = 0;
+  int32_t replica_count = 1;
+};
+
+class WindowLedger : public state_store::Applier {
+ public:
+  explicit WindowLedger(LedgerOptions options) : options_(options) {}
+  absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
+
+ private:
+  bool Owns(int32_t partition) const {
+    return partition % options_.replica_count == options_.replica_index;
+  }
+  absl::Status ApplyDelta(const event_log::Record& record, const v1::Event& event,
+                          state_store::StateBatch& batch);
+  absl::Status ApplyWindowRequest(const event_log::Record& record, const v1::Event& event,
+                                  state_store::StateBatch& batch);
+  absl::Status ApplyReserve(const v1::Event& event, state_store::StateBatch& batch);
+  absl::Status ApplyReport(const v1::Event& event, state_store::StateBatch& batch);
+  // Re-emits `cells` as deltas for the window after `from_window` (owner only).
+  void CarryForward(const event_log::Record& record, absl::string_view base_event_id,
+                    absl::string_view from_window, std::vector<v1::SettlementCell> cells,
+                    state_store::StateBatch& batch);
+  // Decides a request; returns the outcome (accepted or the rule it broke).
+  absl::StatusOr<RequestOutcome> Decide(const event_log::Record& record, const v1::Event& event,
+                                        state_store::StateBatch& batch);
+
+  LedgerOptions options_;
+};
+
+// ---- readers (API, tests, the ledger itself) ----
+// A read view over a StateStore or a StateBatch (the batch overlays its own writes).
+struct StateView {
+  std::function<absl::StatusOr<std::optional<std::string>>(absl::string_view)> get;
+  std::function<absl::Status(absl::string_view,
+                             const std::function<bool(absl::string_view, absl::string_view)>&)>
+      scan;
+};
+StateView ViewOf(const state_store::StateStore& store);
+StateView ViewOf(const state_store::StateBatch& batch);
+
+absl::StatusOr<std::optional<WindowRecord>> ReadWindow(const StateView& view,
+                                                       absl::string_view window_id);
+// Every window, by id ascending.
+absl::StatusOr<std::vector<std::pair<std::string, WindowRecord>>> ReadWindows(
+    const StateView& view);
+absl::StatusOr<std::vector<v1::SettlementCell>> ReadPairs(const StateView& view,
+                                                          absl::string_view window_id);
+absl::StatusOr<std::vector<v1::SettlementCell>> ReadHours(const StateView& view,
+                                                          absl::string_view window_id,
+                                                          uint32_t issuer, uint32_t acquirer);
+absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& view,
+                                                               absl::string_view window_id);
+// Stage one's index: (event id, signed amount) of one hour of one pair, in id order.
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
+    const StateView& view, absl::string_view origin_window_id, uint32_t issuer,
+    uint32_t acquirer, int32_t hour);
+absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view);
+absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
+                                                          absl::string_view event_id);
+
+struct LedgerStats {
+  int64_t duplicates_dropped = 0;    // resent deltas and commands
+  int64_t late_deltas = 0;           // deltas for closed windows, carried forward
+  int64_t invariant_violations = 0;  // must stay zero
+  int64_t report_mismatches = 0;     // a report on the log that differs from ours: must stay zero
+  int64_t ledger_unparseable = 0;
+  int64_t txn_invalid = 0;           // stage one: records it could not use (this replica's)
+};
+absl::StatusOr<LedgerStats> ReadStats(const StateView& view);
+
+}  // namespace tongka::settlement
+
+#endif  // TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_STATE_H_
