@@ -349,11 +349,11 @@ absl::Status StateBatch::ScanPrefix(
     absl::string_view prefix,
     const std::function<bool(absl::string_view, absl::string_view)>& visit) const {
   std::map<std::string, std::optional<std::string>, std::less<>> merged;
-  absl::Status scanned = store_->ScanPrefix(prefix, [&](absl::string_view key,
-                                                        absl::string_view value) {
-    merged.emplace(std::string(key), std::string(value));
-    return true;
-  });
+  absl::Status scanned =
+      store_->ScanPrefix(prefix, [&](absl::string_view key, absl::string_view value) {
+        merged.emplace(std::string(key), std::string(value));
+        return true;
+      });
   if (!scanned.ok()) return scanned;
   for (const auto& [key, value] : writes_) {
     if (absl::StartsWith(key, prefix)) merged[key] = value;

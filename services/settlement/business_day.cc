@@ -31,7 +31,8 @@ absl::StatusOr<BusinessCalendar> BusinessCalendar::Create(absl::string_view zone
     return absl::InvalidArgumentError(
         absl::StrCat("window_zone: unknown time zone \"", zone_name, "\" (is tzdata installed?)"));
   }
-  if (cut <= absl::ZeroDuration() || cut > absl::Hours(24) || cut % absl::Minutes(1) != absl::ZeroDuration()) {
+  if (cut <= absl::ZeroDuration() || cut > absl::Hours(24) ||
+      cut % absl::Minutes(1) != absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "window_cut: must be a whole minute in (00:00, 24:00], got ", absl::FormatDuration(cut)));
   }

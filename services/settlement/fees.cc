@@ -13,8 +13,8 @@
 namespace tongka::settlement {
 namespace {
 
-constexpr v1::TransportMode kModes[] = {v1::TRANSPORT_MODE_BUS,  v1::TRANSPORT_MODE_METRO,
-                                        v1::TRANSPORT_MODE_FERRY, v1::TRANSPORT_MODE_BIKE,
+constexpr v1::TransportMode kModes[] = {v1::TRANSPORT_MODE_BUS,     v1::TRANSPORT_MODE_METRO,
+                                        v1::TRANSPORT_MODE_FERRY,   v1::TRANSPORT_MODE_BIKE,
                                         v1::TRANSPORT_MODE_PARKING, v1::TRANSPORT_MODE_RETAIL};
 
 bool ModeFromName(absl::string_view name, v1::TransportMode* mode) {
@@ -97,9 +97,9 @@ std::string FeeSchedule::Canonical() const {
   std::vector<std::string> entries = {absl::StrCat("default:", default_bp_)};
   for (const auto& [city, bp] : city_bp_) entries.push_back(absl::StrCat(city, ":", bp));
   for (const auto& [where, bp] : city_mode_bp_) {
-    entries.push_back(absl::StrCat(where.first, "/",
-                                   txn::TerminalModeName(static_cast<v1::TransportMode>(where.second)),
-                                   ":", bp));
+    entries.push_back(
+        absl::StrCat(where.first, "/",
+                     txn::TerminalModeName(static_cast<v1::TransportMode>(where.second)), ":", bp));
   }
   return absl::StrJoin(entries, ",");
 }

@@ -18,10 +18,10 @@ TEST(FeesTest, MostSpecificRateWins) {
 }
 
 TEST(FeesTest, RoundsHalfUpPerTransaction) {
-  EXPECT_EQ(RoundedFeeFen(100, 50), 1);   // 0.5 -> 1
-  EXPECT_EQ(RoundedFeeFen(99, 50), 0);    // 0.495 -> 0
-  EXPECT_EQ(RoundedFeeFen(300, 40), 1);   // 1.2 -> 1
-  EXPECT_EQ(RoundedFeeFen(375, 40), 2);   // 1.5 -> 2
+  EXPECT_EQ(RoundedFeeFen(100, 50), 1);  // 0.5 -> 1
+  EXPECT_EQ(RoundedFeeFen(99, 50), 0);   // 0.495 -> 0
+  EXPECT_EQ(RoundedFeeFen(300, 40), 1);  // 1.2 -> 1
+  EXPECT_EQ(RoundedFeeFen(375, 40), 2);  // 1.5 -> 2
   EXPECT_EQ(RoundedFeeFen(0, 100), 0);
   EXPECT_EQ(RoundedFeeFen(12345, 10000), 12345);
   EXPECT_EQ(RoundedFeeFen(12345, 0), 0);
@@ -30,9 +30,9 @@ TEST(FeesTest, RoundsHalfUpPerTransaction) {
 }
 
 TEST(FeesTest, RefusesBadSchedules) {
-  for (const char* bad : {"", "310000:50", "default:50,default:x", "default:10001",
-                          "default:50,31000:5", "default:50,310000/TRAM:5",
-                          "default:50,310000:5,310000:6", "default:-1"}) {
+  for (const char* bad :
+       {"", "310000:50", "default:50,default:x", "default:10001", "default:50,31000:5",
+        "default:50,310000/TRAM:5", "default:50,310000:5,310000:6", "default:-1"}) {
     absl::StatusOr<FeeSchedule> fees = FeeSchedule::Parse(bad);
     EXPECT_EQ(fees.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(fees.status().message().find("fee_schedule"), std::string::npos) << bad;

@@ -53,8 +53,7 @@ absl::StatusOr<std::optional<Message>> ReadMessage(const StateView& view, absl::
 }
 
 template <typename Message>
-absl::StatusOr<std::vector<Message>> ScanMessages(const StateView& view,
-                                                  absl::string_view prefix) {
+absl::StatusOr<std::vector<Message>> ScanMessages(const StateView& view, absl::string_view prefix) {
   std::vector<Message> out;
   bool corrupt = false;
   absl::Status status = view.scan(prefix, [&](absl::string_view, absl::string_view value) {
@@ -202,7 +201,8 @@ v1::SettlementReport BuildReport(absl::string_view window_id,
   v1::SettlementReport report;
   report.set_window_id(std::string(window_id));
   for (v1::NetPosition& net : NetPositions(bilateral)) {
-    if (net.net_fen() > 0) report.set_total_receivable_fen(report.total_receivable_fen() + net.net_fen());
+    if (net.net_fen() > 0)
+      report.set_total_receivable_fen(report.total_receivable_fen() + net.net_fen());
     if (net.net_fen() < 0) report.set_total_payable_fen(report.total_payable_fen() - net.net_fen());
     *report.add_net() = std::move(net);
   }
@@ -238,8 +238,8 @@ std::vector<std::string> CheckReportInvariants(const v1::SettlementReport& repor
   if (!same) violations.push_back("bilateral_nets_to_net: rows do not net to the net positions");
   for (const v1::BilateralPosition& row : rows) {
     if (row.net_fen() != row.gross_fen() - row.fee_fen()) {
-      violations.push_back(absl::StrCat("net_is_gross_minus_fee: ", row.issuer_city(), "->",
-                                        row.acquirer_city()));
+      violations.push_back(
+          absl::StrCat("net_is_gross_minus_fee: ", row.issuer_city(), "->", row.acquirer_city()));
     }
   }
   return violations;
@@ -249,8 +249,7 @@ std::vector<std::string> CheckReportInvariants(const v1::SettlementReport& repor
 
 v1::SettlementCell& TxnStage::CellFor(int32_t partition, const std::string& window_id,
                                       uint32_t issuer, uint32_t acquirer, int32_t hour) {
-  auto [it, inserted] =
-      cells_.try_emplace(CellId{partition, window_id, issuer, acquirer, hour});
+  auto [it, inserted] = cells_.try_emplace(CellId{partition, window_id, issuer, acquirer, hour});
   if (inserted) {
     it->second.set_issuer_city(issuer);
     it->second.set_acquirer_city(acquirer);
@@ -260,8 +259,7 @@ v1::SettlementCell& TxnStage::CellFor(int32_t partition, const std::string& wind
   return it->second;
 }
 
-int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id,
-                              int32_t partition) {
+int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, int32_t partition) {
   auto [it, inserted] = coverage_.try_emplace({window_id, partition}, -1);
   if (inserted) {
     absl::StatusOr<std::optional<std::string>> stored =
@@ -304,8 +302,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   }
   // Ingest validated all of this; a record that still breaks it is counted, never guessed at.
   if (txn->issuer_city() == 0 || txn->acquirer_city() == 0 || amount_fen <= 0 ||
-      amount_fen >= (int64_t{1} << 40) || event.event_id().empty() ||
-      event.recorded_at_us() <= 0) {
+      amount_fen >= (int64_t{1} << 40) || event.event_id().empty() || event.recorded_at_us() <= 0) {
     ++invalid_;
     return absl::OkStatus();
   }
@@ -341,9 +338,9 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
     case v1::Event::kRefund:
       cell.set_refunds(cell.refunds() + 1);
       cell.set_refunds_fen(cell.refunds_fen() + amount_fen);
-      cell.set_fee_fen(cell.fee_fen() -
-                       fees_->FeeFen(amount_fen, acquirer,
-                                     RefundedMode(event.refund().original_terminal_id())));
+      cell.set_fee_fen(
+          cell.fee_fen() -
+          fees_->FeeFen(amount_fen, acquirer, RefundedMode(event.refund().original_terminal_id())));
       AddIdToDigest(event.event_id(), &cell);
       break;
     default:  // load
@@ -371,12 +368,13 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
       ++count;
     }
     const Source& source = sources_.at(partition);
-    const int32_t chunks = static_cast<int32_t>((count + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
+    const int32_t chunks =
+        static_cast<int32_t>((count + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
     for (int32_t chunk = 0; chunk < chunks; ++chunk) {
       v1::Event event;
       event.set_event_id(absl::StrCat(kServiceName, "/", kTxnTopic, "/", partition, "/",
-                                      source.first_offset, "-", source.last_offset, "/",
-                                      window_id, "/", chunk));
+                                      source.first_offset, "-", source.last_offset, "/", window_id,
+                                      "/", chunk));
       event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
       event.mutable_source()->set_service(kServiceName);
       v1::SettlementDelta* delta = event.mutable_settlement_delta();
@@ -455,8 +453,7 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
     batch.Put(key, absl::StrCat(delta.last_offset(), ":", delta.chunk()));
   }
 
-  absl::StatusOr<std::optional<WindowRecord>> window =
-      ReadWindow(ViewOf(batch), delta.window_id());
+  absl::StatusOr<std::optional<WindowRecord>> window = ReadWindow(ViewOf(batch), delta.window_id());
   if (!window.ok()) return window.status();
   WindowRecord record_now = window->value_or(WindowRecord());
   if (!window->has_value()) record_now.set_state(v1::WINDOW_STATE_OPEN);
@@ -464,7 +461,8 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
   // The issuer's all-time float moves when the transactions first arrive, wherever they land.
   if (!delta.carried()) {
     std::map<uint32_t, v1::SettlementCell> by_issuer;
-    for (const v1::SettlementCell& cell : delta.cells()) AddCell(cell, &by_issuer[cell.issuer_city()]);
+    for (const v1::SettlementCell& cell : delta.cells())
+      AddCell(cell, &by_issuer[cell.issuer_city()]);
     for (const auto& [city, sum] : by_issuer) {
       absl::StatusOr<std::optional<FloatRecord>> stored =
           ReadMessage<FloatRecord>(ViewOf(batch), FloatKey(city));
@@ -490,8 +488,9 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
   std::map<std::pair<uint32_t, uint32_t>, v1::SettlementCell> pairs;
   int64_t transactions = 0;
   for (const v1::SettlementCell& cell : delta.cells()) {
-    const std::string cell_key = CellKey(delta.window_id(), cell.issuer_city(),
-                                         cell.acquirer_city(), cell.origin_window_id(), cell.hour());
+    const std::string cell_key =
+        CellKey(delta.window_id(), cell.issuer_city(), cell.acquirer_city(),
+                cell.origin_window_id(), cell.hour());
     absl::StatusOr<std::optional<v1::SettlementCell>> stored =
         ReadMessage<v1::SettlementCell>(ViewOf(batch), cell_key);
     if (!stored.ok()) return stored.status();
@@ -529,7 +528,8 @@ void WindowLedger::CarryForward(const event_log::Record& record, absl::string_vi
                                 std::vector<v1::SettlementCell> cells, StateBatch& batch) {
   if (!Owns(record.partition) || cells.empty()) return;
   const std::string next = WindowIdOf(*ParseWindowId(from_window) + 1);
-  const int32_t chunks = static_cast<int32_t>((cells.size() + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
+  const int32_t chunks =
+      static_cast<int32_t>((cells.size() + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
   size_t i = 0;
   for (int32_t chunk = 0; chunk < chunks; ++chunk) {
     v1::Event event;
@@ -570,16 +570,19 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
   // Only the ministry and the platform's own schedule move windows (the API checks too; the
   // ledger is the last word, for any writer of the topic).
   const v1::Tenant& source = event.source();
-  const bool allowed = source.kind() == v1::TENANT_KIND_MINISTRY ||
-                       (source.kind() == v1::TENANT_KIND_PLATFORM && source.service() == kServiceName);
+  const bool allowed =
+      source.kind() == v1::TENANT_KIND_MINISTRY ||
+      (source.kind() == v1::TENANT_KIND_PLATFORM && source.service() == kServiceName);
   if (!allowed) return refuse("ministry_only", "only the ministry moves settlement windows");
 
-  absl::StatusOr<std::optional<WindowRecord>> stored = ReadWindow(ViewOf(batch), request.window_id());
+  absl::StatusOr<std::optional<WindowRecord>> stored =
+      ReadWindow(ViewOf(batch), request.window_id());
   if (!stored.ok()) return stored.status();
   WindowRecord window = stored->value_or(WindowRecord());
   if (!stored->has_value()) {
     if (target == v1::WINDOW_STATE_SETTLED || target == v1::WINDOW_STATE_ABORTED) {
-      return refuse("unknown_window", absl::StrCat("window ", request.window_id(), " has no transactions"));
+      return refuse("unknown_window",
+                    absl::StrCat("window ", request.window_id(), " has no transactions"));
     }
     // An empty window may close (its report is empty) once its business day has begun.
     if (options_.calendar != nullptr &&
@@ -643,7 +646,8 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
   }
 
   if (target == v1::WINDOW_STATE_CLOSED) {
-    absl::StatusOr<std::vector<v1::SettlementCell>> pairs = ReadPairs(ViewOf(batch), request.window_id());
+    absl::StatusOr<std::vector<v1::SettlementCell>> pairs =
+        ReadPairs(ViewOf(batch), request.window_id());
     if (!pairs.ok()) return pairs.status();
     v1::SettlementReport report = BuildReport(request.window_id(), *pairs);
     std::vector<std::string> violations = CheckReportInvariants(report);
@@ -651,7 +655,8 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
       LOG(ERROR) << "settlement invariant violated in window " << request.window_id() << ": "
                  << violation;
     }
-    absl::Status counted = AddToCounter(batch, kViolationsKey, static_cast<int64_t>(violations.size()));
+    absl::Status counted =
+        AddToCounter(batch, kViolationsKey, static_cast<int64_t>(violations.size()));
     if (!counted.ok()) return counted;
     window.set_report_digest(report.digest());
     batch.Put(ReportKey(request.window_id()), report.SerializeAsString());
@@ -668,8 +673,8 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
 
   if (target == v1::WINDOW_STATE_ABORTED) {
     // Nothing of an aborted window is paid: its transactions move to the next open window.
-    absl::StatusOr<std::vector<v1::SettlementCell>> cells =
-        ScanMessages<v1::SettlementCell>(ViewOf(batch), absl::StrCat("wc/", request.window_id(), "/"));
+    absl::StatusOr<std::vector<v1::SettlementCell>> cells = ScanMessages<v1::SettlementCell>(
+        ViewOf(batch), absl::StrCat("wc/", request.window_id(), "/"));
     if (!cells.ok()) return cells.status();
     CarryForward(record, absl::StrCat(kServiceName, "/abort/", request.window_id()),
                  request.window_id(), std::move(*cells), batch);
@@ -817,8 +822,8 @@ absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& 
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
-    const StateView& view, absl::string_view origin_window_id, uint32_t issuer,
-    uint32_t acquirer, int32_t hour) {
+    const StateView& view, absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
+    int32_t hour) {
   const std::string prefix = IndexPrefix(origin_window_id, issuer, acquirer, hour);
   std::vector<std::pair<std::string, int64_t>> out;
   bool corrupt = false;

@@ -209,8 +209,8 @@ absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& 
                                                                absl::string_view window_id);
 // Stage one's index: (event id, signed amount) of one hour of one pair, in id order.
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
-    const StateView& view, absl::string_view origin_window_id, uint32_t issuer,
-    uint32_t acquirer, int32_t hour);
+    const StateView& view, absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
+    int32_t hour);
 absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view);
 absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
                                                           absl::string_view event_id);
@@ -221,7 +221,7 @@ struct LedgerStats {
   int64_t invariant_violations = 0;  // must stay zero
   int64_t report_mismatches = 0;     // a report on the log that differs from ours: must stay zero
   int64_t ledger_unparseable = 0;
-  int64_t txn_invalid = 0;           // stage one: records it could not use (this replica's)
+  int64_t txn_invalid = 0;  // stage one: records it could not use (this replica's)
 };
 absl::StatusOr<LedgerStats> ReadStats(const StateView& view);
 

@@ -1,0 +1,438 @@
+// Proves the settlement apply logic on a real RocksDB in a temp dir, without Kafka: records are
+// fed to the appliers directly and stage one's outbox is fed to the ledger, as the log would.
+//   - stage one: cells per (window, issuer, acquirer, hour) with per-transaction fees; refunds
+//     reverse what they refund (amount and fee); loads move float only; the id digest is
+//     order-independent; a rebuilt stage one emits nothing the ledger already covers;
+//   - the ledger: resent deltas dropped (by offsets and by event id), overlapping ones refused;
+//     the lifecycle and its refusals by rule; the report's netting invariants; a late delta is
+//     carried into the next window; abort carries everything; the float per issuer;
+//   - the same transactions in two batchings give the same report digest.
+#include "services/settlement/settlement_state.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace tongka::settlement {
+namespace {
+
+using state_store::StateBatch;
+using state_store::StateStore;
+
+// 2026-11-24 00:00 +08:00.
+constexpr int64_t kDayStartUs = 1795449600000000;
+constexpr int64_t kHourUs = 3600000000;
+constexpr uint32_t kShanghai = 310000;
+constexpr uint32_t kNingbo = 330200;
+constexpr uint32_t kLiuzhou = 450200;
+
+std::unique_ptr<StateStore> FreshStore(const std::string& name) {
+  std::string dir = absl::StrCat(::testing::TempDir(), "/", name);
+  std::filesystem::remove_all(dir);
+  auto store = StateStore::Open({.path = dir});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return std::move(*store);
+}
+
+v1::Event Txn(v1::Event::BodyCase kind, uint32_t issuer, uint32_t acquirer, int64_t amount_fen,
+              int64_t recorded_at_us, uint64_t seq) {
+  v1::Event event;
+  std::string terminal = absl::StrCat(acquirer, "-METRO-000001");
+  event.set_event_id(absl::StrCat("txn/", terminal, "/", seq));
+  event.set_recorded_at_us(recorded_at_us);
+  v1::TxnCommon* txn = nullptr;
+  if (kind == v1::Event::kTap) {
+    event.mutable_tap()->set_amount_fen(amount_fen);
+    event.mutable_tap()->set_mode(v1::TRANSPORT_MODE_METRO);
+    txn = event.mutable_tap()->mutable_txn();
+  } else if (kind == v1::Event::kRefund) {
+    event.mutable_refund()->set_amount_fen(amount_fen);
+    event.mutable_refund()->set_original_terminal_id(terminal);
+    event.mutable_refund()->set_original_terminal_seq(1);
+    txn = event.mutable_refund()->mutable_txn();
+  } else {
+    event.mutable_load()->set_amount_fen(amount_fen);
+    txn = event.mutable_load()->mutable_txn();
+  }
+  txn->set_card_id(absl::StrCat(issuer, "000000000001"));
+  txn->set_issuer_city(issuer);
+  txn->set_acquirer_city(acquirer);
+  txn->set_terminal_id(terminal);
+  txn->set_terminal_seq(seq);
+  return event;
+}
+
+class SettlementStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    calendar_.emplace(*BusinessCalendar::Create("Asia/Shanghai", absl::Hours(24)));
+    fees_.emplace(*FeeSchedule::Parse("default:50,330200/METRO:100"));
+  }
+
+  // Applies `events` to stage one as partition `partition` from `first_offset`, in batches of
+  // `batch_size`, and returns the outbox entries it emitted.
+  std::vector<state_store::OutboxRecord> StageOne(StateStore* store, TxnStage* stage,
+                                                  const std::vector<v1::Event>& events,
+                                                  int32_t partition, int64_t first_offset,
+                                                  size_t batch_size) {
+    std::vector<state_store::OutboxRecord> emitted;
+    for (size_t i = 0; i < events.size(); i += batch_size) {
+      StateBatch batch(store);
+      for (size_t j = i; j < std::min(events.size(), i + batch_size); ++j) {
+        event_log::Record record =
+            event_log::Record::Owned(kTxnTopic, partition, first_offset + static_cast<int64_t>(j),
+                                     "k", events[j].SerializeAsString());
+        EXPECT_TRUE(stage->Apply(record, batch).ok());
+        batch.SetNextOffset({kTxnTopic, partition}, record.offset + 1);
+      }
+      EXPECT_TRUE(stage->FinishBatch(batch).ok());
+      EXPECT_TRUE(store->Commit(batch).ok());
+    }
+    auto outbox = store->ReadOutbox(100000);
+    EXPECT_TRUE(outbox.ok());
+    for (auto& entry : *outbox) {
+      if (entry.sequence > acked_) emitted.push_back(entry);
+    }
+    if (!outbox->empty()) acked_ = outbox->back().sequence;
+    return emitted;
+  }
+
+  // Feeds one event to the ledger as the next record of tongka.settlement partition 0.
+  absl::Status Ledger(StateStore* store, WindowLedger* ledger, const std::string& bytes) {
+    StateBatch batch(store);
+    event_log::Record record =
+        event_log::Record::Owned(kSettlementTopic, 0, ledger_offset_++, "k", bytes);
+    absl::Status applied = ledger->Apply(record, batch);
+    if (!applied.ok()) return applied;
+    batch.SetNextOffset({kSettlementTopic, 0}, record.offset + 1);
+    return store->Commit(batch);
+  }
+
+  std::vector<std::string> LedgerOutbox(StateStore* store) {
+    std::vector<std::string> out;
+    auto outbox = store->ReadOutbox(100000);
+    for (auto& entry : *outbox) {
+      if (entry.sequence > acked_) out.push_back(entry.value);
+    }
+    if (!outbox->empty()) acked_ = outbox->back().sequence;
+    return out;
+  }
+
+  std::string Command(const std::string& window, v1::WindowState target, int64_t at_us,
+                      const std::string& request_id,
+                      v1::TenantKind kind = v1::TENANT_KIND_MINISTRY) {
+    v1::Event event;
+    event.set_event_id(absl::StrCat("cmd/ministry/", request_id));
+    event.set_recorded_at_us(at_us);
+    event.mutable_source()->set_kind(kind);
+    if (kind == v1::TENANT_KIND_CITY_OPERATOR) event.mutable_source()->set_city(kShanghai);
+    v1::WindowCloseRequested* request = event.mutable_window_close_requested();
+    request->set_request_id(request_id);
+    request->set_window_id(window);
+    request->set_target_state(target);
+    return event.SerializeAsString();
+  }
+
+  RequestOutcome Outcome(StateStore* store, const std::string& request_id) {
+    auto outcome = ReadOutcome(ViewOf(*store), absl::StrCat("cmd/ministry/", request_id));
+    EXPECT_TRUE(outcome.ok() && outcome->has_value()) << request_id;
+    return outcome->value_or(RequestOutcome());
+  }
+
+  std::optional<BusinessCalendar> calendar_;
+  std::optional<FeeSchedule> fees_;
+  uint64_t acked_ = 0;
+  int64_t ledger_offset_ = 0;
+};
+
+TEST_F(SettlementStateTest, ReportNetsTapsFeesAndRefundsToTheFen) {
+  auto store = FreshStore("report");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  const int64_t at = kDayStartUs + 9 * kHourUs;
+  std::vector<v1::Event> events = {
+      Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, at, 1),        // fee 10 (100 bp)
+      Txn(v1::Event::kTap, kShanghai, kNingbo, 250, at + 1, 2),     // fee 3 (2.5 -> 3)
+      Txn(v1::Event::kRefund, kShanghai, kNingbo, 250, at + 2, 3),  // reverses 250 and fee 3
+      Txn(v1::Event::kTap, kNingbo, kShanghai, 300, at + 3, 4),     // fee 2 (1.5 -> 2)
+      Txn(v1::Event::kTap, kShanghai, kShanghai, 500, at + 4, 5),   // same city: float only
+      Txn(v1::Event::kLoad, kShanghai, kShanghai, 5000, at + 5, 6),
+  };
+  for (const auto& entry : StageOne(store.get(), &stage, events, 0, 0, 100)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at + kHourUs, "close-1"))
+                  .ok());
+  EXPECT_TRUE(Outcome(store.get(), "close-1").accepted());
+  auto report = ReadReport(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(report.ok() && report->has_value());
+  const v1::SettlementReport& r = **report;
+  ASSERT_EQ(r.bilateral_size(), 3);
+  // Sorted by (issuer, acquirer): 310000->310000, 310000->330200, 330200->310000.
+  EXPECT_EQ(r.bilateral(1).issuer_city(), kShanghai);
+  EXPECT_EQ(r.bilateral(1).count(), 3);
+  EXPECT_EQ(r.bilateral(1).gross_fen(), 1000);
+  EXPECT_EQ(r.bilateral(1).fee_fen(), 10);
+  EXPECT_EQ(r.bilateral(1).net_fen(), 990);
+  EXPECT_EQ(r.bilateral(1).refunds_fen(), 250);
+  EXPECT_EQ(r.bilateral(2).net_fen(), 298);
+  EXPECT_EQ(r.bilateral(0).gross_fen(), 500);
+  ASSERT_EQ(r.net_size(), 2);
+  EXPECT_EQ(r.net(0).city(), kShanghai);
+  EXPECT_EQ(r.net(0).net_fen(), 298 - 990);
+  EXPECT_EQ(r.net(1).net_fen(), 990 - 298);
+  EXPECT_EQ(r.total_payable_fen(), 692);
+  EXPECT_EQ(r.total_receivable_fen(), 692);
+  EXPECT_TRUE(CheckReportInvariants(r).empty());
+  EXPECT_EQ(ReportDigest(r), r.digest());
+
+  auto floats = ReadFloats(ViewOf(*store));
+  ASSERT_TRUE(floats.ok());
+  const FloatRecord& shanghai = floats->at(kShanghai);
+  EXPECT_EQ(shanghai.loads_fen(), 5000);
+  EXPECT_EQ(shanghai.spent_fen(), 1000 + 250 + 500);
+  EXPECT_EQ(shanghai.refunded_fen(), 250);
+  EXPECT_EQ(floats->at(kNingbo).spent_fen(), 300);
+}
+
+TEST_F(SettlementStateTest, InvariantsCatchABrokenReport) {
+  v1::SettlementCell pair;
+  pair.set_issuer_city(kShanghai);
+  pair.set_acquirer_city(kNingbo);
+  pair.set_taps(1);
+  pair.set_taps_fen(1000);
+  pair.set_fee_fen(5);
+  v1::SettlementReport report = BuildReport("2026-11-24", {pair});
+  EXPECT_TRUE(CheckReportInvariants(report).empty());
+  report.mutable_net(0)->set_net_fen(report.net(0).net_fen() + 1);
+  std::vector<std::string> violations = CheckReportInvariants(report);
+  ASSERT_FALSE(violations.empty());
+  EXPECT_NE(violations[0].find("net_sums_to_zero"), std::string::npos);
+}
+
+TEST_F(SettlementStateTest, IdDigestIsOrderIndependentAndAdditive) {
+  v1::SettlementCell a, b, sum;
+  for (const char* id : {"txn/x/1", "txn/x/2", "txn/x/3"}) AddIdToDigest(id, &a);
+  for (const char* id : {"txn/x/3", "txn/x/1", "txn/x/2"}) AddIdToDigest(id, &b);
+  EXPECT_EQ(DigestHex(a), DigestHex(b));
+  v1::SettlementCell first, second;
+  AddIdToDigest("txn/x/1", &first);
+  AddIdToDigest("txn/x/2", &second);
+  AddIdToDigest("txn/x/3", &second);
+  AddCell(first, &sum);
+  AddCell(second, &sum);
+  EXPECT_EQ(DigestHex(sum), DigestHex(a));
+  v1::SettlementCell other;
+  for (const char* id : {"txn/x/1", "txn/x/2", "txn/x/4"}) AddIdToDigest(id, &other);
+  EXPECT_NE(DigestHex(other), DigestHex(a));
+  EXPECT_EQ(DigestHex(a).size(), 32u);
+}
+
+TEST_F(SettlementStateTest, BatchingDoesNotChangeTheReport) {
+  std::vector<v1::Event> events;
+  const uint32_t cities[] = {kShanghai, kNingbo, kLiuzhou};
+  for (uint64_t i = 0; i < 500; ++i) {
+    events.push_back(Txn(i % 17 == 0 ? v1::Event::kRefund : v1::Event::kTap, cities[i % 3],
+                         cities[(i / 3) % 3], 100 + static_cast<int64_t>(i % 91),
+                         kDayStartUs + static_cast<int64_t>(i) * 150000000, i + 1));
+  }
+  std::string digests[2];
+  for (int run = 0; run < 2; ++run) {
+    acked_ = 0;
+    ledger_offset_ = 0;
+    auto store = FreshStore(absl::StrCat("batching", run));
+    TxnStage stage(&*calendar_, &*fees_);
+    WindowLedger ledger({.calendar = &*calendar_});
+    for (const auto& entry : StageOne(store.get(), &stage, events, 3, 0, run == 0 ? 7 : 500)) {
+      ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+    }
+    ASSERT_TRUE(
+        Ledger(store.get(), &ledger,
+               Command("2026-11-24", v1::WINDOW_STATE_CLOSED, kDayStartUs + 30 * kHourUs, "close"))
+            .ok());
+    auto report = ReadReport(ViewOf(*store), "2026-11-24");
+    ASSERT_TRUE(report.ok() && report->has_value());
+    digests[run] = (*report)->digest();
+    // The hours of a row add up to the row.
+    auto hours = ReadHours(ViewOf(*store), "2026-11-24", kShanghai, kNingbo);
+    auto pairs = ReadPairs(ViewOf(*store), "2026-11-24");
+    ASSERT_TRUE(hours.ok() && pairs.ok());
+    v1::SettlementCell sum;
+    for (const auto& hour : *hours) AddCell(hour, &sum);
+    bool found = false;
+    for (const auto& pair : *pairs) {
+      if (pair.issuer_city() == kShanghai && pair.acquirer_city() == kNingbo) {
+        found = true;
+        EXPECT_EQ(DigestHex(pair), DigestHex(sum));
+        EXPECT_EQ(GrossFenOf(pair), GrossFenOf(sum));
+      }
+    }
+    EXPECT_TRUE(found);
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+}
+
+TEST_F(SettlementStateTest, ResentDeltasAreDroppedAndOverlapsRefused) {
+  auto store = FreshStore("dedup");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  std::vector<v1::Event> events;
+  for (uint64_t i = 0; i < 10; ++i) {
+    events.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs + 1000, i + 1));
+  }
+  auto emitted = StageOne(store.get(), &stage, events, 0, 0, 5);
+  ASSERT_EQ(emitted.size(), 2u);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[0].value).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[0].value).ok());  // resend
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[1].value).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[0].value).ok());  // late resend
+  auto stats = ReadStats(ViewOf(*store));
+  EXPECT_EQ(stats->duplicates_dropped, 2);
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  EXPECT_EQ((*window)->transactions(), 10);
+
+  // A delta covering offsets 3..12 overlaps what was applied (0..9): refused, never guessed.
+  v1::Event overlap;
+  overlap.set_event_id("settlement/tongka.txn/0/3-12/2026-11-24/0");
+  overlap.mutable_settlement_delta()->set_window_id("2026-11-24");
+  overlap.mutable_settlement_delta()->set_first_offset(3);
+  overlap.mutable_settlement_delta()->set_last_offset(12);
+  EXPECT_EQ(Ledger(store.get(), &ledger, overlap.SerializeAsString()).code(),
+            absl::StatusCode::kInternal);
+
+  // A lost volume: a fresh store whose ledger has replayed tongka.settlement (which holds both
+  // deltas) and whose stage one then rebuilds from offset 0 re-indexes everything but emits only
+  // what the log does not hold yet.
+  auto rebuilt_store = FreshStore("dedup-rebuilt");
+  ledger_offset_ = 0;
+  acked_ = 0;
+  WindowLedger rebuilt_ledger({.calendar = &*calendar_});
+  for (const auto& entry : emitted) {
+    ASSERT_TRUE(Ledger(rebuilt_store.get(), &rebuilt_ledger, entry.value).ok());
+  }
+  TxnStage rebuilt(&*calendar_, &*fees_);
+  events.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs + 2000, 11));
+  auto fresh = StageOne(rebuilt_store.get(), &rebuilt, events, 0, 0, 4);
+  ASSERT_EQ(fresh.size(), 1u);
+  v1::Event only;
+  ASSERT_TRUE(only.ParseFromString(fresh[0].value));
+  EXPECT_EQ(only.settlement_delta().first_offset(), 10);
+  EXPECT_EQ(only.settlement_delta().cells(0).taps(), 1);
+  auto index = ReadCellTransactions(ViewOf(*rebuilt_store), "2026-11-24", kShanghai, kNingbo, 0);
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(index->size(), 11u) << "every id indexed again";
+}
+
+TEST_F(SettlementStateTest, LifecycleRefusesByRule) {
+  auto store = FreshStore("lifecycle");
+  WindowLedger ledger({.calendar = &*calendar_});
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  auto send = [&](const std::string& window, v1::WindowState target, const std::string& id,
+                  v1::TenantKind kind = v1::TENANT_KIND_MINISTRY) {
+    EXPECT_TRUE(Ledger(store.get(), &ledger, Command(window, target, at, id, kind)).ok());
+    return Outcome(store.get(), id);
+  };
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_SETTLED, "a").rule(), "unknown_window");
+  EXPECT_EQ(send("2026-11-30", v1::WINDOW_STATE_CLOSED, "b").rule(), "window_not_started");
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_CLOSED, "c", v1::TENANT_KIND_CITY_OPERATOR).rule(),
+            "ministry_only");
+  EXPECT_TRUE(send("2026-11-24", v1::WINDOW_STATE_CLOSING, "d").accepted());
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_CLOSING, "e").rule(), "already_in_state");
+  EXPECT_TRUE(send("2026-11-24", v1::WINDOW_STATE_CLOSED, "f").accepted());
+  // Empty window: nothing to pay, so SETTLED needs no references.
+  EXPECT_TRUE(send("2026-11-24", v1::WINDOW_STATE_SETTLED, "g").accepted());
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_ABORTED, "h").rule(), "window_final");
+  // The same request id again is a resend: dropped, the first outcome stands.
+  EXPECT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSING, at, "d")).ok());
+  EXPECT_TRUE(Outcome(store.get(), "d").accepted());
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_SETTLED);
+}
+
+TEST_F(SettlementStateTest, SettledNeedsAReferenceForEveryNonZeroNet) {
+  auto store = FreshStore("settled");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  for (const auto& entry :
+       StageOne(store.get(), &stage,
+                {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, kDayStartUs + 5, 1)}, 0, 0, 10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at, "c")).ok());
+  v1::Event settle;
+  ASSERT_TRUE(settle.ParseFromString(Command("2026-11-24", v1::WINDOW_STATE_SETTLED, at, "s1")));
+  (*settle.mutable_window_close_requested()->mutable_payment_references())[kNingbo] = "PAY-1";
+  ASSERT_TRUE(Ledger(store.get(), &ledger, settle.SerializeAsString()).ok());
+  RequestOutcome refused = Outcome(store.get(), "s1");
+  EXPECT_EQ(refused.rule(), "payment_references");
+  EXPECT_NE(refused.message().find("310000"), std::string::npos);
+  settle.set_event_id("cmd/ministry/s2");
+  (*settle.mutable_window_close_requested()->mutable_payment_references())[kShanghai] = "PAY-2";
+  ASSERT_TRUE(Ledger(store.get(), &ledger, settle.SerializeAsString()).ok());
+  EXPECT_TRUE(Outcome(store.get(), "s2").accepted());
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  ASSERT_EQ((*window)->payment_references_size(), 2);
+}
+
+TEST_F(SettlementStateTest, LateAndAbortedMoneyIsCarriedToTheNextWindow) {
+  auto store = FreshStore("carry");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  auto first =
+      StageOne(store.get(), &stage,
+               {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, kDayStartUs + 5, 1)}, 0, 0, 10);
+  auto late =
+      StageOne(store.get(), &stage,
+               {Txn(v1::Event::kTap, kShanghai, kNingbo, 700, kDayStartUs + 6, 2)}, 0, 1, 10);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, first[0].value).ok());
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at, "c")).ok());
+  LedgerOutbox(store.get());  // the report and the change
+  // The late delta does not touch the frozen window; the owner carries it to the 25th.
+  ASSERT_TRUE(Ledger(store.get(), &ledger, late[0].value).ok());
+  std::vector<std::string> carried = LedgerOutbox(store.get());
+  ASSERT_EQ(carried.size(), 1u);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, carried[0]).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, carried[0]).ok());  // resend: dropped by id
+  auto closed = ReadPairs(ViewOf(*store), "2026-11-24");
+  ASSERT_EQ(closed->size(), 1u);
+  EXPECT_EQ((*closed)[0].taps_fen(), 1000);
+  auto next = ReadPairs(ViewOf(*store), "2026-11-25");
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].taps_fen(), 700);
+  auto hours = ReadHours(ViewOf(*store), "2026-11-25", kShanghai, kNingbo);
+  ASSERT_EQ(hours->size(), 1u);
+  EXPECT_EQ((*hours)[0].origin_window_id(), "2026-11-24") << "carried cells keep their origin";
+  EXPECT_EQ(ReadStats(ViewOf(*store))->late_deltas, 1);
+  EXPECT_EQ(ReadFloats(ViewOf(*store))->at(kShanghai).spent_fen(), 1700) << "float counted once";
+
+  // Aborting the 25th carries all of it on to the 26th.
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-25", v1::WINDOW_STATE_ABORTED, at + 24 * kHourUs, "abort"))
+                  .ok());
+  std::vector<std::string> moved = LedgerOutbox(store.get());
+  ASSERT_EQ(moved.size(), 2u);  // the carried cells and the window change
+  for (const std::string& event : moved) ASSERT_TRUE(Ledger(store.get(), &ledger, event).ok());
+  auto after = ReadPairs(ViewOf(*store), "2026-11-26");
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].taps_fen(), 700);
+}
+
+TEST_F(SettlementStateTest, OnlyTheOwnerWritesDerivedEvents) {
+  auto store = FreshStore("owner");
+  WindowLedger not_owner({.calendar = &*calendar_, .replica_index = 1, .replica_count = 2});
+  ASSERT_TRUE(Ledger(store.get(), &not_owner,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, kDayStartUs + kHourUs, "c"))
+                  .ok());
+  EXPECT_TRUE(Outcome(store.get(), "c").accepted()) << "every replica applies the decision";
+  EXPECT_TRUE(LedgerOutbox(store.get()).empty()) << "partition 0 belongs to replica 0";
+}
+
+}  // namespace
+}  // namespace tongka::settlement
