@@ -1,0 +1,56 @@
+// SettlementConfig: every setting of the settlement service, named, documented, defaulted,
+// bounded, and validated before start (a bad value stops start-up with a message naming it).
+#ifndef TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_CONFIG_H_
+#define TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "libs/server/grpc_server.h"
+
+namespace tongka::settlement {
+
+struct SettlementConfig {
+  // Kafka bootstrap servers (host:port,...). Required.
+  std::string kafka_bootstrap;
+  // Kafka TLS client files (all three or none).
+  std::string kafka_ca_path;
+  std::string kafka_cert_path;
+  std::string kafka_key_path;
+  // RocksDB directory. Required.
+  std::string state_dir;
+  // Replica k of N: stage one consumes the tongka.txn partitions p % N == k; the window owner
+  // duties (derived events) are for the tongka.settlement partitions p % N == k. [1, 1024].
+  int32_t replica_index = 0;
+  int32_t replica_count = 1;
+  // gRPC addresses of every replica in index order (ReconcileHour gathers transaction ids from
+  // all of them). Required when replica_count > 1; its size must equal replica_count.
+  std::vector<std::string> peers;
+  // The platform's zone and the local time of day that cuts one business day from the next,
+  // (00:00, 24:00] (business_day.h).
+  std::string window_zone = "Asia/Shanghai";
+  absl::Duration window_cut = absl::Hours(24);
+  // The schedule: at the cut a window goes CLOSING, close_grace later CLOSED. Off: only the
+  // ministry moves windows. Grace in [0, 7 days].
+  bool schedule_close = true;
+  absl::Duration close_grace = absl::Hours(2);
+  // Interchange fees (fees.h). A store built under one schedule refuses to start under another.
+  std::string fee_schedule = "default:50";
+  // The gRPC server (listen address, mTLS or dev tokens).
+  server::GrpcServerConfig grpc;
+  // Port of /metrics; 0 picks a free port, -1 disables the endpoint.
+  int32_t metrics_port = 9100;
+  // Records per RocksDB commit of stage one, [1, 100000].
+  int32_t batch_max_records = 10000;
+  // How long a command waits to be decided (read-your-writes) before DEADLINE_EXCEEDED.
+  absl::Duration command_timeout = absl::Seconds(30);
+
+  absl::Status Validate() const;
+};
+
+}  // namespace tongka::settlement
+
+#endif  // TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_CONFIG_H_
