@@ -322,7 +322,9 @@ void SettlementApp::RefreshMetrics() {
       metrics_->window_gross.WithLabels({id, "cross_city"}).Set(static_cast<double>(cross));
       metrics_->window_gross.WithLabels({id, "same_city"}).Set(static_cast<double>(same));
       metrics_->window_fee.WithLabels({id}).Set(static_cast<double>(fee));
-      for (const v1::NetPosition& net : BuildReport(id, *pairs).net()) {
+      // Named: a range-for over a temporary's member would read the destroyed report.
+      const v1::SettlementReport report = BuildReport(id, *pairs);
+      for (const v1::NetPosition& net : report.net()) {
         metrics_->net_position.WithLabels({id, absl::StrCat(net.city())})
             .Set(static_cast<double>(net.net_fen()));
       }
