@@ -398,12 +398,13 @@ bool Generator::Next(v1::TransactionUpload* upload) {
   upload->Clear();
   if (pending_.empty()) {
     if (stats_.records >= config_.transactions) return false;
+    const int64_t previous_us = clock_us_;  // the device time of the record emitted last
     const int64_t now_us = std::max(clock_us_, SlotTimeUs(stats_.records));
     clock_us_ = now_us;
     bool done = false;
     if (rng_->Bernoulli(config_.fraud_rate)) done = InjectFraud(now_us);
     if (!done && rng_->Bernoulli(kRefundShare)) done = TryRefund(now_us);
-    if (!done) NormalStep(now_us);
+    if (!done) NormalStep(now_us, previous_us);
     CHECK(!pending_.empty());
   }
   *upload = std::move(pending_.front());
@@ -577,20 +578,22 @@ void Generator::Emit(v1::TransactionUpload upload, bool replayable) {
   pending_.push_back(std::move(upload));
 }
 
-void Generator::NormalStep(int64_t now_us) {
+void Generator::NormalStep(int64_t now_us, int64_t previous_us) {
   const bool traveller = rng_->Bernoulli(config_.cross_city_share);
   const int64_t card_index = PickCard(traveller);
   Card& card = cards_[card_index];
   const v1::TransportMode mode = PickMode(card.city_index);
   const int terminal_index = PickTerminal(card.city_index, mode);
   const int64_t amount_fen = FareFen(card.city_index, mode);
-  int64_t tap_at_us = now_us;
+  const int64_t tap_at_us = now_us;
   if (card.balance_fen < amount_fen) {
     // Top up first, as the holder would at a ticket machine or a service counter, in the same
-    // city, a little before the tap.
-    EmitLoad(&card, now_us, amount_fen - card.balance_fen);
-    tap_at_us = now_us + (15 + static_cast<int64_t>(rng_->Uniform(46))) * kMicrosPerSecond;
-    clock_us_ = tap_at_us;
+    // city, 15-60 s before the tap, but never before the record emitted last, so the stream stays
+    // in time order. The tap keeps its own slot: moving the shared clock forward by the lead
+    // instead would push every later record of the run later too (a run with many loads used to
+    // end hours after its last day, in the future for a live ingest).
+    const int64_t lead_us = (15 + static_cast<int64_t>(rng_->Uniform(46))) * kMicrosPerSecond;
+    EmitLoad(&card, std::max(previous_us, now_us - lead_us), amount_fen - card.balance_fen);
   }
   v1::TransactionUpload upload;
   EmitTap(card, terminal_index, tap_at_us, amount_fen, card.counter + 1, card.balance_fen, &upload);

@@ -168,7 +168,8 @@ class Generator {
   int64_t SlotTimeUs(int64_t index);
 
   // One step emits one record (a fraud case, a refund, a tap) or two (a load, then a tap).
-  void NormalStep(int64_t now_us);
+  // `previous_us`: the device time of the record emitted last, the earliest a load may take.
+  void NormalStep(int64_t now_us, int64_t previous_us);
   bool TryRefund(int64_t now_us);
   bool InjectFraud(int64_t now_us);
   bool InjectClone(int64_t now_us, bool far_away);
