@@ -80,24 +80,35 @@ ApplyLoop::~ApplyLoop() {
 }
 
 void ApplyLoop::PrefetchLoop() {
-  std::vector<Record> records;
+  // The thread keeps adding to one buffer, up to batch_max_records, while the loop applies the
+  // previous batch; the loop takes all of it at once. Batches so grow with the load: under a
+  // backlog every batch is full, when idle a record waits for no batch to fill. (Polling for a
+  // full batch instead, then handing it over, stalled the loop for a whole poll_timeout whenever
+  // librdkafka's queue ran short of one batch while it was busy.)
+  std::vector<Record> polled;
+  size_t room = options_.batch_max_records;
   while (true) {
-    records.clear();
-    absl::Status status =
-        consumer_->Poll(options_.batch_max_records, options_.poll_timeout, &records);
+    polled.clear();
+    // Wait for the first record, then take whatever else is already queued without waiting.
+    absl::Status status = consumer_->Poll(1, options_.poll_timeout, &polled);
+    if (status.ok() && !polled.empty() && room > 1) {
+      status = consumer_->Poll(room - 1, absl::ZeroDuration(), &polled);
+    }
     absl::MutexLock lock(&prefetch_mu_);
-    // Hand over only when the previous batch was taken (one batch in flight keeps memory bounded
-    // and the order trivially intact); an empty poll is not handed over, it just polls again.
-    auto taken_or_stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prefetch_mu_) {
-      return !prefetch_ready_ || prefetch_stop_;
-    };
-    prefetch_mu_.Await(absl::Condition(&taken_or_stopping));
     if (prefetch_stop_) return;
-    if (records.empty() && status.ok()) continue;
-    prefetched_.swap(records);
-    prefetch_status_ = status;
-    prefetch_ready_ = true;
-    if (!status.ok()) return;  // a consumer error ends prefetching; the loop reports it
+    for (Record& record : polled) prefetched_.push_back(std::move(record));
+    if (!status.ok()) {
+      prefetch_status_ = status;
+      prefetch_ready_ = true;
+      return;  // a consumer error ends prefetching; the loop reports it
+    }
+    if (!prefetched_.empty()) prefetch_ready_ = true;
+    auto room_or_stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prefetch_mu_) {
+      return prefetched_.size() < options_.batch_max_records || prefetch_stop_;
+    };
+    prefetch_mu_.Await(absl::Condition(&room_or_stopping));
+    if (prefetch_stop_) return;
+    room = options_.batch_max_records - prefetched_.size();
   }
 }
 
@@ -114,7 +125,9 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
   }
   records->swap(prefetched_);
   prefetch_ready_ = false;
-  return prefetch_status_;
+  absl::Status status = prefetch_status_;
+  prefetch_status_ = absl::OkStatus();
+  return status;
 }
 
 absl::StatusOr<size_t> ApplyLoop::RunOnce() {

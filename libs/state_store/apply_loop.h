@@ -69,8 +69,9 @@ struct ApplyLoopOptions {
   absl::Duration poll_timeout = absl::Milliseconds(100);
   // Optional: observes the wall time of each non-empty apply-and-commit step, in seconds.
   metrics::Histogram* batch_seconds = nullptr;
-  // Poll the next batch on a background thread while this one is applied and committed. Kafka
-  // fetching and copying then overlap with RocksDB work; nothing is applied out of order.
+  // Poll on a background thread while a batch is applied and committed; the next batch is all it
+  // gathered meanwhile (at most batch_max_records). Kafka fetching then overlaps with RocksDB
+  // work; nothing is applied out of order.
   bool prefetch = true;
 };
 
@@ -115,7 +116,8 @@ class ApplyLoop {
 
   std::vector<event_log::Record> records_;
 
-  // Prefetch hand-over: the thread fills `prefetched_` when it is empty.
+  // Prefetch hand-over: the thread adds to `prefetched_` (up to batch_max_records); the loop
+  // takes all of it.
   absl::Mutex prefetch_mu_;
   std::vector<event_log::Record> prefetched_ ABSL_GUARDED_BY(prefetch_mu_);
   absl::Status prefetch_status_ ABSL_GUARDED_BY(prefetch_mu_);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "libs/crypto/sm3.h"
 #include "libs/txn/terminal_id.h"
+#include "services/settlement/txn_view.h"
 
 namespace tongka::settlement {
 namespace {
@@ -82,6 +83,33 @@ v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
   return terminal->mode;
 }
 
+// The ids of a CellIndexChunk: each a varint length, then its bytes.
+void AppendIndexedId(absl::string_view id, std::string* ids) {
+  uint64_t size = id.size();
+  while (size >= 0x80) {
+    ids->push_back(static_cast<char>((size & 0x7f) | 0x80));
+    size >>= 7;
+  }
+  ids->push_back(static_cast<char>(size));
+  ids->append(id.data(), id.size());
+}
+
+// Takes the next id off the front of `ids`; false when what is left is not one.
+bool NextIndexedId(absl::string_view* ids, absl::string_view* id) {
+  uint64_t size = 0;
+  for (int shift = 0;; shift += 7) {
+    if (ids->empty() || shift > 28) return false;
+    const uint8_t byte = static_cast<uint8_t>(ids->front());
+    ids->remove_prefix(1);
+    size |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) break;
+  }
+  if (size > ids->size()) return false;
+  *id = ids->substr(0, size);
+  ids->remove_prefix(size);
+  return true;
+}
+
 bool ParseCoverage(absl::string_view text, int64_t* last, int32_t* chunk) {
   std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(text, ':');
   return absl::SimpleAtoi(parts.first, last) && absl::SimpleAtoi(parts.second, chunk);
@@ -108,6 +136,12 @@ std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uin
                         int32_t hour) {
   return absl::StrCat("t/", origin_window_id, "/", City(issuer), "/", City(acquirer),
                       absl::StrFormat("/%02d/", hour));
+}
+std::string IndexChunkKey(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
+                          int32_t hour, int32_t partition, int64_t first_offset) {
+  return absl::StrCat(IndexPrefix(origin_window_id, issuer, acquirer, hour),
+                      absl::Dec(partition, absl::kZeroPad4), "/",
+                      absl::Dec(first_offset, absl::kZeroPad20));
 }
 std::string ReportKey(absl::string_view window_id) { return absl::StrCat("wr/", window_id); }
 std::string FloatKey(uint32_t city) { return absl::StrCat("f/", City(city)); }
@@ -247,16 +281,27 @@ std::vector<std::string> CheckReportInvariants(const v1::SettlementReport& repor
 
 // ---- stage one ----
 
-v1::SettlementCell& TxnStage::CellFor(int32_t partition, const std::string& window_id,
-                                      uint32_t issuer, uint32_t acquirer, int32_t hour) {
-  auto [it, inserted] = cells_.try_emplace(CellId{partition, window_id, issuer, acquirer, hour});
-  if (inserted) {
-    it->second.set_issuer_city(issuer);
-    it->second.set_acquirer_city(acquirer);
-    it->second.set_origin_window_id(window_id);
-    it->second.set_hour(hour);
+TxnStage::OpenCell& TxnStage::CellFor(int32_t partition, const std::string& window_id,
+                                      uint32_t issuer, uint32_t acquirer, int32_t hour,
+                                      StateBatch& batch) {
+  // Most records of a batch share a window: compare with the last one before searching.
+  int32_t window = static_cast<int32_t>(windows_.size()) - 1;
+  if (window < 0 || windows_[window] != window_id) {
+    window = static_cast<int32_t>(std::find(windows_.begin(), windows_.end(), window_id) -
+                                  windows_.begin());
+    if (window == static_cast<int32_t>(windows_.size())) windows_.push_back(window_id);
   }
-  return it->second;
+  const CellId id{partition, window, issuer, acquirer, hour};
+  auto [slot, inserted] = cell_slots_.try_emplace(id, cells_.size());
+  if (!inserted) return cells_[slot->second];
+  OpenCell& open = cells_.emplace_back();
+  open.id = id;
+  open.cell.set_issuer_city(issuer);
+  open.cell.set_acquirer_city(acquirer);
+  open.cell.set_origin_window_id(window_id);
+  open.cell.set_hour(hour);
+  open.covered_up_to = CoveredUpTo(batch, window_id, partition);
+  return open;
 }
 
 int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, int32_t partition) {
@@ -276,72 +321,53 @@ int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, i
 }
 
 absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
-  v1::Event& event = event_;
-  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size()))) {
+  TxnView txn;
+  if (!ParseTxnView(record.value, &txn) ||
+      (txn.kind != TxnKind::kTap && txn.kind != TxnKind::kRefund && txn.kind != TxnKind::kLoad)) {
     ++invalid_;
     return absl::OkStatus();
   }
-  const v1::TxnCommon* txn = nullptr;
-  int64_t amount_fen = 0;
-  switch (event.body_case()) {
-    case v1::Event::kTap:
-      txn = &event.tap().txn();
-      amount_fen = event.tap().amount_fen();
-      break;
-    case v1::Event::kRefund:
-      txn = &event.refund().txn();
-      amount_fen = event.refund().amount_fen();
-      break;
-    case v1::Event::kLoad:
-      txn = &event.load().txn();
-      amount_fen = event.load().amount_fen();
-      break;
-    default:
-      ++invalid_;
-      return absl::OkStatus();
-  }
+  const int64_t amount_fen = txn.amount_fen;
   // Ingest validated all of this; a record that still breaks it is counted, never guessed at.
-  if (txn->issuer_city() == 0 || txn->acquirer_city() == 0 || amount_fen <= 0 ||
-      amount_fen >= (int64_t{1} << 40) || event.event_id().empty() || event.recorded_at_us() <= 0) {
+  if (txn.issuer_city == 0 || txn.acquirer_city == 0 || amount_fen <= 0 ||
+      amount_fen >= (int64_t{1} << 40) || txn.event_id.empty() || txn.recorded_at_us <= 0) {
     ++invalid_;
     return absl::OkStatus();
   }
   int32_t hour = 0;
-  const std::string& window_id = slots_.Lookup(event.recorded_at_us(), &hour);
-  const uint32_t issuer = txn->issuer_city();
-  const uint32_t acquirer = txn->acquirer_city();
+  const std::string& window_id = slots_.Lookup(txn.recorded_at_us, &hour);
+  const uint32_t issuer = txn.issuer_city;
+  const uint32_t acquirer = txn.acquirer_city;
+  OpenCell& open = CellFor(record.partition, window_id, issuer, acquirer, hour, batch);
 
   // The stage-one index: every tap and refund id under its cell, for the id drill-down.
-  int64_t signed_amount = 0;
-  if (event.body_case() == v1::Event::kTap) signed_amount = amount_fen;
-  if (event.body_case() == v1::Event::kRefund) signed_amount = -amount_fen;
-  if (signed_amount != 0) {
-    key_ = IndexPrefix(window_id, issuer, acquirer, hour);
-    key_.append(event.event_id());
-    batch.Put(key_, absl::StrCat(signed_amount));
+  if (txn.kind != TxnKind::kLoad) {
+    if (open.first_offset < 0) open.first_offset = record.offset;
+    AppendIndexedId(txn.event_id, open.index.mutable_event_ids());
+    open.index.add_amounts_fen(txn.kind == TxnKind::kTap ? amount_fen : -amount_fen);
   }
-  if (record.offset <= CoveredUpTo(batch, window_id, record.partition)) {
+  if (record.offset <= open.covered_up_to) {
     return absl::OkStatus();  // already in the ledger's deltas (a rebuild)
   }
 
   Source& source = sources_[record.partition];
   if (source.first_offset < 0) source.first_offset = record.offset;
   source.last_offset = record.offset;
-  v1::SettlementCell& cell = CellFor(record.partition, window_id, issuer, acquirer, hour);
-  switch (event.body_case()) {
-    case v1::Event::kTap:
+  open.counted = true;
+  v1::SettlementCell& cell = open.cell;
+  switch (txn.kind) {
+    case TxnKind::kTap:
       cell.set_taps(cell.taps() + 1);
       cell.set_taps_fen(cell.taps_fen() + amount_fen);
-      cell.set_fee_fen(cell.fee_fen() + fees_->FeeFen(amount_fen, acquirer, event.tap().mode()));
-      AddIdToDigest(event.event_id(), &cell);
+      cell.set_fee_fen(cell.fee_fen() + fees_->FeeFen(amount_fen, acquirer, txn.mode));
+      AddIdToDigest(txn.event_id, &cell);
       break;
-    case v1::Event::kRefund:
+    case TxnKind::kRefund:
       cell.set_refunds(cell.refunds() + 1);
       cell.set_refunds_fen(cell.refunds_fen() + amount_fen);
-      cell.set_fee_fen(
-          cell.fee_fen() -
-          fees_->FeeFen(amount_fen, acquirer, RefundedMode(event.refund().original_terminal_id())));
-      AddIdToDigest(event.event_id(), &cell);
+      cell.set_fee_fen(cell.fee_fen() -
+                       fees_->FeeFen(amount_fen, acquirer, RefundedMode(txn.original_terminal_id)));
+      AddIdToDigest(txn.event_id, &cell);
       break;
     default:  // load
       cell.set_loads(cell.loads() + 1);
@@ -355,21 +381,41 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
   absl::Status counted = AddToCounter(batch, kTxnInvalidKey, invalid_);
   invalid_ = 0;
   if (!counted.ok()) return counted;
-  // Group the cells by (partition, window); the map order makes the grouping contiguous.
-  auto it = cells_.begin();
-  while (it != cells_.end()) {
-    const int32_t partition = std::get<0>(it->first);
-    const std::string window_id = std::get<1>(it->first);
-    auto end = it;
-    size_t count = 0;
-    while (end != cells_.end() && std::get<0>(end->first) == partition &&
-           std::get<1>(end->first) == window_id) {
-      ++end;
-      ++count;
+  // (partition, window, issuer, acquirer, hour) order: the deltas' contents and the outbox order
+  // do not depend on the order records arrived in within the batch.
+  std::vector<OpenCell*> sorted;
+  sorted.reserve(cells_.size());
+  for (OpenCell& open : cells_) sorted.push_back(&open);
+  std::sort(sorted.begin(), sorted.end(), [this](const OpenCell* a, const OpenCell* b) {
+    return std::tie(a->id.partition, windows_[a->id.window], a->id.issuer, a->id.acquirer,
+                    a->id.hour) < std::tie(b->id.partition, windows_[b->id.window], b->id.issuer,
+                                           b->id.acquirer, b->id.hour);
+  });
+  for (const OpenCell* open : sorted) {
+    if (open->index.amounts_fen_size() == 0) continue;
+    scratch_.clear();
+    open->index.SerializeToString(&scratch_);
+    batch.Put(IndexChunkKey(windows_[open->id.window], open->id.issuer, open->id.acquirer,
+                            open->id.hour, open->id.partition, open->first_offset),
+              scratch_);
+  }
+  // One delta per (partition, window) with counted cells, chunked; the sort made each group
+  // contiguous.
+  size_t i = 0;
+  while (i < sorted.size()) {
+    const int32_t partition = sorted[i]->id.partition;
+    const int32_t window = sorted[i]->id.window;
+    std::vector<OpenCell*> group;
+    for (; i < sorted.size() && sorted[i]->id.partition == partition &&
+           sorted[i]->id.window == window;
+         ++i) {
+      if (sorted[i]->counted) group.push_back(sorted[i]);
     }
+    if (group.empty()) continue;
+    const std::string& window_id = windows_[window];
     const Source& source = sources_.at(partition);
     const int32_t chunks =
-        static_cast<int32_t>((count + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
+        static_cast<int32_t>((group.size() + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
     for (int32_t chunk = 0; chunk < chunks; ++chunk) {
       v1::Event event;
       event.set_event_id(absl::StrCat(kServiceName, "/", kTxnTopic, "/", partition, "/",
@@ -384,14 +430,15 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
       delta->set_last_offset(source.last_offset);
       delta->set_chunk(chunk);
       delta->set_chunks(chunks);
-      for (size_t i = 0; i < kCellsPerDeltaMax && it != end; ++i, ++it) {
-        *delta->add_cells() = std::move(it->second);
-      }
+      const size_t begin = static_cast<size_t>(chunk) * kCellsPerDeltaMax;
+      const size_t end = std::min(group.size(), begin + kCellsPerDeltaMax);
+      for (size_t j = begin; j < end; ++j) *delta->add_cells() = std::move(group[j]->cell);
       batch.AppendOutbox(kSettlementTopic, window_id, event.SerializeAsString());
     }
-    it = end;
   }
+  windows_.clear();
   cells_.clear();
+  cell_slots_.clear();
   sources_.clear();
   return absl::OkStatus();
 }
@@ -827,14 +874,22 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransaction
   const std::string prefix = IndexPrefix(origin_window_id, issuer, acquirer, hour);
   std::vector<std::pair<std::string, int64_t>> out;
   bool corrupt = false;
+  CellIndexChunk chunk;
   absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
-    int64_t amount = 0;
-    corrupt = !absl::SimpleAtoi(value, &amount);
-    out.emplace_back(std::string(key.substr(prefix.size())), amount);
+    corrupt = !chunk.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+              chunk.amounts_fen_size() == 0;
+    absl::string_view ids = chunk.event_ids();
+    for (int i = 0; !corrupt && i < chunk.amounts_fen_size(); ++i) {
+      absl::string_view id;
+      corrupt = !NextIndexedId(&ids, &id);
+      if (!corrupt) out.emplace_back(std::string(id), chunk.amounts_fen(i));
+    }
+    corrupt = corrupt || !ids.empty();  // as many ids as amounts, nothing after them
     return !corrupt;
   });
   if (!status.ok()) return status;
   if (corrupt) return absl::InternalError(absl::StrCat("corrupt index under ", prefix));
+  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -2,14 +2,16 @@
 // state", pattern 4), plus the readers the API and the report use.
 //
 // Stage one, TxnStage, consumes the tongka.txn partitions this replica owns (p % N == k). For each
-// tap, refund and load it finds the window and hour of the platform's recorded time
-// (business_day.h), the interchange fee (fees.h, per transaction), and adds it to its batch's
-// cell (window, issuer, acquirer, hour): counts, fen, fee, and the order-independent digest of
-// the transaction ids. It indexes every tap and refund id under its cell for the id drill-down.
-// FinishBatch emits one SettlementDelta per (source partition, window) to the outbox, keyed by
-// window_id, with the event id "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>": a
-// resend after a crash has the same id. Records the ledger already has (a rebuild after a lost
-// volume, a partition moved to a new owner) are indexed again but not re-emitted.
+// tap, refund and load (read with ParseTxnView, txn_view.h) it finds the window and hour of the
+// platform's recorded time (business_day.h), the interchange fee (fees.h, per transaction), and
+// adds it to its batch's cell (window, issuer, acquirer, hour): counts, fen, fee, and the
+// order-independent digest of the transaction ids. It indexes every tap and refund id under its
+// cell for the id drill-down, one key per cell and batch (a key per transaction made the index most
+// of stage one's cost). FinishBatch emits one SettlementDelta per (source partition, window) to the
+// outbox, keyed by window_id, with the event id
+// "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>": a resend after a crash has the same
+// id. Records the ledger already has (a rebuild after a lost volume, a partition moved to a new
+// owner) are indexed again but not re-emitted.
 //
 // Stage two, WindowLedger, consumes every partition of tongka.settlement in every replica and
 // applies the same deterministic decisions, so any replica can answer any query; only the owner
@@ -30,7 +32,10 @@
 // ABORTED from OPEN, CLOSING or CLOSED. SETTLED and ABORTED are final.
 //
 // Keys (state column family):
-//   t/<origin>/<issuer>/<acquirer>/<hh>/<event_id>  stage one: signed amount (refunds < 0)
+//   t/<origin>/<issuer>/<acquirer>/<hh>/<pppp>/<offset>  stage one's index: CellIndexChunk, the
+//                                                   ids and signed amounts (refunds < 0) of one
+//                                                   batch's records of one cell from partition p,
+//                                                   the first of them at <offset> (20 digits)
 //   wi/<window>                                     WindowRecord
 //   wp/<window>/<issuer>/<acquirer>                 SettlementCell summed over hours (a pair)
 //   wc/<window>/<issuer>/<acquirer>/<origin>/<hh>   SettlementCell of one hour
@@ -55,6 +60,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -82,6 +88,10 @@ std::string CellKey(absl::string_view window_id, uint32_t issuer, uint32_t acqui
                     absl::string_view origin_window_id, int32_t hour);
 std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
                         int32_t hour);
+// One chunk of the index under IndexPrefix: partition `partition`'s records of one batch, the
+// first of them at `first_offset`.
+std::string IndexChunkKey(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
+                          int32_t hour, int32_t partition, int64_t first_offset);
 std::string ReportKey(absl::string_view window_id);
 std::string FloatKey(uint32_t city);
 std::string OutcomeKey(absl::string_view event_id);
@@ -128,26 +138,53 @@ class TxnStage : public state_store::Applier {
     int64_t first_offset = -1;
     int64_t last_offset = -1;
   };
-  // (source partition, window, issuer, acquirer, hour): ordered so the outbox order is stable.
-  using CellId = std::tuple<int32_t, std::string, uint32_t, uint32_t, int32_t>;
-  v1::SettlementCell& CellFor(int32_t partition, const std::string& window_id, uint32_t issuer,
-                              uint32_t acquirer, int32_t hour);
-
-  const BusinessCalendar* calendar_;
-  const FeeSchedule* fees_;
-  SlotCache slots_;
-  std::map<CellId, v1::SettlementCell> cells_;
-  std::map<int32_t, Source> sources_;
+  // (source partition, this batch's window number, issuer, acquirer, hour).
+  struct CellId {
+    int32_t partition;
+    int32_t window;  // index into windows_
+    uint32_t issuer;
+    uint32_t acquirer;
+    int32_t hour;
+    bool operator==(const CellId& o) const {
+      return partition == o.partition && window == o.window && issuer == o.issuer &&
+             acquirer == o.acquirer && hour == o.hour;
+    }
+    template <typename H>
+    friend H AbslHashValue(H h, const CellId& id) {
+      return H::combine(std::move(h), id.partition, id.window, id.issuer, id.acquirer, id.hour);
+    }
+  };
+  // One cell of the batch: what it adds to the window (counted records only), and the ids of all
+  // its records for the index (a rebuild re-indexes records the ledger already has).
+  struct OpenCell {
+    CellId id;
+    v1::SettlementCell cell;
+    bool counted = false;
+    int64_t covered_up_to = -1;  // the ledger's coverage of (window, partition) when opened
+    int64_t first_offset = -1;   // of the first indexed record: names the index chunk
+    CellIndexChunk index;
+  };
+  OpenCell& CellFor(int32_t partition, const std::string& window_id, uint32_t issuer,
+                    uint32_t acquirer, int32_t hour, state_store::StateBatch& batch);
   // The ledger's coverage per (window, partition), read once each: records at or below it are
   // already in the log's deltas (a rebuilt stage one re-indexes them but emits nothing). The
   // ledger only raises coverage, so a cached value is never too high. The app starts stage one
   // after the ledger has caught up, so after a rebuild the first read is complete.
-  std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
   int64_t CoveredUpTo(state_store::StateBatch& batch, const std::string& window_id,
                       int32_t partition);
+
+  const BusinessCalendar* calendar_;
+  const FeeSchedule* fees_;
+  SlotCache slots_;
+  // This batch's cells, found by id through cell_slots_; sorted only in FinishBatch (so the
+  // outbox order is stable), never per record.
+  std::vector<std::string> windows_;
+  std::vector<OpenCell> cells_;
+  absl::flat_hash_map<CellId, size_t> cell_slots_;
+  std::map<int32_t, Source> sources_;
+  std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
   int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
-  v1::Event event_;      // scratch, reused
-  std::string key_;      // scratch, reused
+  std::string scratch_;  // reused serialization buffer
 };
 
 // ---- stage two ----

@@ -325,6 +325,49 @@ TEST_F(SettlementStateTest, ResentDeltasAreDroppedAndOverlapsRefused) {
   EXPECT_EQ(index->size(), 11u) << "every id indexed again";
 }
 
+// The id index holds one chunk per cell and batch: reading a cell back gathers every chunk of
+// every partition, sorted by id, with signed amounts; loads are not indexed; a chunk whose ids
+// and amounts disagree is reported as corruption, never half read.
+TEST_F(SettlementStateTest, IdIndexGathersEveryChunkOfACell) {
+  auto store = FreshStore("index");
+  TxnStage stage(&*calendar_, &*fees_);
+  std::vector<v1::Event> p0;
+  std::vector<v1::Event> p1;
+  for (uint64_t seq = 1; seq <= 7; ++seq) {
+    p0.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100 + seq, kDayStartUs + 60, seq));
+    p1.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 200 + seq, kDayStartUs + 60, 100 + seq));
+  }
+  p0.push_back(Txn(v1::Event::kRefund, kShanghai, kNingbo, 50, kDayStartUs + 60, 8));
+  p0.push_back(Txn(v1::Event::kLoad, kShanghai, kShanghai, 5000, kDayStartUs + 60, 9));
+  StageOne(store.get(), &stage, p0, 0, 0, 3);  // three batches: three chunks
+  StageOne(store.get(), &stage, p1, 1, 0, 4);  // two more, from another partition
+  auto index = ReadCellTransactions(ViewOf(*store), "2026-11-24", kShanghai, kNingbo, 0);
+  ASSERT_TRUE(index.ok()) << index.status();
+  std::vector<std::pair<std::string, int64_t>> expected;
+  for (uint64_t seq = 1; seq <= 7; ++seq) {
+    expected.emplace_back(absl::StrCat("txn/330200-METRO-000001/", seq), 100 + seq);
+    expected.emplace_back(absl::StrCat("txn/330200-METRO-000001/", 100 + seq), 200 + seq);
+  }
+  expected.emplace_back("txn/330200-METRO-000001/8", -50);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*index, expected);
+  auto loads = ReadCellTransactions(ViewOf(*store), "2026-11-24", kShanghai, kShanghai, 0);
+  ASSERT_TRUE(loads.ok());
+  EXPECT_TRUE(loads->empty()) << "loads are float, not transactions of a row";
+
+  // One id too few for its amounts.
+  CellIndexChunk broken;
+  broken.set_event_ids(std::string("\x03abc", 4));
+  broken.add_amounts_fen(1);
+  broken.add_amounts_fen(2);
+  StateBatch batch(store.get());
+  batch.Put(IndexChunkKey("2026-11-24", kShanghai, kNingbo, 5, 0, 0), broken.SerializeAsString());
+  ASSERT_TRUE(store->Commit(batch).ok());
+  EXPECT_EQ(
+      ReadCellTransactions(ViewOf(*store), "2026-11-24", kShanghai, kNingbo, 5).status().code(),
+      absl::StatusCode::kInternal);
+}
+
 TEST_F(SettlementStateTest, LifecycleRefusesByRule) {
   auto store = FreshStore("lifecycle");
   WindowLedger ledger({.calendar = &*calendar_});

@@ -1,0 +1,202 @@
+// Proves ParseTxnView reads what a full v1::Event parse reads: on taps, loads and refunds with
+// every field set, on other bodies, on concatenated records (protobuf merges repeated message
+// fields and lets a later oneof body replace an earlier one), and on every prefix of each record
+// (a prefix that protobuf parses must read the same; one ParseTxnView refuses, protobuf must
+// refuse too).
+#include "services/settlement/txn_view.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "proto/events.pb.h"
+
+namespace tongka::settlement {
+namespace {
+
+// The view a full parse implies.
+TxnView Expected(const v1::Event& event) {
+  TxnView view;
+  view.event_id = event.event_id();
+  view.recorded_at_us = event.recorded_at_us();
+  const v1::TxnCommon* txn = nullptr;
+  switch (event.body_case()) {
+    case v1::Event::kTap:
+      view.kind = TxnKind::kTap;
+      view.amount_fen = event.tap().amount_fen();
+      view.mode = event.tap().mode();
+      txn = &event.tap().txn();
+      break;
+    case v1::Event::kLoad:
+      view.kind = TxnKind::kLoad;
+      view.amount_fen = event.load().amount_fen();
+      txn = &event.load().txn();
+      break;
+    case v1::Event::kRefund:
+      view.kind = TxnKind::kRefund;
+      view.amount_fen = event.refund().amount_fen();
+      view.original_terminal_id = event.refund().original_terminal_id();
+      txn = &event.refund().txn();
+      break;
+    case v1::Event::BODY_NOT_SET:
+      view.kind = TxnKind::kNone;
+      break;
+    default:
+      view.kind = TxnKind::kOther;
+  }
+  if (txn != nullptr) {
+    view.issuer_city = txn->issuer_city();
+    view.acquirer_city = txn->acquirer_city();
+  }
+  return view;
+}
+
+void ExpectSame(const TxnView& actual, const TxnView& expected, const std::string& what) {
+  EXPECT_EQ(actual.event_id, expected.event_id) << what;
+  EXPECT_EQ(actual.recorded_at_us, expected.recorded_at_us) << what;
+  EXPECT_EQ(static_cast<int>(actual.kind), static_cast<int>(expected.kind)) << what;
+  EXPECT_EQ(actual.amount_fen, expected.amount_fen) << what;
+  EXPECT_EQ(actual.issuer_city, expected.issuer_city) << what;
+  EXPECT_EQ(actual.acquirer_city, expected.acquirer_city) << what;
+  EXPECT_EQ(actual.mode, expected.mode) << what;
+  EXPECT_EQ(actual.original_terminal_id, expected.original_terminal_id) << what;
+}
+
+v1::Event RandomTransaction(std::mt19937_64& rng, int kind) {
+  v1::Event event;
+  event.set_event_id(absl::StrCat("txn/310000-BUS-", rng() % 1000000, "/", rng() % 100000));
+  event.set_occurred_at_us(static_cast<int64_t>(rng() % (int64_t{1} << 52)));
+  event.set_recorded_at_us(static_cast<int64_t>(rng() % (int64_t{1} << 52)));
+  event.mutable_source()->set_kind(v1::TENANT_KIND_CITY_OPERATOR);
+  event.mutable_source()->set_city(310000);
+  v1::TxnCommon* txn = nullptr;
+  const int64_t amount = 1 + static_cast<int64_t>(rng() % 100000);
+  if (kind == 0) {
+    v1::Tap* tap = event.mutable_tap();
+    tap->set_amount_fen(amount);
+    tap->set_mode(static_cast<v1::TransportMode>(1 + rng() % 6));
+    tap->set_route_id("71");
+    tap->set_station_id("S00042");
+    txn = tap->mutable_txn();
+  } else if (kind == 1) {
+    v1::Load* load = event.mutable_load();
+    load->set_amount_fen(amount);
+    load->set_channel("ticket_machine");
+    txn = load->mutable_txn();
+  } else {
+    v1::Refund* refund = event.mutable_refund();
+    refund->set_amount_fen(amount);
+    refund->set_original_terminal_id("P-unionmart-000042");
+    refund->set_original_terminal_seq(rng() % 1000);
+    refund->set_reason("fare_adjustment");
+    txn = refund->mutable_txn();
+  }
+  txn->set_card_id("31000000000000000012");
+  txn->set_issuer_city(static_cast<uint32_t>(110000 + rng() % 540000));
+  txn->set_acquirer_city(static_cast<uint32_t>(110000 + rng() % 540000));
+  txn->set_operator_id("310000");
+  txn->set_terminal_id("310000-BUS-000123");
+  txn->set_terminal_seq(rng());
+  txn->set_card_counter(static_cast<uint32_t>(rng()));
+  txn->set_balance_before_fen(static_cast<int64_t>(rng() % 100000));
+  txn->set_balance_after_fen(-static_cast<int64_t>(rng() % 100000));  // negatives: 10-byte varints
+  txn->set_mac(std::string(16, static_cast<char>(rng())));
+  txn->set_late(rng() % 2 == 0);
+  return event;
+}
+
+// Every prefix: what protobuf accepts, ParseTxnView reads the same.
+void CheckEveryPrefix(const std::string& bytes, const std::string& what) {
+  for (size_t size = 0; size <= bytes.size(); ++size) {
+    const std::string prefix = bytes.substr(0, size);
+    v1::Event event;
+    const bool full = event.ParseFromString(prefix);
+    TxnView view;
+    const bool lean = ParseTxnView(prefix, &view);
+    if (full) {
+      ASSERT_TRUE(lean) << what << ": protobuf parses the first " << size << " bytes";
+      ExpectSame(view, Expected(event), absl::StrCat(what, ", first ", size, " bytes"));
+    }
+    if (!lean) EXPECT_FALSE(full) << what << ": refused " << size << " bytes protobuf parses";
+  }
+}
+
+TEST(TxnViewTest, ReadsWhatAFullParseReadsOnEveryPrefix) {
+  std::mt19937_64 rng(20261201);
+  for (int i = 0; i < 60; ++i) {
+    const v1::Event event = RandomTransaction(rng, i % 3);
+    const std::string bytes = event.SerializeAsString();
+    TxnView view;
+    ASSERT_TRUE(ParseTxnView(bytes, &view));
+    ExpectSame(view, Expected(event), absl::StrCat("record ", i));
+    CheckEveryPrefix(bytes, absl::StrCat("record ", i));
+  }
+}
+
+TEST(TxnViewTest, ConcatenatedRecordsMergeAndALaterBodyReplacesAnEarlierOne) {
+  std::mt19937_64 rng(7);
+  for (int first = 0; first < 3; ++first) {
+    for (int second = 0; second < 3; ++second) {
+      const std::string bytes = RandomTransaction(rng, first).SerializeAsString() +
+                                RandomTransaction(rng, second).SerializeAsString();
+      v1::Event merged;
+      ASSERT_TRUE(merged.ParseFromString(bytes));
+      TxnView view;
+      ASSERT_TRUE(ParseTxnView(bytes, &view));
+      ExpectSame(view, Expected(merged), absl::StrCat(first, " then ", second));
+    }
+  }
+  // A body with only some fields merges into the earlier one of the same kind.
+  v1::Event tap = RandomTransaction(rng, 0);
+  v1::Event partial;
+  partial.mutable_tap()->set_amount_fen(777);
+  const std::string bytes = tap.SerializeAsString() + partial.SerializeAsString();
+  v1::Event merged;
+  ASSERT_TRUE(merged.ParseFromString(bytes));
+  TxnView view;
+  ASSERT_TRUE(ParseTxnView(bytes, &view));
+  EXPECT_EQ(view.amount_fen, 777);
+  EXPECT_EQ(view.issuer_city, tap.tap().txn().issuer_city());
+  ExpectSame(view, Expected(merged), "partial merge");
+}
+
+TEST(TxnViewTest, OtherBodiesAndEmptyRecordsAreNotTransactions) {
+  v1::Event delta;
+  delta.set_event_id("settlement/tongka.txn/0/0-9/2026-11-24/0");
+  delta.mutable_settlement_delta()->set_window_id("2026-11-24");
+  delta.mutable_settlement_delta()->add_cells()->set_taps(3);
+  TxnView view;
+  ASSERT_TRUE(ParseTxnView(delta.SerializeAsString(), &view));
+  EXPECT_EQ(view.kind, TxnKind::kOther);
+  CheckEveryPrefix(delta.SerializeAsString(), "delta");
+
+  ASSERT_TRUE(ParseTxnView("", &view));
+  EXPECT_EQ(view.kind, TxnKind::kNone);
+
+  // A tap followed by another body: the oneof holds the later one.
+  std::mt19937_64 rng(3);
+  const std::string bytes =
+      RandomTransaction(rng, 0).SerializeAsString() + delta.SerializeAsString();
+  ASSERT_TRUE(ParseTxnView(bytes, &view));
+  EXPECT_EQ(view.kind, TxnKind::kOther);
+  EXPECT_EQ(view.amount_fen, 0);
+}
+
+TEST(TxnViewTest, BrokenStructureIsRefused) {
+  TxnView view;
+  EXPECT_FALSE(ParseTxnView(std::string("\x08", 1), &view)) << "truncated varint";
+  EXPECT_FALSE(ParseTxnView(std::string("\x0a\x05"
+                                        "ab",
+                                        4),
+                            &view))
+      << "length past the end";
+  EXPECT_FALSE(ParseTxnView(std::string("\x0b", 1), &view)) << "start group";
+  EXPECT_FALSE(ParseTxnView(std::string("\x0e\x00", 2), &view)) << "wire type 6";
+  EXPECT_FALSE(ParseTxnView(std::string("\x00\x00", 2), &view)) << "field number 0";
+  EXPECT_FALSE(ParseTxnView(std::string(11, '\xff') + "\x01", &view)) << "varint of 12 bytes";
+}
+
+}  // namespace
+}  // namespace tongka::settlement
