@@ -17,6 +17,9 @@
 // for one hour (one id removed, one invented) to exactly those two ids, for an hour whose
 // transactions sit in partitions of both replicas.
 //
+// The operator CLI (tools/cli:tongka_ctl) is run against part 1's service and must print the same
+// report digest, and mark a city's view as filtered.
+//
 // The window cut is placed twelve hours away from the test's start, so every transaction lands
 // in one window whatever the time of day the test runs.
 #include <grpcpp/grpcpp.h>
@@ -429,6 +432,26 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
   ASSERT_EQ(report.window_id(), window_id);
   ExpectReportEquals(report, expected);
   ASSERT_FALSE(report.digest().empty());
+  {
+    // The operator CLI prints the same report: its digest, and for a city only its own rows.
+    std::string digest_hex;
+    for (unsigned char c : report.digest()) {
+      absl::StrAppend(&digest_hex, absl::Hex(c, absl::kZeroPad2));
+    }
+    for (const std::string tenant : {"ministry", "city:310000"}) {
+      auto ctl = Start(
+          {"tools/cli/tongka_ctl", absl::StrCat("--target=127.0.0.1:", single.grpc_port),
+           "--tenant=" + tenant, absl::StrCat("--dev_token_secret=", kSecret), "report", window_id},
+          "ctl-" + tenant + ".log");
+      ASSERT_NE(ctl, nullptr);
+      const int ctl_status = ctl->Wait();
+      EXPECT_TRUE(WIFEXITED(ctl_status) && WEXITSTATUS(ctl_status) == 0) << ctl->Log();
+      EXPECT_NE(ctl->Log().find("report digest (SM3): " + digest_hex), std::string::npos)
+          << ctl->Log();
+      EXPECT_EQ(ctl->Log().find("(your rows only)") != std::string::npos, tenant != "ministry")
+          << ctl->Log();
+    }
+  }
   single.process->TerminateAndWait(absl::Seconds(20));
   kafka->reset();  // stops the first broker
 

@@ -1,96 +1,138 @@
 #!/usr/bin/env bash
-# Runs Tongka locally and shows it working: starts its own single-node Kafka broker (KRaft, on a
-# free loopback port, data in a temp dir), creates the topics, feeds synthetic card taps from eight
-# member cities, and runs the runtime's sample service, which applies them exactly once through the
-# two-stage pipeline (per-card totals -> outbox -> per-city tallies). While it runs, the script
-# prints the service's own Prometheus metrics (applied events, consumer lag, outbox depth); at the
-# end it prints the per-city totals and the state digest, and stops everything it started.
+# Runs Tongka locally and shows it doing its job: starts its own single-node Kafka broker (KRaft, on
+# a free loopback port, data in a temp dir), creates the topics, and runs the ingest and settlement
+# services. tapgen then plays a simulated day of card traffic from the 80 member cities (signed
+# taps, top-ups, refunds, 20% of cards travelling) through ingest's gRPC API. While it runs, the
+# script prints the services' own Prometheus figures (accepted, applied, lag); when settlement has
+# applied everything, it closes today's window as the ministry and prints the settlement report
+# (multilateral net positions, the largest inter-city flows, the SM3 digest), the same report as
+# Shanghai's operator sees it (only its own rows), and every issuer's prepaid float. Then it stops
+# everything it started.
 #
-#   tools/run_platform.sh            feed 300,000 taps (100k/s), catch up, show, stop
-#   tools/run_platform.sh --serve    then keep the service (and /metrics) running until Ctrl-C
+#   tools/run_platform.sh            200,000 transactions at up to 40,000/s, settle, show, stop
+#   tools/run_platform.sh --serve    then keep the services running until Ctrl-C
 #
-# Environment: TONGKA_TAPS (default 300000), TONGKA_RUN_DIR (default a new temp dir).
+# Environment: TONGKA_TXNS (default 200000), TONGKA_RATE (default 40000 per second),
+# TONGKA_RUN_DIR (default a new temp dir).
 set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 serve=false
 [[ "${1:-}" == "--serve" ]] && serve=true
-readonly TAPS="${TONGKA_TAPS:-300000}"
+readonly TXNS="${TONGKA_TXNS:-200000}"
+readonly RATE="${TONGKA_RATE:-40000}"
 readonly RUN_DIR="${TONGKA_RUN_DIR:-$(mktemp -d /tmp/tongka-run.XXXXXX)}"
+# Development only: both services accept dev tokens signed with this secret (tapgen's default).
+readonly SECRET="tongka-dev-token-secret-v1"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 tools/setup.sh
 say "building (Bazel, offline, against the system libraries)"
-bazel build //tools/sample:tongka_sample //tools/sample:tongka_sample_feed 2>&1 | tail -1
-BIN="$(bazel info bazel-bin 2>/dev/null)/tools/sample"
+bazel build //services/ingest:tongka_ingest //services/settlement:tongka_settlement \
+  //tools/tapgen //tools/cli:tongka_ctl 2>&1 | tail -1
+BIN="$(bazel info bazel-bin 2>/dev/null)"
 
 say "starting a local Kafka broker (data in $RUN_DIR/kafka)"
 tools/kafka/kafka.sh start "$RUN_DIR/kafka" >/dev/null
 BOOTSTRAP="$(cat "$RUN_DIR/kafka/bootstrap")"
-sample_pid=""
-feed_pid=""
+pids=()
 cleanup() {
-  [[ -n "$feed_pid" ]] && kill "$feed_pid" 2>/dev/null
-  [[ -n "$sample_pid" ]] && kill "$sample_pid" 2>/dev/null && wait "$sample_pid" 2>/dev/null
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   tools/kafka/kafka.sh stop "$RUN_DIR/kafka" >/dev/null 2>&1 || true
   echo "stopped; logs and state are in $RUN_DIR"
 }
 trap cleanup EXIT
 echo "Kafka is at $BOOTSTRAP"
+tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn 8 >/dev/null
+tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.settlement 4 >/dev/null
+echo "topics: tongka.txn (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
 
-METRICS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN/tongka_sample_feed" --kafka_bootstrap="$BOOTSTRAP" --count=0 \
-  --create_topics_with_partitions=8 2>"$RUN_DIR/feed.log" >/dev/null
+INGEST_GRPC=$(free_port)
+INGEST_METRICS=$(free_port)
+SETTLEMENT_GRPC=$(free_port)
+SETTLEMENT_METRICS=$(free_port)
+say "starting ingest (gRPC 127.0.0.1:$INGEST_GRPC, metrics :$INGEST_METRICS) and settlement (gRPC 127.0.0.1:$SETTLEMENT_GRPC, metrics :$SETTLEMENT_METRICS)"
+"$BIN/services/ingest/tongka_ingest" --kafka_bootstrap="$BOOTSTRAP" --state_dir="$RUN_DIR/ingest" \
+  --grpc_host=127.0.0.1 --grpc_port="$INGEST_GRPC" --metrics_port="$INGEST_METRICS" \
+  --dev_token_secret="$SECRET" 2>"$RUN_DIR/ingest.log" &
+pids+=($!)
+# The ministry closes windows by hand here (--schedule_close=false); in production the schedule
+# closes each business day at the cut (24:00 Asia/Shanghai) plus a 2 h grace.
+"$BIN/services/settlement/tongka_settlement" --kafka_bootstrap="$BOOTSTRAP" \
+  --state_dir="$RUN_DIR/settlement" --grpc_host=127.0.0.1 --grpc_port="$SETTLEMENT_GRPC" \
+  --metrics_port="$SETTLEMENT_METRICS" --dev_token_secret="$SECRET" --schedule_close=false \
+  --fee_schedule=default:50 2>"$RUN_DIR/settlement.log" &
+pids+=($!)
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$INGEST_METRICS/readyz" >/dev/null &&
+    curl -sf "http://127.0.0.1:$SETTLEMENT_METRICS/readyz" >/dev/null && break
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a service failed to start; see $RUN_DIR/*.log"; exit 1; }
+  done
+  sleep 0.2
+done
+echo "both ready"
 
-say "running the sample service (state in $RUN_DIR/state, metrics on http://127.0.0.1:$METRICS_PORT/metrics)"
-"$BIN/tongka_sample" --kafka_bootstrap="$BOOTSTRAP" --state_dir="$RUN_DIR/state" \
-  --metrics_port="$METRICS_PORT" 2>"$RUN_DIR/sample.log" &
-sample_pid=$!
+say "tapgen: $TXNS transactions of a simulated day in 80 cities, signed with SM4-CMAC, through ingest at up to $RATE/s"
+"$BIN/tools/tapgen/tapgen" --seed=7 --transactions="$TXNS" --cross_city_share=0.2 \
+  --target="127.0.0.1:$INGEST_GRPC" --rate="$RATE" --dev_token_secret="$SECRET" \
+  >"$RUN_DIR/tapgen.out" 2>"$RUN_DIR/tapgen.log" &
+tapgen_pid=$!
+pids+=($tapgen_pid)
 
-say "feeding $TAPS taps to tongka.txn (8 partitions, keyed by card id, idempotent producer) while it runs"
-"$BIN/tongka_sample_feed" --kafka_bootstrap="$BOOTSTRAP" --count="$TAPS" \
-  --pace_per_second=100000 2>>"$RUN_DIR/feed.log" &
-feed_pid=$!
-
-# Prints one line of the service's own Prometheus figures; returns 0 once everything fed is applied
-# through both stages and the outbox is empty.
+# One line of both services' own Prometheus figures; returns 0 once settlement has applied every
+# transaction ingest accepted, through both stages, with nothing left in its outbox.
 show_metrics() {
-  curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v taps="$TAPS" '
-    /^tongka_consumer_applied_events_total/ { split($1, a, "loop=\""); split(a[2], l, "\""); applied[l[1]] += $2 }
-    /^tongka_consumer_lag_events/ { split($1, a, "loop=\""); split(a[2], l, "\""); lag[l[1]] += $2 }
-    /^tongka_outbox_depth_events/ { outbox = $2 }
-    /^tongka_outbox_published_events_total/ { published = $2 }
-    END { printf "  applied taps %7d  lag %6d | tallies published %4d, applied %4d, lag %3d | outbox %3d\n",
-            applied["taps"], lag["taps"], published, applied["tallies"], lag["tallies"], outbox
-          exit !(applied["taps"] == taps && lag["taps"] == 0 && lag["tallies"] == 0 &&
-                 outbox == 0 && applied["tallies"] == published) }'
+  {
+    curl -sf "http://127.0.0.1:$INGEST_METRICS/metrics" | sed 's/^/ingest /'
+    curl -sf "http://127.0.0.1:$SETTLEMENT_METRICS/metrics" | sed 's/^/settlement /'
+  } | awk '
+    $1 == "ingest" && $2 ~ /^tongka_ingest_items_total/ { split($2, a, "outcome=\""); split(a[2], o, "\""); items[o[1]] += $3 }
+    $1 == "settlement" && $2 ~ /^tongka_consumer_applied_events_total/ { split($2, a, "loop=\""); split(a[2], l, "\""); applied[l[1]] += $3 }
+    $1 == "settlement" && $2 ~ /^tongka_consumer_lag_events/ { split($2, a, "loop=\""); split(a[2], l, "\""); lag[l[1]] += $3 }
+    $1 == "settlement" && $2 ~ /^tongka_outbox_depth_events/ { outbox = $3 }
+    END { printf "  ingest: accepted %7d  duplicate %4d  rejected %4d | settlement: applied %7d  lag %6d | deltas applied %5d  lag %3d | outbox %3d\n",
+            items["accepted"], items["duplicate"], items["rejected"], applied["txn"], lag["txn"], applied["ledger"], lag["ledger"], outbox
+          exit !(items["accepted"] > 0 && applied["txn"] == items["accepted"] && lag["txn"] == 0 && lag["ledger"] == 0 && outbox == 0) }'
 }
 
-until ! kill -0 "$feed_pid" 2>/dev/null && show_metrics; do
-  kill -0 "$sample_pid" 2>/dev/null || { echo "the sample service failed; see $RUN_DIR/sample.log"; exit 1; }
+while kill -0 "$tapgen_pid" 2>/dev/null || ! show_metrics >/dev/null; do
+  for pid in "${pids[@]:0:2}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a service failed; see $RUN_DIR/*.log"; exit 1; }
+  done
+  show_metrics || true
   sleep 1
-  kill -0 "$feed_pid" 2>/dev/null && show_metrics || true
 done
-wait "$feed_pid" || { echo "the feed failed; see $RUN_DIR/feed.log"; exit 1; }
+show_metrics
+wait "$tapgen_pid" || { echo "tapgen failed; see $RUN_DIR/tapgen.log"; exit 1; }
+echo "  tapgen: $(tail -1 "$RUN_DIR/tapgen.out")"
+
+CTL=("$BIN/tools/cli/tongka_ctl" --target="127.0.0.1:$SETTLEMENT_GRPC" --dev_token_secret="$SECRET")
+WINDOW="$(TZ=Asia/Shanghai date +%F)"
+say "settlement windows, as the ministry sees them (tongka_ctl windows)"
+"${CTL[@]}" --tenant=ministry windows
+say "the ministry closes window $WINDOW (tongka_ctl close $WINDOW)"
+"${CTL[@]}" --tenant=ministry close "$WINDOW"
+say "the settlement report of $WINDOW, as the ministry sees it (tongka_ctl report $WINDOW)"
+"${CTL[@]}" --tenant=ministry --top=6 report "$WINDOW"
+say "the same report as Shanghai's operator sees it: only its own rows (--tenant=city:310000)"
+"${CTL[@]}" --tenant=city:310000 --top=4 report "$WINDOW"
+say "prepaid float per issuer, with the window's change (tongka_ctl float $WINDOW)"
+"${CTL[@]}" --tenant=ministry float "$WINDOW" >"$RUN_DIR/float.txt"
+head -12 "$RUN_DIR/float.txt"
+echo "  ... $(($(wc -l <"$RUN_DIR/float.txt") - 12)) more issuers. Outstanding float counts the loads, spends and refunds"
+echo "  on tongka.txn; the cards' opening balances (tongka.cards) join it with card_registry, so a"
+echo "  fresh platform shows spending beyond its loads as negative. Issuers record escrow reserves"
+echo "  with RecordReserve; coverage below 100% raises TongkaFloatUnderCovered."
 
 if $serve; then
-  echo "  serving; Ctrl-C to stop. Try: curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^tongka_"
-  wait "$sample_pid" || true
+  echo
+  echo "serving; Ctrl-C to stop. Try:"
+  echo "  curl -s http://127.0.0.1:$SETTLEMENT_METRICS/metrics | grep ^tongka_settlement_"
+  echo "  ${CTL[*]} --tenant=city:330200 report $WINDOW"
+  wait "${pids[0]}" || true
 fi
-kill -TERM "$sample_pid"
-wait "$sample_pid" || { echo "the sample service failed; see $RUN_DIR/sample.log"; exit 1; }
-sample_pid=""
-
-say "result: every tap applied exactly once"
-"$BIN/tongka_sample" --summary --state_dir="$RUN_DIR/state" 2>/dev/null | python3 -c "$(cat <<'PY'
-import json, sys
-s = json.load(sys.stdin)
-print(f"  taps applied per card: {s['card_taps']:>10,}   fen: {s['card_spent_fen']:>14,}")
-print(f"  taps tallied per city: {s['city_taps']:>10,}   fen: {s['city_amount_fen']:>14,}")
-for city, (taps, fen) in sorted(s["cities"].items()):
-    print(f"    city {city}: {taps:>8,} taps  {fen / 100:>14,.2f} yuan")
-print(f"  state digest (SM3): {s['digest']}")
-PY
-)"

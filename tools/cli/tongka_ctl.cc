@@ -1,0 +1,299 @@
+// tongka_ctl: the operator's command line for the settlement API, as a city operator, a partner or
+// the ministry. It calls tongka.v1.SettlementService over gRPC, either with mTLS (the caller's
+// client certificate names the tenant) or, in development, with a signed dev token for --tenant.
+//
+//   tongka_ctl --target=HOST:PORT --tenant=ministry windows
+//   tongka_ctl ... window 2026-12-01           live positions of one window
+//   tongka_ctl ... close 2026-12-01            the ministry closes it (read-your-writes answer)
+//   tongka_ctl ... report 2026-12-01 [--top=N] the report: net positions, largest flows
+//   tongka_ctl ... float [2026-12-01]          every issuer's prepaid float and reserve coverage
+//
+// Exit status: 0 on success, 1 when the call failed (the gRPC status is printed), 2 on bad usage.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "libs/server/authenticator.h"
+#include "libs/server/dev_token.h"
+#include "libs/server/tenant.h"
+#include "libs/txn/cities.h"
+#include "proto/settlement.grpc.pb.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:7000", "The settlement service, host:port.");
+ABSL_FLAG(std::string, tenant, "ministry",
+          "Who is calling (dev-token mode): ministry, city:<code>, partner:<id>.");
+ABSL_FLAG(std::string, dev_token_secret, "",
+          "Development: sign a dev token for --tenant with this secret instead of using mTLS.");
+ABSL_FLAG(std::string, tls_ca, "", "mTLS: the CA of the service's certificate (PEM).");
+ABSL_FLAG(std::string, tls_cert, "", "mTLS: the caller's client certificate (PEM).");
+ABSL_FLAG(std::string, tls_key, "", "mTLS: the caller's client key (PEM).");
+ABSL_FLAG(int32_t, top, 10, "report: how many of the largest inter-city flows to list.");
+ABSL_FLAG(std::string, request_id, "", "close: the idempotency key (default: derived).");
+
+namespace tongka::cli {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+std::string CityName(uint32_t code) {
+  const txn::City* city = txn::FindCity(code);
+  return city == nullptr ? absl::StrCat(code) : absl::StrCat(code, " ", city->name);
+}
+
+std::string Yuan(int64_t fen) {
+  const char* sign = fen < 0 ? "-" : "";
+  const uint64_t abs = fen < 0 ? -static_cast<uint64_t>(fen) : static_cast<uint64_t>(fen);
+  return absl::StrFormat("%s%d.%02d", sign, abs / 100, abs % 100);
+}
+
+class Ctl {
+ public:
+  Ctl() {
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    if (absl::GetFlag(FLAGS_dev_token_secret).empty()) {
+      grpc::SslCredentialsOptions tls;
+      tls.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_ca));
+      tls.pem_cert_chain = ReadFile(absl::GetFlag(FLAGS_tls_cert));
+      tls.pem_private_key = ReadFile(absl::GetFlag(FLAGS_tls_key));
+      credentials = grpc::SslCredentials(tls);
+    } else {
+      credentials = grpc::InsecureChannelCredentials();
+    }
+    stub_ = v1::SettlementService::NewStub(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_target), credentials));
+  }
+
+  // Runs one RPC with the caller's credentials; prints the status when it fails.
+  template <typename Request, typename Response>
+  bool Call(grpc::Status (v1::SettlementService::Stub::*method)(grpc::ClientContext*,
+                                                                const Request&, Response*),
+            const Request& request, Response* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    const std::string secret = absl::GetFlag(FLAGS_dev_token_secret);
+    if (!secret.empty()) {
+      absl::StatusOr<v1::Tenant> tenant = server::ParseTenantName(absl::GetFlag(FLAGS_tenant));
+      absl::StatusOr<server::DevTokenIssuer> issuer = server::DevTokenIssuer::Create(secret);
+      absl::StatusOr<std::string> token =
+          tenant.ok() && issuer.ok()
+              ? issuer->Issue(*tenant, absl::Now() + absl::Minutes(10))
+              : absl::StatusOr<std::string>(!tenant.ok() ? tenant.status() : issuer.status());
+      if (!token.ok()) {
+        std::cerr << "tongka_ctl: --tenant / --dev_token_secret: " << token.status() << "\n";
+        return false;
+      }
+      server::AttachDevToken(&context, *token);
+    }
+    grpc::Status status = (stub_.get()->*method)(&context, request, response);
+    if (!status.ok()) {
+      std::cerr << "tongka_ctl: " << StatusCodeName(status.error_code()) << ": "
+                << status.error_message() << "\n";
+    }
+    return status.ok();
+  }
+
+  int Windows() {
+    v1::ListWindowsResponse response;
+    if (!Call(&v1::SettlementService::Stub::ListWindows, v1::ListWindowsRequest(), &response)) {
+      return 1;
+    }
+    std::cout << absl::StrFormat("%-10s  %-8s  %12s  %16s  %s\n", "window", "state", "transactions",
+                                 "gross yuan", "report");
+    for (const v1::WindowSummary& window : response.windows()) {
+      std::cout << absl::StrFormat("%-10s  %-8s  %12d  %16s  %s\n", window.window_id(),
+                                   StateName(window.state()), window.transactions(),
+                                   Yuan(window.gross_fen()), window.report_ready() ? "ready" : "-");
+    }
+    return 0;
+  }
+
+  int Window(const std::string& window_id) {
+    v1::GetWindowRequest request;
+    request.set_window_id(window_id);
+    v1::GetWindowResponse response;
+    if (!Call(&v1::SettlementService::Stub::GetWindow, request, &response)) return 1;
+    std::cout << "window " << window_id << ": " << StateName(response.window().state()) << ", "
+              << response.window().transactions() << " transactions, "
+              << Yuan(response.window().gross_fen()) << " yuan gross, " << response.bilateral_size()
+              << " (issuer, acquirer) rows\n";
+    PrintNets(response.net());
+    PrintTopFlows(response.bilateral());
+    return 0;
+  }
+
+  int Close(const std::string& window_id) {
+    v1::ChangeWindowStateRequest request;
+    std::string request_id = absl::GetFlag(FLAGS_request_id);
+    if (request_id.empty()) request_id = absl::StrCat("ctl-close-", window_id);
+    request.set_request_id(request_id);
+    request.set_window_id(window_id);
+    request.set_target_state(v1::WINDOW_STATE_CLOSED);
+    request.set_reason("closed with tongka_ctl");
+    v1::ChangeWindowStateResponse response;
+    if (!Call(&v1::SettlementService::Stub::ChangeWindowState, request, &response)) return 1;
+    if (!response.accepted()) {
+      std::cout << "refused (" << response.rule() << "): " << response.message() << "\n";
+      return 1;
+    }
+    std::cout << "window " << window_id << " is " << StateName(response.state()) << "\n";
+    return 0;
+  }
+
+  int Report(const std::string& window_id) {
+    v1::GetReportRequest request;
+    request.set_window_id(window_id);
+    v1::GetReportResponse response;
+    if (!Call(&v1::SettlementService::Stub::GetReport, request, &response)) return 1;
+    const v1::SettlementReport& report = response.report();
+    int64_t cross = 0;
+    int64_t same = 0;
+    int64_t fee = 0;
+    for (const v1::BilateralPosition& row : report.bilateral()) {
+      (row.issuer_city() == row.acquirer_city() ? same : cross) += row.gross_fen();
+      if (row.issuer_city() != row.acquirer_city()) fee += row.fee_fen();
+    }
+    std::cout << "settlement report " << report.window_id()
+              << (response.filtered() ? " (your rows only)" : "") << "\n"
+              << "  inter-city gross " << Yuan(cross) << " yuan, interchange fees " << Yuan(fee)
+              << " yuan; same-city " << Yuan(same) << " yuan (float, not settled between cities)\n";
+    if (!response.filtered()) {
+      std::cout << "  payables = receivables = " << Yuan(report.total_payable_fen()) << " yuan\n";
+    }
+    PrintNets(report.net());
+    PrintTopFlows(report.bilateral());
+    std::string digest;
+    for (unsigned char c : report.digest()) absl::StrAppend(&digest, absl::Hex(c, absl::kZeroPad2));
+    std::cout << "  report digest (SM3): " << digest << "\n";
+    return 0;
+  }
+
+  int Float(const std::string& window_id) {
+    v1::GetFloatRequest request;
+    request.set_window_id(window_id);
+    v1::GetFloatResponse response;
+    if (!Call(&v1::SettlementService::Stub::GetFloat, request, &response)) return 1;
+    std::cout << absl::StrFormat("%-22s  %16s  %16s  %9s  %s\n", "issuer", "outstanding yuan",
+                                 "reserve yuan", "coverage",
+                                 window_id.empty() ? "" : "change in window");
+    for (const v1::FloatPosition& issuer : response.issuers()) {
+      std::cout << absl::StrFormat("%-22s  %16s  %16s  %8.0f%%%s  %s\n",
+                                   CityName(issuer.issuer_city()), Yuan(issuer.outstanding_fen()),
+                                   Yuan(issuer.reserve_fen()), issuer.coverage_ratio() * 100,
+                                   issuer.under_covered() ? "!" : " ",
+                                   window_id.empty() ? "" : Yuan(issuer.window_change_fen()));
+    }
+    return 0;
+  }
+
+ private:
+  static std::string StateName(v1::WindowState state) {
+    std::string name = v1::WindowState_Name(state);
+    return name.substr(std::min(name.size(), sizeof("WINDOW_STATE_") - 1));
+  }
+
+  static std::string StatusCodeName(grpc::StatusCode code) {
+    static const char* const kNames[] = {"OK",
+                                         "CANCELLED",
+                                         "UNKNOWN",
+                                         "INVALID_ARGUMENT",
+                                         "DEADLINE_EXCEEDED",
+                                         "NOT_FOUND",
+                                         "ALREADY_EXISTS",
+                                         "PERMISSION_DENIED",
+                                         "RESOURCE_EXHAUSTED",
+                                         "FAILED_PRECONDITION",
+                                         "ABORTED",
+                                         "OUT_OF_RANGE",
+                                         "UNIMPLEMENTED",
+                                         "INTERNAL",
+                                         "UNAVAILABLE",
+                                         "DATA_LOSS",
+                                         "UNAUTHENTICATED"};
+    const int i = static_cast<int>(code);
+    return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
+  }
+
+  static void PrintNets(const google::protobuf::RepeatedPtrField<v1::NetPosition>& nets) {
+    std::vector<v1::NetPosition> sorted(nets.begin(), nets.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.net_fen() > b.net_fen(); });
+    std::cout << "  net positions (> 0 receives, < 0 pays), largest first:\n";
+    const size_t top = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_top)));
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      if (sorted.size() > 2 * top && i == top) {
+        std::cout << "    ... " << sorted.size() - 2 * top << " more\n";
+        i = sorted.size() - top - 1;
+        continue;
+      }
+      std::cout << absl::StrFormat("    %-22s %16s\n", CityName(sorted[i].city()),
+                                   Yuan(sorted[i].net_fen()));
+    }
+  }
+
+  static void PrintTopFlows(const google::protobuf::RepeatedPtrField<v1::BilateralPosition>& rows) {
+    std::vector<v1::BilateralPosition> cross;
+    for (const auto& row : rows) {
+      if (row.issuer_city() != row.acquirer_city()) cross.push_back(row);
+    }
+    std::sort(cross.begin(), cross.end(),
+              [](const auto& a, const auto& b) { return a.net_fen() > b.net_fen(); });
+    const size_t top = std::min(cross.size(), static_cast<size_t>(absl::GetFlag(FLAGS_top)));
+    std::cout << "  largest inter-city flows (issuer pays acquirer):\n";
+    for (size_t i = 0; i < top; ++i) {
+      std::cout << absl::StrFormat("    %-22s -> %-22s %7d tx  net %12s  fee %9s\n",
+                                   CityName(cross[i].issuer_city()),
+                                   CityName(cross[i].acquirer_city()), cross[i].count(),
+                                   Yuan(cross[i].net_fen()), Yuan(cross[i].fee_fen()));
+    }
+  }
+
+  std::unique_ptr<v1::SettlementService::Stub> stub_;
+};
+
+int Main(const std::vector<char*>& args) {
+  if (args.size() < 2) {
+    std::cerr << absl::ProgramUsageMessage() << "\n";
+    return 2;
+  }
+  const std::string command = args[1];
+  const std::string window_id = args.size() > 2 ? args[2] : "";
+  Ctl ctl;
+  if (command == "windows") return ctl.Windows();
+  if (command == "float") return ctl.Float(window_id);
+  if (window_id.empty()) {
+    std::cerr << "tongka_ctl " << command << ": needs a window id (YYYY-MM-DD)\n";
+    return 2;
+  }
+  if (command == "window") return ctl.Window(window_id);
+  if (command == "close") return ctl.Close(window_id);
+  if (command == "report") return ctl.Report(window_id);
+  std::cerr << "tongka_ctl: unknown command " << command << "\n";
+  return 2;
+}
+
+}  // namespace
+}  // namespace tongka::cli
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "tongka_ctl [--target=HOST:PORT] [--tenant=ministry|city:<code>|partner:<id> "
+      "--dev_token_secret=S | --tls_ca=F --tls_cert=F --tls_key=F] "
+      "windows | window ID | close ID | report ID [--top=N] | float [ID]");
+  return tongka::cli::Main(absl::ParseCommandLine(argc, argv));
+}
