@@ -4,7 +4,8 @@
 //
 // Part 1, one replica killed mid-window. tapgen (--out and --target) sends a simulated day of
 // 80-city traffic to ingest at a paced rate; meanwhile the settlement replica is SIGKILLed at
-// random moments (at least four times) and restarted on the same state dir. After the traffic
+// random moments (at least three times, each after it has moved the window on since its last
+// start) and restarted on the same state dir. After the traffic
 // and a final restart the ministry closes the window. The report must equal what this test
 // computes from tapgen's file, restricted to the ids ingest acknowledged: every (issuer,
 // acquirer) row's count, gross, refunds, fee (50 bp, half up, per transaction) and net, every
@@ -12,9 +13,9 @@
 //
 // Part 2, two replicas. The same tongka.txn (every record, same key, same partition) is copied
 // into a second, fresh broker and settled by two replicas that own alternate partitions (one of
-// them SIGKILLed while catching up). Both replicas' reports must carry the digest of part 1's
-// single-replica report, and reconciliation through the peer fan-out must narrow a city's id list
-// for one hour (one id removed, one invented) to exactly those two ids, for an hour whose
+// them SIGKILLed once it has begun applying). Both replicas' reports must carry the digest of part
+// 1's single-replica report, and reconciliation through the peer fan-out must narrow a city's id
+// list for one hour (one id removed, one invented) to exactly those two ids, for an hour whose
 // transactions sit in partitions of both replicas.
 //
 // The operator CLI (tools/cli:tongka_ctl) is run against part 1's service and must print the same
@@ -28,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -218,6 +220,19 @@ grpc::Status Call(Replica& replica, const v1::Tenant& tenant,
   return (replica.stub.get()->*method)(&context, request, response);
 }
 
+// The transactions of the window in the replica's ledger (the ministry's view), if it answers.
+std::optional<int64_t> WindowTransactions(Replica& replica, const std::string& window_id) {
+  v1::GetWindowRequest request;
+  request.set_window_id(window_id);
+  v1::GetWindowResponse response;
+  if (!Call(replica, server::MinistryTenant(), &v1::SettlementService::Stub::GetWindow, request,
+            &response)
+           .ok()) {
+    return std::nullopt;
+  }
+  return response.window().transactions();
+}
+
 // Waits until the replica's ledger holds every transaction of the window (the ministry's view).
 void AwaitTransactions(Replica& replica, const std::string& window_id, int64_t transactions) {
   int64_t seen = -1;
@@ -336,24 +351,37 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
   const std::string acked_file = TempPath("acked.txt");
   auto tapgen = Start(
       {"tools/tapgen/tapgen", "--seed=20261201", absl::StrCat("--transactions=", kTransactions),
-       "--cards=20000", "--cross_city_share=0.2", "--rate=6000", "--concurrency=4",
+       "--cards=20000", "--cross_city_share=0.2", "--rate=2000", "--concurrency=4",
        "--batch_size=500", "--target=127.0.0.1:" + std::to_string(ingest_port),
        absl::StrCat("--dev_token_secret=", kSecret), "--out=" + file, "--acked_out=" + acked_file},
       "tapgen.log");
   ASSERT_NE(tapgen, nullptr);
 
-  // SIGKILL the replica at random moments while traffic flows (and after, until four kills).
+  // SIGKILL the replica at random moments while traffic flows, each time only after it has moved
+  // the window on since its last start (stage one committed, its outbox published, the ledger
+  // applied): every kill lands in the middle of real work, not in a start-up.
   std::mt19937 rng(20261201);
-  std::uniform_int_distribution<int> pause_ms(800, 2500);
+  std::uniform_int_distribution<int> pause_ms(0, 400);
   int kills = 0;
-  while (tapgen->Running() || kills < 4) {
+  int64_t last_seen = 0;
+  while (tapgen->Running()) {
+    bool progressed = false;
+    for (absl::Time deadline = absl::Now() + absl::Seconds(30);
+         !progressed && absl::Now() < deadline && tapgen->Running();) {
+      ASSERT_TRUE(single.process->Running()) << "settlement exited:\n" << single.process->Log();
+      const std::optional<int64_t> seen = WindowTransactions(single, window_id);
+      progressed = seen.has_value() && *seen > last_seen;
+      if (progressed) last_seen = *seen;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    if (!progressed) break;
     absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
-    ASSERT_TRUE(single.process->Running()) << "settlement exited:\n" << single.process->Log();
     single.process->Kill();
     single.process->Wait();
     ++kills;
     single.Launch();
   }
+  ASSERT_GE(kills, 3) << "too few kills landed while the replica was working";
   const int tapgen_status = tapgen->Wait();
   ASSERT_TRUE(WIFEXITED(tapgen_status) && WEXITSTATUS(tapgen_status) == 0) << tapgen->Log();
   ingest->TerminateAndWait(absl::Seconds(20));
@@ -503,8 +531,12 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
     replica.Launch();
     ASSERT_NE(replica.process, nullptr);
   }
-  // Replica 1 dies once while catching up.
-  absl::SleepFor(absl::Milliseconds(1500));
+  // Replica 1 dies once, after it has begun applying the log.
+  for (int i = 0; i < 600; ++i) {
+    const std::optional<int64_t> seen = WindowTransactions(replicas[1], window_id);
+    if (seen.has_value() && *seen > 0) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   replicas[1].process->Kill();
   replicas[1].process->Wait();
   replicas[1].Launch();

@@ -89,10 +89,13 @@ void ApplyLoop::PrefetchLoop() {
   size_t room = options_.batch_max_records;
   while (true) {
     polled.clear();
-    // Wait for the first record, then take whatever else is already queued without waiting.
+    // Wait for the first record, then fill up for at most batch_linger: under a backlog the
+    // records are already queued and this returns at once; under a light load it lets a batch
+    // gather more than one record (every batch is a commit and, for two-stage services, derived
+    // events).
     absl::Status status = consumer_->Poll(1, options_.poll_timeout, &polled);
     if (status.ok() && !polled.empty() && room > 1) {
-      status = consumer_->Poll(room - 1, absl::ZeroDuration(), &polled);
+      status = consumer_->Poll(room - 1, options_.batch_linger, &polled);
     }
     absl::MutexLock lock(&prefetch_mu_);
     if (prefetch_stop_) return;
@@ -124,10 +127,9 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
     return absl::OkStatus();
   }
   records->swap(prefetched_);
-  prefetch_ready_ = false;
-  absl::Status status = prefetch_status_;
-  prefetch_status_ = absl::OkStatus();
-  return status;
+  // A consumer error ended the prefetch thread: it stays the answer of every later call.
+  prefetch_ready_ = !prefetch_status_.ok();
+  return prefetch_status_;
 }
 
 absl::StatusOr<size_t> ApplyLoop::RunOnce() {

@@ -67,6 +67,11 @@ struct ApplyLoopOptions {
   size_t batch_max_records = 5000;
   // How long one poll waits for the first record.
   absl::Duration poll_timeout = absl::Milliseconds(100);
+  // After the first record of a batch, how long to wait for the batch to fill (with prefetch,
+  // while the previous batch is applied). Under a backlog batches are full at once; under a light
+  // load this bounds a record's wait and keeps commits (and derived events) from going one per
+  // record.
+  absl::Duration batch_linger = absl::Milliseconds(100);
   // Optional: observes the wall time of each non-empty apply-and-commit step, in seconds.
   metrics::Histogram* batch_seconds = nullptr;
   // Poll on a background thread while a batch is applied and committed; the next batch is all it

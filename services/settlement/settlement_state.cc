@@ -83,30 +83,44 @@ v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
   return terminal->mode;
 }
 
-// The ids of a CellIndexChunk: each a varint length, then its bytes.
-void AppendIndexedId(absl::string_view id, std::string* ids) {
-  uint64_t size = id.size();
-  while (size >= 0x80) {
-    ids->push_back(static_cast<char>((size & 0x7f) | 0x80));
-    size >>= 7;
+// Stage one's index values: entries back to back, each the id's length (varint), the id, and
+// the signed amount (zigzag varint). Appending to a chunk is appending bytes.
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
   }
-  ids->push_back(static_cast<char>(size));
-  ids->append(id.data(), id.size());
+  out->push_back(static_cast<char>(value));
 }
 
-// Takes the next id off the front of `ids`; false when what is left is not one.
-bool NextIndexedId(absl::string_view* ids, absl::string_view* id) {
-  uint64_t size = 0;
-  for (int shift = 0;; shift += 7) {
-    if (ids->empty() || shift > 28) return false;
-    const uint8_t byte = static_cast<uint8_t>(ids->front());
-    ids->remove_prefix(1);
-    size |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) break;
+bool TakeVarint(absl::string_view* in, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (in->empty()) return false;
+    const uint8_t byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
   }
-  if (size > ids->size()) return false;
-  *id = ids->substr(0, size);
-  ids->remove_prefix(size);
+  return false;
+}
+
+void AppendIndexEntry(absl::string_view id, int64_t amount_fen, std::string* entries) {
+  AppendVarint(id.size(), entries);
+  entries->append(id.data(), id.size());
+  AppendVarint((static_cast<uint64_t>(amount_fen) << 1) ^ static_cast<uint64_t>(amount_fen >> 63),
+               entries);
+}
+
+// Takes the next entry off the front of `entries`; false when what is left is not one.
+bool TakeIndexEntry(absl::string_view* entries, absl::string_view* id, int64_t* amount_fen) {
+  uint64_t size = 0;
+  if (!TakeVarint(entries, &size) || size == 0 || size > entries->size()) return false;
+  *id = entries->substr(0, size);
+  entries->remove_prefix(size);
+  uint64_t zigzag = 0;
+  if (!TakeVarint(entries, &zigzag)) return false;
+  *amount_fen = static_cast<int64_t>(zigzag >> 1) ^ -static_cast<int64_t>(zigzag & 1);
   return true;
 }
 
@@ -138,10 +152,10 @@ std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uin
                       absl::StrFormat("/%02d/", hour));
 }
 std::string IndexChunkKey(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-                          int32_t hour, int32_t partition, int64_t first_offset) {
+                          int32_t hour, int32_t partition, int64_t bucket) {
   return absl::StrCat(IndexPrefix(origin_window_id, issuer, acquirer, hour),
                       absl::Dec(partition, absl::kZeroPad4), "/",
-                      absl::Dec(first_offset, absl::kZeroPad20));
+                      absl::Dec(bucket, absl::kZeroPad20));
 }
 std::string ReportKey(absl::string_view window_id) { return absl::StrCat("wr/", window_id); }
 std::string FloatKey(uint32_t city) { return absl::StrCat("f/", City(city)); }
@@ -321,6 +335,7 @@ int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, i
 }
 
 absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
+  batch_first_offsets_.try_emplace(record.partition, record.offset);
   TxnView txn;
   if (!ParseTxnView(record.value, &txn) ||
       (txn.kind != TxnKind::kTap && txn.kind != TxnKind::kRefund && txn.kind != TxnKind::kLoad)) {
@@ -342,15 +357,20 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
 
   // The stage-one index: every tap and refund id under its cell, for the id drill-down.
   if (txn.kind != TxnKind::kLoad) {
-    if (open.first_offset < 0) open.first_offset = record.offset;
-    AppendIndexedId(txn.event_id, open.index.mutable_event_ids());
-    open.index.add_amounts_fen(txn.kind == TxnKind::kTap ? amount_fen : -amount_fen);
+    const int64_t bucket = record.offset - record.offset % kIndexBucketOffsets;
+    if (chunks_.empty() || open.chunk >= chunks_.size() || !(chunks_[open.chunk].id == open.id) ||
+        chunks_[open.chunk].bucket != bucket) {
+      open.chunk = chunks_.size();
+      chunks_.push_back(OpenChunk{.id = open.id, .bucket = bucket});
+    }
+    AppendIndexEntry(txn.event_id, txn.kind == TxnKind::kTap ? amount_fen : -amount_fen,
+                     &chunks_[open.chunk].entries);
   }
   if (record.offset <= open.covered_up_to) {
     return absl::OkStatus();  // already in the ledger's deltas (a rebuild)
   }
 
-  Source& source = sources_[record.partition];
+  Source& source = sources_[{record.partition, open.id.window}];
   if (source.first_offset < 0) source.first_offset = record.offset;
   source.last_offset = record.offset;
   open.counted = true;
@@ -391,13 +411,26 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
                     a->id.hour) < std::tie(b->id.partition, windows_[b->id.window], b->id.issuer,
                                            b->id.acquirer, b->id.hour);
   });
-  for (const OpenCell* open : sorted) {
-    if (open->index.amounts_fen_size() == 0) continue;
-    scratch_.clear();
-    open->index.SerializeToString(&scratch_);
-    batch.Put(IndexChunkKey(windows_[open->id.window], open->id.issuer, open->id.acquirer,
-                            open->id.hour, open->id.partition, open->first_offset),
-              scratch_);
+  // The index: this batch's entries are appended to what their chunks already hold. Records
+  // arrive in offset order per partition, so a chunk always grows at its end; a chunk whose
+  // bucket starts at or after this batch's first offset of its partition cannot exist yet.
+  for (const OpenChunk& chunk : chunks_) {
+    const std::string key =
+        IndexChunkKey(windows_[chunk.id.window], chunk.id.issuer, chunk.id.acquirer, chunk.id.hour,
+                      chunk.id.partition, chunk.bucket);
+    if (chunk.bucket >= batch_first_offsets_.at(chunk.id.partition)) {
+      batch.Put(key, chunk.entries);
+      continue;
+    }
+    absl::StatusOr<std::optional<std::string>> existing = batch.Get(key);
+    if (!existing.ok()) return existing.status();
+    if (!existing->has_value()) {
+      batch.Put(key, chunk.entries);
+      continue;
+    }
+    std::string& value = **existing;
+    value.append(chunk.entries);
+    batch.Put(key, value);
   }
   // One delta per (partition, window) with counted cells, chunked; the sort made each group
   // contiguous.
@@ -413,7 +446,7 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
     }
     if (group.empty()) continue;
     const std::string& window_id = windows_[window];
-    const Source& source = sources_.at(partition);
+    const Source& source = sources_.at({partition, window});
     const int32_t chunks =
         static_cast<int32_t>((group.size() + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
     for (int32_t chunk = 0; chunk < chunks; ++chunk) {
@@ -439,6 +472,8 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
   windows_.clear();
   cells_.clear();
   cell_slots_.clear();
+  chunks_.clear();
+  batch_first_offsets_.clear();
   sources_.clear();
   return absl::OkStatus();
 }
@@ -874,17 +909,14 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransaction
   const std::string prefix = IndexPrefix(origin_window_id, issuer, acquirer, hour);
   std::vector<std::pair<std::string, int64_t>> out;
   bool corrupt = false;
-  CellIndexChunk chunk;
-  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
-    corrupt = !chunk.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
-              chunk.amounts_fen_size() == 0;
-    absl::string_view ids = chunk.event_ids();
-    for (int i = 0; !corrupt && i < chunk.amounts_fen_size(); ++i) {
+  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view entries) {
+    corrupt = entries.empty();
+    while (!corrupt && !entries.empty()) {
       absl::string_view id;
-      corrupt = !NextIndexedId(&ids, &id);
-      if (!corrupt) out.emplace_back(std::string(id), chunk.amounts_fen(i));
+      int64_t amount_fen = 0;
+      corrupt = !TakeIndexEntry(&entries, &id, &amount_fen);
+      if (!corrupt) out.emplace_back(std::string(id), amount_fen);
     }
-    corrupt = corrupt || !ids.empty();  // as many ids as amounts, nothing after them
     return !corrupt;
   });
   if (!status.ok()) return status;

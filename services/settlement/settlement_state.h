@@ -9,9 +9,10 @@
 // cell for the id drill-down, one key per cell and batch (a key per transaction made the index most
 // of stage one's cost). FinishBatch emits one SettlementDelta per (source partition, window) to the
 // outbox, keyed by window_id, with the event id
-// "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>": a resend after a crash has the same
-// id. Records the ledger already has (a rebuild after a lost volume, a partition moved to a new
-// owner) are indexed again but not re-emitted.
+// "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>", where first and last are the
+// offsets of that window's first and last counted record in the batch: a resend after a crash
+// has the same id. Records the ledger already has (a rebuild after a lost volume, a partition moved
+// to a new owner) are indexed again but not re-emitted.
 //
 // Stage two, WindowLedger, consumes every partition of tongka.settlement in every replica and
 // applies the same deterministic decisions, so any replica can answer any query; only the owner
@@ -32,10 +33,12 @@
 // ABORTED from OPEN, CLOSING or CLOSED. SETTLED and ABORTED are final.
 //
 // Keys (state column family):
-//   t/<origin>/<issuer>/<acquirer>/<hh>/<pppp>/<offset>  stage one's index: CellIndexChunk, the
+//   t/<origin>/<issuer>/<acquirer>/<hh>/<pppp>/<bucket>  stage one's index: entries (id length
+//                                                   varint, id, zigzag amount), the
 //                                                   ids and signed amounts (refunds < 0) of one
-//                                                   batch's records of one cell from partition p,
-//                                                   the first of them at <offset> (20 digits)
+//                                                   cell's records at offsets [bucket, bucket +
+//                                                   kIndexBucketOffsets) of partition p, in log
+//                                                   order (bucket: 20 digits)
 //   wi/<window>                                     WindowRecord
 //   wp/<window>/<issuer>/<acquirer>                 SettlementCell summed over hours (a pair)
 //   wc/<window>/<issuer>/<acquirer>/<origin>/<hh>   SettlementCell of one hour
@@ -78,6 +81,9 @@ inline constexpr char kSettlementTopic[] = "tongka.settlement";
 inline constexpr char kServiceName[] = "settlement";
 // Cells per SettlementDelta event: keeps every event far below Kafka's 1 MB message limit.
 inline constexpr size_t kCellsPerDeltaMax = 4000;
+// Stage one's index groups a cell's ids per bucket of this many offsets of its partition, so the
+// index bytes depend only on the log, never on how it was batched (same log, same state).
+inline constexpr int64_t kIndexBucketOffsets = 1000;
 
 // ---- keys ----
 std::string WindowKey(absl::string_view window_id);
@@ -88,10 +94,10 @@ std::string CellKey(absl::string_view window_id, uint32_t issuer, uint32_t acqui
                     absl::string_view origin_window_id, int32_t hour);
 std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
                         int32_t hour);
-// One chunk of the index under IndexPrefix: partition `partition`'s records of one batch, the
-// first of them at `first_offset`.
+// One chunk of the index under IndexPrefix: partition `partition`'s records at offsets
+// [bucket, bucket + kIndexBucketOffsets).
 std::string IndexChunkKey(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-                          int32_t hour, int32_t partition, int64_t first_offset);
+                          int32_t hour, int32_t partition, int64_t bucket);
 std::string ReportKey(absl::string_view window_id);
 std::string FloatKey(uint32_t city);
 std::string OutcomeKey(absl::string_view event_id);
@@ -154,15 +160,21 @@ class TxnStage : public state_store::Applier {
       return H::combine(std::move(h), id.partition, id.window, id.issuer, id.acquirer, id.hour);
     }
   };
-  // One cell of the batch: what it adds to the window (counted records only), and the ids of all
-  // its records for the index (a rebuild re-indexes records the ledger already has).
+  // One cell of the batch: what it adds to the window (counted records only).
   struct OpenCell {
     CellId id;
     v1::SettlementCell cell;
     bool counted = false;
     int64_t covered_up_to = -1;  // the ledger's coverage of (window, partition) when opened
-    int64_t first_offset = -1;   // of the first indexed record: names the index chunk
-    CellIndexChunk index;
+    size_t chunk = 0;            // index into chunks_ of the index chunk last appended to
+  };
+  // The index entries this batch adds to one chunk: a cell's records in one bucket of
+  // kIndexBucketOffsets offsets of its partition. All records are indexed, counted or not (a
+  // rebuild re-indexes records the ledger already has).
+  struct OpenChunk {
+    CellId id;
+    int64_t bucket = 0;   // first offset of the bucket
+    std::string entries;  // this batch's, in the index's entry format (settlement_state.cc)
   };
   OpenCell& CellFor(int32_t partition, const std::string& window_id, uint32_t issuer,
                     uint32_t acquirer, int32_t hour, state_store::StateBatch& batch);
@@ -181,7 +193,14 @@ class TxnStage : public state_store::Applier {
   std::vector<std::string> windows_;
   std::vector<OpenCell> cells_;
   absl::flat_hash_map<CellId, size_t> cell_slots_;
-  std::map<int32_t, Source> sources_;
+  std::vector<OpenChunk> chunks_;
+  // The first offset of each partition in this batch: every record of it before that was
+  // committed by an earlier batch.
+  absl::flat_hash_map<int32_t, int64_t> batch_first_offsets_;
+  // The counted offsets per (partition, window): each delta names and covers only its own
+  // window's records, so a rebuilt stage one that re-counts one window of a batch never makes
+  // another window's delta overlap what the ledger applied.
+  std::map<std::pair<int32_t, int32_t>, Source> sources_;
   std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
   int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
   std::string scratch_;  // reused serialization buffer

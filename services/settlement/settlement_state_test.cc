@@ -326,8 +326,8 @@ TEST_F(SettlementStateTest, ResentDeltasAreDroppedAndOverlapsRefused) {
 }
 
 // The id index holds one chunk per cell and batch: reading a cell back gathers every chunk of
-// every partition, sorted by id, with signed amounts; loads are not indexed; a chunk whose ids
-// and amounts disagree is reported as corruption, never half read.
+// every partition, sorted by id, with signed amounts; loads are not indexed; a broken chunk is
+// reported as corruption, never half read.
 TEST_F(SettlementStateTest, IdIndexGathersEveryChunkOfACell) {
   auto store = FreshStore("index");
   TxnStage stage(&*calendar_, &*fees_);
@@ -355,17 +355,95 @@ TEST_F(SettlementStateTest, IdIndexGathersEveryChunkOfACell) {
   ASSERT_TRUE(loads.ok());
   EXPECT_TRUE(loads->empty()) << "loads are float, not transactions of a row";
 
-  // One id too few for its amounts.
-  CellIndexChunk broken;
-  broken.set_event_ids(std::string("\x03abc", 4));
-  broken.add_amounts_fen(1);
-  broken.add_amounts_fen(2);
+  // An entry cut short (its id promises three bytes, two follow, no amount).
   StateBatch batch(store.get());
-  batch.Put(IndexChunkKey("2026-11-24", kShanghai, kNingbo, 5, 0, 0), broken.SerializeAsString());
+  batch.Put(IndexChunkKey("2026-11-24", kShanghai, kNingbo, 5, 0, 0), std::string("\x03"
+                                                                                  "ab",
+                                                                                  3));
   ASSERT_TRUE(store->Commit(batch).ok());
   EXPECT_EQ(
       ReadCellTransactions(ViewOf(*store), "2026-11-24", kShanghai, kNingbo, 5).status().code(),
       absl::StatusCode::kInternal);
+}
+
+// Same log, same state: the index chunks (and every other key stage one writes) do not depend on
+// how the log was batched.
+TEST_F(SettlementStateTest, IndexBytesDoNotDependOnBatching) {
+  std::vector<v1::Event> events;
+  for (uint64_t seq = 1; seq <= 2500; ++seq) {
+    const uint32_t acquirer = seq % 3 == 0 ? kShanghai : kNingbo;
+    events.push_back(Txn(seq % 50 == 0 ? v1::Event::kRefund : v1::Event::kTap, kShanghai, acquirer,
+                         100 + static_cast<int64_t>(seq % 7), kDayStartUs + 60, seq));
+  }
+  auto scan = [](StateStore& store) {
+    std::map<std::string, std::string> keys;
+    EXPECT_TRUE(store
+                    .ScanPrefix("t/",
+                                [&](absl::string_view key, absl::string_view value) {
+                                  keys.emplace(std::string(key), std::string(value));
+                                  return true;
+                                })
+                    .ok());
+    return keys;
+  };
+  auto small = FreshStore("batching-small");
+  TxnStage small_stage(&*calendar_, &*fees_);
+  StageOne(small.get(), &small_stage, events, 0, 0, 7);
+  acked_ = 0;
+  auto large = FreshStore("batching-large");
+  TxnStage large_stage(&*calendar_, &*fees_);
+  StageOne(large.get(), &large_stage, events, 0, 0, 1000);
+  const std::map<std::string, std::string> a = scan(*small);
+  EXPECT_EQ(a.size(), 6u) << "2 cells x 3 buckets of 1000 offsets";
+  size_t bytes = 0;
+  for (const auto& [key, value] : a) bytes += value.size();
+  EXPECT_GT(bytes, 2500u * 28) << "every id is in the index";
+  EXPECT_TRUE(a == scan(*large)) << "batches of 7 and of 1000 wrote different index bytes";
+}
+
+// A rebuilt stage one re-counts a window whose delta the log lost, in the same batch as new
+// records of another window: each delta covers only its own window's offsets, so neither overlaps
+// what the ledger applied. (With one range per partition, window W's delta would start at W''s
+// first re-counted offset, below W's coverage, and stop the ledger.)
+TEST_F(SettlementStateTest, RebuildAcrossWindowsNeverOverlapsCoverage) {
+  const int64_t w = kDayStartUs + 60;                 // window 2026-11-24
+  const int64_t w_next = kDayStartUs + 25 * kHourUs;  // window 2026-11-25
+  std::vector<v1::Event> events;
+  for (uint64_t offset = 0; offset <= 6; ++offset) {
+    events.push_back(
+        Txn(v1::Event::kTap, kShanghai, kNingbo, 100, offset % 2 == 0 ? w : w_next, offset + 1));
+  }
+  // Live: offsets 0..5 in one batch -> a delta for each window.
+  auto live = FreshStore("rebuild-live");
+  TxnStage live_stage(&*calendar_, &*fees_);
+  std::vector<v1::Event> first_six(events.begin(), events.begin() + 6);
+  auto emitted = StageOne(live.get(), &live_stage, first_six, 0, 0, 6);
+  ASSERT_EQ(emitted.size(), 2u);
+  // The volume is lost; the log kept only the first window's delta.
+  auto rebuilt = FreshStore("rebuild-store");
+  acked_ = 0;
+  ledger_offset_ = 0;
+  WindowLedger ledger({.calendar = &*calendar_});
+  v1::Event kept;
+  ASSERT_TRUE(kept.ParseFromString(emitted[0].value));
+  ASSERT_EQ(kept.settlement_delta().window_id(), "2026-11-24");
+  ASSERT_TRUE(Ledger(rebuilt.get(), &ledger, emitted[0].value).ok());
+  // The rebuild reads offsets 0..6 in one batch: re-counts the second window's 1, 3, 5 and
+  // counts the first window's new 6.
+  TxnStage rebuilt_stage(&*calendar_, &*fees_);
+  auto fresh = StageOne(rebuilt.get(), &rebuilt_stage, events, 0, 0, 7);
+  ASSERT_EQ(fresh.size(), 2u);
+  for (const auto& entry : fresh) {
+    v1::Event delta;
+    ASSERT_TRUE(delta.ParseFromString(entry.value));
+    if (delta.settlement_delta().window_id() == "2026-11-24") {
+      EXPECT_EQ(delta.settlement_delta().first_offset(), 6);
+    }
+    absl::Status applied = Ledger(rebuilt.get(), &ledger, entry.value);
+    EXPECT_TRUE(applied.ok()) << applied;
+  }
+  EXPECT_EQ((*ReadWindow(ViewOf(*rebuilt), "2026-11-24"))->transactions(), 4);
+  EXPECT_EQ((*ReadWindow(ViewOf(*rebuilt), "2026-11-25"))->transactions(), 3);
 }
 
 TEST_F(SettlementStateTest, LifecycleRefusesByRule) {

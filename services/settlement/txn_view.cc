@@ -1,5 +1,8 @@
 #include "services/settlement/txn_view.h"
 
+#include "absl/container/flat_hash_set.h"
+#include "proto/events.pb.h"
+
 namespace tongka::settlement {
 namespace {
 
@@ -16,7 +19,16 @@ constexpr uint32_t kRefundOriginal = 3;  // Refund.original_terminal_id
 constexpr uint32_t kTxnIssuer = 2;       // TxnCommon.issuer_city
 constexpr uint32_t kTxnAcquirer = 3;     // TxnCommon.acquirer_city
 
-enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
+enum WireType : uint32_t {
+  kVarint = 0,
+  kFixed64 = 1,
+  kLengthDelimited = 2,
+  kStartGroup = 3,
+  kEndGroup = 4,
+  kFixed32 = 5,
+};
+// Protobuf's own default recursion limit.
+constexpr int kGroupDepthMax = 100;
 
 // A forward-only reader of one message's bytes.
 class WireReader {
@@ -57,9 +69,9 @@ class WireReader {
     return true;
   }
 
-  // Skips a field's value. Groups (3, 4) and wire types 6, 7 do not exist in proto3 messages;
-  // protobuf's parser fails on them too.
-  bool Skip(uint32_t wire_type) {
+  // Skips the value of field `field`. An unknown group (wire type 3) is skipped to its matching
+  // end tag, as protobuf keeps unknown groups; a stray end tag and wire types 6 and 7 are broken.
+  bool Skip(uint32_t field, uint32_t wire_type, int depth = 0) {
     uint64_t ignored = 0;
     absl::string_view bytes;
     switch (wire_type) {
@@ -69,6 +81,16 @@ class WireReader {
         return Advance(8);
       case kLengthDelimited:
         return ReadLengthDelimited(&bytes);
+      case kStartGroup: {
+        if (depth >= kGroupDepthMax) return false;
+        while (true) {
+          uint32_t inner_field = 0;
+          uint32_t inner_type = 0;
+          if (!ReadTag(&inner_field, &inner_type)) return false;
+          if (inner_type == kEndGroup) return inner_field == field;
+          if (!Skip(inner_field, inner_type, depth + 1)) return false;
+        }
+      }
       case kFixed32:
         return Advance(4);
       default:
@@ -103,7 +125,7 @@ bool ForEachField(absl::string_view bytes, ReadField read) {
       case Read::kDone:
         break;
       case Read::kNotMine:
-        if (!reader.Skip(wire_type)) return false;
+        if (!reader.Skip(field, wire_type)) return false;
         break;
       case Read::kBroken:
         return false;
@@ -152,6 +174,22 @@ bool ParseBody(absl::string_view bytes, TxnKind kind, TxnView* out) {
   });
 }
 
+// True for the field numbers of Event's `body` oneof other than tap, load and refund, read from
+// the schema itself so a body added later is recognised too.
+bool IsOtherBody(uint32_t field) {
+  static const absl::flat_hash_set<uint32_t>* const kOtherBodies = [] {
+    auto* fields = new absl::flat_hash_set<uint32_t>();
+    const google::protobuf::OneofDescriptor* body =
+        v1::Event::descriptor()->FindOneofByName("body");
+    for (int i = 0; body != nullptr && i < body->field_count(); ++i) {
+      const uint32_t number = static_cast<uint32_t>(body->field(i)->number());
+      if (number != kTap && number != kLoad && number != kRefund) fields->insert(number);
+    }
+    return fields;
+  }();
+  return kOtherBodies->contains(field);
+}
+
 // The body fields of `out` back to their defaults (a oneof switching to another case).
 void ClearBody(TxnKind kind, TxnView* out) {
   const absl::string_view event_id = out->event_id;
@@ -185,7 +223,7 @@ bool ParseTxnView(absl::string_view bytes, TxnView* out) {
       if (out->kind != kind) ClearBody(kind, out);
       return Done(reader.ReadLengthDelimited(&nested) && ParseBody(nested, kind, out));
     }
-    if (field >= 20 && field <= 99 && wire_type == kLengthDelimited) {
+    if (wire_type == kLengthDelimited && IsOtherBody(field)) {
       // Another body of the oneof (cards, fraud, settlement, subsidy): not a transaction. Its
       // contents are not read, but its length must fit like any field's.
       if (!reader.ReadLengthDelimited(&nested)) return Read::kBroken;

@@ -8,13 +8,13 @@
 //
 // Semantics are protobuf's for the fields it reads: the last value of a scalar wins, repeated
 // occurrences of a message field merge, a later oneof body replaces an earlier one (of another
-// kind), unknown fields and fields with an unexpected wire type are skipped. Every record that
-// v1::Event parses, this reads with the same values; it fails on broken structure (truncated
-// varints or lengths, groups, wire types 6 and 7). It does not look inside what it skips, so it
-// may accept a record protobuf refuses for its contents there (invalid UTF-8 in a string, a broken
-// nested message it does not read). Ingest writes only well-formed events; a record either reader
-// refuses is counted as unusable. txn_view_test checks this against v1::Event on every prefix of
-// generated records.
+// kind), unknown fields (groups included) and fields with an unexpected wire type are skipped.
+// Every record that v1::Event parses, this reads with the same values; it fails on broken
+// structure (truncated varints or lengths, unmatched group tags, wire types 6 and 7). It does not
+// look inside what it skips, so it may accept a record protobuf refuses for its contents there
+// (invalid UTF-8 in a string, a broken nested message it does not read). Ingest writes only
+// well-formed events; a record either reader refuses is counted as unusable. txn_view_test checks
+// this against v1::Event on every prefix of generated records.
 //
 // Ownership: the string_views point into the parsed bytes; they live as long as those bytes.
 // Thread-safety: a pure function.

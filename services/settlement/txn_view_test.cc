@@ -184,6 +184,50 @@ TEST(TxnViewTest, OtherBodiesAndEmptyRecordsAreNotTransactions) {
   EXPECT_EQ(view.amount_fen, 0);
 }
 
+// Every body of the oneof other than the three transactions is "other", and only those: an
+// unknown length-delimited field leaves the transaction as it was, as protobuf does.
+TEST(TxnViewTest, OtherBodiesAreExactlyTheOneofsOtherFields) {
+  std::mt19937_64 rng(11);
+  const std::string tap = RandomTransaction(rng, 0).SerializeAsString();
+  const google::protobuf::OneofDescriptor* body = v1::Event::descriptor()->FindOneofByName("body");
+  ASSERT_NE(body, nullptr);
+  for (uint32_t field = 5; field < 200; ++field) {
+    if (field == 10 || field == 11 || field == 12) continue;
+    // Field `field`, wire type 2, an empty message: a valid body or an unknown field.
+    std::string bytes = tap;
+    uint32_t tag = field << 3 | 2;
+    while (tag >= 0x80) {
+      bytes.push_back(static_cast<char>((tag & 0x7f) | 0x80));
+      tag >>= 7;
+    }
+    bytes.push_back(static_cast<char>(tag));
+    bytes.push_back('\0');
+    v1::Event event;
+    ASSERT_TRUE(event.ParseFromString(bytes)) << field;
+    TxnView view;
+    ASSERT_TRUE(ParseTxnView(bytes, &view)) << field;
+    ExpectSame(view, Expected(event), absl::StrCat("field ", field));
+  }
+}
+
+TEST(TxnViewTest, UnknownGroupsAreSkippedLikeProtobufDoes) {
+  std::mt19937_64 rng(5);
+  const std::string tap = RandomTransaction(rng, 0).SerializeAsString();
+  // Field 900 as a group holding a varint field and a nested group, then its end tag.
+  const std::string group =
+      std::string("\xa3\x38", 2) + "\x08\x07" + "\x13" + "\x14" + std::string("\xa4\x38", 2);
+  const std::string bytes = group + tap;  // the views point into it
+  v1::Event event;
+  ASSERT_TRUE(event.ParseFromString(bytes));
+  TxnView view;
+  ASSERT_TRUE(ParseTxnView(bytes, &view));
+  ExpectSame(view, Expected(event), "group before the tap");
+  CheckEveryPrefix(bytes, "group before the tap");
+  const std::string unmatched = std::string("\xa3\x38", 2) + std::string("\xac\x38", 2);
+  EXPECT_FALSE(event.ParseFromString(unmatched + tap));
+  EXPECT_FALSE(ParseTxnView(unmatched + tap, &view)) << "end tag of another group";
+}
+
 TEST(TxnViewTest, BrokenStructureIsRefused) {
   TxnView view;
   EXPECT_FALSE(ParseTxnView(std::string("\x08", 1), &view)) << "truncated varint";
@@ -192,7 +236,8 @@ TEST(TxnViewTest, BrokenStructureIsRefused) {
                                         4),
                             &view))
       << "length past the end";
-  EXPECT_FALSE(ParseTxnView(std::string("\x0b", 1), &view)) << "start group";
+  EXPECT_FALSE(ParseTxnView(std::string("\x0b", 1), &view)) << "group without its end";
+  EXPECT_FALSE(ParseTxnView(std::string("\x0c", 1), &view)) << "end group without a start";
   EXPECT_FALSE(ParseTxnView(std::string("\x0e\x00", 2), &view)) << "wire type 6";
   EXPECT_FALSE(ParseTxnView(std::string("\x00\x00", 2), &view)) << "field number 0";
   EXPECT_FALSE(ParseTxnView(std::string(11, '\xff') + "\x01", &view)) << "varint of 12 bytes";

@@ -588,10 +588,11 @@ void Generator::NormalStep(int64_t now_us, int64_t previous_us) {
   const int64_t tap_at_us = now_us;
   if (card.balance_fen < amount_fen) {
     // Top up first, as the holder would at a ticket machine or a service counter, in the same
-    // city, 15-60 s before the tap, but never before the record emitted last, so the stream stays
-    // in time order. The tap keeps its own slot: moving the shared clock forward by the lead
-    // instead would push every later record of the run later too (a run with many loads used to
-    // end hours after its last day, in the future for a live ingest).
+    // city, up to 15-60 s before the tap: never before the record emitted last, so the stream
+    // stays in time order (in a dense run the load lands just after that record). The tap keeps its
+    // own slot: moving the shared clock forward by the lead instead would push every later record
+    // of the run later too (a run with many loads used to end hours after its last day, in the
+    // future for a live ingest).
     const int64_t lead_us = (15 + static_cast<int64_t>(rng_->Uniform(46))) * kMicrosPerSecond;
     EmitLoad(&card, std::max(previous_us, now_us - lead_us), amount_fen - card.balance_fen);
   }
