@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "libs/crypto/sm3.h"
 #include "libs/txn/terminal_id.h"
 #include "services/settlement/txn_view.h"
@@ -16,6 +18,9 @@
 namespace tongka::settlement {
 namespace {
 
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
 using state_store::StateBatch;
 
 constexpr absl::string_view kTxnInvalidKey = "stats/txn_invalid";
@@ -84,43 +89,32 @@ v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
 }
 
 // Stage one's index values: entries back to back, each the id's length (varint), the id, and
-// the signed amount (zigzag varint). Appending to a chunk is appending bytes.
-void AppendVarint(uint64_t value, std::string* out) {
-  while (value >= 0x80) {
-    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out->push_back(static_cast<char>(value));
-}
-
-bool TakeVarint(absl::string_view* in, uint64_t* value) {
-  *value = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (in->empty()) return false;
-    const uint8_t byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
+// the signed amount (zigzag varint), in protobuf's encodings. Appending to a chunk is appending
+// bytes.
 void AppendIndexEntry(absl::string_view id, int64_t amount_fen, std::string* entries) {
-  AppendVarint(id.size(), entries);
+  uint8_t buffer[10];  // the longest varint
+  uint8_t* end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(id.size()), buffer);
+  entries->append(reinterpret_cast<const char*>(buffer), end - buffer);
   entries->append(id.data(), id.size());
-  AppendVarint((static_cast<uint64_t>(amount_fen) << 1) ^ static_cast<uint64_t>(amount_fen >> 63),
-               entries);
+  end = CodedOutputStream::WriteVarint64ToArray(WireFormatLite::ZigZagEncode64(amount_fen), buffer);
+  entries->append(reinterpret_cast<const char*>(buffer), end - buffer);
 }
 
-// Takes the next entry off the front of `entries`; false when what is left is not one.
-bool TakeIndexEntry(absl::string_view* entries, absl::string_view* id, int64_t* amount_fen) {
-  uint64_t size = 0;
-  if (!TakeVarint(entries, &size) || size == 0 || size > entries->size()) return false;
-  *id = entries->substr(0, size);
-  entries->remove_prefix(size);
-  uint64_t zigzag = 0;
-  if (!TakeVarint(entries, &zigzag)) return false;
-  *amount_fen = static_cast<int64_t>(zigzag >> 1) ^ -static_cast<int64_t>(zigzag & 1);
+// Appends every entry of `entries` to `out`; false when they do not parse to the end.
+bool ReadIndexEntries(absl::string_view entries,
+                      std::vector<std::pair<std::string, int64_t>>* out) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(entries.data()),
+                      static_cast<int>(entries.size()));
+  while (in.CurrentPosition() < static_cast<int>(entries.size())) {
+    uint32_t size = 0;
+    std::string id;
+    uint64_t zigzag = 0;
+    if (!in.ReadVarint32(&size) || size == 0 || !in.ReadString(&id, static_cast<int>(size)) ||
+        !in.ReadVarint64(&zigzag)) {
+      return false;
+    }
+    out->emplace_back(std::move(id), WireFormatLite::ZigZagDecode64(zigzag));
+  }
   return true;
 }
 
@@ -910,13 +904,7 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransaction
   std::vector<std::pair<std::string, int64_t>> out;
   bool corrupt = false;
   absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view entries) {
-    corrupt = entries.empty();
-    while (!corrupt && !entries.empty()) {
-      absl::string_view id;
-      int64_t amount_fen = 0;
-      corrupt = !TakeIndexEntry(&entries, &id, &amount_fen);
-      if (!corrupt) out.emplace_back(std::string(id), amount_fen);
-    }
+    corrupt = entries.empty() || !ReadIndexEntries(entries, &out);
     return !corrupt;
   });
   if (!status.ok()) return status;

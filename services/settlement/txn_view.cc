@@ -1,6 +1,8 @@
 #include "services/settlement/txn_view.h"
 
 #include "absl/container/flat_hash_set.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "proto/events.pb.h"
 
 namespace tongka::settlement {
@@ -19,113 +21,49 @@ constexpr uint32_t kRefundOriginal = 3;  // Refund.original_terminal_id
 constexpr uint32_t kTxnIssuer = 2;       // TxnCommon.issuer_city
 constexpr uint32_t kTxnAcquirer = 3;     // TxnCommon.acquirer_city
 
-enum WireType : uint32_t {
-  kVarint = 0,
-  kFixed64 = 1,
-  kLengthDelimited = 2,
-  kStartGroup = 3,
-  kEndGroup = 4,
-  kFixed32 = 5,
-};
-// Protobuf's own default recursion limit.
-constexpr int kGroupDepthMax = 100;
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
 
-// A forward-only reader of one message's bytes.
-class WireReader {
- public:
-  explicit WireReader(absl::string_view bytes)
-      : p_(reinterpret_cast<const uint8_t*>(bytes.data())), end_(p_ + bytes.size()) {}
+constexpr uint32_t kVarint = WireFormatLite::WIRETYPE_VARINT;
+constexpr uint32_t kLengthDelimited = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
 
-  bool done() const { return p_ == end_; }
-
-  bool ReadVarint(uint64_t* value) {
-    uint64_t result = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) return false;
-      const uint8_t byte = *p_++;
-      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) {
-        *value = result;
-        return true;
-      }
-    }
-    return false;  // more than ten bytes
-  }
-
-  // A tag: field number (>= 1) and wire type.
-  bool ReadTag(uint32_t* field, uint32_t* wire_type) {
-    uint64_t tag = 0;
-    if (!ReadVarint(&tag) || tag > UINT32_MAX) return false;
-    *field = static_cast<uint32_t>(tag >> 3);
-    *wire_type = static_cast<uint32_t>(tag & 7);
-    return *field != 0;
-  }
-
-  bool ReadLengthDelimited(absl::string_view* bytes) {
-    uint64_t size = 0;
-    if (!ReadVarint(&size) || size > static_cast<uint64_t>(end_ - p_)) return false;
-    *bytes = absl::string_view(reinterpret_cast<const char*>(p_), static_cast<size_t>(size));
-    p_ += size;
+// Reads a length-delimited value as a view into the parsed bytes (no copy).
+bool ReadLengthDelimited(CodedInputStream& in, absl::string_view* out) {
+  uint32_t size = 0;
+  if (!in.ReadVarint32(&size)) return false;
+  const void* data = nullptr;
+  int available = 0;
+  if (size == 0) {
+    *out = absl::string_view();
     return true;
   }
-
-  // Skips the value of field `field`. An unknown group (wire type 3) is skipped to its matching
-  // end tag, as protobuf keeps unknown groups; a stray end tag and wire types 6 and 7 are broken.
-  bool Skip(uint32_t field, uint32_t wire_type, int depth = 0) {
-    uint64_t ignored = 0;
-    absl::string_view bytes;
-    switch (wire_type) {
-      case kVarint:
-        return ReadVarint(&ignored);
-      case kFixed64:
-        return Advance(8);
-      case kLengthDelimited:
-        return ReadLengthDelimited(&bytes);
-      case kStartGroup: {
-        if (depth >= kGroupDepthMax) return false;
-        while (true) {
-          uint32_t inner_field = 0;
-          uint32_t inner_type = 0;
-          if (!ReadTag(&inner_field, &inner_type)) return false;
-          if (inner_type == kEndGroup) return inner_field == field;
-          if (!Skip(inner_field, inner_type, depth + 1)) return false;
-        }
-      }
-      case kFixed32:
-        return Advance(4);
-      default:
-        return false;
-    }
+  if (!in.GetDirectBufferPointer(&data, &available) || static_cast<uint32_t>(available) < size) {
+    return false;
   }
-
- private:
-  bool Advance(size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) return false;
-    p_ += n;
-    return true;
-  }
-
-  const uint8_t* p_;
-  const uint8_t* end_;
-};
+  *out = absl::string_view(static_cast<const char*>(data), size);
+  return in.Skip(static_cast<int>(size));
+}
 
 // What a field reader did with one field.
 enum class Read { kDone, kNotMine, kBroken };
 
-// Calls `read(field, wire_type, reader)` for each field of the message in `bytes`; skips the
-// fields it answers kNotMine. False when the message or a field is broken.
+// Calls `read(field, wire_type, in)` for each field of the message in `bytes`; skips the fields
+// it answers kNotMine with protobuf's own SkipField (unknown groups included). False when the
+// message or a field is broken.
 template <typename ReadField>
 bool ForEachField(absl::string_view bytes, ReadField read) {
-  WireReader reader(bytes);
-  while (!reader.done()) {
-    uint32_t field = 0;
-    uint32_t wire_type = 0;
-    if (!reader.ReadTag(&field, &wire_type)) return false;
-    switch (read(field, wire_type, reader)) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  while (in.CurrentPosition() < static_cast<int>(bytes.size())) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return false;  // field number 0 or a broken varint
+    const uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
+    const uint32_t wire_type = WireFormatLite::GetTagWireType(tag);
+    switch (read(field, wire_type, in)) {
       case Read::kDone:
         break;
       case Read::kNotMine:
-        if (!reader.Skip(field, wire_type)) return false;
+        if (!WireFormatLite::SkipField(&in, tag)) return false;
         break;
       case Read::kBroken:
         return false;
@@ -137,12 +75,12 @@ bool ForEachField(absl::string_view bytes, ReadField read) {
 Read Done(bool ok) { return ok ? Read::kDone : Read::kBroken; }
 
 bool ParseTxnCommon(absl::string_view bytes, TxnView* out) {
-  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, WireReader& reader) {
+  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, CodedInputStream& in) {
     if ((field != kTxnIssuer && field != kTxnAcquirer) || wire_type != kVarint) {
       return Read::kNotMine;
     }
     uint64_t value = 0;
-    if (!reader.ReadVarint(&value)) return Read::kBroken;
+    if (!in.ReadVarint64(&value)) return Read::kBroken;
     // uint32 fields keep the low 32 bits of the varint, as protobuf does.
     (field == kTxnIssuer ? out->issuer_city : out->acquirer_city) = static_cast<uint32_t>(value);
     return Read::kDone;
@@ -150,25 +88,25 @@ bool ParseTxnCommon(absl::string_view bytes, TxnView* out) {
 }
 
 bool ParseBody(absl::string_view bytes, TxnKind kind, TxnView* out) {
-  return ForEachField(bytes, [kind, out](uint32_t field, uint32_t wire_type, WireReader& reader) {
+  return ForEachField(bytes, [kind, out](uint32_t field, uint32_t wire_type, CodedInputStream& in) {
     uint64_t value = 0;
     absl::string_view nested;
     if (field == kBodyTxn && wire_type == kLengthDelimited) {
-      return Done(reader.ReadLengthDelimited(&nested) && ParseTxnCommon(nested, out));
+      return Done(ReadLengthDelimited(in, &nested) && ParseTxnCommon(nested, out));
     }
     if (field == kBodyAmount && wire_type == kVarint) {
-      if (!reader.ReadVarint(&value)) return Read::kBroken;
+      if (!in.ReadVarint64(&value)) return Read::kBroken;
       out->amount_fen = static_cast<int64_t>(value);
       return Read::kDone;
     }
     if (kind == TxnKind::kTap && field == kTapMode && wire_type == kVarint) {
-      if (!reader.ReadVarint(&value)) return Read::kBroken;
+      if (!in.ReadVarint64(&value)) return Read::kBroken;
       // Enums are int32 on the wire; unknown values are kept, as proto3 does.
       out->mode = static_cast<v1::TransportMode>(static_cast<int32_t>(value));
       return Read::kDone;
     }
     if (kind == TxnKind::kRefund && field == kRefundOriginal && wire_type == kLengthDelimited) {
-      return Done(reader.ReadLengthDelimited(&out->original_terminal_id));
+      return Done(ReadLengthDelimited(in, &out->original_terminal_id));
     }
     return Read::kNotMine;
   });
@@ -204,14 +142,14 @@ void ClearBody(TxnKind kind, TxnView* out) {
 
 bool ParseTxnView(absl::string_view bytes, TxnView* out) {
   *out = TxnView{};
-  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, WireReader& reader) {
+  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, CodedInputStream& in) {
     uint64_t value = 0;
     absl::string_view nested;
     if (field == kEventId && wire_type == kLengthDelimited) {
-      return Done(reader.ReadLengthDelimited(&out->event_id));
+      return Done(ReadLengthDelimited(in, &out->event_id));
     }
     if (field == kRecordedAtUs && wire_type == kVarint) {
-      if (!reader.ReadVarint(&value)) return Read::kBroken;
+      if (!in.ReadVarint64(&value)) return Read::kBroken;
       out->recorded_at_us = static_cast<int64_t>(value);
       return Read::kDone;
     }
@@ -221,12 +159,12 @@ bool ParseTxnView(absl::string_view bytes, TxnView* out) {
                                             : TxnKind::kRefund;
       // The same body again merges into it; another body replaces it.
       if (out->kind != kind) ClearBody(kind, out);
-      return Done(reader.ReadLengthDelimited(&nested) && ParseBody(nested, kind, out));
+      return Done(ReadLengthDelimited(in, &nested) && ParseBody(nested, kind, out));
     }
     if (wire_type == kLengthDelimited && IsOtherBody(field)) {
       // Another body of the oneof (cards, fraud, settlement, subsidy): not a transaction. Its
       // contents are not read, but its length must fit like any field's.
-      if (!reader.ReadLengthDelimited(&nested)) return Read::kBroken;
+      if (!ReadLengthDelimited(in, &nested)) return Read::kBroken;
       ClearBody(TxnKind::kOther, out);
       return Read::kDone;
     }
