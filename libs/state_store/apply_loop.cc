@@ -82,9 +82,9 @@ ApplyLoop::~ApplyLoop() {
 void ApplyLoop::PrefetchLoop() {
   // The thread keeps adding to one buffer, up to batch_max_records, while the loop applies the
   // previous batch; the loop takes all of it at once. Batches so grow with the load: under a
-  // backlog every batch is full, when idle a record waits for no batch to fill. (Polling for a
-  // full batch instead, then handing it over, stalled the loop for a whole poll_timeout whenever
-  // librdkafka's queue ran short of one batch while it was busy.)
+  // backlog every batch is full at once, under a light load a batch gathers for batch_linger.
+  // (Handing over only full batches, one at a time, stalled the loop for a whole poll_timeout
+  // whenever librdkafka's queue ran short of one batch while it was busy.)
   std::vector<Record> polled;
   size_t room = options_.batch_max_records;
   while (true) {
