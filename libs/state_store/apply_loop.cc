@@ -97,6 +97,7 @@ void ApplyLoop::PrefetchLoop() {
     if (status.ok() && !polled.empty() && room > 1) {
       status = consumer_->Poll(room - 1, options_.batch_linger, &polled);
     }
+    if (!polled.empty()) applier_->Prepare(polled);
     absl::MutexLock lock(&prefetch_mu_);
     if (prefetch_stop_) return;
     for (Record& record : polled) prefetched_.push_back(std::move(record));
@@ -118,7 +119,10 @@ void ApplyLoop::PrefetchLoop() {
 absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
   records->clear();
   if (!options_.prefetch) {
-    return consumer_->Poll(options_.batch_max_records, options_.poll_timeout, records);
+    absl::Status status =
+        consumer_->Poll(options_.batch_max_records, options_.poll_timeout, records);
+    if (!records->empty()) applier_->Prepare(*records);
+    return status;
   }
   if (!prefetch_thread_.joinable()) prefetch_thread_ = std::thread([this] { PrefetchLoop(); });
   absl::MutexLock lock(&prefetch_mu_);

@@ -50,11 +50,19 @@ namespace tongka::state_store {
 // run and a replay, so what FinishBatch emits may too; what it writes to *state* must not depend
 // on them. Each aggregate is committed atomically with the offsets it covers, so downstream sees
 // every record's contribution exactly once (resends carry the same event id).
+//
+// Prepare is optional: work on records that reads no state (parsing, hashing), done ahead of
+// Apply. With prefetch it runs on the prefetch thread, concurrently with Apply of earlier
+// records, on each group of records in log order as they are fetched; without, on the loop's
+// thread just before the batch is applied. Records may move in memory between Prepare and Apply
+// (their bytes do not), and Apply must give the same result whether or not it saw a record
+// prepared (a loop stopped with records still prefetched; tests that call Apply directly).
 class Applier {
  public:
   virtual ~Applier() = default;
   virtual absl::Status Apply(const event_log::Record& record, StateBatch& batch) = 0;
   virtual absl::Status FinishBatch(StateBatch& batch) { return absl::OkStatus(); }
+  virtual void Prepare(const std::vector<event_log::Record>& records) {}
 };
 
 struct ApplyLoopOptions {

@@ -161,14 +161,29 @@ std::string ReserveEventKey(uint32_t city) { return absl::StrCat("float/", City(
 
 // ---- cells and digests ----
 
-void AddIdToDigest(absl::string_view event_id, v1::SettlementCell* cell) {
+namespace {
+
+// The two halves an id adds to a cell's digest: the first 16 bytes of its SM3, little-endian.
+void IdDigest(absl::string_view event_id, uint64_t* lo, uint64_t* hi) {
   const crypto::Sm3Digest digest = crypto::Sm3(event_id);
-  uint64_t lo = 0;
-  uint64_t hi = 0;
-  for (int i = 7; i >= 0; --i) lo = (lo << 8) | digest[i];
-  for (int i = 15; i >= 8; --i) hi = (hi << 8) | digest[i];
+  *lo = 0;
+  *hi = 0;
+  for (int i = 7; i >= 0; --i) *lo = (*lo << 8) | digest[i];
+  for (int i = 15; i >= 8; --i) *hi = (*hi << 8) | digest[i];
+}
+
+void AddDigest(uint64_t lo, uint64_t hi, v1::SettlementCell* cell) {
   cell->set_id_digest_lo(cell->id_digest_lo() + lo);  // modulo 2^64: unsigned wrap-around
   cell->set_id_digest_hi(cell->id_digest_hi() + hi);
+}
+
+}  // namespace
+
+void AddIdToDigest(absl::string_view event_id, v1::SettlementCell* cell) {
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  IdDigest(event_id, &lo, &hi);
+  AddDigest(lo, hi, cell);
 }
 
 void AddCell(const v1::SettlementCell& from, v1::SettlementCell* into) {
@@ -328,10 +343,69 @@ int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, i
   return it->second;
 }
 
+namespace {
+
+// The id's digest, from Prepare when it hashed it.
+template <typename PreparedRecord>
+void AddRecordDigest(const std::optional<PreparedRecord>& prepared, absl::string_view event_id,
+                     v1::SettlementCell* cell) {
+  if (prepared.has_value()) {
+    AddDigest(prepared->id_digest_lo, prepared->id_digest_hi, cell);
+  } else {
+    AddIdToDigest(event_id, cell);
+  }
+}
+
+}  // namespace
+
+void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
+  std::vector<Prepared> prepared(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const event_log::Record& record = records[i];
+    Prepared& p = prepared[i];
+    p.partition = record.partition;
+    p.offset = record.offset;
+    p.base = record.value.data();
+    p.parsed = ParseTxnView(record.value, &p.txn);
+    if (p.parsed && (p.txn.kind == TxnKind::kTap || p.txn.kind == TxnKind::kRefund)) {
+      IdDigest(p.txn.event_id, &p.id_digest_lo, &p.id_digest_hi);
+    }
+  }
+  absl::MutexLock lock(&prepared_mu_);
+  for (Prepared& p : prepared) prepared_.push_back(std::move(p));
+}
+
+std::optional<TxnStage::Prepared> TxnStage::TakePrepared(const event_log::Record& record) {
+  absl::MutexLock lock(&prepared_mu_);
+  if (prepared_.empty()) return std::nullopt;
+  if (prepared_.front().partition != record.partition ||
+      prepared_.front().offset != record.offset) {
+    // Out of step (records prefetched by a stopped loop, or applied without Prepare): what is
+    // queued is of no use; Apply computes the record itself.
+    prepared_.clear();
+    return std::nullopt;
+  }
+  Prepared p = std::move(prepared_.front());
+  prepared_.pop_front();
+  // The record may have moved since Prepare; its bytes did not, but the views are re-based on
+  // them to depend on nothing but this record.
+  auto rebase = [&](absl::string_view view) {
+    return view.empty()
+               ? view
+               : absl::string_view(record.value.data() + (view.data() - p.base), view.size());
+  };
+  p.txn.event_id = rebase(p.txn.event_id);
+  p.txn.original_terminal_id = rebase(p.txn.original_terminal_id);
+  return p;
+}
+
 absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
   batch_first_offsets_.try_emplace(record.partition, record.offset);
+  std::optional<Prepared> prepared = TakePrepared(record);
   TxnView txn;
-  if (!ParseTxnView(record.value, &txn) ||
+  const bool parsed = prepared.has_value() ? prepared->parsed : ParseTxnView(record.value, &txn);
+  if (prepared.has_value()) txn = prepared->txn;
+  if (!parsed ||
       (txn.kind != TxnKind::kTap && txn.kind != TxnKind::kRefund && txn.kind != TxnKind::kLoad)) {
     ++invalid_;
     return absl::OkStatus();
@@ -374,14 +448,14 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
       cell.set_taps(cell.taps() + 1);
       cell.set_taps_fen(cell.taps_fen() + amount_fen);
       cell.set_fee_fen(cell.fee_fen() + fees_->FeeFen(amount_fen, acquirer, txn.mode));
-      AddIdToDigest(txn.event_id, &cell);
+      AddRecordDigest(prepared, txn.event_id, &cell);
       break;
     case TxnKind::kRefund:
       cell.set_refunds(cell.refunds() + 1);
       cell.set_refunds_fen(cell.refunds_fen() + amount_fen);
       cell.set_fee_fen(cell.fee_fen() -
                        fees_->FeeFen(amount_fen, acquirer, RefundedMode(txn.original_terminal_id)));
-      AddIdToDigest(txn.event_id, &cell);
+      AddRecordDigest(prepared, txn.event_id, &cell);
       break;
     default:  // load
       cell.set_loads(cell.loads() + 1);

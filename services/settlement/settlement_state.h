@@ -50,11 +50,13 @@
 //
 // Determinism: no clock (times come from the events' recorded_at), ordered containers only, so
 // the same log yields the same bytes. Records that do not parse are counted and skipped.
-// Thread-safety: each applier is driven by one ApplyLoop thread; the readers are thread-safe.
+// Thread-safety: each applier is driven by one ApplyLoop thread (TxnStage::Prepare by its prefetch
+// thread); the readers are thread-safe.
 #ifndef TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_STATE_H_
 #define TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_STATE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -67,12 +69,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/state_store/apply_loop.h"
 #include "libs/state_store/state_store.h"
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
 #include "services/settlement/fees.h"
 #include "services/settlement/settlement_storage.pb.h"
+#include "services/settlement/txn_view.h"
 
 namespace tongka::settlement {
 
@@ -138,8 +142,24 @@ class TxnStage : public state_store::Applier {
       : calendar_(calendar), fees_(fees), slots_(calendar) {}
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
   absl::Status FinishBatch(state_store::StateBatch& batch) override;
+  // Reads each record and hashes its id ahead of Apply (on the apply loop's prefetch thread).
+  void Prepare(const std::vector<event_log::Record>& records) override;
 
  private:
+  // A record read and its id hashed by Prepare.
+  struct Prepared {
+    int32_t partition = -1;
+    int64_t offset = -1;
+    bool parsed = false;
+    TxnView txn;  // its views point into the record's bytes at `base`
+    const char* base = nullptr;
+    uint64_t id_digest_lo = 0;
+    uint64_t id_digest_hi = 0;
+  };
+  // The prepared form of `record` if Prepare saw it, in step with Apply; nullopt otherwise (then
+  // Apply reads and hashes the record itself, with the same result).
+  std::optional<Prepared> TakePrepared(const event_log::Record& record);
+
   struct Source {
     int64_t first_offset = -1;
     int64_t last_offset = -1;
@@ -203,7 +223,9 @@ class TxnStage : public state_store::Applier {
   std::map<std::pair<int32_t, int32_t>, Source> sources_;
   std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
   int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
-  std::string scratch_;  // reused serialization buffer
+  // What Prepare produced and Apply has not taken yet, in log order.
+  absl::Mutex prepared_mu_;
+  std::deque<Prepared> prepared_ ABSL_GUARDED_BY(prepared_mu_);
 };
 
 // ---- stage two ----

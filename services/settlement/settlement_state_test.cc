@@ -401,6 +401,72 @@ TEST_F(SettlementStateTest, IndexBytesDoNotDependOnBatching) {
   EXPECT_TRUE(a == scan(*large)) << "batches of 7 and of 1000 wrote different index bytes";
 }
 
+// Prepare (the prefetch thread's read and hash) changes nothing: the same records applied with
+// Prepare ahead of Apply, on records that moved in memory since, with Prepare out of step with
+// Apply, or without Prepare, write the same deltas and the same state.
+TEST_F(SettlementStateTest, PreparedRecordsApplyExactlyAsUnprepared) {
+  std::vector<v1::Event> events;
+  for (uint64_t seq = 1; seq <= 600; ++seq) {
+    const v1::Event::BodyCase kind = seq % 40 == 0  ? v1::Event::kRefund
+                                     : seq % 9 == 0 ? v1::Event::kLoad
+                                                    : v1::Event::kTap;
+    events.push_back(Txn(kind, kShanghai, seq % 4 == 0 ? kShanghai : kNingbo,
+                         100 + static_cast<int64_t>(seq % 13), kDayStartUs + 60, seq));
+  }
+  std::string garbage = "\xff\xff";  // unusable: counted, in every mode alike
+  enum class Mode { kUnprepared, kPrepared, kPreparedThenMoved, kOutOfStep };
+  auto run = [&](Mode mode, const std::string& name) {
+    auto store = FreshStore(name);
+    TxnStage stage(&*calendar_, &*fees_);
+    std::vector<std::string> deltas;
+    for (size_t i = 0; i < events.size(); i += 100) {
+      std::vector<event_log::Record> records;
+      for (size_t j = i; j < i + 100; ++j) {
+        records.push_back(
+            event_log::Record::Owned(kTxnTopic, 0, static_cast<int64_t>(j), "k",
+                                     j == 250 ? garbage : events[j].SerializeAsString()));
+      }
+      if (mode == Mode::kPrepared) stage.Prepare(records);
+      if (mode == Mode::kPreparedThenMoved) {
+        stage.Prepare(records);
+        std::vector<event_log::Record> moved;
+        for (event_log::Record& record : records) moved.push_back(std::move(record));
+        records = std::move(moved);
+      }
+      if (mode == Mode::kOutOfStep) {
+        std::vector<event_log::Record> later;
+        for (size_t j = 50; j < records.size(); ++j) later.push_back(records[j].Clone());
+        stage.Prepare(later);  // prepared records that do not come next
+      }
+      StateBatch batch(store.get());
+      for (const event_log::Record& record : records) {
+        EXPECT_TRUE(stage.Apply(record, batch).ok());
+        batch.SetNextOffset({kTxnTopic, 0}, record.offset + 1);
+      }
+      EXPECT_TRUE(stage.FinishBatch(batch).ok());
+      EXPECT_TRUE(store->Commit(batch).ok());
+    }
+    auto outbox = store->ReadOutbox(100000);
+    EXPECT_TRUE(outbox.ok());
+    for (const auto& entry : *outbox) deltas.push_back(entry.value);
+    std::map<std::string, std::string> state;
+    EXPECT_TRUE(store
+                    ->ScanPrefix("",
+                                 [&](absl::string_view key, absl::string_view value) {
+                                   state.emplace(std::string(key), std::string(value));
+                                   return true;
+                                 })
+                    .ok());
+    return std::pair(deltas, state);
+  };
+  const auto unprepared = run(Mode::kUnprepared, "prepare-none");
+  ASSERT_FALSE(unprepared.first.empty());
+  EXPECT_EQ(unprepared.second.at("stats/txn_invalid"), "1");
+  EXPECT_TRUE(run(Mode::kPrepared, "prepare-ahead") == unprepared);
+  EXPECT_TRUE(run(Mode::kPreparedThenMoved, "prepare-moved") == unprepared);
+  EXPECT_TRUE(run(Mode::kOutOfStep, "prepare-out-of-step") == unprepared);
+}
+
 // A rebuilt stage one re-counts a window whose delta the log lost, in the same batch as new
 // records of another window: each delta covers only its own window's offsets, so neither overlaps
 // what the ledger applied. (With one range per partition, window W's delta would start at W''s
