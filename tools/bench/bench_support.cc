@@ -1,11 +1,13 @@
 #include "tools/bench/bench_support.h"
 
 #include <glog/logging.h>
+#include <librdkafka/rdkafkacpp.h>
 #include <stdlib.h>
 
 #include <algorithm>
 #include <iostream>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace tongka::bench {
@@ -29,6 +31,38 @@ std::unique_ptr<event_log::LocalKafka> StartBroker(
                                        absl::Seconds(60)),
                "topics");
   return std::move(*kafka);
+}
+
+double RawConsumeRate(const event_log::KafkaClientConfig& config, const std::string& topic,
+                      int32_t partitions, int64_t events) {
+  auto conf = event_log::BuildConsumerConf(config, "bench-raw");
+  ExitUnlessOk(conf.status(), "raw consumer conf");
+  std::string error;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf->get(), error));
+  CHECK(consumer != nullptr) << error;
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int32_t p = 0; p < partitions; ++p) {
+    assignment.push_back(RdKafka::TopicPartition::create(topic, p, 0));
+  }
+  CHECK_EQ(consumer->assign(assignment), RdKafka::ERR_NO_ERROR);
+  RdKafka::TopicPartition::destroy(assignment);
+  int64_t seen = 0;
+  int64_t bytes = 0;
+  absl::Time start = absl::Now();
+  while (seen < events) {
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(100));
+    if (message->err() == RdKafka::ERR_NO_ERROR) {
+      ++seen;
+      bytes += static_cast<int64_t>(message->len());
+    } else if (message->err() != RdKafka::ERR__TIMED_OUT) {
+      LOG(FATAL) << "raw consume: " << message->errstr();
+    }
+  }
+  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  consumer->close();
+  LOG(INFO) << "raw: " << seen << " events, " << bytes << " bytes in " << seconds << " s";
+  return static_cast<double>(seen) / seconds;
 }
 
 double Median(std::vector<double> values) { return Percentile(std::move(values), 0.5); }

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "libs/event_log/admin.h"
+#include "libs/event_log/kafka_config.h"
 #include "libs/event_log/testing/test_broker.h"
 
 namespace tongka::bench {
@@ -28,6 +29,12 @@ void ExitUnlessOk(const absl::Status& status, const char* what);
 // new temp dir (the benchmark keeps its other files there too). Exits on failure.
 std::unique_ptr<event_log::LocalKafka> StartBroker(std::string* work_dir,
                                                    const std::vector<event_log::TopicSpec>& topics);
+
+// The raw baseline of the consuming benchmarks: consumes `events` records of `topic`'s partitions
+// 0..partitions-1 from offset 0 with librdkafka alone (the project's consumer config, one message
+// at a time, counted and dropped) and returns records per second. Exits on a consumer error.
+double RawConsumeRate(const event_log::KafkaClientConfig& config, const std::string& topic,
+                      int32_t partitions, int64_t events);
 
 // The median of `values` (the upper one of an even count); `values` must not be empty.
 double Median(std::vector<double> values);

@@ -262,38 +262,6 @@ int64_t Produce(const std::string& bootstrap, int64_t events) {
   return bytes;
 }
 
-// Consumes every event with librdkafka alone; returns events per second.
-double RawConsume(const std::string& bootstrap, int32_t partitions, int64_t events) {
-  auto conf = event_log::BuildConsumerConf(ConsumerConfig(bootstrap), "bench-raw");
-  ExitUnlessOk(conf.status(), "raw consumer conf");
-  std::string error;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
-      RdKafka::KafkaConsumer::create(conf->get(), error));
-  CHECK(consumer != nullptr) << error;
-  std::vector<RdKafka::TopicPartition*> assignment;
-  for (int32_t p = 0; p < partitions; ++p) {
-    assignment.push_back(RdKafka::TopicPartition::create(kTxnTopic, p, 0));
-  }
-  CHECK_EQ(consumer->assign(assignment), RdKafka::ERR_NO_ERROR);
-  RdKafka::TopicPartition::destroy(assignment);
-  int64_t seen = 0;
-  int64_t bytes = 0;
-  absl::Time start = absl::Now();
-  while (seen < events) {
-    std::unique_ptr<RdKafka::Message> message(consumer->consume(100));
-    if (message->err() == RdKafka::ERR_NO_ERROR) {
-      ++seen;
-      bytes += static_cast<int64_t>(message->len());
-    } else if (message->err() != RdKafka::ERR__TIMED_OUT) {
-      LOG(FATAL) << "raw consume: " << message->errstr();
-    }
-  }
-  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  consumer->close();
-  LOG(INFO) << "raw: " << seen << " events, " << bytes << " bytes in " << seconds << " s";
-  return static_cast<double>(seen) / seconds;
-}
-
 // Sums what stage one's outbox says it saw: every transaction must be in exactly one delta.
 void CheckStageOneOutput(const state_store::StateStore& store, int64_t events) {
   auto outbox = store.ReadOutbox(static_cast<size_t>(store.OutboxDepth()));
@@ -700,14 +668,15 @@ int Main() {
   const int64_t bytes = Produce(bootstrap, events);
   const double produce_s = absl::ToDoubleSeconds(absl::Now() - produce_start);
 
-  RawConsume(bootstrap, partitions, events);  // warm-up: the broker's page cache, connections
+  RawConsumeRate(ConsumerConfig(bootstrap), kTxnTopic, partitions,
+                 events);  // warm-up: the broker's page cache, connections
   // Alternate the two measurements and take medians, so a burst of load from elsewhere on the
   // machine skews one sample of each rather than one side of the ratio.
   std::vector<double> raw_rates;
   std::vector<double> apply_rates;
   std::vector<ApplyRound> apply_rounds;
   for (int32_t round = 0; round < std::max(1, absl::GetFlag(FLAGS_rounds)); ++round) {
-    raw_rates.push_back(RawConsume(bootstrap, partitions, events));
+    raw_rates.push_back(RawConsumeRate(ConsumerConfig(bootstrap), kTxnTopic, partitions, events));
     apply_rounds.push_back(Apply(bootstrap, work_dir + "/store", events, batch_max_records,
                                  *calendar, *fees, /*check=*/round == 0));
     apply_rates.push_back(apply_rounds.back().rate);

@@ -58,38 +58,6 @@ void Produce(const std::string& bootstrap, int64_t events) {
   ExitUnlessOk((*producer)->Flush(absl::Minutes(5)), "flush");
 }
 
-// Consumes every event with librdkafka alone; returns events per second.
-double RawConsume(const std::string& bootstrap, int32_t partitions, int64_t events) {
-  auto conf = event_log::BuildConsumerConf({.bootstrap_servers = bootstrap}, "bench-raw");
-  ExitUnlessOk(conf.status(), "raw consumer conf");
-  std::string error;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
-      RdKafka::KafkaConsumer::create(conf->get(), error));
-  CHECK(consumer != nullptr) << error;
-  std::vector<RdKafka::TopicPartition*> assignment;
-  for (int32_t p = 0; p < partitions; ++p) {
-    assignment.push_back(RdKafka::TopicPartition::create(kTopic, p, 0));
-  }
-  CHECK_EQ(consumer->assign(assignment), RdKafka::ERR_NO_ERROR);
-  RdKafka::TopicPartition::destroy(assignment);
-  int64_t seen = 0;
-  int64_t bytes = 0;
-  absl::Time start = absl::Now();
-  while (seen < events) {
-    std::unique_ptr<RdKafka::Message> message(consumer->consume(100));
-    if (message->err() == RdKafka::ERR_NO_ERROR) {
-      ++seen;
-      bytes += static_cast<int64_t>(message->len());
-    } else if (message->err() != RdKafka::ERR__TIMED_OUT) {
-      LOG(FATAL) << "raw consume: " << message->errstr();
-    }
-  }
-  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  consumer->close();
-  LOG(INFO) << "raw: " << seen << " events, " << bytes << " bytes in " << seconds << " s";
-  return static_cast<double>(seen) / seconds;
-}
-
 // Applies every event through ApplyLoop into a fresh store; returns events per second.
 double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t events,
              int32_t batch_max_records) {
@@ -128,13 +96,15 @@ int Main() {
   LOG(INFO) << "appending " << events << " taps to " << kTopic;
   Produce(bootstrap, events);
 
-  RawConsume(bootstrap, partitions, events);  // warm-up: the broker's page cache, connections
+  RawConsumeRate({.bootstrap_servers = bootstrap}, kTopic, partitions,
+                 events);  // warm-up: the broker's page cache, connections
   // Alternate the two measurements and take medians, so a burst of load from elsewhere on the
   // machine skews one sample of each rather than one side of the ratio.
   std::vector<double> raw_rates;
   std::vector<double> apply_rates;
   for (int32_t round = 0; round < std::max(1, absl::GetFlag(FLAGS_rounds)); ++round) {
-    raw_rates.push_back(RawConsume(bootstrap, partitions, events));
+    raw_rates.push_back(
+        RawConsumeRate({.bootstrap_servers = bootstrap}, kTopic, partitions, events));
     apply_rates.push_back(
         Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records)));
   }
