@@ -7,10 +7,14 @@
 //   - every item of the retry is DUPLICATE: the restarted ingest caught its index up from
 //     tongka.txn before serving (dedup_catch_up.h), instead of appending the batch again;
 //   - tongka.txn holds each of the 200 transactions exactly once.
+// And a fatal producer error (failpoint "producer.fatal_error") stops ingest with a non-zero exit
+// instead of leaving it up, answering UNAVAILABLE forever; nothing is acknowledged or appended.
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
@@ -39,9 +43,9 @@ std::string TempPath(const std::string& name) {
 }
 
 std::unique_ptr<testing::Subprocess> StartIngest(const std::string& bootstrap, int grpc_port,
-                                                 bool armed) {
+                                                 const std::string& failpoints) {
   std::map<std::string, std::string> env;
-  if (armed) env["TONGKA_FAILPOINTS"] = "ingest.after_kafka_ack";
+  if (!failpoints.empty()) env["TONGKA_FAILPOINTS"] = failpoints;
   auto process = testing::Subprocess::Start(
       {"services/ingest/tongka_ingest", "--kafka_bootstrap=" + bootstrap,
        "--state_dir=" + TempPath("ingest"), "--grpc_host=127.0.0.1",
@@ -68,13 +72,7 @@ grpc::Status Upload(int grpc_port, const v1::UploadBatchRequest& request,
   return stub->UploadBatch(&context, request, response);
 }
 
-TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
-  auto kafka = event_log::LocalKafka::Start(TempPath("kafka"));
-  ASSERT_TRUE(kafka.ok()) << kafka.status();
-  const std::string bootstrap = (*kafka)->bootstrap();
-  ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                                      {{.name = "tongka.txn", .partitions = 8}}, absl::Seconds(60))
-                  .ok());
+v1::UploadBatchRequest SignedTaps() {
   const txn::CityKeyring keyring = *txn::CityKeyring::Dev();
   v1::UploadBatchRequest request;
   for (int i = 0; i < kTaps; ++i) {
@@ -84,10 +82,21 @@ TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
                                              .seq = static_cast<uint64_t>(i + 1),
                                              .occurred_at = absl::Now() - absl::Minutes(1)});
   }
+  return request;
+}
+
+TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
+  auto kafka = event_log::LocalKafka::Start(TempPath("kafka"));
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  const std::string bootstrap = (*kafka)->bootstrap();
+  ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
+                                      {{.name = "tongka.txn", .partitions = 8}}, absl::Seconds(60))
+                  .ok());
+  const v1::UploadBatchRequest request = SignedTaps();
   const int grpc_port = metrics::test_support::PickFreeTcpPort();
 
   // 1. The armed ingest dies after Kafka's ack, before its index write; the call fails.
-  auto armed = StartIngest(bootstrap, grpc_port, /*armed=*/true);
+  auto armed = StartIngest(bootstrap, grpc_port, "ingest.after_kafka_ack");
   ASSERT_NE(armed, nullptr);
   v1::UploadBatchResponse response;
   grpc::Status status = Upload(grpc_port, request, &response);
@@ -98,7 +107,7 @@ TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
       << armed->Log();
 
   // 2. The retry against a restarted ingest: all DUPLICATE.
-  auto restarted = StartIngest(bootstrap, grpc_port, /*armed=*/false);
+  auto restarted = StartIngest(bootstrap, grpc_port, "");
   ASSERT_NE(restarted, nullptr);
   response.Clear();
   status = Upload(grpc_port, request, &response);
@@ -119,6 +128,40 @@ TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
   }
   EXPECT_EQ(copies.size(), static_cast<size_t>(kTaps));
   for (const auto& [event_id, n] : copies) EXPECT_EQ(n, 1) << event_id;
+}
+
+// A fatal error of the idempotent producer cannot heal: ingest must not stay up answering
+// UNAVAILABLE forever. With the failpoint "producer.fatal_error" the first produce raises one;
+// the upload is not acknowledged, and the process stops by itself with a non-zero status (so the
+// orchestrator restarts it with a new producer); nothing reached the topic.
+TEST(IngestCrashTest, FatalProducerErrorStopsTheServiceAndAcknowledgesNothing) {
+  std::filesystem::remove_all(TempPath("kafka-fatal"));
+  std::filesystem::remove_all(TempPath("ingest"));
+  auto kafka = event_log::LocalKafka::Start(TempPath("kafka-fatal"));
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  const std::string bootstrap = (*kafka)->bootstrap();
+  ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
+                                      {{.name = "tongka.txn", .partitions = 8}}, absl::Seconds(60))
+                  .ok());
+  const int grpc_port = metrics::test_support::PickFreeTcpPort();
+  auto ingest = StartIngest(bootstrap, grpc_port, "producer.fatal_error");
+  ASSERT_NE(ingest, nullptr);
+  v1::UploadBatchResponse response;
+  const grpc::Status status = Upload(grpc_port, SignedTaps(), &response);
+  EXPECT_FALSE(status.ok() && response.accepted() > 0)
+      << "acknowledged " << response.accepted() << " with a broken producer";
+  if (!status.ok()) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  }
+  const std::optional<int> exit_status = ingest->WaitFor(absl::Seconds(60));
+  ASSERT_TRUE(exit_status.has_value()) << "ingest kept running after a fatal producer error:\n"
+                                       << ingest->Log();
+  EXPECT_TRUE(WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) != 0)
+      << "exit status " << *exit_status << "\n"
+      << ingest->Log();
+  auto records = ingest::testing::ReadTopic(bootstrap, "tongka.txn", absl::Seconds(30));
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_TRUE(records->empty()) << records->size() << " records reached the topic";
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 #include "libs/event_log/producer.h"
 
 #include <glog/logging.h>
+#include <librdkafka/rdkafka.h>
 
 #include <future>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/failpoint/failpoint.h"
 
 namespace tongka::event_log {
 
@@ -79,8 +82,17 @@ void Producer::PollLoop() {
   while (!stopping_.load()) producer_->poll(50);
 }
 
+bool Producer::fatal() const { return callbacks_->fatal(); }
+
 absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
                                absl::string_view value, DeliveryCallback on_delivery) {
+  if (failpoint::Armed("producer.fatal_error")) {
+    static std::once_flag triggered;
+    std::call_once(triggered, [this] {
+      rd_kafka_test_fatal_error(producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                "failpoint producer.fatal_error");
+    });
+  }
   if (callbacks_->fatal()) {
     return absl::InternalError("kafka producer hit a fatal idempotence error; recreate it");
   }

@@ -78,6 +78,11 @@ class Producer {
   // Waits until every enqueued record has a delivery report. DEADLINE_EXCEEDED otherwise.
   absl::Status Flush(absl::Duration timeout);
 
+  // True once librdkafka reported a fatal error: every later Produce fails and the owner must
+  // recreate the producer (a service stops, so that it restarts with a new one). Fault tests
+  // raise one with the failpoint "producer.fatal_error" (armed: the first Produce triggers it).
+  bool fatal() const;
+
   // Records enqueued but not yet reported (librdkafka's outq_len, including requests).
   int64_t OutstandingCount() const { return producer_->outq_len(); }
 

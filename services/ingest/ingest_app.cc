@@ -1,6 +1,8 @@
 #include "services/ingest/ingest_app.h"
 
 #include <glog/logging.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "libs/crypto/self_test.h"
@@ -93,6 +95,8 @@ absl::Status IngestApp::Wire() {
     // Ingest reads no log: it is ready (/readyz) as soon as it serves.
     exposer_->SetReady(true);
   }
+  // Last, once everything it touches is wired.
+  watcher_ = std::thread([this] { WatchProducer(); });
   LOG(INFO) << "ingest serving on :" << server_->port() << " ("
             << server::AuthModeName(config_.grpc.auth_mode) << "), metrics on :" << metrics_port()
             << ", topic " << config_.topic;
@@ -138,6 +142,27 @@ void IngestApp::PruneLoop() {
   }
 }
 
+void IngestApp::WatchProducer() {
+  // A fatal producer error cannot heal: every later upload would be answered UNAVAILABLE while
+  // the pod looked ready. Stop instead, so the client's retries reach a restarted ingest.
+  while (!stop_watching_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    if (!producer_->fatal()) continue;
+    LOG(ERROR) << "kafka producer hit a fatal error: stopping ingest so that it restarts";
+    {
+      absl::MutexLock lock(&error_mu_);
+      error_ = absl::InternalError("kafka producer hit a fatal error");
+    }
+    if (exposer_ != nullptr) exposer_->SetReady(false);
+    kill(getpid(), SIGTERM);  // main's WaitForShutdownSignal returns; main exits non-zero
+    return;
+  }
+}
+
+absl::Status IngestApp::error() const {
+  absl::MutexLock lock(&error_mu_);
+  return error_;
+}
+
 void IngestApp::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
@@ -146,6 +171,10 @@ void IngestApp::Shutdown(absl::Time deadline) {
   // the ingestor and the store), then the pruner, the endpoint and the store.
   if (server_ != nullptr) server_->Shutdown(deadline);
   unauthenticated_metric_.Reset();
+  if (watcher_.joinable()) {
+    stop_watching_.Notify();
+    watcher_.join();
+  }
   producer_.reset();
   if (pruner_.joinable()) {
     stop_pruning_.Notify();

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "libs/event_log/kafka_config.h"
 #include "libs/event_log/producer.h"
@@ -55,6 +56,11 @@ class IngestApp {
   // stops the pruner and the endpoint. Idempotent.
   void Shutdown(absl::Time deadline);
 
+  // Why the service stopped itself (a fatal Kafka producer error), OK otherwise. When it sets
+  // this, the app leaves /readyz and raises SIGTERM, so main shuts down and exits non-zero and
+  // the orchestrator restarts it with a new producer.
+  absl::Status error() const;
+
   int grpc_port() const { return server_ == nullptr ? -1 : server_->port(); }
   int metrics_port() const { return exposer_ == nullptr ? -1 : exposer_->port(); }
   metrics::Registry& registry() { return registry_; }
@@ -67,6 +73,7 @@ class IngestApp {
   absl::Status Wire();
   absl::Status CatchUp(const event_log::KafkaClientConfig& kafka);
   void PruneLoop();
+  void WatchProducer();
 
   const IngestConfig config_;
   const server::NowFn now_;
@@ -86,6 +93,10 @@ class IngestApp {
   std::unique_ptr<metrics::HttpExposer> exposer_;
   absl::Notification stop_pruning_;
   std::thread pruner_;
+  absl::Notification stop_watching_;
+  std::thread watcher_;
+  mutable absl::Mutex error_mu_;
+  absl::Status error_ ABSL_GUARDED_BY(error_mu_);
   bool shut_down_ = false;
 };
 

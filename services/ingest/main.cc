@@ -21,5 +21,9 @@ int main(int argc, char** argv) {
   const int signal = tongka::server::WaitForShutdownSignal();
   LOG(INFO) << "signal " << signal << ": stopping";
   (*app)->Shutdown(absl::Now() + absl::Seconds(20));
+  if (!(*app)->error().ok()) {
+    LOG(ERROR) << "tongka_ingest stopped itself: " << (*app)->error();
+    return 1;
+  }
   return 0;
 }
