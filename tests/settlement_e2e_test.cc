@@ -176,6 +176,21 @@ void ExpectReportEquals(const v1::SettlementReport& report, const Expected& expe
 
 // ---- the processes ----
 
+// A fresh local broker in TEST_TMPDIR/`name` with both topics; nullptr (and a failure) if not.
+std::unique_ptr<event_log::LocalKafka> StartBroker(const std::string& name) {
+  std::filesystem::remove_all(TempPath(name));
+  auto kafka = event_log::LocalKafka::Start(TempPath(name));
+  EXPECT_TRUE(kafka.ok()) << kafka.status();
+  if (!kafka.ok()) return nullptr;
+  absl::Status topics =
+      event_log::EnsureTopics({.bootstrap_servers = (*kafka)->bootstrap()},
+                              {{.name = kTxnTopic, .partitions = kTxnPartitions},
+                               {.name = kSettlementTopic, .partitions = kSettlementPartitions}},
+                              absl::Seconds(60));
+  EXPECT_TRUE(topics.ok()) << topics;
+  return topics.ok() ? std::move(*kafka) : nullptr;
+}
+
 std::unique_ptr<testing::Subprocess> Start(const std::vector<std::string>& argv,
                                            const std::string& log_name) {
   auto process = testing::Subprocess::Start(argv, {}, TempPath(log_name));
@@ -315,16 +330,9 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
       absl::FromCivil(absl::CivilMinute(window_day - 1), kShanghai) + cut;
 
   // ---- Part 1: broker, ingest, tapgen, one settlement replica killed mid-window ----
-  std::filesystem::remove_all(TempPath("kafka1"));
-  auto kafka = event_log::LocalKafka::Start(TempPath("kafka1"));
-  ASSERT_TRUE(kafka.ok()) << kafka.status();
-  const std::string bootstrap = (*kafka)->bootstrap();
-  ASSERT_TRUE(
-      event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                              {{.name = kTxnTopic, .partitions = kTxnPartitions},
-                               {.name = kSettlementTopic, .partitions = kSettlementPartitions}},
-                              absl::Seconds(60))
-          .ok());
+  std::unique_ptr<event_log::LocalKafka> kafka = StartBroker("kafka1");
+  ASSERT_NE(kafka, nullptr);
+  const std::string bootstrap = kafka->bootstrap();
   const int ingest_port = metrics::test_support::PickFreeTcpPort();
   auto ingest = Start({"services/ingest/tongka_ingest", "--kafka_bootstrap=" + bootstrap,
                        "--state_dir=" + TempPath("ingest"), "--grpc_host=127.0.0.1",
@@ -481,19 +489,12 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
     }
   }
   single.process->TerminateAndWait(absl::Seconds(20));
-  kafka->reset();  // stops the first broker
+  kafka.reset();  // stops the first broker
 
   // ---- Part 2: the same log, a fresh broker, two replicas ----
-  std::filesystem::remove_all(TempPath("kafka2"));
-  auto kafka2 = event_log::LocalKafka::Start(TempPath("kafka2"));
-  ASSERT_TRUE(kafka2.ok()) << kafka2.status();
-  const std::string bootstrap2 = (*kafka2)->bootstrap();
-  ASSERT_TRUE(
-      event_log::EnsureTopics({.bootstrap_servers = bootstrap2},
-                              {{.name = kTxnTopic, .partitions = kTxnPartitions},
-                               {.name = kSettlementTopic, .partitions = kSettlementPartitions}},
-                              absl::Seconds(60))
-          .ok());
+  std::unique_ptr<event_log::LocalKafka> kafka2 = StartBroker("kafka2");
+  ASSERT_NE(kafka2, nullptr);
+  const std::string bootstrap2 = kafka2->bootstrap();
   {
     auto producer = event_log::Producer::Create({.bootstrap_servers = bootstrap2});
     ASSERT_TRUE(producer.ok()) << producer.status();
