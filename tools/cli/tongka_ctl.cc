@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "libs/server/authenticator.h"
 #include "libs/server/dev_token.h"
+#include "libs/server/grpc_server.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/cities.h"
 #include "proto/settlement.grpc.pb.h"
@@ -88,12 +89,7 @@ class Ctl {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     const std::string secret = absl::GetFlag(FLAGS_dev_token_secret);
     if (!secret.empty()) {
-      absl::StatusOr<v1::Tenant> tenant = server::ParseTenantName(absl::GetFlag(FLAGS_tenant));
-      absl::StatusOr<server::DevTokenIssuer> issuer = server::DevTokenIssuer::Create(secret);
-      absl::StatusOr<std::string> token =
-          tenant.ok() && issuer.ok()
-              ? issuer->Issue(*tenant, absl::Now() + absl::Minutes(10))
-              : absl::StatusOr<std::string>(!tenant.ok() ? tenant.status() : issuer.status());
+      absl::StatusOr<std::string> token = DevToken(secret);
       if (!token.ok()) {
         std::cerr << "tongka_ctl: --tenant / --dev_token_secret: " << token.status() << "\n";
         return false;
@@ -101,10 +97,7 @@ class Ctl {
       server::AttachDevToken(&context, *token);
     }
     grpc::Status status = (stub_.get()->*method)(&context, request, response);
-    if (!status.ok()) {
-      std::cerr << "tongka_ctl: " << StatusCodeName(status.error_code()) << ": "
-                << status.error_message() << "\n";
-    }
+    if (!status.ok()) std::cerr << "tongka_ctl: " << server::FromGrpcStatus(status) << "\n";
     return status.ok();
   }
 
@@ -207,26 +200,13 @@ class Ctl {
     return name.substr(std::min(name.size(), sizeof("WINDOW_STATE_") - 1));
   }
 
-  static std::string StatusCodeName(grpc::StatusCode code) {
-    static const char* const kNames[] = {"OK",
-                                         "CANCELLED",
-                                         "UNKNOWN",
-                                         "INVALID_ARGUMENT",
-                                         "DEADLINE_EXCEEDED",
-                                         "NOT_FOUND",
-                                         "ALREADY_EXISTS",
-                                         "PERMISSION_DENIED",
-                                         "RESOURCE_EXHAUSTED",
-                                         "FAILED_PRECONDITION",
-                                         "ABORTED",
-                                         "OUT_OF_RANGE",
-                                         "UNIMPLEMENTED",
-                                         "INTERNAL",
-                                         "UNAVAILABLE",
-                                         "DATA_LOSS",
-                                         "UNAUTHENTICATED"};
-    const int i = static_cast<int>(code);
-    return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
+  // A dev token for --tenant, valid for ten minutes.
+  static absl::StatusOr<std::string> DevToken(const std::string& secret) {
+    absl::StatusOr<v1::Tenant> tenant = server::ParseTenantName(absl::GetFlag(FLAGS_tenant));
+    if (!tenant.ok()) return tenant.status();
+    absl::StatusOr<server::DevTokenIssuer> issuer = server::DevTokenIssuer::Create(secret);
+    if (!issuer.ok()) return issuer.status();
+    return issuer->Issue(*tenant, absl::Now() + absl::Minutes(10));
   }
 
   static void PrintNets(const google::protobuf::RepeatedPtrField<v1::NetPosition>& nets) {
