@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "libs/state_store/outbox.pb.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
@@ -64,6 +66,35 @@ std::string OffsetKey(const TopicPartition& tp) {
   return key;
 }
 
+// The state column family's merge: StateBatch::Append's pieces joined in the order they were
+// written (a RocksDB merge operand per commit that appended to the key).
+class AppendOperator : public rocksdb::MergeOperator {
+ public:
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    size_t size = in.existing_value != nullptr ? in.existing_value->size() : 0;
+    for (const rocksdb::Slice& operand : in.operand_list) size += operand.size();
+    // Not necessarily empty: an iterator hands in the buffer that held the previous key's value.
+    out->new_value.clear();
+    out->new_value.reserve(size);
+    if (in.existing_value != nullptr) {
+      out->new_value.append(in.existing_value->data(), in.existing_value->size());
+    }
+    for (const rocksdb::Slice& operand : in.operand_list) {
+      out->new_value.append(operand.data(), operand.size());
+    }
+    return true;
+  }
+  bool PartialMerge(const rocksdb::Slice& key, const rocksdb::Slice& left,
+                    const rocksdb::Slice& right, std::string* new_value,
+                    rocksdb::Logger* logger) const override {
+    new_value->reserve(left.size() + right.size());
+    new_value->assign(left.data(), left.size());
+    new_value->append(right.data(), right.size());
+    return true;
+  }
+  const char* Name() const override { return "tongka.Append"; }
+};
+
 TopicPartition DecodeOffsetKey(absl::string_view key) {
   size_t zero = key.find('\0');
   CHECK(zero != absl::string_view::npos && key.size() == zero + 5) << "corrupt offset key";
@@ -88,6 +119,9 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
   // After a crash, recover the WAL to the last consistent batch: a torn tail is dropped whole.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.IncreaseParallelism(2);
+  // Commits are serialized (commit_mu_) anyway; a concurrent memtable insert would also ignore
+  // the insert hint below.
+  db_options.allow_concurrent_memtable_write = false;
 
   rocksdb::ColumnFamilyOptions state_options;
   state_options.OptimizeLevelStyleCompaction();
@@ -95,6 +129,11 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
   // A small memtable keeps the skiplist those versions go into cache-resident, and a flush
   // collapses the versions to one per key, so small SSTs and cheap compactions follow.
   state_options.write_buffer_size = options.state_memtable_bytes;
+  // Batches write their keys in sorted order (Commit): each insert starts from where the last
+  // one went (one hint for the whole key space), not from the top of the skiplist.
+  state_options.memtable_insert_with_hint_prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(0));
+  state_options.merge_operator = std::make_shared<AppendOperator>();
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -200,16 +239,26 @@ absl::Status StateStore::Commit(StateBatch& batch) {
   CHECK(batch.store_ == this) << "a StateBatch must be committed to the store it reads from";
   // Keys go into the WriteBatch in sorted order: the memtable then inserts each one next to the
   // previous (its skiplist splice is reused) instead of searching from the top for every key.
-  std::vector<const std::pair<const std::string, std::optional<std::string>>*> sorted;
+  std::vector<const std::pair<const std::string, StateBatch::Write>*> sorted;
   sorted.reserve(batch.writes_.size());
   for (const auto& write : batch.writes_) sorted.push_back(&write);
   std::sort(sorted.begin(), sorted.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
   rocksdb::WriteBatch write;
   for (const auto* entry : sorted) {
-    const auto& [key, value] = *entry;
-    rocksdb::Status s = value.has_value() ? write.Put(handles_[kState], key, *value)
-                                          : write.Delete(handles_[kState], key);
+    const auto& [key, change] = *entry;
+    rocksdb::Status s;
+    switch (change.kind) {
+      case StateBatch::Write::Kind::kPut:
+        s = write.Put(handles_[kState], key, change.bytes);
+        break;
+      case StateBatch::Write::Kind::kDelete:
+        s = write.Delete(handles_[kState], key);
+        break;
+      case StateBatch::Write::Kind::kAppend:
+        s = write.Merge(handles_[kState], key, change.bytes);
+        break;
+    }
     if (!s.ok()) return ToStatus(s, "build write batch");
   }
   absl::MutexLock lock(&commit_mu_);
@@ -248,7 +297,28 @@ absl::Status StateStore::Commit(StateBatch& batch) {
     if (static_cast<int64_t>(value_cache_.size() + batch.writes_.size()) > value_cache_entries_) {
       value_cache_.clear();
     }
-    for (auto& [key, value] : batch.writes_) value_cache_[key] = std::move(value);
+    for (auto& [key, change] : batch.writes_) {
+      switch (change.kind) {
+        case StateBatch::Write::Kind::kPut:
+          value_cache_[key] = std::move(change.bytes);
+          break;
+        case StateBatch::Write::Kind::kDelete:
+          value_cache_[key] = std::nullopt;
+          break;
+        case StateBatch::Write::Kind::kAppend: {
+          // Appended keys are only kept current, never added: an index growing by new keys
+          // every batch would crowd the cache out.
+          auto it = value_cache_.find(key);
+          if (it == value_cache_.end()) break;
+          if (it->second.has_value()) {
+            it->second->append(change.bytes);
+          } else {
+            it->second = std::move(change.bytes);
+          }
+          break;
+        }
+      }
+    }
   }
   batch.Clear();
   return absl::OkStatus();
@@ -335,15 +405,45 @@ int64_t StateStore::ApproximateSizeBytes() const {
 
 absl::StatusOr<std::optional<std::string>> StateBatch::Get(absl::string_view key) const {
   auto it = writes_.find(key);
-  if (it != writes_.end()) return it->second;
-  return store_->Get(key);
+  if (it == writes_.end()) return store_->Get(key);
+  const Write& change = it->second;
+  switch (change.kind) {
+    case Write::Kind::kPut:
+      return std::optional<std::string>(change.bytes);
+    case Write::Kind::kDelete:
+      return std::optional<std::string>();
+    case Write::Kind::kAppend:
+      break;
+  }
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(key);
+  if (!stored.ok()) return stored.status();
+  std::string value = stored->has_value() ? std::move(**stored) : std::string();
+  value.append(change.bytes);
+  return std::optional<std::string>(std::move(value));
 }
 
 void StateBatch::Put(absl::string_view key, absl::string_view value) {
-  writes_[key] = std::string(value);
+  Write& change = writes_[key];
+  change.kind = Write::Kind::kPut;
+  change.bytes.assign(value.data(), value.size());
 }
 
-void StateBatch::Delete(absl::string_view key) { writes_[key] = std::nullopt; }
+void StateBatch::Delete(absl::string_view key) {
+  Write& change = writes_[key];
+  change.kind = Write::Kind::kDelete;
+  change.bytes.clear();
+}
+
+void StateBatch::Append(absl::string_view key, absl::string_view bytes) {
+  auto [it, inserted] = writes_.try_emplace(key);
+  Write& change = it->second;
+  if (inserted) {
+    change.kind = Write::Kind::kAppend;
+  } else if (change.kind == Write::Kind::kDelete) {
+    change.kind = Write::Kind::kPut;  // deleted, then appended to: the appended bytes alone
+  }
+  change.bytes.append(bytes.data(), bytes.size());
+}
 
 absl::Status StateBatch::ScanPrefix(
     absl::string_view prefix,
@@ -355,8 +455,21 @@ absl::Status StateBatch::ScanPrefix(
         return true;
       });
   if (!scanned.ok()) return scanned;
-  for (const auto& [key, value] : writes_) {
-    if (absl::StartsWith(key, prefix)) merged[key] = value;
+  for (const auto& [key, change] : writes_) {
+    if (!absl::StartsWith(key, prefix)) continue;
+    std::optional<std::string>& value = merged[key];
+    switch (change.kind) {
+      case Write::Kind::kPut:
+        value = change.bytes;
+        break;
+      case Write::Kind::kDelete:
+        value = std::nullopt;
+        break;
+      case Write::Kind::kAppend:
+        if (!value.has_value()) value.emplace();
+        value->append(change.bytes);
+        break;
+    }
   }
   for (const auto& [key, value] : merged) {
     if (value.has_value() && !visit(key, *value)) break;

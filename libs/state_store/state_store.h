@@ -152,6 +152,11 @@ class StateBatch {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) const;
   void Put(absl::string_view key, absl::string_view value);
   void Delete(absl::string_view key);
+  // Appends `bytes` to the key's value (an absent key is taken as empty), without reading it:
+  // the store keeps the pieces as RocksDB merge operands and joins them when the key is read or
+  // compacted. For values that only ever grow at their end (an index of ids): the commit writes
+  // only the new bytes, where Get + Put would rewrite the whole value every batch.
+  void Append(absl::string_view key, absl::string_view bytes);
 
   // Visits the keys starting with `prefix` as they will be after this batch commits (the store's
   // keys overlaid with the batch's puts and deletes), in key order, until `visit` returns false.
@@ -176,8 +181,14 @@ class StateBatch {
 
  private:
   friend class StateStore;
+  // A key's pending change: a new value, a deletion, or bytes to append to what the store holds.
+  struct Write {
+    enum class Kind { kPut, kDelete, kAppend };
+    Kind kind = Kind::kPut;
+    std::string bytes;  // the value (kPut) or the appended bytes (kAppend)
+  };
   const StateStore* store_;
-  absl::flat_hash_map<std::string, std::optional<std::string>> writes_;
+  absl::flat_hash_map<std::string, Write> writes_;
   std::vector<OutboxRecord> outbox_;
   std::map<TopicPartition, int64_t> offsets_;
 };

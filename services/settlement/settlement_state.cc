@@ -91,29 +91,38 @@ v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
 // Stage one's index values: entries back to back, each the id's length (varint), the id, and
 // the signed amount (zigzag varint), in protobuf's encodings. Appending to a chunk is appending
 // bytes.
-void AppendIndexEntry(absl::string_view id, int64_t amount_fen, std::string* entries) {
-  uint8_t buffer[10];  // the longest varint
-  uint8_t* end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(id.size()), buffer);
+void AppendIndexEntry(uint32_t issuer, uint32_t acquirer, absl::string_view id, int64_t amount_fen,
+                      std::string* entries) {
+  uint8_t buffer[4 * 10];  // four varints at their longest
+  uint8_t* end = CodedOutputStream::WriteVarint32ToArray(issuer, buffer);
+  end = CodedOutputStream::WriteVarint32ToArray(acquirer, end);
+  end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(id.size()), end);
   entries->append(reinterpret_cast<const char*>(buffer), end - buffer);
   entries->append(id.data(), id.size());
   end = CodedOutputStream::WriteVarint64ToArray(WireFormatLite::ZigZagEncode64(amount_fen), buffer);
   entries->append(reinterpret_cast<const char*>(buffer), end - buffer);
 }
 
-// Appends every entry of `entries` to `out`; false when they do not parse to the end.
-bool ReadIndexEntries(absl::string_view entries,
+// Appends the entries of (issuer, acquirer) in `entries` to `out`; false when they do not parse
+// to the end.
+bool ReadIndexEntries(absl::string_view entries, uint32_t issuer, uint32_t acquirer,
                       std::vector<std::pair<std::string, int64_t>>* out) {
   CodedInputStream in(reinterpret_cast<const uint8_t*>(entries.data()),
                       static_cast<int>(entries.size()));
   while (in.CurrentPosition() < static_cast<int>(entries.size())) {
+    uint32_t entry_issuer = 0;
+    uint32_t entry_acquirer = 0;
     uint32_t size = 0;
     std::string id;
     uint64_t zigzag = 0;
-    if (!in.ReadVarint32(&size) || size == 0 || !in.ReadString(&id, static_cast<int>(size)) ||
+    if (!in.ReadVarint32(&entry_issuer) || !in.ReadVarint32(&entry_acquirer) ||
+        !in.ReadVarint32(&size) || size == 0 || !in.ReadString(&id, static_cast<int>(size)) ||
         !in.ReadVarint64(&zigzag)) {
       return false;
     }
-    out->emplace_back(std::move(id), WireFormatLite::ZigZagDecode64(zigzag));
+    if (entry_issuer == issuer && entry_acquirer == acquirer) {
+      out->emplace_back(std::move(id), WireFormatLite::ZigZagDecode64(zigzag));
+    }
   }
   return true;
 }
@@ -140,16 +149,13 @@ std::string CellKey(absl::string_view window_id, uint32_t issuer, uint32_t acqui
   return absl::StrCat(CellPrefix(window_id, issuer, acquirer), origin_window_id,
                       absl::StrFormat("/%02d", hour));
 }
-std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-                        int32_t hour) {
-  return absl::StrCat("t/", origin_window_id, "/", City(issuer), "/", City(acquirer),
-                      absl::StrFormat("/%02d/", hour));
+std::string IndexPrefix(absl::string_view origin_window_id, int32_t hour) {
+  return absl::StrCat("t/", origin_window_id, absl::StrFormat("/%02d/", hour));
 }
-std::string IndexChunkKey(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-                          int32_t hour, int32_t partition, int64_t bucket) {
-  return absl::StrCat(IndexPrefix(origin_window_id, issuer, acquirer, hour),
-                      absl::Dec(partition, absl::kZeroPad4), "/",
-                      absl::Dec(bucket, absl::kZeroPad20));
+std::string IndexChunkKey(absl::string_view origin_window_id, int32_t hour, int32_t partition,
+                          int64_t bucket) {
+  return absl::StrCat(IndexPrefix(origin_window_id, hour), absl::Dec(partition, absl::kZeroPad4),
+                      "/", absl::Dec(bucket, absl::kZeroPad20));
 }
 std::string ReportKey(absl::string_view window_id) { return absl::StrCat("wr/", window_id); }
 std::string FloatKey(uint32_t city) { return absl::StrCat("f/", City(city)); }
@@ -376,17 +382,21 @@ void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
 }
 
 std::optional<TxnStage::Prepared> TxnStage::TakePrepared(const event_log::Record& record) {
-  absl::MutexLock lock(&prepared_mu_);
-  if (prepared_.empty()) return std::nullopt;
-  if (prepared_.front().partition != record.partition ||
-      prepared_.front().offset != record.offset) {
+  if (taken_.empty()) {
+    absl::MutexLock lock(&prepared_mu_);
+    taken_.swap(prepared_);
+  }
+  if (taken_.empty()) return std::nullopt;
+  if (taken_.front().partition != record.partition || taken_.front().offset != record.offset) {
     // Out of step (records prefetched by a stopped loop, or applied without Prepare): what is
     // queued is of no use; Apply computes the record itself.
+    taken_.clear();
+    absl::MutexLock lock(&prepared_mu_);
     prepared_.clear();
     return std::nullopt;
   }
-  Prepared p = std::move(prepared_.front());
-  prepared_.pop_front();
+  Prepared p = std::move(taken_.front());
+  taken_.pop_front();
   // The record may have moved since Prepare; its bytes did not, but the views are re-based on
   // them to depend on nothing but this record.
   auto rebase = [&](absl::string_view view) {
@@ -400,7 +410,6 @@ std::optional<TxnStage::Prepared> TxnStage::TakePrepared(const event_log::Record
 }
 
 absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
-  batch_first_offsets_.try_emplace(record.partition, record.offset);
   std::optional<Prepared> prepared = TakePrepared(record);
   TxnView txn;
   const bool parsed = prepared.has_value() ? prepared->parsed : ParseTxnView(record.value, &txn);
@@ -423,16 +432,20 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   const uint32_t acquirer = txn.acquirer_city;
   OpenCell& open = CellFor(record.partition, window_id, issuer, acquirer, hour, batch);
 
-  // The stage-one index: every tap and refund id under its cell, for the id drill-down.
+  // The stage-one index: every tap and refund id with its pair, under its hour, for the id
+  // drill-down. A partition's records nearly always go on into the chunk its last record went to.
   if (txn.kind != TxnKind::kLoad) {
     const int64_t bucket = record.offset - record.offset % kIndexBucketOffsets;
-    if (chunks_.empty() || open.chunk >= chunks_.size() || !(chunks_[open.chunk].id == open.id) ||
-        chunks_[open.chunk].bucket != bucket) {
-      open.chunk = chunks_.size();
-      chunks_.push_back(OpenChunk{.id = open.id, .bucket = bucket});
+    auto [last, first_of_partition] = last_chunk_.try_emplace(record.partition, chunks_.size());
+    if (first_of_partition || chunks_[last->second].window != open.id.window ||
+        chunks_[last->second].hour != hour || chunks_[last->second].bucket != bucket) {
+      last->second = chunks_.size();
+      chunks_.push_back(OpenChunk{
+          .partition = record.partition, .window = open.id.window, .hour = hour, .bucket = bucket});
     }
-    AppendIndexEntry(txn.event_id, txn.kind == TxnKind::kTap ? amount_fen : -amount_fen,
-                     &chunks_[open.chunk].entries);
+    AppendIndexEntry(issuer, acquirer, txn.event_id,
+                     txn.kind == TxnKind::kTap ? amount_fen : -amount_fen,
+                     &chunks_[last->second].entries);
   }
   if (record.offset <= open.covered_up_to) {
     return absl::OkStatus();  // already in the ledger's deltas (a rebuild)
@@ -479,26 +492,12 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
                     a->id.hour) < std::tie(b->id.partition, windows_[b->id.window], b->id.issuer,
                                            b->id.acquirer, b->id.hour);
   });
-  // The index: this batch's entries are appended to what their chunks already hold. Records
-  // arrive in offset order per partition, so a chunk always grows at its end; a chunk whose
-  // bucket starts at or after this batch's first offset of its partition cannot exist yet.
+  // The index: this batch's entries go after what their chunks already hold. Records arrive in
+  // offset order per partition and chunks_ is in arrival order, so each chunk grows in log
+  // order, however the log was batched.
   for (const OpenChunk& chunk : chunks_) {
-    const std::string key =
-        IndexChunkKey(windows_[chunk.id.window], chunk.id.issuer, chunk.id.acquirer, chunk.id.hour,
-                      chunk.id.partition, chunk.bucket);
-    if (chunk.bucket >= batch_first_offsets_.at(chunk.id.partition)) {
-      batch.Put(key, chunk.entries);
-      continue;
-    }
-    absl::StatusOr<std::optional<std::string>> existing = batch.Get(key);
-    if (!existing.ok()) return existing.status();
-    if (!existing->has_value()) {
-      batch.Put(key, chunk.entries);
-      continue;
-    }
-    std::string& value = **existing;
-    value.append(chunk.entries);
-    batch.Put(key, value);
+    batch.Append(IndexChunkKey(windows_[chunk.window], chunk.hour, chunk.partition, chunk.bucket),
+                 chunk.entries);
   }
   // One delta per (partition, window) with counted cells, chunked; the sort made each group
   // contiguous.
@@ -541,7 +540,7 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
   cells_.clear();
   cell_slots_.clear();
   chunks_.clear();
-  batch_first_offsets_.clear();
+  last_chunk_.clear();
   sources_.clear();
   return absl::OkStatus();
 }
@@ -974,11 +973,11 @@ absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
     const StateView& view, absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
     int32_t hour) {
-  const std::string prefix = IndexPrefix(origin_window_id, issuer, acquirer, hour);
+  const std::string prefix = IndexPrefix(origin_window_id, hour);
   std::vector<std::pair<std::string, int64_t>> out;
   bool corrupt = false;
   absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view entries) {
-    corrupt = entries.empty() || !ReadIndexEntries(entries, &out);
+    corrupt = entries.empty() || !ReadIndexEntries(entries, issuer, acquirer, &out);
     return !corrupt;
   });
   if (!status.ok()) return status;

@@ -33,12 +33,13 @@
 // ABORTED from OPEN, CLOSING or CLOSED. SETTLED and ABORTED are final.
 //
 // Keys (state column family):
-//   t/<origin>/<issuer>/<acquirer>/<hh>/<pppp>/<bucket>  stage one's index: entries (id length
-//                                                   varint, id, zigzag amount), the
-//                                                   ids and signed amounts (refunds < 0) of one
-//                                                   cell's records at offsets [bucket, bucket +
-//                                                   kIndexBucketOffsets) of partition p, in log
-//                                                   order (bucket: 20 digits)
+//   t/<origin>/<hh>/<pppp>/<bucket>                 stage one's index: entries (issuer,
+//                                                   acquirer, id length varints, id, zigzag
+//                                                   amount), the pairs, ids and signed amounts
+//                                                   (refunds < 0) of the taps and refunds of one
+//                                                   hour among partition p's records at offsets
+//                                                   [bucket, bucket + kIndexBucketOffsets), in
+//                                                   log order (bucket: 20 digits)
 //   wi/<window>                                     WindowRecord
 //   wp/<window>/<issuer>/<acquirer>                 SettlementCell summed over hours (a pair)
 //   wc/<window>/<issuer>/<acquirer>/<origin>/<hh>   SettlementCell of one hour
@@ -85,8 +86,11 @@ inline constexpr char kSettlementTopic[] = "tongka.settlement";
 inline constexpr char kServiceName[] = "settlement";
 // Cells per SettlementDelta event: keeps every event far below Kafka's 1 MB message limit.
 inline constexpr size_t kCellsPerDeltaMax = 4000;
-// Stage one's index groups a cell's ids per bucket of this many offsets of its partition, so the
-// index bytes depend only on the log, never on how it was batched (same log, same state).
+// Stage one's index groups an hour's ids per bucket of this many offsets of their partition, so
+// the index bytes depend only on the log, never on how it was batched (same log, same state).
+// One chunk per partition bucket (not per pair) keeps a batch to a few dozen index writes; the
+// drill-down of one pair's hour reads the whole hour of this replica's index and keeps the pair's
+// entries.
 inline constexpr int64_t kIndexBucketOffsets = 1000;
 
 // ---- keys ----
@@ -96,12 +100,11 @@ std::string PairKey(absl::string_view window_id, uint32_t issuer, uint32_t acqui
 std::string CellPrefix(absl::string_view window_id, uint32_t issuer, uint32_t acquirer);
 std::string CellKey(absl::string_view window_id, uint32_t issuer, uint32_t acquirer,
                     absl::string_view origin_window_id, int32_t hour);
-std::string IndexPrefix(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-                        int32_t hour);
+std::string IndexPrefix(absl::string_view origin_window_id, int32_t hour);
 // One chunk of the index under IndexPrefix: partition `partition`'s records at offsets
 // [bucket, bucket + kIndexBucketOffsets).
-std::string IndexChunkKey(absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-                          int32_t hour, int32_t partition, int64_t bucket);
+std::string IndexChunkKey(absl::string_view origin_window_id, int32_t hour, int32_t partition,
+                          int64_t bucket);
 std::string ReportKey(absl::string_view window_id);
 std::string FloatKey(uint32_t city);
 std::string OutcomeKey(absl::string_view event_id);
@@ -186,13 +189,14 @@ class TxnStage : public state_store::Applier {
     v1::SettlementCell cell;
     bool counted = false;
     int64_t covered_up_to = -1;  // the ledger's coverage of (window, partition) when opened
-    size_t chunk = 0;            // index into chunks_ of the index chunk last appended to
   };
-  // The index entries this batch adds to one chunk: a cell's records in one bucket of
-  // kIndexBucketOffsets offsets of its partition. All records are indexed, counted or not (a
+  // The index entries this batch adds to one chunk: an hour's taps and refunds in one bucket of
+  // kIndexBucketOffsets offsets of a partition. All records are indexed, counted or not (a
   // rebuild re-indexes records the ledger already has).
   struct OpenChunk {
-    CellId id;
+    int32_t partition = 0;
+    int32_t window = 0;  // index into windows_
+    int32_t hour = 0;
     int64_t bucket = 0;   // first offset of the bucket
     std::string entries;  // this batch's, in the index's entry format (settlement_state.cc)
   };
@@ -213,19 +217,19 @@ class TxnStage : public state_store::Applier {
   std::vector<std::string> windows_;
   std::vector<OpenCell> cells_;
   absl::flat_hash_map<CellId, size_t> cell_slots_;
-  std::vector<OpenChunk> chunks_;
-  // The first offset of each partition in this batch: every record of it before that was
-  // committed by an earlier batch.
-  absl::flat_hash_map<int32_t, int64_t> batch_first_offsets_;
+  std::vector<OpenChunk> chunks_;                    // in the order they were opened
+  absl::flat_hash_map<int32_t, size_t> last_chunk_;  // partition -> its chunk last appended to
   // The counted offsets per (partition, window): each delta names and covers only its own
   // window's records, so a rebuilt stage one that re-counts one window of a batch never makes
   // another window's delta overlap what the ledger applied.
   std::map<std::pair<int32_t, int32_t>, Source> sources_;
   std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
   int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
-  // What Prepare produced and Apply has not taken yet, in log order.
+  // What Prepare produced and Apply has not taken yet, in log order: handed over under the lock
+  // a group at a time into taken_, which only the apply thread touches.
   absl::Mutex prepared_mu_;
   std::deque<Prepared> prepared_ ABSL_GUARDED_BY(prepared_mu_);
+  std::deque<Prepared> taken_;
 };
 
 // ---- stage two ----

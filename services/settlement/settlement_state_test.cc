@@ -325,9 +325,10 @@ TEST_F(SettlementStateTest, ResentDeltasAreDroppedAndOverlapsRefused) {
   EXPECT_EQ(index->size(), 11u) << "every id indexed again";
 }
 
-// The id index holds one chunk per cell and batch: reading a cell back gathers every chunk of
-// every partition, sorted by id, with signed amounts; loads are not indexed; a broken chunk is
-// reported as corruption, never half read.
+// The id index holds one chunk per hour and partition bucket, appended to batch by batch: reading
+// a pair's hour back gathers its entries from every chunk of every partition, sorted by id, with
+// signed amounts; loads are not indexed; a broken chunk is reported as corruption, never half
+// read.
 TEST_F(SettlementStateTest, IdIndexGathersEveryChunkOfACell) {
   auto store = FreshStore("index");
   TxnStage stage(&*calendar_, &*fees_);
@@ -355,11 +356,12 @@ TEST_F(SettlementStateTest, IdIndexGathersEveryChunkOfACell) {
   ASSERT_TRUE(loads.ok());
   EXPECT_TRUE(loads->empty()) << "loads are float, not transactions of a row";
 
-  // An entry cut short (its id promises three bytes, two follow, no amount).
+  // An entry cut short (pair 1 -> 2, its id promises three bytes, two follow, no amount): the
+  // whole hour's index is unreadable, whichever pair is asked for.
   StateBatch batch(store.get());
-  batch.Put(IndexChunkKey("2026-11-24", kShanghai, kNingbo, 5, 0, 0), std::string("\x03"
-                                                                                  "ab",
-                                                                                  3));
+  batch.Append(IndexChunkKey("2026-11-24", 5, 0, 0), std::string("\x01\x02\x03"
+                                                                 "ab",
+                                                                 5));
   ASSERT_TRUE(store->Commit(batch).ok());
   EXPECT_EQ(
       ReadCellTransactions(ViewOf(*store), "2026-11-24", kShanghai, kNingbo, 5).status().code(),
@@ -372,8 +374,11 @@ TEST_F(SettlementStateTest, IndexBytesDoNotDependOnBatching) {
   std::vector<v1::Event> events;
   for (uint64_t seq = 1; seq <= 2500; ++seq) {
     const uint32_t acquirer = seq % 3 == 0 ? kShanghai : kNingbo;
+    // Every fifth record was recorded in the next hour (ingest replicas' clocks differ a
+    // little): a partition's records go back and forth between two hours' chunks.
+    const int64_t recorded_at = kDayStartUs + 60 + (seq % 5 == 0 ? kHourUs : 0);
     events.push_back(Txn(seq % 50 == 0 ? v1::Event::kRefund : v1::Event::kTap, kShanghai, acquirer,
-                         100 + static_cast<int64_t>(seq % 7), kDayStartUs + 60, seq));
+                         100 + static_cast<int64_t>(seq % 7), recorded_at, seq));
   }
   auto scan = [](StateStore& store) {
     std::map<std::string, std::string> keys;
@@ -394,7 +399,7 @@ TEST_F(SettlementStateTest, IndexBytesDoNotDependOnBatching) {
   TxnStage large_stage(&*calendar_, &*fees_);
   StageOne(large.get(), &large_stage, events, 0, 0, 1000);
   const std::map<std::string, std::string> a = scan(*small);
-  EXPECT_EQ(a.size(), 6u) << "2 cells x 3 buckets of 1000 offsets";
+  EXPECT_EQ(a.size(), 6u) << "2 hours x 3 buckets of 1000 offsets";
   size_t bytes = 0;
   for (const auto& [key, value] : a) bytes += value.size();
   EXPECT_GT(bytes, 2500u * 28) << "every id is in the index";

@@ -309,12 +309,14 @@ class BatchClock : public state_store::Applier {
     absl::Status status = inner_->FinishBatch(batch);
     apply_s_ += absl::ToDoubleSeconds(finish_start - batch_start_);
     finish_s_ += absl::ToDoubleSeconds(absl::Now() - finish_start);
+    writes_ += static_cast<int64_t>(batch.write_count());
     in_batch_ = false;
     return status;
   }
 
   double apply_s() const { return apply_s_; }
   double finish_s() const { return finish_s_; }
+  int64_t writes() const { return writes_; }  // state keys written, summed over the batches
 
  private:
   state_store::Applier* inner_;
@@ -322,6 +324,7 @@ class BatchClock : public state_store::Applier {
   absl::Time batch_start_;
   double apply_s_ = 0;
   double finish_s_ = 0;
+  int64_t writes_ = 0;
 };
 
 // One apply round: its rate and where its wall time went, in seconds.
@@ -384,8 +387,8 @@ ApplyRound Apply(const std::string& bootstrap, const std::string& store_dir, int
             << " s (apply " << round.apply_s << ", finish " << round.finish_s << ", commit "
             << round.commit_s << ", waiting " << round.wait_s << " with " << empty_polls
             << " empty polls, first batch after " << round.first_batch_s << " s), "
-            << (*store)->OutboxDepth() << " outbox events, store "
-            << (*store)->ApproximateSizeBytes() << " bytes";
+            << clock.writes() << " state writes, " << (*store)->OutboxDepth()
+            << " outbox events, store " << (*store)->ApproximateSizeBytes() << " bytes";
   if (check) CheckStageOneOutput(**store, events);
   return round;
 }

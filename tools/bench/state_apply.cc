@@ -39,6 +39,9 @@ ABSL_FLAG(int32_t, partitions, 8, "Partitions of the benchmark topic.");
 ABSL_FLAG(int32_t, batch_max_records, 10000, "ApplyLoop batch size.");
 ABSL_FLAG(int32_t, rounds, 3,
           "Alternating raw/apply rounds; the medians are reported (this machine is noisy).");
+ABSL_FLAG(int64_t, state_memtable_bytes,
+          tongka::state_store::StateStoreOptions().state_memtable_bytes,
+          "Memtable size of the store's state column family.");
 ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
 
 namespace tongka::bench {
@@ -62,7 +65,8 @@ void Produce(const std::string& bootstrap, int64_t events) {
 double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t events,
              int32_t batch_max_records) {
   std::filesystem::remove_all(store_dir);
-  auto store = state_store::StateStore::Open({.path = store_dir});
+  auto store = state_store::StateStore::Open(
+      {.path = store_dir, .state_memtable_bytes = absl::GetFlag(FLAGS_state_memtable_bytes)});
   ExitUnlessOk(store.status(), "store");
   auto consumer =
       event_log::PartitionConsumer::Create({.bootstrap_servers = bootstrap}, "bench-apply");
