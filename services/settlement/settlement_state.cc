@@ -365,47 +365,33 @@ void AddRecordDigest(const std::optional<PreparedRecord>& prepared, absl::string
 }  // namespace
 
 void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
-  std::vector<Prepared> prepared(records.size());
+  std::vector<state_store::PreparedQueue<Prepared>::Entry> prepared(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     const event_log::Record& record = records[i];
-    Prepared& p = prepared[i];
-    p.partition = record.partition;
-    p.offset = record.offset;
+    prepared[i].partition = record.partition;
+    prepared[i].offset = record.offset;
+    Prepared& p = prepared[i].value;
     p.base = record.value.data();
     p.parsed = ParseTxnView(record.value, &p.txn);
     if (p.parsed && (p.txn.kind == TxnKind::kTap || p.txn.kind == TxnKind::kRefund)) {
       IdDigest(p.txn.event_id, &p.id_digest_lo, &p.id_digest_hi);
     }
   }
-  absl::MutexLock lock(&prepared_mu_);
-  for (Prepared& p : prepared) prepared_.push_back(std::move(p));
+  prepared_.Push(std::move(prepared));
 }
 
 std::optional<TxnStage::Prepared> TxnStage::TakePrepared(const event_log::Record& record) {
-  if (taken_.empty()) {
-    absl::MutexLock lock(&prepared_mu_);
-    taken_.swap(prepared_);
-  }
-  if (taken_.empty()) return std::nullopt;
-  if (taken_.front().partition != record.partition || taken_.front().offset != record.offset) {
-    // Out of step (records prefetched by a stopped loop, or applied without Prepare): what is
-    // queued is of no use; Apply computes the record itself.
-    taken_.clear();
-    absl::MutexLock lock(&prepared_mu_);
-    prepared_.clear();
-    return std::nullopt;
-  }
-  Prepared p = std::move(taken_.front());
-  taken_.pop_front();
+  std::optional<Prepared> p = prepared_.Take(record);
+  if (!p.has_value()) return p;
   // The record may have moved since Prepare; its bytes did not, but the views are re-based on
   // them to depend on nothing but this record.
   auto rebase = [&](absl::string_view view) {
     return view.empty()
                ? view
-               : absl::string_view(record.value.data() + (view.data() - p.base), view.size());
+               : absl::string_view(record.value.data() + (view.data() - p->base), view.size());
   };
-  p.txn.event_id = rebase(p.txn.event_id);
-  p.txn.original_terminal_id = rebase(p.txn.original_terminal_id);
+  p->txn.event_id = rebase(p->txn.event_id);
+  p->txn.original_terminal_id = rebase(p->txn.original_terminal_id);
   return p;
 }
 

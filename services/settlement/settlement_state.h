@@ -72,6 +72,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/state_store/apply_loop.h"
+#include "libs/state_store/prepared_queue.h"
 #include "libs/state_store/state_store.h"
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
@@ -151,8 +152,6 @@ class TxnStage : public state_store::Applier {
  private:
   // A record read and its id hashed by Prepare.
   struct Prepared {
-    int32_t partition = -1;
-    int64_t offset = -1;
     bool parsed = false;
     TxnView txn;  // its views point into the record's bytes at `base`
     const char* base = nullptr;
@@ -225,11 +224,7 @@ class TxnStage : public state_store::Applier {
   std::map<std::pair<int32_t, int32_t>, Source> sources_;
   std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
   int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
-  // What Prepare produced and Apply has not taken yet, in log order: handed over under the lock
-  // a group at a time into taken_, which only the apply thread touches.
-  absl::Mutex prepared_mu_;
-  std::deque<Prepared> prepared_ ABSL_GUARDED_BY(prepared_mu_);
-  std::deque<Prepared> taken_;
+  state_store::PreparedQueue<Prepared> prepared_;
 };
 
 // ---- stage two ----

@@ -14,15 +14,19 @@ constexpr absl::string_view kTapsUnparseableKey = "stats/taps_unparseable";
 constexpr absl::string_view kTalliesUnparseableKey = "stats/tallies_unparseable";
 constexpr absl::string_view kDuplicatesKey = "stats/duplicates";
 
-absl::Status Increment(state_store::StateBatch& batch, absl::string_view key) {
+absl::Status Add(state_store::StateBatch& batch, absl::string_view key, int64_t delta) {
   absl::StatusOr<std::optional<std::string>> current = batch.Get(key);
   if (!current.ok()) return current.status();
   int64_t n = 0;
   if (current->has_value() && !absl::SimpleAtoi(**current, &n)) {
     return absl::InternalError(absl::StrCat("corrupt counter ", key));
   }
-  batch.Put(key, absl::StrCat(n + 1));
+  batch.Put(key, absl::StrCat(n + delta));
   return absl::OkStatus();
+}
+
+absl::Status Increment(state_store::StateBatch& batch, absl::string_view key) {
+  return Add(batch, key, 1);
 }
 
 // Reads a stored message, or a default one when the key is absent.
@@ -50,29 +54,63 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
-  v1::Event& event = event_;
-  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
-      event.body_case() != v1::Event::kTap) {
-    return Increment(batch, kTapsUnparseableKey);
+TapCounter::ParsedTap TapCounter::Parse(const event_log::Record& record, v1::Event* scratch) {
+  ParsedTap parsed;
+  if (!scratch->ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+      scratch->body_case() != v1::Event::kTap) {
+    return parsed;
   }
-  const v1::Tap& tap = event.tap();
-  std::string key = absl::StrCat("card/", tap.txn().card_id());
-  absl::StatusOr<CardTotals> totals = ReadMessage<CardTotals>(batch, key);
-  if (!totals.ok()) return totals.status();
-  totals->set_taps(totals->taps() + 1);
-  totals->set_spent_fen(totals->spent_fen() + tap.amount_fen());
-  batch.Put(key, totals->SerializeAsString());
+  const v1::Tap& tap = scratch->tap();
+  parsed.usable = true;
+  parsed.card_id = tap.txn().card_id();
+  parsed.acquirer_city = tap.txn().acquirer_city();
+  parsed.amount_fen = tap.amount_fen();
+  return parsed;
+}
 
-  Tally& tally = tallies_[{record.partition, tap.txn().acquirer_city()}];
+void TapCounter::Prepare(const std::vector<event_log::Record>& records) {
+  std::vector<state_store::PreparedQueue<ParsedTap>::Entry> parsed;
+  parsed.reserve(records.size());
+  for (const event_log::Record& record : records) {
+    parsed.push_back({record.partition, record.offset, Parse(record, &prepare_event_)});
+  }
+  prepared_.Push(std::move(parsed));
+}
+
+absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
+  std::optional<ParsedTap> tap = prepared_.Take(record);
+  if (!tap.has_value()) tap = Parse(record, &event_);
+  if (!tap->usable) {
+    ++unparseable_;
+    return absl::OkStatus();
+  }
+  CardDelta& card = cards_[tap->card_id];
+  ++card.taps;
+  card.spent_fen += tap->amount_fen;
+
+  Tally& tally = tallies_[{record.partition, tap->acquirer_city}];
   if (tally.taps == 0) tally.first_offset = record.offset;
   tally.last_offset = record.offset;
   ++tally.taps;
-  tally.amount_fen += tap.amount_fen();
+  tally.amount_fen += tap->amount_fen;
   return absl::OkStatus();
 }
 
 absl::Status TapCounter::FinishBatch(state_store::StateBatch& batch) {
+  if (unparseable_ > 0) {
+    absl::Status counted = Add(batch, kTapsUnparseableKey, unparseable_);
+    unparseable_ = 0;
+    if (!counted.ok()) return counted;
+  }
+  for (const auto& [card_id, delta] : cards_) {
+    const std::string key = absl::StrCat("card/", card_id);
+    absl::StatusOr<CardTotals> totals = ReadMessage<CardTotals>(batch, key);
+    if (!totals.ok()) return totals.status();
+    totals->set_taps(totals->taps() + delta.taps);
+    totals->set_spent_fen(totals->spent_fen() + delta.spent_fen);
+    batch.Put(key, totals->SerializeAsString());
+  }
+  cards_.clear();
   for (const auto& [where, tally] : tallies_) {
     const auto& [partition, city] = where;
     v1::Event& event = tally_;

@@ -20,10 +20,13 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/state_store/apply_loop.h"
+#include "libs/state_store/prepared_queue.h"
 #include "libs/state_store/state_store.h"
 #include "proto/events.pb.h"
 
@@ -32,12 +35,28 @@ namespace tongka::sample {
 inline constexpr char kTxnTopic[] = "tongka.txn";
 inline constexpr char kTallyTopic[] = "tongka.sample.tally";
 
+// Per batch, TapCounter sums each card's taps in memory and writes each card it saw once, in
+// FinishBatch: the state after a batch is the same as with a read-modify-write per tap, with one
+// store write per card instead of one per tap. Prepare parses on the prefetch thread.
 class TapCounter : public state_store::Applier {
  public:
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
   absl::Status FinishBatch(state_store::StateBatch& batch) override;
+  void Prepare(const std::vector<event_log::Record>& records) override;
 
  private:
+  // What the stage reads of a record.
+  struct ParsedTap {
+    bool usable = false;  // a tap that parsed
+    std::string card_id;
+    uint32_t acquirer_city = 0;
+    int64_t amount_fen = 0;
+  };
+  static ParsedTap Parse(const event_log::Record& record, v1::Event* scratch);
+  struct CardDelta {
+    int64_t taps = 0;
+    int64_t spent_fen = 0;
+  };
   struct Tally {
     int64_t first_offset = -1;
     int64_t last_offset = -1;
@@ -46,7 +65,12 @@ class TapCounter : public state_store::Applier {
   };
   // This batch's tallies by (partition, acquirer city), ordered so the outbox order is stable.
   std::map<std::pair<int32_t, uint32_t>, Tally> tallies_;
-  // Scratch messages reused across records (one apply thread): Clear keeps their allocations.
+  absl::flat_hash_map<std::string, CardDelta> cards_;  // this batch's, by card id
+  int64_t unparseable_ = 0;                            // this batch's
+  state_store::PreparedQueue<ParsedTap> prepared_;
+  // Scratch messages reused across records: Clear keeps their allocations. Prepare's belongs to
+  // the prefetch thread, the others to the apply thread.
+  v1::Event prepare_event_;
   v1::Event event_;
   v1::Event tally_;
 };

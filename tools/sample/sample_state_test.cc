@@ -122,9 +122,44 @@ TEST(SampleStateTest, JunkIsCountedAndSkipped) {
   StateBatch batch(store.get());
   ASSERT_TRUE(
       counter.Apply(Record::Owned(kTxnTopic, 0, 0, "k", "\xff\xff not a proto"), batch).ok());
+  ASSERT_TRUE(counter.FinishBatch(batch).ok());
   ASSERT_TRUE(store->Commit(batch).ok());
   EXPECT_EQ(ReadTotals(*store)->unparseable, 1);
   EXPECT_EQ(store->OutboxDepth(), 0);
+}
+
+// Prepare (the prefetch thread's parse) changes nothing: prepared, out of step (Prepare saw other
+// records) or unprepared, the same taps give the same state and the same outbox.
+TEST(SampleStateTest, PreparedTapsApplyExactlyAsUnprepared) {
+  enum class Mode { kUnprepared, kPrepared, kOutOfStep };
+  auto run = [](Mode mode, const std::string& name) {
+    auto store = Open(name);
+    TapCounter counter;
+    for (uint64_t first = 0; first < 300; first += 100) {
+      std::vector<Record> records;
+      for (uint64_t i = first; i < first + 100; ++i) records.push_back(TapRecord(i));
+      records.push_back(
+          Record::Owned(kTxnTopic, 0, static_cast<int64_t>(first + 100), "k", "\xff\xff junk"));
+      if (mode == Mode::kPrepared) counter.Prepare(records);
+      if (mode == Mode::kOutOfStep) {
+        std::vector<Record> other;
+        other.push_back(TapRecord(first + 7));
+        counter.Prepare(other);
+      }
+      StateBatch batch(store.get());
+      for (const Record& record : records) EXPECT_TRUE(counter.Apply(record, batch).ok());
+      EXPECT_TRUE(counter.FinishBatch(batch).ok());
+      EXPECT_TRUE(store->Commit(batch).ok());
+    }
+    std::string outbox;
+    auto entries = store->ReadOutbox(1000);
+    EXPECT_TRUE(entries.ok());
+    for (const auto& entry : *entries) outbox += entry.value;
+    return std::pair(*store->Digest(), outbox);
+  };
+  const auto unprepared = run(Mode::kUnprepared, "unprepared");
+  EXPECT_EQ(run(Mode::kPrepared, "prepared"), unprepared);
+  EXPECT_EQ(run(Mode::kOutOfStep, "out_of_step"), unprepared);
 }
 
 TEST(SampleStateTest, SyntheticStreamIsDeterministic) {

@@ -1,0 +1,81 @@
+// PreparedQueue: what an Applier's Prepare computed for each record, handed to its Apply.
+//
+// Prepare runs on the apply loop's prefetch thread (see Applier in apply_loop.h) and pushes the
+// prepared form of each group of records, in log order; Apply, on the loop's thread, takes the
+// form of the record it is applying. The two stay in step because both see the records in log
+// order. When they do not (Apply called without Prepare, as tests do; a loop stopped with records
+// still prefetched), Take drops everything queued and answers nullopt, and Apply computes the
+// record itself: Prepare is an optimisation, never a source of truth.
+//
+// Thread-safety: Push from one thread, Take from one other thread. Take locks only when the
+// records it holds run out, once per pushed group.
+//
+// Example:
+//   void Prepare(const std::vector<Record>& records) override {
+//     std::vector<PreparedQueue<Parsed>::Entry> parsed;
+//     for (const Record& r : records) parsed.push_back({r.partition, r.offset, Parse(r.value)});
+//     queue_.Push(std::move(parsed));
+//   }
+//   absl::Status Apply(const Record& record, StateBatch& batch) override {
+//     std::optional<Parsed> parsed = queue_.Take(record);
+//     if (!parsed.has_value()) parsed = Parse(record.value);
+//     ...
+//   }
+#ifndef TONGKA_LIBS_STATE_STORE_PREPARED_QUEUE_H_
+#define TONGKA_LIBS_STATE_STORE_PREPARED_QUEUE_H_
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "libs/event_log/record.h"
+
+namespace tongka::state_store {
+
+template <typename T>
+class PreparedQueue {
+ public:
+  struct Entry {
+    int32_t partition = -1;
+    int64_t offset = -1;
+    T value;
+  };
+
+  // Queues the prepared forms of a group of records, in log order.
+  void Push(std::vector<Entry> entries) {
+    absl::MutexLock lock(&mu_);
+    for (Entry& entry : entries) pushed_.push_back(std::move(entry));
+  }
+
+  // The prepared form of `record` if it is the next one queued; otherwise nullopt, and the queue
+  // is emptied (it is out of step).
+  std::optional<T> Take(const event_log::Record& record) {
+    if (taken_.empty()) {
+      absl::MutexLock lock(&mu_);
+      taken_.swap(pushed_);
+    }
+    if (taken_.empty()) return std::nullopt;
+    Entry& next = taken_.front();
+    if (next.partition != record.partition || next.offset != record.offset) {
+      taken_.clear();
+      absl::MutexLock lock(&mu_);
+      pushed_.clear();
+      return std::nullopt;
+    }
+    std::optional<T> value(std::move(next.value));
+    taken_.pop_front();
+    return value;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<Entry> pushed_ ABSL_GUARDED_BY(mu_);
+  std::deque<Entry> taken_;  // the taking thread's own
+};
+
+}  // namespace tongka::state_store
+
+#endif  // TONGKA_LIBS_STATE_STORE_PREPARED_QUEUE_H_
