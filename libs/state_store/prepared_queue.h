@@ -7,6 +7,11 @@
 // still prefetched), Take drops everything queued and answers nullopt, and Apply computes the
 // record itself: Prepare is an optimisation, never a source of truth.
 //
+// An applier's queue serves one loop over one topic (entries are matched by partition and
+// offset): reusing it for a second loop while records are still queued makes Take miss, and
+// possibly keep missing while the prefetch thread stays a group ahead; results stay the same,
+// only the work moves to the apply thread.
+//
 // Thread-safety: Push from one thread, Take from one other thread. Take locks only when the
 // records it holds run out, once per pushed group.
 //

@@ -5,14 +5,14 @@
 // tap, refund and load (read with ParseTxnView, txn_view.h) it finds the window and hour of the
 // platform's recorded time (business_day.h), the interchange fee (fees.h, per transaction), and
 // adds it to its batch's cell (window, issuer, acquirer, hour): counts, fen, fee, and the
-// order-independent digest of the transaction ids. It indexes every tap and refund id under its
-// cell for the id drill-down, one key per cell and batch (a key per transaction made the index most
-// of stage one's cost). FinishBatch emits one SettlementDelta per (source partition, window) to the
-// outbox, keyed by window_id, with the event id
-// "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>", where first and last are the
-// offsets of that window's first and last counted record in the batch: a resend after a crash
-// has the same id. Records the ledger already has (a rebuild after a lost volume, a partition moved
-// to a new owner) are indexed again but not re-emitted.
+// order-independent digest of the transaction ids. It indexes every tap and refund id with its
+// pair under its hour for the id drill-down, appended (StateBatch::Append) to one chunk per hour
+// and bucket of its partition's offsets: a few dozen writes per batch, none read back. FinishBatch
+// emits one SettlementDelta per (source partition, window) to the outbox, keyed by window_id, with
+// the event id "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>", where first and last
+// are the offsets of that window's first and last counted record in the batch: a resend after a
+// crash has the same id. Records the ledger already has (a rebuild after a lost volume, a partition
+// moved to a new owner) are indexed again but not re-emitted.
 //
 // Stage two, WindowLedger, consumes every partition of tongka.settlement in every replica and
 // applies the same deterministic decisions, so any replica can answer any query; only the owner

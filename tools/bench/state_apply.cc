@@ -7,8 +7,9 @@
 //   1. raw:   consumes them all with a bare RdKafka::KafkaConsumer (assign from offset 0, no copy,
 //             no parse): the ceiling the log itself sets;
 //   2. apply: consumes them with the runtime's ApplyLoop into a fresh StateStore, with the sample's
-//             TapCounter: parse, per-card read-modify-write, per-batch derived tallies in the
-//             outbox, and the offsets, all in one RocksDB WriteBatch per batch.
+//             TapCounter: parse (on the prefetch thread), per-card totals written once per card
+//             and batch, per-batch derived tallies in the outbox, and the offsets, all in one
+//             RocksDB WriteBatch per batch.
 // Both read the same bytes from the same broker after a warm-up pass, alternating for --rounds
 // rounds; the medians are reported, so the ratio isolates what the store and the apply logic
 // cost. Last line:
