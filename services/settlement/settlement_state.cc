@@ -12,6 +12,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "libs/crypto/sm3.h"
+#include "libs/crypto/sm3_lanes.h"
 #include "libs/txn/terminal_id.h"
 #include "services/settlement/txn_view.h"
 
@@ -170,12 +171,15 @@ std::string ReserveEventKey(uint32_t city) { return absl::StrCat("float/", City(
 namespace {
 
 // The two halves an id adds to a cell's digest: the first 16 bytes of its SM3, little-endian.
-void IdDigest(absl::string_view event_id, uint64_t* lo, uint64_t* hi) {
-  const crypto::Sm3Digest digest = crypto::Sm3(event_id);
+void DigestHalves(const crypto::Sm3Digest& digest, uint64_t* lo, uint64_t* hi) {
   *lo = 0;
   *hi = 0;
   for (int i = 7; i >= 0; --i) *lo = (*lo << 8) | digest[i];
   for (int i = 15; i >= 8; --i) *hi = (*hi << 8) | digest[i];
+}
+
+void IdDigest(absl::string_view event_id, uint64_t* lo, uint64_t* hi) {
+  DigestHalves(crypto::Sm3(event_id), lo, hi);
 }
 
 void AddDigest(uint64_t lo, uint64_t hi, v1::SettlementCell* cell) {
@@ -366,6 +370,11 @@ void AddRecordDigest(const std::optional<PreparedRecord>& prepared, absl::string
 
 void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
   std::vector<state_store::PreparedQueue<Prepared>::Entry> prepared(records.size());
+  // The ids to hash, all at once: SM3 in eight lanes costs about what one id costs through EVP.
+  std::vector<absl::string_view> ids;
+  std::vector<Prepared*> hashed;
+  ids.reserve(records.size());
+  hashed.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     const event_log::Record& record = records[i];
     prepared[i].partition = record.partition;
@@ -374,8 +383,14 @@ void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
     p.base = record.value.data();
     p.parsed = ParseTxnView(record.value, &p.txn);
     if (p.parsed && (p.txn.kind == TxnKind::kTap || p.txn.kind == TxnKind::kRefund)) {
-      IdDigest(p.txn.event_id, &p.id_digest_lo, &p.id_digest_hi);
+      ids.push_back(p.txn.event_id);
+      hashed.push_back(&p);
     }
+  }
+  std::vector<crypto::Sm3Digest> digests(ids.size());
+  crypto::Sm3Many(ids, absl::MakeSpan(digests));
+  for (size_t i = 0; i < hashed.size(); ++i) {
+    DigestHalves(digests[i], &hashed[i]->id_digest_lo, &hashed[i]->id_digest_hi);
   }
   prepared_.Push(std::move(prepared));
 }

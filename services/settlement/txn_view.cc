@@ -1,8 +1,6 @@
 #include "services/settlement/txn_view.h"
 
 #include "absl/container/flat_hash_set.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "proto/events.pb.h"
 
 namespace tongka::settlement {
@@ -21,49 +19,135 @@ constexpr uint32_t kRefundOriginal = 3;  // Refund.original_terminal_id
 constexpr uint32_t kTxnIssuer = 2;       // TxnCommon.issuer_city
 constexpr uint32_t kTxnAcquirer = 3;     // TxnCommon.acquirer_city
 
-using google::protobuf::internal::WireFormatLite;
-using google::protobuf::io::CodedInputStream;
+// Wire types.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLengthDelimited = 2;
+constexpr uint32_t kStartGroup = 3;
+constexpr uint32_t kEndGroup = 4;
+constexpr uint32_t kFixed32 = 5;
 
-constexpr uint32_t kVarint = WireFormatLite::WIRETYPE_VARINT;
-constexpr uint32_t kLengthDelimited = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+// Nesting of unknown groups, as protobuf's default recursion limit.
+constexpr int kGroupDepthMax = 100;
 
-// Reads a length-delimited value as a view into the parsed bytes (no copy).
-bool ReadLengthDelimited(CodedInputStream& in, absl::string_view* out) {
-  uint32_t size = 0;
-  if (!in.ReadVarint32(&size)) return false;
-  const void* data = nullptr;
-  int available = 0;
-  if (size == 0) {
-    *out = absl::string_view();
-    return true;
-  }
-  if (!in.GetDirectBufferPointer(&data, &available) || static_cast<uint32_t>(available) < size) {
+// A cursor over one message's bytes that reads the wire format the way protobuf's generated
+// parser (3.21) does: tags of at most 5 bytes, varints of at most 10, lengths of at most 5 that
+// must fit in what is left. Every method returns false on broken structure and then leaves the
+// cursor anywhere.
+//
+// Why not protobuf's CodedInputStream: this runs for every transaction of the log, and its
+// per-call checks and buffer refills cost as much as the rest of the read (0.40 -> 0.12 us for
+// a 161-byte tap).
+class WireReader {
+ public:
+  explicit WireReader(absl::string_view bytes)
+      : p_(reinterpret_cast<const uint8_t*>(bytes.data())), end_(p_ + bytes.size()) {}
+
+  bool AtEnd() const { return p_ == end_; }
+
+  // A field's tag; false for a broken one or field number 0.
+  bool ReadTag(uint32_t* tag) {
+    uint32_t value = 0;
+    for (int i = 0; i < 5; ++i) {
+      if (p_ == end_) return false;
+      const uint32_t byte = *p_++;
+      value |= (byte & 0x7f) << (7 * i);  // bits past 32 fall off, as in protobuf
+      if (byte < 0x80) {
+        *tag = value;
+        return (value >> 3) != 0;
+      }
+    }
     return false;
   }
-  *out = absl::string_view(static_cast<const char*>(data), size);
-  return in.Skip(static_cast<int>(size));
-}
+
+  bool ReadVarint(uint64_t* out) {
+    if (p_ != end_ && *p_ < 0x80) {  // one byte: small numbers, enums, most tags' values
+      *out = *p_++;
+      return true;
+    }
+    uint64_t value = 0;
+    for (int i = 0; i < 10; ++i) {
+      if (p_ == end_) return false;
+      const uint64_t byte = *p_++;
+      value |= (byte & 0x7f) << (7 * i);
+      if (byte < 0x80) {
+        *out = value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A length-delimited value as a view into the bytes (no copy).
+  bool ReadLengthDelimited(absl::string_view* out) {
+    uint32_t size = 0;
+    for (int i = 0;; ++i) {
+      if (p_ == end_ || i == 5) return false;
+      const uint32_t byte = *p_++;
+      if (i == 4 && byte >= 8) return false;  // 2^31 or more
+      size |= (byte & 0x7f) << (7 * i);
+      if (byte < 0x80) break;
+    }
+    if (size > static_cast<size_t>(end_ - p_)) return false;
+    *out = absl::string_view(reinterpret_cast<const char*>(p_), size);
+    p_ += size;
+    return true;
+  }
+
+  // Skips the value of the field whose tag was just read; groups up to their matching end tag.
+  bool SkipField(uint32_t tag, int depth = 0) {
+    uint64_t varint = 0;
+    absl::string_view bytes;
+    switch (tag & 7) {
+      case kVarint:
+        return ReadVarint(&varint);
+      case kFixed64:
+        return Advance(8);
+      case kLengthDelimited:
+        return ReadLengthDelimited(&bytes);
+      case kStartGroup: {
+        if (depth >= kGroupDepthMax) return false;
+        while (true) {
+          uint32_t inner = 0;
+          if (!ReadTag(&inner)) return false;
+          if ((inner & 7) == kEndGroup) return inner == tag + 1;  // the same field number
+          if (!SkipField(inner, depth + 1)) return false;
+        }
+      }
+      case kFixed32:
+        return Advance(4);
+      default:  // an end group without its start, or wire types 6 and 7
+        return false;
+    }
+  }
+
+ private:
+  bool Advance(size_t bytes) {
+    if (bytes > static_cast<size_t>(end_ - p_)) return false;
+    p_ += bytes;
+    return true;
+  }
+
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
 
 // What a field reader did with one field.
 enum class Read { kDone, kNotMine, kBroken };
 
 // Calls `read(field, wire_type, in)` for each field of the message in `bytes`; skips the fields
-// it answers kNotMine with protobuf's own SkipField (unknown groups included). False when the
-// message or a field is broken.
+// it answers kNotMine (unknown groups included). False when the message or a field is broken.
 template <typename ReadField>
 bool ForEachField(absl::string_view bytes, ReadField read) {
-  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                      static_cast<int>(bytes.size()));
-  while (in.CurrentPosition() < static_cast<int>(bytes.size())) {
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return false;  // field number 0 or a broken varint
-    const uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
-    const uint32_t wire_type = WireFormatLite::GetTagWireType(tag);
-    switch (read(field, wire_type, in)) {
+  WireReader in(bytes);
+  while (!in.AtEnd()) {
+    uint32_t tag = 0;
+    if (!in.ReadTag(&tag)) return false;
+    switch (read(tag >> 3, tag & 7, in)) {
       case Read::kDone:
         break;
       case Read::kNotMine:
-        if (!WireFormatLite::SkipField(&in, tag)) return false;
+        if (!in.SkipField(tag)) return false;
         break;
       case Read::kBroken:
         return false;
@@ -75,12 +159,12 @@ bool ForEachField(absl::string_view bytes, ReadField read) {
 Read Done(bool ok) { return ok ? Read::kDone : Read::kBroken; }
 
 bool ParseTxnCommon(absl::string_view bytes, TxnView* out) {
-  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, CodedInputStream& in) {
+  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, WireReader& in) {
     if ((field != kTxnIssuer && field != kTxnAcquirer) || wire_type != kVarint) {
       return Read::kNotMine;
     }
     uint64_t value = 0;
-    if (!in.ReadVarint64(&value)) return Read::kBroken;
+    if (!in.ReadVarint(&value)) return Read::kBroken;
     // uint32 fields keep the low 32 bits of the varint, as protobuf does.
     (field == kTxnIssuer ? out->issuer_city : out->acquirer_city) = static_cast<uint32_t>(value);
     return Read::kDone;
@@ -88,25 +172,25 @@ bool ParseTxnCommon(absl::string_view bytes, TxnView* out) {
 }
 
 bool ParseBody(absl::string_view bytes, TxnKind kind, TxnView* out) {
-  return ForEachField(bytes, [kind, out](uint32_t field, uint32_t wire_type, CodedInputStream& in) {
+  return ForEachField(bytes, [kind, out](uint32_t field, uint32_t wire_type, WireReader& in) {
     uint64_t value = 0;
     absl::string_view nested;
     if (field == kBodyTxn && wire_type == kLengthDelimited) {
-      return Done(ReadLengthDelimited(in, &nested) && ParseTxnCommon(nested, out));
+      return Done(in.ReadLengthDelimited(&nested) && ParseTxnCommon(nested, out));
     }
     if (field == kBodyAmount && wire_type == kVarint) {
-      if (!in.ReadVarint64(&value)) return Read::kBroken;
+      if (!in.ReadVarint(&value)) return Read::kBroken;
       out->amount_fen = static_cast<int64_t>(value);
       return Read::kDone;
     }
     if (kind == TxnKind::kTap && field == kTapMode && wire_type == kVarint) {
-      if (!in.ReadVarint64(&value)) return Read::kBroken;
+      if (!in.ReadVarint(&value)) return Read::kBroken;
       // Enums are int32 on the wire; unknown values are kept, as proto3 does.
       out->mode = static_cast<v1::TransportMode>(static_cast<int32_t>(value));
       return Read::kDone;
     }
     if (kind == TxnKind::kRefund && field == kRefundOriginal && wire_type == kLengthDelimited) {
-      return Done(ReadLengthDelimited(in, &out->original_terminal_id));
+      return Done(in.ReadLengthDelimited(&out->original_terminal_id));
     }
     return Read::kNotMine;
   });
@@ -142,14 +226,14 @@ void ClearBody(TxnKind kind, TxnView* out) {
 
 bool ParseTxnView(absl::string_view bytes, TxnView* out) {
   *out = TxnView{};
-  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, CodedInputStream& in) {
+  return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, WireReader& in) {
     uint64_t value = 0;
     absl::string_view nested;
     if (field == kEventId && wire_type == kLengthDelimited) {
-      return Done(ReadLengthDelimited(in, &out->event_id));
+      return Done(in.ReadLengthDelimited(&out->event_id));
     }
     if (field == kRecordedAtUs && wire_type == kVarint) {
-      if (!in.ReadVarint64(&value)) return Read::kBroken;
+      if (!in.ReadVarint(&value)) return Read::kBroken;
       out->recorded_at_us = static_cast<int64_t>(value);
       return Read::kDone;
     }
@@ -159,12 +243,12 @@ bool ParseTxnView(absl::string_view bytes, TxnView* out) {
                                             : TxnKind::kRefund;
       // The same body again merges into it; another body replaces it.
       if (out->kind != kind) ClearBody(kind, out);
-      return Done(ReadLengthDelimited(in, &nested) && ParseBody(nested, kind, out));
+      return Done(in.ReadLengthDelimited(&nested) && ParseBody(nested, kind, out));
     }
     if (wire_type == kLengthDelimited && IsOtherBody(field)) {
       // Another body of the oneof (cards, fraud, settlement, subsidy): not a transaction. Its
       // contents are not read, but its length must fit like any field's.
-      if (!ReadLengthDelimited(in, &nested)) return Read::kBroken;
+      if (!in.ReadLengthDelimited(&nested)) return Read::kBroken;
       ClearBody(TxnKind::kOther, out);
       return Read::kDone;
     }
