@@ -4,7 +4,7 @@
 // prepared form of each group of records, in log order; Apply, on the loop's thread, takes the
 // form of the record it is applying. The two stay in step because both see the records in log
 // order. When they do not (Apply called without Prepare, as tests do; a loop stopped with records
-// still prefetched), Take drops everything queued and answers nullopt, and Apply computes the
+// still prefetched), Take drops everything queued and answers nullptr, and Apply computes the
 // record itself: Prepare is an optimisation, never a source of truth.
 //
 // An applier's queue serves one loop over one topic (entries are matched by partition and
@@ -22,8 +22,9 @@
 //     queue_.Push(std::move(parsed));
 //   }
 //   absl::Status Apply(const Record& record, StateBatch& batch) override {
-//     std::optional<Parsed> parsed = queue_.Take(record);
-//     if (!parsed.has_value()) parsed = Parse(record.value);
+//     Parsed own;
+//     const Parsed* parsed = queue_.Take(record);
+//     if (parsed == nullptr) parsed = &(own = Parse(record.value));
 //     ...
 //   }
 #ifndef TONGKA_LIBS_STATE_STORE_PREPARED_QUEUE_H_
@@ -31,7 +32,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <optional>
 #include <utility>
 #include <vector>
 
@@ -51,34 +51,41 @@ class PreparedQueue {
 
   // Queues the prepared forms of a group of records, in log order.
   void Push(std::vector<Entry> entries) {
+    if (entries.empty()) return;
     absl::MutexLock lock(&mu_);
-    for (Entry& entry : entries) pushed_.push_back(std::move(entry));
+    pushed_.push_back(std::move(entries));
   }
 
-  // The prepared form of `record` if it is the next one queued; otherwise nullopt, and the queue
-  // is emptied (it is out of step).
-  std::optional<T> Take(const event_log::Record& record) {
-    if (taken_.empty()) {
+  // The prepared form of `record` if it is the next one queued, or nullptr, and then the queue is
+  // emptied (it is out of step). The pointer stays valid until the next Take; the taker may
+  // change what it points to.
+  T* Take(const event_log::Record& record) {
+    if (next_ == taking_.size()) {
+      taking_.clear();
+      next_ = 0;
       absl::MutexLock lock(&mu_);
-      taken_.swap(pushed_);
+      if (pushed_.empty()) return nullptr;
+      taking_ = std::move(pushed_.front());
+      pushed_.pop_front();
     }
-    if (taken_.empty()) return std::nullopt;
-    Entry& next = taken_.front();
-    if (next.partition != record.partition || next.offset != record.offset) {
-      taken_.clear();
+    Entry& entry = taking_[next_];
+    if (entry.partition != record.partition || entry.offset != record.offset) {
+      taking_.clear();
+      next_ = 0;
       absl::MutexLock lock(&mu_);
       pushed_.clear();
-      return std::nullopt;
+      return nullptr;
     }
-    std::optional<T> value(std::move(next.value));
-    taken_.pop_front();
-    return value;
+    ++next_;
+    return &entry.value;
   }
 
  private:
   absl::Mutex mu_;
-  std::deque<Entry> pushed_ ABSL_GUARDED_BY(mu_);
-  std::deque<Entry> taken_;  // the taking thread's own
+  std::deque<std::vector<Entry>> pushed_ ABSL_GUARDED_BY(mu_);
+  // The taking thread's own: the group it takes from, and its next entry.
+  std::vector<Entry> taking_;
+  size_t next_ = 0;
 };
 
 }  // namespace tongka::state_store

@@ -357,9 +357,9 @@ namespace {
 
 // The id's digest, from Prepare when it hashed it.
 template <typename PreparedRecord>
-void AddRecordDigest(const std::optional<PreparedRecord>& prepared, absl::string_view event_id,
+void AddRecordDigest(const PreparedRecord* prepared, absl::string_view event_id,
                      v1::SettlementCell* cell) {
-  if (prepared.has_value()) {
+  if (prepared != nullptr) {
     AddDigest(prepared->id_digest_lo, prepared->id_digest_hi, cell);
   } else {
     AddIdToDigest(event_id, cell);
@@ -395,9 +395,9 @@ void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
   prepared_.Push(std::move(prepared));
 }
 
-std::optional<TxnStage::Prepared> TxnStage::TakePrepared(const event_log::Record& record) {
-  std::optional<Prepared> p = prepared_.Take(record);
-  if (!p.has_value()) return p;
+const TxnStage::Prepared* TxnStage::TakePrepared(const event_log::Record& record) {
+  Prepared* p = prepared_.Take(record);
+  if (p == nullptr) return nullptr;
   // The record may have moved since Prepare; its bytes did not, but the views are re-based on
   // them to depend on nothing but this record.
   auto rebase = [&](absl::string_view view) {
@@ -411,10 +411,10 @@ std::optional<TxnStage::Prepared> TxnStage::TakePrepared(const event_log::Record
 }
 
 absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
-  std::optional<Prepared> prepared = TakePrepared(record);
-  TxnView txn;
-  const bool parsed = prepared.has_value() ? prepared->parsed : ParseTxnView(record.value, &txn);
-  if (prepared.has_value()) txn = prepared->txn;
+  const Prepared* prepared = TakePrepared(record);
+  TxnView own;
+  const bool parsed = prepared != nullptr ? prepared->parsed : ParseTxnView(record.value, &own);
+  const TxnView& txn = prepared != nullptr ? prepared->txn : own;
   if (!parsed ||
       (txn.kind != TxnKind::kTap && txn.kind != TxnKind::kRefund && txn.kind != TxnKind::kLoad)) {
     ++invalid_;

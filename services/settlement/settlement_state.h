@@ -158,9 +158,9 @@ class TxnStage : public state_store::Applier {
     uint64_t id_digest_lo = 0;
     uint64_t id_digest_hi = 0;
   };
-  // The prepared form of `record` if Prepare saw it, in step with Apply; nullopt otherwise (then
-  // Apply reads and hashes the record itself, with the same result).
-  std::optional<Prepared> TakePrepared(const event_log::Record& record);
+  // The prepared form of `record` if Prepare saw it, in step with Apply, valid until the next
+  // call; nullptr otherwise (then Apply reads and hashes the record itself, with the same result).
+  const Prepared* TakePrepared(const event_log::Record& record);
 
   struct Source {
     int64_t first_offset = -1;

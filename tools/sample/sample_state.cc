@@ -78,8 +78,9 @@ void TapCounter::Prepare(const std::vector<event_log::Record>& records) {
 }
 
 absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
-  std::optional<ParsedTap> tap = prepared_.Take(record);
-  if (!tap.has_value()) tap = Parse(record, &event_);
+  ParsedTap own;
+  const ParsedTap* tap = prepared_.Take(record);
+  if (tap == nullptr) tap = &(own = Parse(record, &event_));
   if (!tap->usable) {
     ++unparseable_;
     return absl::OkStatus();
