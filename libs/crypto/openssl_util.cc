@@ -62,7 +62,9 @@ void ComputeMac(EVP_MAC* mac, const OSSL_PARAM* params, const unsigned char* key
 void ComputeMacWith(EVP_MAC_CTX* ctx, const unsigned char* key, size_t key_size,
                     const unsigned char* data, size_t data_size, unsigned char* out,
                     size_t out_size) {
-  CHECK_EQ(EVP_MAC_init(ctx, key_size == 0 ? kEmpty : key, key_size, nullptr), 1)
+  // An empty key still needs a non-null pointer: null means "keep the key you have".
+  const unsigned char* init_key = key == nullptr ? nullptr : key_size == 0 ? kEmpty : key;
+  CHECK_EQ(EVP_MAC_init(ctx, init_key, key == nullptr ? 0 : key_size, nullptr), 1)
       << "EVP_MAC_init: " << OpenSslErrorString();
   CHECK_EQ(EVP_MAC_update(ctx, data_size == 0 ? kEmpty : data, data_size), 1)
       << "EVP_MAC_update: " << OpenSslErrorString();

@@ -2,6 +2,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "libs/crypto/sm4_cmac.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/card_id.h"
@@ -278,6 +280,32 @@ Verdict Validator::Validate(const v1::Tenant& tenant, const v1::TransactionUploa
   return verdict;
 }
 
+namespace {
+
+// Drops what was sent in fields this schema does not know, in `message` itself.
+void DropUnknownFields(google::protobuf::Message* message) {
+  const google::protobuf::Reflection* reflection = message->GetReflection();
+  if (!reflection->GetUnknownFields(*message).empty()) {
+    reflection->MutableUnknownFields(message)->Clear();
+  }
+}
+
+// The event's copy of an upload's body. Bytes the terminal sent in fields this schema does not
+// know are covered by neither the MAC nor the dedup digest: they must not reach the log, where a
+// later schema would read them. The event's top level is built field by field, and TxnCommon is
+// the only message a body holds (validator_test checks the schema), so the body and its
+// TxnCommon are the only places such bytes can be. (Message::DiscardUnknownFields walks every
+// field through reflection: it was 60% of building the event.)
+template <typename Body>
+void CopyBody(const Body& from, const Verdict& verdict, Body* to) {
+  *to = from;
+  to->mutable_txn()->set_late(verdict.late);
+  DropUnknownFields(to);
+  DropUnknownFields(to->mutable_txn());
+}
+
+}  // namespace
+
 v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
                         const Verdict& verdict, absl::Time recorded_at) {
   v1::Event event;
@@ -287,23 +315,17 @@ v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& s
   *event.mutable_source() = source;
   switch (upload.body_case()) {
     case v1::TransactionUpload::kTap:
-      *event.mutable_tap() = upload.tap();
-      event.mutable_tap()->mutable_txn()->set_late(verdict.late);
+      CopyBody(upload.tap(), verdict, event.mutable_tap());
       break;
     case v1::TransactionUpload::kLoad:
-      *event.mutable_load() = upload.load();
-      event.mutable_load()->mutable_txn()->set_late(verdict.late);
+      CopyBody(upload.load(), verdict, event.mutable_load());
       break;
     case v1::TransactionUpload::kRefund:
-      *event.mutable_refund() = upload.refund();
-      event.mutable_refund()->mutable_txn()->set_late(verdict.late);
+      CopyBody(upload.refund(), verdict, event.mutable_refund());
       break;
     default:
       break;
   }
-  // Bytes the terminal sent in fields this schema does not know are covered by neither the MAC
-  // nor the dedup digest: they must not reach the log, where a later schema would read them.
-  event.DiscardUnknownFields();
   return event;
 }
 

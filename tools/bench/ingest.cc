@@ -28,12 +28,15 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/event_log/admin.h"
@@ -57,6 +60,9 @@ ABSL_FLAG(int32_t, partitions, 8, "Partitions of the topics.");
 ABSL_FLAG(int32_t, txns_per_terminal, 20,
           "Consecutive transactions of one terminal in a batch (a terminal's offline upload).");
 ABSL_FLAG(int32_t, rounds, 3, "Alternating raw/ingest rounds; rates are medians.");
+ABSL_FLAG(std::string, kafka_overrides, "",
+          "Extra librdkafka properties for both producers (the service's and the raw one), "
+          "\"name=value,...\" (default: none, as the ingest service runs).");
 ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
 
 namespace tongka::bench {
@@ -127,10 +133,22 @@ class CountingDr : public RdKafka::DeliveryReportCb {
   std::atomic<int64_t> delivered{0};
 };
 
+// --kafka_overrides as librdkafka properties.
+std::map<std::string, std::string> KafkaOverrides() {
+  std::map<std::string, std::string> overrides;
+  for (absl::string_view entry :
+       absl::StrSplit(absl::GetFlag(FLAGS_kafka_overrides), ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> property = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    overrides[property.first] = property.second;
+  }
+  return overrides;
+}
+
 // Produces every record with a bare librdkafka producer; returns records per second.
 double RawProduce(const std::string& bootstrap, const Round& round) {
   CountingDr dr;
-  auto conf = event_log::BuildProducerConf({.bootstrap_servers = bootstrap}, &dr);
+  auto conf = event_log::BuildProducerConf(
+      {.bootstrap_servers = bootstrap, .overrides = KafkaOverrides()}, &dr);
   ExitUnlessOk(conf.status(), "raw producer conf");
   std::string error;
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf->get(), error));
@@ -221,6 +239,7 @@ int Main() {
 
   ingest::IngestConfig config;
   config.kafka_bootstrap = bootstrap;
+  config.kafka_overrides = KafkaOverrides();
   config.state_dir = work_dir + "/ingest";
   std::filesystem::remove_all(config.state_dir);
   config.grpc.listen_address = "127.0.0.1:0";
