@@ -76,27 +76,35 @@ uint32_t LoadBigEndian(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 
-// Hashes up to kLanes short messages (the unused lanes hash nothing and are dropped).
-void HashGroup(const absl::string_view* messages, Sm3Digest* const* digests, int count) {
-  uint8_t blocks[kLanes][64] = {};
+// Hashes up to kLanes messages of `blocks` padded blocks each (the unused lanes hash nothing
+// and are dropped).
+void HashGroup(const absl::string_view* messages, Sm3Digest* const* digests, int count,
+               int blocks) {
+  DCHECK(blocks >= 1 && blocks <= kSm3LaneBlocksMax);
+  const size_t padded = static_cast<size_t>(blocks) * 64;
+  uint8_t buffers[kLanes][kSm3LaneBlocksMax * 64] = {};
   for (int lane = 0; lane < count; ++lane) {
     const absl::string_view message = messages[lane];
-    DCHECK_LE(message.size(), kSm3LaneMessageMax);
-    uint8_t* block = blocks[lane];
-    if (!message.empty()) std::memcpy(block, message.data(), message.size());
-    block[message.size()] = 0x80;
+    DCHECK_LE(message.size() + 9, padded);
+    uint8_t* buffer = buffers[lane];
+    if (!message.empty()) std::memcpy(buffer, message.data(), message.size());
+    buffer[message.size()] = 0x80;
     const uint64_t bits = uint64_t{message.size()} * 8;
-    for (int i = 0; i < 8; ++i) block[63 - i] = static_cast<uint8_t>(bits >> (8 * i));
-  }
-  Lanes words[16];
-  for (int i = 0; i < 16; ++i) {
-    for (int lane = 0; lane < kLanes; ++lane) words[i][lane] = LoadBigEndian(blocks[lane] + 4 * i);
+    for (int i = 0; i < 8; ++i) buffer[padded - 1 - i] = static_cast<uint8_t>(bits >> (8 * i));
   }
   Lanes v[8];
   for (int i = 0; i < 8; ++i) {
     for (int lane = 0; lane < kLanes; ++lane) v[i][lane] = kInitialValue[i];
   }
-  CompressLanes(words, v);
+  for (int block = 0; block < blocks; ++block) {
+    Lanes words[16];
+    for (int i = 0; i < 16; ++i) {
+      for (int lane = 0; lane < kLanes; ++lane) {
+        words[i][lane] = LoadBigEndian(buffers[lane] + 64 * block + 4 * i);
+      }
+    }
+    CompressLanes(words, v);
+  }
   for (int lane = 0; lane < count; ++lane) {
     Sm3Digest& digest = *digests[lane];
     for (int i = 0; i < 8; ++i) {
@@ -109,26 +117,39 @@ void HashGroup(const absl::string_view* messages, Sm3Digest* const* digests, int
   }
 }
 
+// The padded blocks of a message: its bytes, 0x80 and the 64-bit length.
+int PaddedBlocks(size_t size) { return static_cast<int>((size + 9 + 63) / 64); }
+
 }  // namespace
 
 void Sm3Many(absl::Span<const absl::string_view> messages, absl::Span<Sm3Digest> digests) {
   CHECK_EQ(messages.size(), digests.size());
-  absl::string_view group[kLanes];
-  Sm3Digest* group_digests[kLanes];
-  int count = 0;
+  // One group in filling per block count: lanes compress in step, so a group's messages must
+  // have the same number of blocks.
+  struct Group {
+    absl::string_view messages[kLanes];
+    Sm3Digest* digests[kLanes];
+    int count = 0;
+  };
+  Group groups[kSm3LaneBlocksMax];
   for (size_t i = 0; i < messages.size(); ++i) {
     if (messages[i].size() > kSm3LaneMessageMax) {
       digests[i] = Sm3(messages[i]);
       continue;
     }
-    group[count] = messages[i];
-    group_digests[count] = &digests[i];
-    if (++count == kLanes) {
-      HashGroup(group, group_digests, count);
-      count = 0;
+    const int blocks = PaddedBlocks(messages[i].size());
+    Group& group = groups[blocks - 1];
+    group.messages[group.count] = messages[i];
+    group.digests[group.count] = &digests[i];
+    if (++group.count == kLanes) {
+      HashGroup(group.messages, group.digests, group.count, blocks);
+      group.count = 0;
     }
   }
-  if (count > 0) HashGroup(group, group_digests, count);
+  for (int blocks = 1; blocks <= kSm3LaneBlocksMax; ++blocks) {
+    Group& group = groups[blocks - 1];
+    if (group.count > 0) HashGroup(group.messages, group.digests, group.count, blocks);
+  }
 }
 
 }  // namespace tongka::crypto

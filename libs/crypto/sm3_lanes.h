@@ -10,8 +10,8 @@
 //
 // The result is SM3 (GB/T 32905) exactly: sm3_lanes_test checks it against the standard's
 // examples and against OpenSSL's Sm3() on every message length from 0 to 300 bytes and on
-// random batches. Messages of at most kSm3LaneMessageMax bytes (one padded block) go into the
-// lanes; longer ones are hashed one by one with Sm3().
+// random batches. Messages of at most kSm3LaneMessageMax bytes (four padded blocks) go into the
+// lanes, eight of the same block count at a time; longer ones are hashed one by one with Sm3().
 //
 // The AVX2 build of the lanes is chosen at load time where the CPU has it (GCC target_clones);
 // elsewhere the same code runs on SSE2.
@@ -32,8 +32,10 @@
 
 namespace tongka::crypto {
 
-// The longest message that fits one SM3 block with its padding (0x80 and the 64-bit length).
-inline constexpr size_t kSm3LaneMessageMax = 55;
+// The most SM3 blocks a message hashed in the lanes may take, and so the longest such message
+// (its padding is 0x80 and the 64-bit length: 9 bytes at least).
+inline constexpr int kSm3LaneBlocksMax = 4;
+inline constexpr size_t kSm3LaneMessageMax = kSm3LaneBlocksMax * 64 - 9;
 
 // digests[i] = SM3(messages[i]) for every i. CHECK-fails unless the spans have the same size.
 void Sm3Many(absl::Span<const absl::string_view> messages, absl::Span<Sm3Digest> digests);

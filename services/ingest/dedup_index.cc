@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "libs/crypto/sm3.h"
+#include "libs/crypto/sm3_lanes.h"
 
 namespace tongka::ingest {
 namespace {
@@ -60,6 +61,18 @@ std::string EncodeMark(uint64_t mark) {
 
 crypto::Sm3Digest ContentDigest(absl::string_view mac_input, absl::string_view mac) {
   return crypto::Sm3(absl::StrCat(mac_input, "|", mac));
+}
+
+void ContentDigests(absl::Span<const SignedContent> contents,
+                    absl::Span<crypto::Sm3Digest> digests) {
+  CHECK_EQ(contents.size(), digests.size());
+  std::vector<std::string> messages;
+  messages.reserve(contents.size());
+  for (const SignedContent& content : contents) {
+    messages.push_back(absl::StrCat(content.mac_input, "|", content.mac));
+  }
+  const std::vector<absl::string_view> views(messages.begin(), messages.end());
+  crypto::Sm3Many(views, digests);
 }
 
 DedupIndex::Shard& DedupIndex::ShardOf(absl::string_view terminal_id) const {

@@ -52,6 +52,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "libs/crypto/bytes.h"
 #include "libs/state_store/state_store.h"
 #include "services/ingest/ingest_storage.pb.h"
@@ -64,8 +65,19 @@ struct DedupEntry {
   int64_t recorded_at_us = 0;
 };
 
-// SM3(mac_input || mac): the content an event id stands for.
+// SM3(mac_input || "|" || mac): the content an event id stands for.
 crypto::Sm3Digest ContentDigest(absl::string_view mac_input, absl::string_view mac);
+
+// The content an event id stands for, as ContentDigest hashes it.
+struct SignedContent {
+  absl::string_view mac_input;
+  absl::string_view mac;
+};
+
+// ContentDigest of each content, into digests (of the same size), hashed together: SM3 in eight
+// SIMD lanes (crypto::Sm3Many) costs about a fifth of one call per content.
+void ContentDigests(absl::Span<const SignedContent> contents,
+                    absl::Span<crypto::Sm3Digest> digests);
 
 class DedupIndex {
  public:

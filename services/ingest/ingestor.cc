@@ -227,8 +227,17 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     Item& item = todo.emplace_back();
     item.index = i;
     item.upload = &upload;
-    item.digest = ContentDigest(verdict.mac_input, txn::CommonOf(upload)->mac());
     item.verdict = std::move(verdict);
+  }
+  {
+    std::vector<SignedContent> contents;
+    contents.reserve(todo.size());
+    for (const Item& item : todo) {
+      contents.push_back({item.verdict.mac_input, txn::CommonOf(*item.upload)->mac()});
+    }
+    std::vector<crypto::Sm3Digest> digests(todo.size());
+    ContentDigests(contents, absl::MakeSpan(digests));
+    for (size_t i = 0; i < todo.size(); ++i) todo[i].digest = digests[i];
   }
 
   // 2-4. Claim, look up, produce, wait; items blocked by a claim go round again once it is free.
