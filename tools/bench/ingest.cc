@@ -1,7 +1,8 @@
 // Benchmark: the ingest service's sustained accepted rate and ack latency over gRPC, next to the
 // raw librdkafka produce rate of the same serialized records, from one run on the real broker.
 //
-//   bazel run //tools/bench:ingest [-- --transactions=200000 --batch=1000 --concurrency=8]
+//   bazel run //tools/bench:ingest [-- --transactions=200000 --batch=1000 --concurrency=8
+//                                    --kafka_overrides=linger.ms=50]
 //
 // It starts a local Kafka broker and, in this process, the ingest service (IngestApp: dev
 // tokens, its own RocksDB dedup index, the idempotent acks=all producer). Each round:
