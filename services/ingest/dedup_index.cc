@@ -197,21 +197,33 @@ absl::StatusOr<std::optional<int64_t>> DedupIndex::NewestRecordedAtUs() const {
   return newest_us_;
 }
 
-absl::StatusOr<int> DedupIndex::RecordConflict(absl::string_view event_id,
-                                               const ingest_storage::ConflictEvidence& evidence) {
+absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(
+    absl::string_view event_id, const ingest_storage::ConflictEvidence& evidence) {
   CHECK(ValidEventId(event_id)) << event_id;
   const std::string prefix = absl::StrCat(kConflictPrefix, event_id, "/");
-  int n = 0;
-  absl::Status scanned = store_->ScanPrefix(prefix, [&n](absl::string_view, absl::string_view) {
-    ++n;
-    return true;
-  });
+  ConflictRecorded recorded;
+  std::optional<int> same;
+  bool corrupt = false;
+  absl::Status scanned =
+      store_->ScanPrefix(prefix, [&](absl::string_view, absl::string_view value) {
+        ingest_storage::ConflictEvidence kept;
+        if (!kept.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          corrupt = true;
+          return false;
+        }
+        if (kept.conflicting_digest() == evidence.conflicting_digest()) same = recorded.number;
+        ++recorded.number;
+        return true;
+      });
   if (!scanned.ok()) return scanned;
+  if (corrupt) return absl::DataLossError(absl::StrCat("corrupt conflict evidence under ", prefix));
+  if (same.has_value()) return ConflictRecorded{.number = *same, .kept_now = false};
   state_store::StateBatch batch(store_);
-  batch.Put(absl::StrFormat("%s%06d", prefix, n), evidence.SerializeAsString());
+  batch.Put(absl::StrFormat("%s%06d", prefix, recorded.number), evidence.SerializeAsString());
   absl::Status committed = store_->Commit(batch);
   if (!committed.ok()) return committed;
-  return n;
+  recorded.kept_now = true;
+  return recorded;
 }
 
 absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> DedupIndex::Conflicts(

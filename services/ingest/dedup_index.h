@@ -93,10 +93,16 @@ class DedupIndex {
   // commit.
   absl::Status Record(const std::vector<DedupEntry>& entries);
 
-  // Keeps a conflicting upload as evidence under conflict/<event_id>/<n>, n = 0, 1, ...;
-  // returns n.
-  absl::StatusOr<int> RecordConflict(absl::string_view event_id,
-                                     const ingest_storage::ConflictEvidence& evidence);
+  // Keeps a conflicting upload as evidence under conflict/<event_id>/<n>, n = 0, 1, ..., unless
+  // evidence of the same conflicting content (conflicting_digest) is already kept: a client
+  // retrying the upload is the same act, kept and counted once. Callers serialize calls per
+  // event id (ingest holds the id's claim).
+  struct ConflictRecorded {
+    int number = 0;         // the evidence's n
+    bool kept_now = false;  // false: this content was kept before, nothing written
+  };
+  absl::StatusOr<ConflictRecorded> RecordConflict(absl::string_view event_id,
+                                                  const ingest_storage::ConflictEvidence& evidence);
 
   // The evidence kept for `event_id`, oldest first.
   absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> Conflicts(

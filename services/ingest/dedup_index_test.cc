@@ -85,10 +85,20 @@ TEST_F(DedupIndexTest, ConflictsAccumulateAsEvidence) {
   for (int i = 0; i < 3; ++i) {
     ingest_storage::ConflictEvidence evidence;
     evidence.set_recorded_at_us(1000 + i);
-    absl::StatusOr<int> n = index_->RecordConflict(id, evidence);
-    ASSERT_TRUE(n.ok()) << n.status();
-    EXPECT_EQ(*n, i);
+    evidence.set_conflicting_digest(absl::StrCat("content ", i));
+    absl::StatusOr<DedupIndex::ConflictRecorded> recorded = index_->RecordConflict(id, evidence);
+    ASSERT_TRUE(recorded.ok()) << recorded.status();
+    EXPECT_EQ(recorded->number, i);
+    EXPECT_TRUE(recorded->kept_now);
   }
+  // The second content again (a client's retry): the evidence already kept, nothing written.
+  ingest_storage::ConflictEvidence retry;
+  retry.set_recorded_at_us(2000);
+  retry.set_conflicting_digest("content 1");
+  absl::StatusOr<DedupIndex::ConflictRecorded> again = index_->RecordConflict(id, retry);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->number, 1);
+  EXPECT_FALSE(again->kept_now);
   Open();
   auto conflicts = index_->Conflicts(id);
   ASSERT_TRUE(conflicts.ok()) << conflicts.status();

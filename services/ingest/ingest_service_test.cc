@@ -260,6 +260,18 @@ TEST_F(IngestServiceTest, SameIdOtherContentIsConflictKeptAsEvidence) {
   EXPECT_TRUE(
       absl::StrContains(app_->registry().ExpositionText(),
                         "tongka_ingest_items_total{outcome=\"conflict\",city=\"310000\"} 2"));
+
+  // The client retries the conflicting batch: CONFLICT again, but kept and counted once.
+  ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {.amount_fen = 300}),
+                            SignedTap(keyring_, {.amount_fen = 400})}),
+                     &response)
+                  .ok());
+  EXPECT_EQ(response.conflict(), 2);
+  EXPECT_EQ(app_->dedup().Conflicts("txn/310000-BUS-000001/1")->size(), 2u);
+  EXPECT_TRUE(
+      absl::StrContains(app_->registry().ExpositionText(),
+                        "tongka_ingest_items_total{outcome=\"conflict\",city=\"310000\"} 2"));
+  EXPECT_EQ(TopicEvents().size(), 1u);
 }
 
 TEST_F(IngestServiceTest, IdempotentAcrossRestart) {

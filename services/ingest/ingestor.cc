@@ -173,21 +173,27 @@ void Ingestor::Resolve(const v1::Tenant& tenant, const Item& item, const DedupEn
   result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
   result->set_message(
       "this transaction id was accepted before with different content; kept as evidence");
-  city.conflict->Increment();
   ingest_storage::ConflictEvidence evidence;
   *evidence.mutable_upload() = *item.upload;
   *evidence.mutable_source() = tenant;
   evidence.set_recorded_at_us(absl::ToUnixMicros(now));
   evidence.set_accepted_digest(std::string(crypto::AsStringView(seen.digest)));
   evidence.set_conflicting_digest(std::string(crypto::AsStringView(item.digest)));
-  absl::StatusOr<int> n = dedup_->RecordConflict(item.verdict.event_id, evidence);
-  if (!n.ok()) {
+  absl::StatusOr<DedupIndex::ConflictRecorded> recorded =
+      dedup_->RecordConflict(item.verdict.event_id, evidence);
+  if (!recorded.ok()) {
+    // Still counted: the signal must not vanish with the evidence.
+    city.conflict->Increment();
     LOG(ERROR) << "could not keep conflict evidence for " << item.verdict.event_id << ": "
-               << n.status();
-  } else {
-    LOG_EVERY_N(WARNING, 100) << "transaction id conflict (fraud signal): " << item.verdict.event_id
-                              << " evidence #" << *n << " from " << server::TenantName(tenant);
+               << recorded.status();
+    return;
   }
+  // A retry of the same conflicting upload is answered CONFLICT again, but counted once.
+  if (!recorded->kept_now) return;
+  city.conflict->Increment();
+  LOG_EVERY_N(WARNING, 100) << "transaction id conflict (fraud signal): " << item.verdict.event_id
+                            << " evidence #" << recorded->number << " from "
+                            << server::TenantName(tenant);
 }
 
 absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenant,
