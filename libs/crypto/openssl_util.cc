@@ -59,19 +59,34 @@ void ComputeMac(EVP_MAC* mac, const OSSL_PARAM* params, const unsigned char* key
   ComputeMacWith(ctx.get(), key, key_size, data, data_size, out, out_size);
 }
 
-void ComputeMacWith(EVP_MAC_CTX* ctx, const unsigned char* key, size_t key_size,
-                    const unsigned char* data, size_t data_size, unsigned char* out,
-                    size_t out_size) {
-  // An empty key still needs a non-null pointer: null means "keep the key you have".
-  const unsigned char* init_key = key == nullptr ? nullptr : key_size == 0 ? kEmpty : key;
-  CHECK_EQ(EVP_MAC_init(ctx, init_key, key == nullptr ? 0 : key_size, nullptr), 1)
-      << "EVP_MAC_init: " << OpenSslErrorString();
+namespace {
+
+void FinishMac(EVP_MAC_CTX* ctx, const unsigned char* data, size_t data_size, unsigned char* out,
+               size_t out_size) {
   CHECK_EQ(EVP_MAC_update(ctx, data_size == 0 ? kEmpty : data, data_size), 1)
       << "EVP_MAC_update: " << OpenSslErrorString();
   size_t written = 0;
   CHECK_EQ(EVP_MAC_final(ctx, out, &written, out_size), 1)
       << "EVP_MAC_final: " << OpenSslErrorString();
   CHECK_EQ(written, out_size) << "MAC length differs from the expected size";
+}
+
+}  // namespace
+
+void ComputeMacWith(EVP_MAC_CTX* ctx, const unsigned char* key, size_t key_size,
+                    const unsigned char* data, size_t data_size, unsigned char* out,
+                    size_t out_size) {
+  // A null key would mean "keep the key you have": an empty key still needs a pointer.
+  CHECK_EQ(EVP_MAC_init(ctx, key_size == 0 ? kEmpty : key, key_size, nullptr), 1)
+      << "EVP_MAC_init: " << OpenSslErrorString();
+  FinishMac(ctx, data, data_size, out, out_size);
+}
+
+void ComputeMacWithCurrentKey(EVP_MAC_CTX* ctx, const unsigned char* data, size_t data_size,
+                              unsigned char* out, size_t out_size) {
+  CHECK_EQ(EVP_MAC_init(ctx, nullptr, 0, nullptr), 1)
+      << "EVP_MAC_init (same key): " << OpenSslErrorString();
+  FinishMac(ctx, data, data_size, out, out_size);
 }
 
 }  // namespace tongka::crypto::internal

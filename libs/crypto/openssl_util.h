@@ -52,12 +52,16 @@ void ComputeMac(EVP_MAC* mac, const OSSL_PARAM* params, const unsigned char* key
                 const unsigned char* data, size_t data_size, unsigned char* out, size_t out_size);
 
 // The same with a context whose algorithm parameters are already set (a reusable context: each
-// call re-initialises it with `key`, keeping the digest or cipher). A null `key` restarts the
-// context under the key it was last given (only for a context that has one). Not thread-safe
-// per `ctx`.
+// call re-initialises it with `key`, keeping the digest or cipher). Not thread-safe per `ctx`.
 void ComputeMacWith(EVP_MAC_CTX* ctx, const unsigned char* key, size_t key_size,
                     const unsigned char* data, size_t data_size, unsigned char* out,
                     size_t out_size);
+
+// The same under the key `ctx` was last given (EVP_MAC_init with a null key: the key schedule
+// and, for CMAC, the subkeys are kept). Only for a context that has a key; SelfTest checks that
+// this OpenSSL restarts correctly (3.0.0-3.0.2 silently did not).
+void ComputeMacWithCurrentKey(EVP_MAC_CTX* ctx, const unsigned char* data, size_t data_size,
+                              unsigned char* out, size_t out_size);
 
 }  // namespace tongka::crypto::internal
 

@@ -84,6 +84,12 @@ TEST(HmacSm3Test, MatchesRfc2104ConstructionForAllKeyLengthClasses) {
   }
 }
 
+// An empty key is a key: a view with no data pointer gives the same tag as an empty string.
+TEST(HmacSm3Test, AnEmptyKeyWithoutDataIsTheEmptyKey) {
+  EXPECT_EQ(Hex(HmacSm3(absl::string_view(), "abc")), Hex(HmacSm3(std::string(), "abc")));
+  EXPECT_EQ(Hex(HmacSm3(absl::string_view(), "abc")), Hex(ReferenceHmacSm3("", "abc")));
+}
+
 TEST(HmacSm3Test, DifferentKeysGiveDifferentTags) {
   EXPECT_NE(HmacSm3("key-one-0123456789", "m"), HmacSm3("key-two-0123456789", "m"));
 }

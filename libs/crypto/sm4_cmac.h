@@ -4,7 +4,9 @@
 // OpenSSL 3's EVP_MAC "CMAC" with cipher "SM4-CBC". Tags are the full 16 bytes; Tongka does not
 // accept truncated tags.
 // Ownership: inputs are borrowed for the duration of the call; outputs are values.
-// Thread-safety: thread-safe; no shared mutable state.
+// Thread-safety: thread-safe. Each thread keeps one CMAC context and the key it holds (wiped at
+// thread exit); a MAC under the same key as the thread's last one restarts that context, which
+// SelfTest() checks this OpenSSL does correctly.
 // Failure behaviour: the key type fixes its size, so computing a MAC cannot fail for any input.
 // An OpenSSL failure CHECK-fails (call tongka::crypto::SelfTest() at start-up). Verification
 // returns false for a wrong tag of any length and never throws or logs the inputs.

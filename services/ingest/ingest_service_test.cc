@@ -369,7 +369,9 @@ TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
   // in the producer.
   StartApp(broker_->bootstrap(), absl::Milliseconds(500));
   ASSERT_TRUE(broker_->SetDown(true).ok());
-  v1::UploadBatchRequest request = Batch({SignedTap(keyring_, {})});
+  // The second item breaks a rule: it is counted only by a call that answers, not by each retry.
+  v1::UploadBatchRequest request =
+      Batch({SignedTap(keyring_, {}), SignedTap(keyring_, {.seq = 2, .amount_fen = 0})});
   v1::UploadBatchResponse response;
   std::string retry_after;
   grpc::Status status = Upload(request, &response, server::CityTenant(310000), &retry_after);
@@ -382,6 +384,10 @@ TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
   EXPECT_TRUE(absl::StrContains(status.error_message(), "still waiting for Kafka"))
       << status.error_message();
   EXPECT_EQ(app_->ingestor().claimed(), 1);
+  const std::string metrics = app_->registry().ExpositionText();
+  EXPECT_FALSE(absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 1") ||
+               absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 2"))
+      << "a failed call counted its rejection";
 }
 
 }  // namespace

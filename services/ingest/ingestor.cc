@@ -213,7 +213,13 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
   response.set_batch_id(request.batch_id());
   for (int i = 0; i < n; ++i) response.add_results()->set_index(i);
 
-  // 1. Validate everything (pure; no I/O but the cached terminal keys).
+  // 1. Validate everything (pure; no I/O but the cached terminal keys). Rejections are counted
+  // only when the call answers: a call that fails is retried whole and would count them again.
+  struct Rejection {
+    uint32_t metrics_city;
+    std::string rule;
+  };
+  std::vector<Rejection> rejected;
   std::vector<Item> todo;
   todo.reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -225,9 +231,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       result->set_field(verdict.field);
       result->set_rule(verdict.rule);
       result->set_message(verdict.message);
-      IngestMetrics::CityCounters& city = metrics_->City(verdict.metrics_city);
-      city.rejected->Increment();
-      metrics_->rejected.WithLabels({verdict.rule, city.label}).Increment();
+      rejected.push_back({verdict.metrics_city, std::move(verdict.rule)});
       continue;
     }
     Item& item = todo.emplace_back();
@@ -361,6 +365,11 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         failure.code(), absl::StrCat(failure.message(),
                                      "; nothing unacknowledged was accepted: retry the batch "
                                      "(transactions Kafka already has come back DUPLICATE)")));
+  }
+  for (const Rejection& rejection : rejected) {
+    IngestMetrics::CityCounters& city = metrics_->City(rejection.metrics_city);
+    city.rejected->Increment();
+    metrics_->rejected.WithLabels({rejection.rule, city.label}).Increment();
   }
   for (const v1::ItemResult& result : response.results()) {
     switch (result.outcome()) {

@@ -36,7 +36,7 @@ constexpr int kGroupDepthMax = 100;
 // cursor anywhere.
 //
 // Why not protobuf's CodedInputStream: this runs for every transaction of the log, and its
-// per-call checks and buffer refills cost as much as the rest of the read (0.40 -> 0.12 us for
+// per-call checks and buffer refills cost as much as the rest of the read (0.40 -> 0.14 us for
 // a 161-byte tap).
 class WireReader {
  public:
