@@ -37,8 +37,15 @@ __attribute__((always_inline)) inline Lanes P1(Lanes x) { return x ^ Rotl(x, 15)
 
 // One SM3 compression (GB/T 32905 5.3) in every lane: v = CF(v, block), the block's sixteen
 // big-endian words in w[0..15].
-__attribute__((target_clones("avx2", "default"))) void CompressLanes(const Lanes* block_words,
-                                                                     Lanes* v) {
+// The AVX2 build where the CPU has it, picked at load time. TONGKA_SM3_LANES_BASELINE builds only
+// the baseline (SSE2), so sm3_lanes_baseline_test checks that path on AVX2 machines too.
+#ifdef TONGKA_SM3_LANES_BASELINE
+#define TONGKA_SM3_LANES_TARGETS
+#else
+#define TONGKA_SM3_LANES_TARGETS __attribute__((target_clones("avx2", "default")))
+#endif
+
+TONGKA_SM3_LANES_TARGETS void CompressLanes(const Lanes* block_words, Lanes* v) {
   Lanes w[68];
   for (int i = 0; i < 16; ++i) w[i] = block_words[i];
   for (int i = 16; i < 68; ++i) {
