@@ -1,9 +1,8 @@
 // Proves Sm3Many computes SM3 exactly: the GB/T 32905-2016 examples, OpenSSL's Sm3() on every
 // message length from 0 to 300 bytes (lanes of one to four blocks up to 247 bytes, the one-by-one
-// path beyond), and
-// random batches that mix short and long messages, so each digest lands at its own message's
-// index whatever lane it went through. It runs twice: against the build that picks AVX2 where the
-// CPU has it, and as sm3_lanes_baseline_test against the baseline (SSE2) build alone.
+// path beyond), and random batches that mix short and long messages, so each digest lands at its
+// own message's index whatever lane it went through. It runs twice: against the build that picks
+// AVX2 where the CPU has it, and as sm3_lanes_baseline_test against the baseline (SSE2) build.
 #include "libs/crypto/sm3_lanes.h"
 
 #include <gtest/gtest.h>
