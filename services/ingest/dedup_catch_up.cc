@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "libs/event_log/partition_consumer.h"
 #include "libs/txn/mac_input.h"
 #include "proto/events.pb.h"
@@ -106,6 +108,8 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
       return polled;
     }
     std::vector<DedupEntry> entries;
+    std::vector<std::string> inputs;  // entries[i]'s signed content, hashed together below
+    std::vector<std::string> macs;
     for (const event_log::Record& record : records) {
       auto it = next.find(record.partition);
       if (it == next.end() || record.offset >= ends[record.partition]) continue;
@@ -122,9 +126,16 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
         ++stats.skipped;
         continue;
       }
-      entries.push_back({event.event_id(), ContentDigest(*input, txn::CommonOf(upload)->mac()),
-                         event.recorded_at_us()});
+      entries.push_back({event.event_id(), {}, event.recorded_at_us()});
+      inputs.push_back(std::move(*input));
+      macs.push_back(txn::CommonOf(upload)->mac());
     }
+    std::vector<SignedContent> contents;
+    contents.reserve(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) contents.push_back({inputs[i], macs[i]});
+    std::vector<crypto::Sm3Digest> digests(entries.size());
+    ContentDigests(contents, absl::MakeSpan(digests));
+    for (size_t i = 0; i < entries.size(); ++i) entries[i].digest = digests[i];
     if (absl::Status recorded = dedup->Record(entries); !recorded.ok()) return recorded;
     stats.recorded += static_cast<int64_t>(entries.size());
     for (auto it = next.begin(); it != next.end();) {

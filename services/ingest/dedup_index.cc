@@ -59,8 +59,17 @@ std::string EncodeMark(uint64_t mark) {
 
 }  // namespace
 
+namespace {
+
+// What a content digest hashes: one definition, so the batched and the single digest agree.
+std::string ContentMessage(absl::string_view mac_input, absl::string_view mac) {
+  return absl::StrCat(mac_input, "|", mac);
+}
+
+}  // namespace
+
 crypto::Sm3Digest ContentDigest(absl::string_view mac_input, absl::string_view mac) {
-  return crypto::Sm3(absl::StrCat(mac_input, "|", mac));
+  return crypto::Sm3(ContentMessage(mac_input, mac));
 }
 
 void ContentDigests(absl::Span<const SignedContent> contents,
@@ -69,7 +78,7 @@ void ContentDigests(absl::Span<const SignedContent> contents,
   std::vector<std::string> messages;
   messages.reserve(contents.size());
   for (const SignedContent& content : contents) {
-    messages.push_back(absl::StrCat(content.mac_input, "|", content.mac));
+    messages.push_back(ContentMessage(content.mac_input, content.mac));
   }
   const std::vector<absl::string_view> views(messages.begin(), messages.end());
   crypto::Sm3Many(views, digests);
