@@ -86,9 +86,15 @@ void ApplyLoop::PrefetchLoop() {
   // (Handing over only full batches, one at a time, stalled the loop for a whole poll_timeout
   // whenever librdkafka's queue ran short of one batch while it was busy.)
   std::vector<Record> polled;
+  std::vector<Record> spent;
   size_t room = options_.batch_max_records;
   while (true) {
     polled.clear();
+    {
+      absl::MutexLock lock(&prefetch_mu_);
+      spent.swap(spent_);
+    }
+    spent.clear();  // outside the lock: the apply thread may be waiting for the next batch
     // Wait for the first record, then fill up for at most batch_linger: under a backlog the
     // records are already queued and this returns at once; under a light load it lets a batch
     // gather more than one record (every batch is a commit and, for two-stage services, derived
@@ -117,8 +123,8 @@ void ApplyLoop::PrefetchLoop() {
 }
 
 absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
-  records->clear();
   if (!options_.prefetch) {
+    records->clear();
     absl::Status status =
         consumer_->Poll(options_.batch_max_records, options_.poll_timeout, records);
     if (!records->empty()) applier_->Prepare(*records);
@@ -126,6 +132,13 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
   }
   if (!prefetch_thread_.joinable()) prefetch_thread_ = std::thread([this] { PrefetchLoop(); });
   absl::MutexLock lock(&prefetch_mu_);
+  // The applied batch goes to the prefetch thread to be freed; if it has not freed the one
+  // before yet, this thread frees it.
+  if (spent_.empty()) {
+    spent_.swap(*records);
+  } else {
+    records->clear();
+  }
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prefetch_mu_) { return prefetch_ready_; };
   if (!prefetch_mu_.AwaitWithTimeout(absl::Condition(&ready), options_.poll_timeout)) {
     return absl::OkStatus();

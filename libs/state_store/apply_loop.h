@@ -130,9 +130,11 @@ class ApplyLoop {
   std::vector<event_log::Record> records_;
 
   // Prefetch hand-over: the thread adds to `prefetched_` (up to batch_max_records); the loop
-  // takes all of it.
+  // takes all of it, and hands the batch it applied before back in `spent_`, for the thread to
+  // free (each record returns a librdkafka message) off the apply thread.
   absl::Mutex prefetch_mu_;
   std::vector<event_log::Record> prefetched_ ABSL_GUARDED_BY(prefetch_mu_);
+  std::vector<event_log::Record> spent_ ABSL_GUARDED_BY(prefetch_mu_);
   absl::Status prefetch_status_ ABSL_GUARDED_BY(prefetch_mu_);
   bool prefetch_ready_ ABSL_GUARDED_BY(prefetch_mu_) = false;
   bool prefetch_stop_ ABSL_GUARDED_BY(prefetch_mu_) = false;

@@ -14,7 +14,7 @@
 #include "libs/crypto/sm3.h"
 #include "libs/crypto/sm3_lanes.h"
 #include "libs/txn/terminal_id.h"
-#include "services/settlement/txn_view.h"
+#include "libs/txn/txn_view.h"
 
 namespace tongka::settlement {
 namespace {
@@ -23,6 +23,9 @@ using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
 using google::protobuf::io::CodedOutputStream;
 using state_store::StateBatch;
+using txn::ParseTxnView;
+using txn::TxnKind;
+using txn::TxnView;
 
 constexpr absl::string_view kTxnInvalidKey = "stats/txn_invalid";
 constexpr absl::string_view kDuplicatesKey = "stats/ledger_duplicates";

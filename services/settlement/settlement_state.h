@@ -2,9 +2,9 @@
 // state", pattern 4), plus the readers the API and the report use.
 //
 // Stage one, TxnStage, consumes the tongka.txn partitions this replica owns (p % N == k). For each
-// tap, refund and load (read with ParseTxnView, txn_view.h) it finds the window and hour of the
-// platform's recorded time (business_day.h), the interchange fee (fees.h, per transaction), and
-// adds it to its batch's cell (window, issuer, acquirer, hour): counts, fen, fee, and the
+// tap, refund and load (read with ParseTxnView, libs/txn/txn_view.h) it finds the window and hour
+// of the platform's recorded time (business_day.h), the interchange fee (fees.h, per transaction),
+// and adds it to its batch's cell (window, issuer, acquirer, hour): counts, fen, fee, and the
 // order-independent digest of the transaction ids. It indexes every tap and refund id with its
 // pair under its hour for the id drill-down, appended (StateBatch::Append) to one chunk per hour
 // and bucket of its partition's offsets: a few dozen writes per batch, none read back. FinishBatch
@@ -74,11 +74,11 @@
 #include "libs/state_store/apply_loop.h"
 #include "libs/state_store/prepared_queue.h"
 #include "libs/state_store/state_store.h"
+#include "libs/txn/txn_view.h"
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
 #include "services/settlement/fees.h"
 #include "services/settlement/settlement_storage.pb.h"
-#include "services/settlement/txn_view.h"
 
 namespace tongka::settlement {
 
@@ -153,7 +153,7 @@ class TxnStage : public state_store::Applier {
   // A record read and its id hashed by Prepare.
   struct Prepared {
     bool parsed = false;
-    TxnView txn;  // its views point into the record's bytes at `base`
+    txn::TxnView txn;  // its views point into the record's bytes at `base`
     const char* base = nullptr;
     uint64_t id_digest_lo = 0;
     uint64_t id_digest_hi = 0;

@@ -18,13 +18,15 @@ void ExitUnlessOk(const absl::Status& status, const char* what) {
   std::exit(1);
 }
 
+std::string MakeWorkDir() {
+  char templ[] = "/tmp/tongka-bench.XXXXXX";
+  CHECK(mkdtemp(templ) != nullptr) << "mkdtemp";
+  return templ;
+}
+
 std::unique_ptr<event_log::LocalKafka> StartBroker(
     std::string* work_dir, const std::vector<event_log::TopicSpec>& topics) {
-  if (work_dir->empty()) {
-    char templ[] = "/tmp/tongka-bench.XXXXXX";
-    CHECK(mkdtemp(templ) != nullptr) << "mkdtemp";
-    *work_dir = templ;
-  }
+  if (work_dir->empty()) *work_dir = MakeWorkDir();
   auto kafka = event_log::LocalKafka::Start(*work_dir + "/kafka");
   ExitUnlessOk(kafka.status(), "kafka");
   ExitUnlessOk(event_log::EnsureTopics({.bootstrap_servers = (*kafka)->bootstrap()}, topics,

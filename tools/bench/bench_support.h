@@ -25,6 +25,9 @@ namespace tongka::bench {
 // Prints `what: status` and exits with status 1 unless `status` is OK.
 void ExitUnlessOk(const absl::Status& status, const char* what);
 
+// A new temp dir under /tmp for a benchmark's files.
+std::string MakeWorkDir();
+
 // Starts a local broker under `*work_dir` and creates `topics`. An empty `*work_dir` becomes a
 // new temp dir (the benchmark keeps its other files there too). Exits on failure.
 std::unique_ptr<event_log::LocalKafka> StartBroker(std::string* work_dir,

@@ -61,12 +61,12 @@
 #include "libs/txn/card_id.h"
 #include "libs/txn/cities.h"
 #include "libs/txn/terminal_id.h"
+#include "libs/txn/txn_view.h"
 #include "libs/txn/upload.h"
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
 #include "services/settlement/fees.h"
 #include "services/settlement/settlement_state.h"
-#include "services/settlement/txn_view.h"
 #include "tools/bench/bench_support.h"
 
 ABSL_FLAG(int64_t, events, 1000000, "Transactions to append and consume.");
@@ -430,22 +430,22 @@ StageSplits TimeStageSplits(const std::string& store_dir, int64_t events, int64_
       CHECK(event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())));
     }
     splits.full_parse_s = absl::ToDoubleSeconds(absl::Now() - start);
-    settlement::TxnView txn;
+    txn::TxnView txn;
     start = absl::Now();
     for (const event_log::Record& record : records) {
-      CHECK(settlement::ParseTxnView(record.value, &txn));
+      CHECK(txn::ParseTxnView(record.value, &txn));
     }
     splits.parse_s = absl::ToDoubleSeconds(absl::Now() - start);
     uint64_t sum = 0;
     start = absl::Now();
     for (const event_log::Record& record : records) {
-      CHECK(settlement::ParseTxnView(record.value, &txn));
+      CHECK(txn::ParseTxnView(record.value, &txn));
       sum += crypto::Sm3(txn.event_id)[0];
     }
     splits.sm3_s = absl::ToDoubleSeconds(absl::Now() - start) - splits.parse_s;
     std::vector<absl::string_view> ids;
     for (const event_log::Record& record : records) {
-      CHECK(settlement::ParseTxnView(record.value, &txn));
+      CHECK(txn::ParseTxnView(record.value, &txn));
       ids.push_back(txn.event_id);
     }
     std::vector<crypto::Sm3Digest> digests(ids.size());

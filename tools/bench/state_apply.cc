@@ -12,7 +12,8 @@
 //             RocksDB WriteBatch per batch.
 // Both read the same bytes from the same broker after a warm-up pass, alternating for --rounds
 // rounds; the medians are reported, so the ratio isolates what the store and the apply logic
-// cost. Last line:
+// cost. Before them (--splits), the same events are applied in process, without Kafka, with
+// each step of a batch timed alone: where the apply thread's time goes. Last line:
 //   apply_rate=<events/s> raw_consume_rate=<events/s> ratio=<apply/raw>
 #include <glog/logging.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -44,6 +45,9 @@ ABSL_FLAG(int64_t, state_memtable_bytes,
           tongka::state_store::StateStoreOptions().state_memtable_bytes,
           "Memtable size of the store's state column family.");
 ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
+ABSL_FLAG(bool, splits, true, "Also time each step of the apply path in process, without Kafka.");
+ABSL_FLAG(bool, splits_only, false,
+          "Only the in-process split, no broker (for iterating on the apply path).");
 
 namespace tongka::bench {
 namespace {
@@ -91,10 +95,78 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
   return static_cast<double>(applied) / seconds;
 }
 
+// The apply path without Kafka: the same events as records in memory, applied in batches of
+// `batch_max_records` as ApplyLoop does (Prepare, Apply each, FinishBatch, offsets, Commit), each
+// step timed alone. Prints microseconds per event of each step.
+void PrintInProcessSplit(const std::string& store_dir, int64_t events, int32_t partitions,
+                         int32_t batch_max_records) {
+  std::vector<event_log::Record> records;
+  records.reserve(static_cast<size_t>(events));
+  std::vector<int64_t> next_offset(static_cast<size_t>(partitions), 0);
+  for (int64_t i = 0; i < events; ++i) {
+    // Partitioned round-robin: the log hashes the card id, which spreads them alike.
+    const int32_t p = static_cast<int32_t>(i % partitions);
+    records.push_back(event_log::Record::Owned(
+        kTopic, p, next_offset[static_cast<size_t>(p)]++, "",
+        sample::SyntheticTap(42, static_cast<uint64_t>(i)).SerializeAsString()));
+  }
+  std::filesystem::remove_all(store_dir);
+  auto store = state_store::StateStore::Open(
+      {.path = store_dir, .state_memtable_bytes = absl::GetFlag(FLAGS_state_memtable_bytes)});
+  ExitUnlessOk(store.status(), "split store");
+  sample::TapCounter applier;
+  double prepare_s = 0, apply_s = 0, finish_s = 0, commit_s = 0;
+  size_t writes = 0;
+  std::vector<event_log::Record> batch_records;
+  for (size_t i = 0; i < records.size(); i += static_cast<size_t>(batch_max_records)) {
+    const size_t end = std::min(records.size(), i + static_cast<size_t>(batch_max_records));
+    batch_records.clear();
+    for (size_t j = i; j < end; ++j) batch_records.push_back(std::move(records[j]));
+    state_store::StateBatch batch(store->get());
+    absl::Time t0 = absl::Now();
+    applier.Prepare(batch_records);
+    absl::Time t1 = absl::Now();
+    for (const event_log::Record& record : batch_records) {
+      ExitUnlessOk(applier.Apply(record, batch), "split apply");
+    }
+    absl::Time t2 = absl::Now();
+    ExitUnlessOk(applier.FinishBatch(batch), "split finish");
+    std::vector<int64_t> next(static_cast<size_t>(partitions), -1);
+    for (const event_log::Record& record : batch_records) {
+      next[static_cast<size_t>(record.partition)] = record.offset + 1;
+    }
+    for (int32_t p = 0; p < partitions; ++p) {
+      if (next[static_cast<size_t>(p)] >= 0) batch.SetNextOffset({kTopic, p}, next[p]);
+    }
+    writes += batch.write_count();
+    absl::Time t3 = absl::Now();
+    ExitUnlessOk((*store)->Commit(batch), "split commit");
+    absl::Time t4 = absl::Now();
+    prepare_s += absl::ToDoubleSeconds(t1 - t0);
+    apply_s += absl::ToDoubleSeconds(t2 - t1);
+    finish_s += absl::ToDoubleSeconds(t3 - t2);
+    commit_s += absl::ToDoubleSeconds(t4 - t3);
+  }
+  const double us = 1e6 / static_cast<double>(events);
+  std::cout << absl::StrFormat(
+                   "in process, %d events in batches of %d, %.2f state writes/event, us/event: "
+                   "prepare %.3f (prefetch thread), apply %.3f, finish %.3f, "
+                   "commit %.3f",
+                   events, batch_max_records, static_cast<double>(writes) / events, prepare_s * us,
+                   apply_s * us, finish_s * us, commit_s * us)
+            << std::endl;
+}
+
 int Main() {
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int32_t partitions = absl::GetFlag(FLAGS_partitions);
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
+  if (absl::GetFlag(FLAGS_splits) || absl::GetFlag(FLAGS_splits_only)) {
+    if (work_dir.empty()) work_dir = MakeWorkDir();
+    PrintInProcessSplit(work_dir + "/split-store", events, partitions,
+                        absl::GetFlag(FLAGS_batch_max_records));
+    if (absl::GetFlag(FLAGS_splits_only)) return 0;
+  }
   std::unique_ptr<event_log::LocalKafka> kafka =
       StartBroker(&work_dir, {{.name = kTopic, .partitions = partitions}});
   const std::string bootstrap = kafka->bootstrap();

@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/txn/txn_view.h"
 #include "tools/sample/sample_storage.pb.h"
 
 namespace tongka::sample {
@@ -54,17 +55,14 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-TapCounter::ParsedTap TapCounter::Parse(const event_log::Record& record, v1::Event* scratch) {
+TapCounter::ParsedTap TapCounter::Parse(const event_log::Record& record) {
   ParsedTap parsed;
-  if (!scratch->ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
-      scratch->body_case() != v1::Event::kTap) {
-    return parsed;
-  }
-  const v1::Tap& tap = scratch->tap();
+  txn::TxnView txn;
+  if (!txn::ParseTxnView(record.value, &txn) || txn.kind != txn::TxnKind::kTap) return parsed;
   parsed.usable = true;
-  parsed.card_id = tap.txn().card_id();
-  parsed.acquirer_city = tap.txn().acquirer_city();
-  parsed.amount_fen = tap.amount_fen();
+  parsed.card_id = txn.card_id;
+  parsed.acquirer_city = txn.acquirer_city;
+  parsed.amount_fen = txn.amount_fen;
   return parsed;
 }
 
@@ -72,7 +70,7 @@ void TapCounter::Prepare(const std::vector<event_log::Record>& records) {
   std::vector<state_store::PreparedQueue<ParsedTap>::Entry> parsed;
   parsed.reserve(records.size());
   for (const event_log::Record& record : records) {
-    parsed.push_back({record.partition, record.offset, Parse(record, &prepare_event_)});
+    parsed.push_back({record.partition, record.offset, Parse(record)});
   }
   prepared_.Push(std::move(parsed));
 }
@@ -80,7 +78,7 @@ void TapCounter::Prepare(const std::vector<event_log::Record>& records) {
 absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
   ParsedTap own;
   const ParsedTap* tap = prepared_.Take(record);
-  if (tap == nullptr) tap = &(own = Parse(record, &event_));
+  if (tap == nullptr) tap = &(own = Parse(record));
   if (!tap->usable) {
     ++unparseable_;
     return absl::OkStatus();

@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "libs/state_store/apply_loop.h"
 #include "libs/state_store/prepared_queue.h"
 #include "libs/state_store/state_store.h"
@@ -37,7 +38,8 @@ inline constexpr char kTallyTopic[] = "tongka.sample.tally";
 
 // Per batch, TapCounter sums each card's taps in memory and writes each card it saw once, in
 // FinishBatch: the state after a batch is the same as with a read-modify-write per tap, with one
-// store write per card instead of one per tap. Prepare parses on the prefetch thread.
+// store write per card instead of one per tap. Prepare reads each record (txn::ParseTxnView, no
+// v1::Event built) on the prefetch thread.
 class TapCounter : public state_store::Applier {
  public:
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
@@ -45,14 +47,15 @@ class TapCounter : public state_store::Applier {
   void Prepare(const std::vector<event_log::Record>& records) override;
 
  private:
-  // What the stage reads of a record.
+  // What the stage reads of a record. card_id points into the record's bytes: it is read while
+  // the record is applied, and the loop keeps its batch's records until the batch is committed.
   struct ParsedTap {
     bool usable = false;  // a tap that parsed
-    std::string card_id;
+    absl::string_view card_id;
     uint32_t acquirer_city = 0;
     int64_t amount_fen = 0;
   };
-  static ParsedTap Parse(const event_log::Record& record, v1::Event* scratch);
+  static ParsedTap Parse(const event_log::Record& record);
   struct CardDelta {
     int64_t taps = 0;
     int64_t spent_fen = 0;
@@ -68,11 +71,7 @@ class TapCounter : public state_store::Applier {
   absl::flat_hash_map<std::string, CardDelta> cards_;  // this batch's, by card id
   int64_t unparseable_ = 0;                            // this batch's
   state_store::PreparedQueue<ParsedTap> prepared_;
-  // Scratch messages reused across records: Clear keeps their allocations. Prepare's belongs to
-  // the prefetch thread, the others to the apply thread.
-  v1::Event prepare_event_;
-  v1::Event event_;
-  v1::Event tally_;
+  v1::Event tally_;  // scratch for the derived events: Clear keeps its allocations
 };
 
 class CityTally : public state_store::Applier {

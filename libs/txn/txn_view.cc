@@ -1,9 +1,9 @@
-#include "services/settlement/txn_view.h"
+#include "libs/txn/txn_view.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "proto/events.pb.h"
 
-namespace tongka::settlement {
+namespace tongka::txn {
 namespace {
 
 // Field numbers, from proto/events.proto.
@@ -16,6 +16,7 @@ constexpr uint32_t kBodyTxn = 1;         // Tap/Load/Refund.txn
 constexpr uint32_t kBodyAmount = 2;      // Tap/Load/Refund.amount_fen
 constexpr uint32_t kTapMode = 3;         // Tap.mode
 constexpr uint32_t kRefundOriginal = 3;  // Refund.original_terminal_id
+constexpr uint32_t kTxnCardId = 1;       // TxnCommon.card_id
 constexpr uint32_t kTxnIssuer = 2;       // TxnCommon.issuer_city
 constexpr uint32_t kTxnAcquirer = 3;     // TxnCommon.acquirer_city
 
@@ -160,6 +161,9 @@ Read Done(bool ok) { return ok ? Read::kDone : Read::kBroken; }
 
 bool ParseTxnCommon(absl::string_view bytes, TxnView* out) {
   return ForEachField(bytes, [out](uint32_t field, uint32_t wire_type, WireReader& in) {
+    if (field == kTxnCardId && wire_type == kLengthDelimited) {
+      return Done(in.ReadLengthDelimited(&out->card_id));
+    }
     if ((field != kTxnIssuer && field != kTxnAcquirer) || wire_type != kVarint) {
       return Read::kNotMine;
     }
@@ -256,4 +260,4 @@ bool ParseTxnView(absl::string_view bytes, TxnView* out) {
   });
 }
 
-}  // namespace tongka::settlement
+}  // namespace tongka::txn

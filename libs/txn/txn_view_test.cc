@@ -3,7 +3,7 @@
 // fields and lets a later oneof body replace an earlier one), and on every prefix of each record
 // (a prefix that protobuf parses must read the same; one ParseTxnView refuses, protobuf must
 // refuse too).
-#include "services/settlement/txn_view.h"
+#include "libs/txn/txn_view.h"
 
 #include <random>
 #include <string>
@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "proto/events.pb.h"
 
-namespace tongka::settlement {
+namespace tongka::txn {
 namespace {
 
 // The view a full parse implies.
@@ -48,6 +48,7 @@ TxnView Expected(const v1::Event& event) {
       view.kind = TxnKind::kOther;
   }
   if (txn != nullptr) {
+    view.card_id = txn->card_id();
     view.issuer_city = txn->issuer_city();
     view.acquirer_city = txn->acquirer_city();
   }
@@ -59,6 +60,7 @@ void ExpectSame(const TxnView& actual, const TxnView& expected, const std::strin
   EXPECT_EQ(actual.recorded_at_us, expected.recorded_at_us) << what;
   EXPECT_EQ(static_cast<int>(actual.kind), static_cast<int>(expected.kind)) << what;
   EXPECT_EQ(actual.amount_fen, expected.amount_fen) << what;
+  EXPECT_EQ(actual.card_id, expected.card_id) << what;
   EXPECT_EQ(actual.issuer_city, expected.issuer_city) << what;
   EXPECT_EQ(actual.acquirer_city, expected.acquirer_city) << what;
   EXPECT_EQ(actual.mode, expected.mode) << what;
@@ -94,7 +96,7 @@ v1::Event RandomTransaction(std::mt19937_64& rng, int kind) {
     refund->set_reason("fare_adjustment");
     txn = refund->mutable_txn();
   }
-  txn->set_card_id("31000000000000000012");
+  txn->set_card_id(absl::StrCat("3100000", 1000000000000 + rng() % 9000000000000));
   txn->set_issuer_city(static_cast<uint32_t>(110000 + rng() % 540000));
   txn->set_acquirer_city(static_cast<uint32_t>(110000 + rng() % 540000));
   txn->set_operator_id("310000");
@@ -286,4 +288,4 @@ TEST(TxnViewTest, BrokenStructureIsRefused) {
 }
 
 }  // namespace
-}  // namespace tongka::settlement
+}  // namespace tongka::txn
