@@ -157,7 +157,7 @@ TEST(CrashSafetyTest, MillionTapsThroughTwentyKillsCountedExactlyOnce) {
     if (run % 5 == 4) env["TONGKA_FAILPOINTS"] = "outbox.after_produce";
     auto p = Subprocess::Start(
         {kSampleBinary, "--kafka_bootstrap=" + bootstrap, "--state_dir=" + live_dir,
-         "--metrics_port=-1", "--batch_max_records=2000"},
+         "--metrics_port=-1", "--batch_max_records=2000", "--commit_max_records=20000"},
         env, log);
     ASSERT_TRUE(p.ok()) << p.status();
     if (env.empty()) {

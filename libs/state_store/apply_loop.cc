@@ -150,20 +150,16 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
 }
 
 absl::StatusOr<size_t> ApplyLoop::RunOnce() {
+  if (!failed_.ok()) return failed_;
   absl::Status polled = NextBatch(&records_);
   absl::Time started = absl::Now();
   // Records read before a consumer error are still applied; the error stops the loop after.
-  StateBatch batch(store_);
-  // Per partition in this batch: the next offset and how many records it contributed.
-  struct PartitionBatch {
-    int64_t next_offset = 0;
-    int64_t records = 0;
-  };
-  std::map<TopicPartition, PartitionBatch> next;
+  if (pending_ == nullptr) pending_ = std::make_unique<StateBatch>(store_);
+  if (pending_records_ == 0) pending_since_ = started;
   {
     absl::MutexLock lock(&mu_);
     // Records of one partition come in runs: look the partition up only when it changes.
-    PartitionBatch* slot = nullptr;
+    PendingPartition* slot = nullptr;
     absl::string_view slot_topic;
     int32_t slot_partition = -1;
     for (const Record& record : records_) {
@@ -172,44 +168,45 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
         auto it = progress_.find(tp);
         CHECK(it != progress_.end())
             << "record from unassigned partition " << record.topic << "/" << record.partition;
-        slot = &next.try_emplace(tp, PartitionBatch{it->second.next_offset, 0}).first->second;
+        slot = &pending_partitions_.try_emplace(tp, PendingPartition{it->second.next_offset, 0})
+                    .first->second;
         slot_topic = it->first.topic;
         slot_partition = record.partition;
       }
       // Offsets may skip (transaction markers, compaction) but never go back: a record before
-      // the committed position would be applied twice.
+      // the position reached would be applied twice.
       CHECK_GE(record.offset, slot->next_offset)
           << "record " << record.topic << "/" << record.partition << "@" << record.offset
-          << " is before the committed position " << slot->next_offset;
+          << " is before the position reached " << slot->next_offset;
       slot->next_offset = record.offset + 1;
       ++slot->records;
     }
   }
   for (const Record& record : records_) {
-    absl::Status status = applier_->Apply(record, batch);
+    absl::Status status = applier_->Apply(record, *pending_);
     if (!status.ok()) {
-      return absl::Status(status.code(), absl::StrCat("apply ", record.topic, "/", record.partition,
-                                                      "@", record.offset, ": ", status.message()));
+      failed_ =
+          absl::Status(status.code(), absl::StrCat("apply ", record.topic, "/", record.partition,
+                                                   "@", record.offset, ": ", status.message()));
+      return failed_;
     }
   }
   if (!records_.empty()) {
-    absl::Status finished = applier_->FinishBatch(batch);
-    if (!finished.ok()) return finished;
+    absl::Status finished = applier_->FinishBatch(*pending_);
+    if (!finished.ok()) {
+      failed_ = finished;
+      return failed_;
+    }
   }
-  for (const auto& [tp, partition_batch] : next) {
-    batch.SetNextOffset(tp, partition_batch.next_offset);
-  }
-  if (!batch.empty()) {
-    absl::Status status = store_->Commit(batch);
-    if (!status.ok()) return status;
+  pending_records_ += records_.size();
+  const bool backlog = records_.size() >= options_.batch_max_records;
+  if (!backlog || !polled.ok() || pending_records_ >= options_.commit_max_records ||
+      started - pending_since_ >= options_.commit_max_delay) {
+    absl::Status committed = Commit();
+    if (!committed.ok()) return committed;
   }
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [tp, partition_batch] : next) {
-      PartitionProgress& progress = progress_[tp];
-      progress.next_offset = partition_batch.next_offset;
-      progress.applied_total += partition_batch.records;
-    }
     for (auto& [tp, progress] : progress_) {
       int64_t high = consumer_->CachedWatermarks(tp).second;
       if (high >= 0) progress.high_watermark = high;
@@ -222,12 +219,39 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
   return records_.size();
 }
 
+absl::Status ApplyLoop::Commit() {
+  if (!failed_.ok()) return failed_;
+  if (pending_ == nullptr) return absl::OkStatus();
+  for (const auto& [tp, partition] : pending_partitions_) {
+    pending_->SetNextOffset(tp, partition.next_offset);
+  }
+  if (!pending_->empty()) {
+    absl::Status status = store_->Commit(*pending_);
+    if (!status.ok()) {
+      failed_ = status;
+      return status;
+    }
+    ++commits_;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [tp, partition] : pending_partitions_) {
+      PartitionProgress& progress = progress_[tp];
+      progress.next_offset = partition.next_offset;
+      progress.applied_total += partition.records;
+    }
+  }
+  pending_partitions_.clear();
+  pending_records_ = 0;
+  return absl::OkStatus();
+}
+
 absl::Status ApplyLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     absl::StatusOr<size_t> applied = RunOnce();
     if (!applied.ok()) return applied.status();
   }
-  return absl::OkStatus();
+  return Commit();
 }
 
 absl::StatusOr<bool> ApplyLoop::CaughtUp() {

@@ -6,7 +6,9 @@
 // every owned partition at offset 0 and records that in the same commit style. Each RunOnce polls
 // up to batch_max_records records, calls Applier::Apply for each in log order, records the next
 // offset of each partition in the same StateBatch, and commits it. A crash anywhere before the
-// commit loses the whole batch and its position together; the next start re-applies it.
+// commit loses the whole batch and its position together; the next start re-applies it. Under a
+// backlog one commit may cover several batches (commit_max_records): what was applied and not
+// yet committed is lost and re-applied together in the same way.
 //
 // A store that has offsets for some owned partitions but not others is corrupt (or was built for a
 // different replica layout): Start fails with FAILED_PRECONDITION naming the partition, never
@@ -80,7 +82,17 @@ struct ApplyLoopOptions {
   // load this bounds a record's wait and keeps commits (and derived events) from going one per
   // record.
   absl::Duration batch_linger = absl::Milliseconds(100);
-  // Optional: observes the wall time of each non-empty apply-and-commit step, in seconds.
+  // Under a backlog, one commit may cover several batches: while full batches keep coming, the
+  // loop applies them into the same StateBatch and commits once at least `commit_max_records`
+  // records are pending, `commit_max_delay` after the first of them, or at the first batch that
+  // is not full (the backlog is gone: live traffic commits every batch). A key every batch
+  // rewrites (a card's totals, a window's cell) then goes to RocksDB once per commit, not once
+  // per batch. The cost: committed offsets and derived events (the outbox) wait for the commit,
+  // and a crash re-applies everything not committed. 0 commits every batch.
+  size_t commit_max_records = 0;
+  absl::Duration commit_max_delay = absl::Milliseconds(500);
+  // Optional: observes the wall time of each non-empty apply step (and its commit, when it
+  // commits), in seconds.
   metrics::Histogram* batch_seconds = nullptr;
   // Poll on a background thread while a batch is applied and committed; the next batch is all it
   // gathered meanwhile (at most batch_max_records). Kafka fetching then overlaps with RocksDB
@@ -98,17 +110,24 @@ class ApplyLoop {
  public:
   ApplyLoop(StateStore* store, std::unique_ptr<event_log::PartitionConsumer> consumer,
             Applier* applier, ApplyLoopOptions options);
-  // Stops the prefetch thread; records it fetched but the loop did not apply are dropped (they
-  // were never committed, so the next start reads them again).
+  // Stops the prefetch thread. Records it fetched but the loop did not apply, and what the loop
+  // applied but did not commit, are dropped: never committed, they are read again at the next
+  // start. (Run commits before it returns.)
   ~ApplyLoop();
 
   // Validates options, resolves owned partitions, seeks to stored offsets.
   absl::Status Start();
 
-  // Applies and commits at most one batch. Returns the number of records applied.
+  // Applies at most one batch and commits it, with the batches before it that are not yet
+  // committed (commit_max_records). Returns the number of records applied. After a failure every
+  // later call returns the same error: a batch that failed half-applied is never committed, and
+  // the records after it are not applied either.
   absl::StatusOr<size_t> RunOnce();
 
-  // Calls RunOnce until `stop` is set or it fails.
+  // Commits what was applied and not yet committed (commit_max_records); OK when nothing is.
+  absl::Status Commit();
+
+  // Calls RunOnce until `stop` is set or it fails; then commits what is pending.
   absl::Status Run(const std::atomic<bool>& stop);
 
   // True when every owned partition's committed position has reached the log end (asks the
@@ -117,6 +136,9 @@ class ApplyLoop {
 
   // A snapshot of per-partition progress, for metrics and tests.
   std::map<event_log::TopicPartition, PartitionProgress> Progress() const;
+
+  // Commits written to the store since Start, for benchmarks and tests.
+  int64_t CommitCount() const { return commits_.load(); }
 
  private:
   StateStore* store_;
@@ -128,6 +150,19 @@ class ApplyLoop {
   void PrefetchLoop();
 
   std::vector<event_log::Record> records_;
+
+  // Applied and not yet committed: the batch, and per partition the next offset and how many
+  // records it covers.
+  struct PendingPartition {
+    int64_t next_offset = 0;
+    int64_t records = 0;
+  };
+  std::unique_ptr<StateBatch> pending_;
+  std::map<event_log::TopicPartition, PendingPartition> pending_partitions_;
+  size_t pending_records_ = 0;
+  absl::Time pending_since_;
+  absl::Status failed_;  // the error that stopped the loop
+  std::atomic<int64_t> commits_{0};
 
   // Prefetch hand-over: the thread adds to `prefetched_` (up to batch_max_records); the loop
   // takes all of it, and hands the batch it applied before back in `spent_`, for the thread to

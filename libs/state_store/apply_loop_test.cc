@@ -2,7 +2,9 @@
 // no restarts of the broker; crash and replay proofs against the real broker live in tests/):
 // every record is applied exactly once across loop restarts from stored offsets; two replicas
 // split the partitions with nothing missed or shared; a store with a partial offset set refuses
-// to start; the outbox reaches Kafka and its cursor advances only after delivery.
+// to start; the outbox reaches Kafka and its cursor advances only after delivery; under a
+// backlog one commit covers several batches, and what was not committed is applied again, once;
+// a failed batch is never committed and stops the loop.
 #include "libs/state_store/apply_loop.h"
 
 #include <filesystem>
@@ -69,14 +71,28 @@ class ApplyLoopTest : public ::testing::Test {
   }
 
   std::unique_ptr<ApplyLoop> MakeLoop(StateStore* store, int32_t k, int32_t n) {
+    return MakeLoop(store, &applier_,
+                    {.topics = {"in"},
+                     .replica_index = k,
+                     .replica_count = n,
+                     .batch_max_records = 100,
+                     .poll_timeout = absl::Milliseconds(50)});
+  }
+
+  std::unique_ptr<ApplyLoop> MakeLoop(StateStore* store, Applier* applier,
+                                      ApplyLoopOptions options) {
     auto consumer = PartitionConsumer::Create(config_, "test");
     EXPECT_TRUE(consumer.ok());
-    return std::make_unique<ApplyLoop>(store, std::move(*consumer), &applier_,
-                                       ApplyLoopOptions{.topics = {"in"},
-                                                        .replica_index = k,
-                                                        .replica_count = n,
-                                                        .batch_max_records = 100,
-                                                        .poll_timeout = absl::Milliseconds(50)});
+    return std::make_unique<ApplyLoop>(store, std::move(*consumer), applier, std::move(options));
+  }
+
+  // Committed next offsets, summed over partitions: how many records the store has taken.
+  int64_t CommittedRecords(StateStore& store) {
+    auto offsets = store.Offsets();
+    EXPECT_TRUE(offsets.ok()) << offsets.status();
+    int64_t total = 0;
+    for (const auto& [tp, offset] : *offsets) total += offset;
+    return total;
   }
 
   void RunUntilCaughtUp(ApplyLoop& loop) {
@@ -187,6 +203,101 @@ TEST_F(ApplyLoopTest, PublisherDeliversTheOutboxThenAdvancesTheCursor) {
   for (const Record& r : records) ids.insert(std::string(r.value));
   EXPECT_EQ(records.size(), 300u);
   EXPECT_EQ(ids.size(), 300u);
+}
+
+// Batches of 100 from a backlog of 1,000, committed together: no commit while full batches keep
+// coming (nothing in the store yet), then one at the first batch that is not full.
+ApplyLoopOptions CoalescingOptions() {
+  return {.topics = {"in"},
+          .batch_max_records = 100,
+          .poll_timeout = absl::Milliseconds(50),
+          .commit_max_records = 1000000,
+          .commit_max_delay = absl::Hours(1),
+          .prefetch = false};  // batches exactly as polled
+}
+
+TEST_F(ApplyLoopTest, UnderABacklogOneCommitCoversSeveralBatches) {
+  ProduceRecords(0, 1000);
+  auto store = OpenStore("coalesce");
+  auto loop = MakeLoop(store.get(), &applier_, CoalescingOptions());
+  ASSERT_TRUE(loop->Start().ok());
+  int64_t applied = 0;
+  int full_batches = 0;
+  while (applied < 1000) {
+    auto n = loop->RunOnce();
+    ASSERT_TRUE(n.ok()) << n.status();
+    applied += static_cast<int64_t>(*n);
+    if (*n < 100) break;
+    ++full_batches;
+    EXPECT_EQ(CommittedRecords(*store), 0) << "committed after a full batch";
+    EXPECT_EQ(TotalCount(*store), 0);
+    EXPECT_EQ(store->OutboxDepth(), 0);
+    EXPECT_EQ(loop->CommitCount(), 0);
+  }
+  EXPECT_GE(full_batches, 2) << "the backlog should fill several batches";
+  RunUntilCaughtUp(*loop);
+  EXPECT_EQ(TotalCount(*store), 1000);
+  EXPECT_EQ(CommittedRecords(*store), 1000);
+  EXPECT_EQ(store->OutboxDepth(), 1000);
+  EXPECT_LT(loop->CommitCount(), full_batches);
+
+  // The same log committed batch by batch gives the same state.
+  auto every_batch = OpenStore("every-batch");
+  auto plain = MakeLoop(every_batch.get(), 0, 1);
+  ASSERT_TRUE(plain->Start().ok());
+  RunUntilCaughtUp(*plain);
+  EXPECT_GT(plain->CommitCount(), loop->CommitCount());
+  EXPECT_EQ(*every_batch->Digest(), *store->Digest());
+}
+
+TEST_F(ApplyLoopTest, WhatWasAppliedButNotCommittedIsAppliedAgainOnce) {
+  ProduceRecords(0, 1000);
+  auto store = OpenStore("uncommitted");
+  {
+    auto loop = MakeLoop(store.get(), &applier_, CoalescingOptions());
+    ASSERT_TRUE(loop->Start().ok());
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(*loop->RunOnce(), 100u);
+    ASSERT_EQ(CommittedRecords(*store), 0);
+  }  // dropped with 300 records applied and not committed: a crash
+  auto loop = MakeLoop(store.get(), &applier_, CoalescingOptions());
+  ASSERT_TRUE(loop->Start().ok());
+  ASSERT_EQ(*loop->RunOnce(), 100u);
+  std::atomic<bool> stop{true};
+  ASSERT_TRUE(loop->Run(stop).ok());  // a stop commits what is pending
+  EXPECT_EQ(CommittedRecords(*store), 100);
+  EXPECT_EQ(TotalCount(*store), 100);
+  RunUntilCaughtUp(*loop);
+  EXPECT_EQ(TotalCount(*store), 1000);
+  EXPECT_EQ(store->OutboxDepth(), 1000);
+}
+
+// Fails on the 151st record, in the middle of the second batch (a bug in apply logic).
+class FailingApplier : public CountingApplier {
+ public:
+  absl::Status Apply(const Record& record, StateBatch& batch) override {
+    if (++seen_ == 151) return absl::InternalError("bug");
+    return CountingApplier::Apply(record, batch);
+  }
+
+ private:
+  int seen_ = 0;
+};
+
+TEST_F(ApplyLoopTest, AFailedBatchIsNeverCommittedAndStopsTheLoop) {
+  ProduceRecords(0, 1000);
+  auto store = OpenStore("failing");
+  FailingApplier failing;
+  auto loop = MakeLoop(store.get(), &failing, CoalescingOptions());
+  ASSERT_TRUE(loop->Start().ok());
+  ASSERT_EQ(*loop->RunOnce(), 100u);
+  absl::StatusOr<size_t> failed = loop->RunOnce();
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kInternal) << failed.status();
+  EXPECT_NE(failed.status().message().find("apply in/"), std::string::npos) << failed.status();
+  EXPECT_EQ(loop->RunOnce().status(), failed.status()) << "the loop stays stopped";
+  EXPECT_EQ(loop->Commit(), failed.status());
+  EXPECT_EQ(CommittedRecords(*store), 0);
+  EXPECT_EQ(TotalCount(*store), 0);
+  EXPECT_EQ(store->OutboxDepth(), 0);
 }
 
 }  // namespace

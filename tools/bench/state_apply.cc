@@ -7,9 +7,12 @@
 //   1. raw:   consumes them all with a bare RdKafka::KafkaConsumer (assign from offset 0, no copy,
 //             no parse): the ceiling the log itself sets;
 //   2. apply: consumes them with the runtime's ApplyLoop into a fresh StateStore, with the sample's
-//             TapCounter: parse (on the prefetch thread), per-card totals written once per card
-//             and batch, per-batch derived tallies in the outbox, and the offsets, all in one
-//             RocksDB WriteBatch per batch.
+//             TapCounter and the sample's loop settings: parse (on the prefetch thread),
+//             per-card totals written once per card and batch, per-batch derived tallies in the
+//             outbox, and the offsets, all in one RocksDB WriteBatch per commit. Under this
+//             backlog one commit covers several batches (commit_max_records), so a card is
+//             written to RocksDB once per commit; --commit_max_records=0 commits every batch.
+//             The timed work ends with the last commit.
 // Both read the same bytes from the same broker after a warm-up pass, alternating for --rounds
 // rounds; the medians are reported, so the ratio isolates what the store and the apply logic
 // cost. Before them (--splits), the same events are applied in process, without Kafka, with
@@ -34,11 +37,16 @@
 #include "libs/state_store/apply_loop.h"
 #include "libs/state_store/state_store.h"
 #include "tools/bench/bench_support.h"
+#include "tools/sample/sample_app.h"
 #include "tools/sample/sample_state.h"
 
 ABSL_FLAG(int64_t, events, 1000000, "Events to append and consume.");
 ABSL_FLAG(int32_t, partitions, 8, "Partitions of the benchmark topic.");
-ABSL_FLAG(int32_t, batch_max_records, 10000, "ApplyLoop batch size.");
+ABSL_FLAG(int32_t, batch_max_records, tongka::sample::SampleConfig().batch_max_records,
+          "ApplyLoop batch size (default: the sample's).");
+ABSL_FLAG(int64_t, commit_max_records, tongka::sample::SampleConfig().commit_max_records,
+          "ApplyLoop: under a backlog, commit once this many records are pending; 0 = every "
+          "batch (default: the sample's).");
 ABSL_FLAG(int32_t, rounds, 3,
           "Alternating raw/apply rounds; the medians are reported (this machine is noisy).");
 ABSL_FLAG(int64_t, state_memtable_bytes,
@@ -66,9 +74,10 @@ void Produce(const std::string& bootstrap, int64_t events) {
   ExitUnlessOk((*producer)->Flush(absl::Minutes(5)), "flush");
 }
 
-// Applies every event through ApplyLoop into a fresh store; returns events per second.
+// Applies every event through ApplyLoop into a fresh store; returns events per second and
+// counts the commits in *commits.
 double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t events,
-             int32_t batch_max_records) {
+             int32_t batch_max_records, int64_t* commits) {
   std::filesystem::remove_all(store_dir);
   auto store = state_store::StateStore::Open(
       {.path = store_dir, .state_memtable_bytes = absl::GetFlag(FLAGS_state_memtable_bytes)});
@@ -79,7 +88,9 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
   sample::TapCounter applier;
   state_store::ApplyLoop loop(
       store->get(), std::move(*consumer), &applier,
-      {.topics = {kTopic}, .batch_max_records = static_cast<size_t>(batch_max_records)});
+      {.topics = {kTopic},
+       .batch_max_records = static_cast<size_t>(batch_max_records),
+       .commit_max_records = static_cast<size_t>(absl::GetFlag(FLAGS_commit_max_records))});
   ExitUnlessOk(loop.Start(), "loop start");
   int64_t applied = 0;
   absl::Time start = absl::Now();
@@ -88,18 +99,22 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
     ExitUnlessOk(n.status(), "apply");
     applied += static_cast<int64_t>(*n);
   }
+  ExitUnlessOk(loop.Commit(), "commit");  // timed: the last records' commit is part of the work
   double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   CHECK_GT((*store)->OutboxDepth(), 0) << "every batch derives outbox events";
-  LOG(INFO) << "apply: " << applied << " events in " << seconds << " s, " << (*store)->OutboxDepth()
-            << " outbox events, store " << (*store)->ApproximateSizeBytes() << " bytes";
+  LOG(INFO) << "apply: " << applied << " events in " << seconds << " s, " << loop.CommitCount()
+            << " commits, " << (*store)->OutboxDepth() << " outbox events, store "
+            << (*store)->ApproximateSizeBytes() << " bytes";
+  *commits = loop.CommitCount();
   return static_cast<double>(applied) / seconds;
 }
 
 // The apply path without Kafka: the same events as records in memory, applied in batches of
-// `batch_max_records` as ApplyLoop does (Prepare, Apply each, FinishBatch, offsets, Commit), each
+// `batch_max_records` and committed as ApplyLoop does under a backlog (Prepare, Apply each,
+// FinishBatch; offsets and Commit once `commit_max_records` are pending, or every batch), each
 // step timed alone. Prints microseconds per event of each step.
 void PrintInProcessSplit(const std::string& store_dir, int64_t events, int32_t partitions,
-                         int32_t batch_max_records) {
+                         int32_t batch_max_records, int64_t commit_max_records) {
   std::vector<event_log::Record> records;
   records.reserve(static_cast<size_t>(events));
   std::vector<int64_t> next_offset(static_cast<size_t>(partitions), 0);
@@ -117,12 +132,15 @@ void PrintInProcessSplit(const std::string& store_dir, int64_t events, int32_t p
   sample::TapCounter applier;
   double prepare_s = 0, apply_s = 0, finish_s = 0, commit_s = 0;
   size_t writes = 0;
+  int64_t commits = 0;
+  int64_t pending = 0;
+  std::vector<int64_t> next(static_cast<size_t>(partitions), -1);
+  state_store::StateBatch batch(store->get());
   std::vector<event_log::Record> batch_records;
   for (size_t i = 0; i < records.size(); i += static_cast<size_t>(batch_max_records)) {
     const size_t end = std::min(records.size(), i + static_cast<size_t>(batch_max_records));
     batch_records.clear();
     for (size_t j = i; j < end; ++j) batch_records.push_back(std::move(records[j]));
-    state_store::StateBatch batch(store->get());
     absl::Time t0 = absl::Now();
     applier.Prepare(batch_records);
     absl::Time t1 = absl::Now();
@@ -131,29 +149,32 @@ void PrintInProcessSplit(const std::string& store_dir, int64_t events, int32_t p
     }
     absl::Time t2 = absl::Now();
     ExitUnlessOk(applier.FinishBatch(batch), "split finish");
-    std::vector<int64_t> next(static_cast<size_t>(partitions), -1);
+    absl::Time t3 = absl::Now();
+    prepare_s += absl::ToDoubleSeconds(t1 - t0);
+    apply_s += absl::ToDoubleSeconds(t2 - t1);
+    finish_s += absl::ToDoubleSeconds(t3 - t2);
     for (const event_log::Record& record : batch_records) {
       next[static_cast<size_t>(record.partition)] = record.offset + 1;
     }
+    pending += static_cast<int64_t>(batch_records.size());
+    if (pending < commit_max_records && end < records.size()) continue;
     for (int32_t p = 0; p < partitions; ++p) {
       if (next[static_cast<size_t>(p)] >= 0) batch.SetNextOffset({kTopic, p}, next[p]);
     }
     writes += batch.write_count();
-    absl::Time t3 = absl::Now();
-    ExitUnlessOk((*store)->Commit(batch), "split commit");
     absl::Time t4 = absl::Now();
-    prepare_s += absl::ToDoubleSeconds(t1 - t0);
-    apply_s += absl::ToDoubleSeconds(t2 - t1);
-    finish_s += absl::ToDoubleSeconds(t3 - t2);
-    commit_s += absl::ToDoubleSeconds(t4 - t3);
+    ExitUnlessOk((*store)->Commit(batch), "split commit");
+    commit_s += absl::ToDoubleSeconds(absl::Now() - t4);
+    ++commits;
+    pending = 0;
   }
   const double us = 1e6 / static_cast<double>(events);
   std::cout << absl::StrFormat(
-                   "in process, %d events in batches of %d, %.2f state writes/event, us/event: "
-                   "prepare %.3f (prefetch thread), apply %.3f, finish %.3f, "
+                   "in process, %d events in batches of %d, %d commits, %.2f state writes/event, "
+                   "us/event: prepare %.3f (prefetch thread), apply %.3f, finish %.3f, "
                    "commit %.3f",
-                   events, batch_max_records, static_cast<double>(writes) / events, prepare_s * us,
-                   apply_s * us, finish_s * us, commit_s * us)
+                   events, batch_max_records, commits, static_cast<double>(writes) / events,
+                   prepare_s * us, apply_s * us, finish_s * us, commit_s * us)
             << std::endl;
 }
 
@@ -164,7 +185,8 @@ int Main() {
   if (absl::GetFlag(FLAGS_splits) || absl::GetFlag(FLAGS_splits_only)) {
     if (work_dir.empty()) work_dir = MakeWorkDir();
     PrintInProcessSplit(work_dir + "/split-store", events, partitions,
-                        absl::GetFlag(FLAGS_batch_max_records));
+                        absl::GetFlag(FLAGS_batch_max_records),
+                        absl::GetFlag(FLAGS_commit_max_records));
     if (absl::GetFlag(FLAGS_splits_only)) return 0;
   }
   std::unique_ptr<event_log::LocalKafka> kafka =
@@ -179,12 +201,19 @@ int Main() {
   // machine skews one sample of each rather than one side of the ratio.
   std::vector<double> raw_rates;
   std::vector<double> apply_rates;
+  int64_t commits = 0;
   for (int32_t round = 0; round < std::max(1, absl::GetFlag(FLAGS_rounds)); ++round) {
     raw_rates.push_back(
         RawConsumeRate({.bootstrap_servers = bootstrap}, kTopic, partitions, events));
-    apply_rates.push_back(
-        Apply(bootstrap, work_dir + "/store", events, absl::GetFlag(FLAGS_batch_max_records)));
+    apply_rates.push_back(Apply(bootstrap, work_dir + "/store", events,
+                                absl::GetFlag(FLAGS_batch_max_records), &commits));
   }
+  std::cout << absl::StrFormat(
+                   "apply rounds: batch_max_records=%d commit_max_records=%d, %d commits in the "
+                   "last round (state, offsets and outbox in each)",
+                   absl::GetFlag(FLAGS_batch_max_records), absl::GetFlag(FLAGS_commit_max_records),
+                   commits)
+            << std::endl;
   double raw = Median(raw_rates);
   double apply = Median(apply_rates);
   std::cout << absl::StrFormat("apply_rate=%.0f raw_consume_rate=%.0f ratio=%.2f", apply, raw,

@@ -18,7 +18,10 @@ ABSL_FLAG(std::string, state_dir, "", "RocksDB directory of this replica.");
 ABSL_FLAG(int32_t, replica_index, 0, "This replica's index k: owns partitions p % N == k.");
 ABSL_FLAG(int32_t, replica_count, 1, "Number of replicas N.");
 ABSL_FLAG(int32_t, metrics_port, 0, "Port of /metrics; 0 = any free port, -1 = off.");
-ABSL_FLAG(int32_t, batch_max_records, 5000, "Records per RocksDB commit.");
+ABSL_FLAG(int32_t, batch_max_records, tongka::sample::SampleConfig().batch_max_records,
+          "Records per apply batch.");
+ABSL_FLAG(int64_t, commit_max_records, tongka::sample::SampleConfig().commit_max_records,
+          "Under a backlog, commit once this many records are pending; 0 = every batch.");
 ABSL_FLAG(bool, exit_when_caught_up, false, "Exit once everything in the log is applied.");
 ABSL_FLAG(bool, publish, true,
           "Publish the outbox; false only to replay a log that already holds the derived events.");
@@ -39,6 +42,7 @@ int main(int argc, char** argv) {
       .replica_count = absl::GetFlag(FLAGS_replica_count),
       .metrics_port = absl::GetFlag(FLAGS_metrics_port),
       .batch_max_records = absl::GetFlag(FLAGS_batch_max_records),
+      .commit_max_records = absl::GetFlag(FLAGS_commit_max_records),
       .exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up),
       .publish = absl::GetFlag(FLAGS_publish)};
   if (absl::GetFlag(FLAGS_summary)) return tongka::sample::PrintSummary(config.state_dir);

@@ -31,6 +31,10 @@ absl::Status SampleConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("batch_max_records: must be in [1, 100000], got ", batch_max_records));
   }
+  if (commit_max_records < 0 || commit_max_records > 10000000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "commit_max_records: must be in [0, 10000000] (0: every batch), got ", commit_max_records));
+  }
   return absl::OkStatus();
 }
 
@@ -70,6 +74,7 @@ absl::Status SampleApp::Wire() {
             .replica_index = config_.replica_index,
             .replica_count = config_.replica_count,
             .batch_max_records = static_cast<size_t>(config_.batch_max_records),
+            .commit_max_records = static_cast<size_t>(config_.commit_max_records),
             .batch_seconds = runtime_metrics_->BatchSeconds(name)});
     absl::Status started = loop->Start();
     if (!started.ok()) return started;

@@ -43,8 +43,12 @@ struct SampleConfig {
   int32_t replica_count = 1;
   // Port of /metrics; 0 picks a free port, -1 disables the endpoint.
   int32_t metrics_port = 0;
-  // Records per RocksDB commit, 1..100000.
-  int32_t batch_max_records = 5000;
+  // Records per apply batch, 1..100000.
+  int32_t batch_max_records = 10000;
+  // Under a backlog, commit once this many records are pending (several batches, 500 ms at
+  // most): each card is then written to RocksDB once per commit. 0 commits every batch.
+  // 0..10000000. See ApplyLoopOptions::commit_max_records.
+  int64_t commit_max_records = 500000;
   // Stop (successfully) once both stages have applied everything in the log and the outbox is
   // empty. For tests and the quick start; a service runs until SIGTERM.
   bool exit_when_caught_up = false;
