@@ -27,6 +27,7 @@ constexpr int kOutbox = 3;
 const char* const kColumnFamilies[] = {rocksdb::kDefaultColumnFamilyName.c_str(), "state",
                                        "offsets", "outbox"};
 constexpr absl::string_view kOutboxAckedKey = "outbox_acked";
+constexpr absl::string_view kLayoutKey = "layout";
 // Keys under this prefix in the state column family belong to the runtime (seen event ids).
 constexpr absl::string_view kSeenPrefix = "~seen/";
 
@@ -152,7 +153,45 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
       new StateStore(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options));
   absl::Status bounds = store->LoadOutboxBounds();
   if (!bounds.ok()) return bounds;
+  if (!options.layout.empty()) {
+    absl::Status layout = store->CheckLayout(options.layout);
+    if (!layout.ok()) return layout;
+  }
   return store;
+}
+
+absl::StatusOr<std::string> StateStore::Layout() const {
+  std::string layout;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handles_[kDefault], ToSlice(kLayoutKey), &layout);
+  if (s.IsNotFound()) return std::string();
+  if (!s.ok()) return ToStatus(s, "read layout");
+  return layout;
+}
+
+absl::Status StateStore::CheckLayout(const std::string& layout) {
+  absl::StatusOr<std::string> recorded = Layout();
+  if (!recorded.ok()) return recorded.status();
+  if (*recorded == layout) return absl::OkStatus();
+  if (!recorded->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state store ", db_->GetName(), " was built under key layout \"", *recorded,
+        "\", this binary uses \"", layout,
+        "\": rebuild it from an empty directory (the service replays the log), or run the "
+        "binary that built it"));
+  }
+  absl::StatusOr<std::map<TopicPartition, int64_t>> offsets = Offsets();
+  if (!offsets.ok()) return offsets.status();
+  if (!offsets->empty()) {
+    LOG(WARNING) << "state store " << db_->GetName()
+                 << " has state but no recorded key layout (written before layouts were "
+                    "recorded): taking it as \""
+                 << layout << "\"";
+  }
+  rocksdb::WriteOptions write = write_options_;
+  write.sync = true;
+  return ToStatus(db_->Put(write, handles_[kDefault], ToSlice(kLayoutKey), ToSlice(layout)),
+                  "record layout");
 }
 
 StateStore::StateStore(std::unique_ptr<rocksdb::DB> db,

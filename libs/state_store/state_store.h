@@ -59,6 +59,13 @@ using event_log::TopicPartition;
 struct StateStoreOptions {
   // Directory of the RocksDB database. Required; created if missing.
   std::string path;
+  // The name and version of the service's key layout ("settlement/2"): bump it whenever keys or
+  // values change meaning. A fresh store records it; a store recorded under another layout does
+  // not open (FAILED_PRECONDITION naming both: rebuild it from an empty directory, which replays
+  // the log), so an upgrade or a rollback never reads state it would misunderstand. A store
+  // written before layouts were recorded takes this one (logged). Empty: no check (tools that
+  // only read, tests).
+  std::string layout;
   // fsync every commit. Off by default: see "Durability" above.
   bool sync_writes = false;
   // RocksDB block cache for the state column family.
@@ -122,10 +129,15 @@ class StateStore {
   // Approximate on-disk size, for metrics.
   int64_t ApproximateSizeBytes() const;
 
+  // The key layout the store was built under (StateStoreOptions::layout); empty if none was
+  // ever recorded.
+  absl::StatusOr<std::string> Layout() const;
+
  private:
   StateStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
              const StateStoreOptions& options);
   absl::Status LoadOutboxBounds();
+  absl::Status CheckLayout(const std::string& layout);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, state, offsets, outbox

@@ -288,5 +288,43 @@ TEST(StateStoreTest, CheckpointOpensAsACopyAtThatPoint) {
   EXPECT_EQ(restored->Get("a")->value(), "1");
 }
 
+TEST(StateStoreTest, AStoreOpensOnlyUnderTheKeyLayoutItWasBuiltWith) {
+  const std::string dir = FreshDir("layout");
+  {
+    auto store = StateStore::Open({.path = dir, .layout = "sample/1"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(*(*store)->Layout(), "sample/1");
+    StateBatch batch(store->get());
+    batch.Put("card/1", "x");
+    batch.SetNextOffset({"t", 0}, 1);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  EXPECT_TRUE(StateStore::Open({.path = dir, .layout = "sample/1"}).ok()) << "same layout";
+  EXPECT_TRUE(StateStore::Open({.path = dir}).ok()) << "no layout asked: no check";
+  auto other = StateStore::Open({.path = dir, .layout = "sample/2"});
+  ASSERT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition) << other.status();
+  EXPECT_NE(other.status().message().find("\"sample/1\""), std::string::npos) << other.status();
+  EXPECT_NE(other.status().message().find("\"sample/2\""), std::string::npos) << other.status();
+  auto reopened = StateStore::Open({.path = dir});
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(*(*reopened)->Get("card/1"), "x") << "a refused open changes nothing";
+  EXPECT_EQ(*(*reopened)->Layout(), "sample/1");
+}
+
+TEST(StateStoreTest, AStoreFromBeforeLayoutsTakesTheFirstOneAskedFor) {
+  const std::string dir = FreshDir("layout-adopt");
+  {
+    auto store = OpenStore(dir);
+    StateBatch batch(store.get());
+    batch.Put("card/1", "x");
+    batch.SetNextOffset({"t", 0}, 1);
+    ASSERT_TRUE(store->Commit(batch).ok());
+    EXPECT_EQ(*store->Layout(), "");
+  }
+  ASSERT_TRUE(StateStore::Open({.path = dir, .layout = "sample/1"}).ok());
+  EXPECT_EQ(StateStore::Open({.path = dir, .layout = "sample/2"}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace tongka::state_store

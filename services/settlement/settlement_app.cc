@@ -17,6 +17,9 @@
 namespace tongka::settlement {
 namespace {
 
+// The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
+// 2: the id index as one chunk per (origin window, hour, partition bucket), appended to.
+constexpr char kStoreLayout[] = "settlement/2";
 constexpr char kFeeScheduleKey[] = "config/fee_schedule";
 constexpr int kMetricWindows = 14;         // windows with state gauges
 constexpr int kMetricPositionWindows = 3;  // windows with net position gauges
@@ -124,7 +127,7 @@ absl::Status SettlementApp::Wire() {
   // Phase 1: the store and what it was built under.
   metrics_ = std::make_unique<SettlementMetrics>(&registry_);
   absl::StatusOr<std::unique_ptr<state_store::StateStore>> store =
-      state_store::StateStore::Open({.path = config_.state_dir});
+      state_store::StateStore::Open({.path = config_.state_dir, .layout = kStoreLayout});
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   runtime_metrics_ = std::make_unique<state_store::RuntimeMetrics>(&registry_, store_.get());

@@ -8,6 +8,12 @@
 #include "absl/synchronization/mutex.h"
 
 namespace tongka::sample {
+namespace {
+
+// The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
+constexpr char kStoreLayout[] = "sample/1";
+
+}  // namespace
 
 using event_log::KafkaClientConfig;
 using event_log::PartitionConsumer;
@@ -50,7 +56,7 @@ absl::StatusOr<std::unique_ptr<SampleApp>> SampleApp::Create(const SampleConfig&
 absl::Status SampleApp::Wire() {
   // Phase 1: the store.
   absl::StatusOr<std::unique_ptr<state_store::StateStore>> store =
-      state_store::StateStore::Open({.path = config_.state_dir});
+      state_store::StateStore::Open({.path = config_.state_dir, .layout = kStoreLayout});
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   runtime_metrics_ = std::make_unique<state_store::RuntimeMetrics>(&registry_, store_.get());
