@@ -90,7 +90,9 @@ TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
   ASSERT_TRUE(kafka.ok()) << kafka.status();
   const std::string bootstrap = (*kafka)->bootstrap();
   ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                                      {{.name = "tongka.txn", .partitions = 8}}, absl::Seconds(60))
+                                      {{.name = "tongka.txn", .partitions = 8},
+                                       {.name = "tongka.txn.conflicts", .partitions = 8}},
+                                      absl::Seconds(60))
                   .ok());
   const v1::UploadBatchRequest request = SignedTaps();
   const int grpc_port = metrics::test_support::PickFreeTcpPort();
@@ -141,7 +143,9 @@ TEST(IngestCrashTest, FatalProducerErrorStopsTheServiceAndAcknowledgesNothing) {
   ASSERT_TRUE(kafka.ok()) << kafka.status();
   const std::string bootstrap = (*kafka)->bootstrap();
   ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                                      {{.name = "tongka.txn", .partitions = 8}}, absl::Seconds(60))
+                                      {{.name = "tongka.txn", .partitions = 8},
+                                       {.name = "tongka.txn.conflicts", .partitions = 8}},
+                                      absl::Seconds(60))
                   .ok());
   const int grpc_port = metrics::test_support::PickFreeTcpPort();
   auto ingest = StartIngest(bootstrap, grpc_port, "producer.fatal_error");

@@ -22,6 +22,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -64,6 +65,15 @@ TEST(IngestNoLossTest, BrokerRestartedMidUploadEveryAckedTxnExactlyOnce) {
   config.metrics_port = -1;
   config.ack_timeout = absl::Seconds(3);
   config.retry_after = absl::Milliseconds(300);
+  // Without its conflict topic ingest does not start (auto-creation is off, as in production).
+  auto refused = ingest::IngestApp::Create(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), ingest::kConflictTopic))
+      << refused.status();
+  ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
+                                      {{.name = ingest::kConflictTopic, .partitions = 8}},
+                                      absl::Seconds(60))
+                  .ok());
   auto app = ingest::IngestApp::Create(config);
   ASSERT_TRUE(app.ok()) << app.status();
   const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());

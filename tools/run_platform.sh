@@ -48,8 +48,9 @@ cleanup() {
 trap cleanup EXIT
 echo "Kafka is at $BOOTSTRAP"
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn 8 >/dev/null
+tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn.conflicts 8 >/dev/null
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.settlement 4 >/dev/null
-echo "topics: tongka.txn (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
+echo "topics: tongka.txn and tongka.txn.conflicts (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
 
 INGEST_GRPC=$(free_port)
 INGEST_METRICS=$(free_port)

@@ -150,4 +150,27 @@ absl::Status KafkaErrorToStatus(RdKafka::ErrorCode code, absl::string_view conte
   }
 }
 
+absl::StatusOr<int32_t> TopicPartitionCount(RdKafka::Handle* handle, const std::string& topic,
+                                            absl::Duration timeout) {
+  std::string error;
+  std::unique_ptr<RdKafka::Topic> topic_handle(
+      RdKafka::Topic::create(handle, topic, nullptr, error));
+  if (topic_handle == nullptr) return absl::InternalError(absl::StrCat("topic handle: ", error));
+  RdKafka::Metadata* raw = nullptr;
+  RdKafka::ErrorCode code = handle->metadata(false, topic_handle.get(), &raw,
+                                             static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return KafkaErrorToStatus(code, absl::StrCat("metadata of ", topic));
+  }
+  for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
+    if (t->topic() != topic) continue;
+    if (t->err() != RdKafka::ERR_NO_ERROR) {
+      return KafkaErrorToStatus(t->err(), absl::StrCat("metadata of ", topic));
+    }
+    return static_cast<int32_t>(t->partitions()->size());
+  }
+  return absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+}
+
 }  // namespace tongka::event_log

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace tongka::event_log {
 
@@ -60,6 +61,11 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> BuildConsumerConf(const KafkaClie
 // INVALID_ARGUMENT for records Kafka will never take, INTERNAL otherwise. `context` prefixes the
 // message ("produce to tongka.txn: ...").
 absl::Status KafkaErrorToStatus(RdKafka::ErrorCode code, absl::string_view context);
+
+// The partition count of `topic`, asked of the cluster through `handle` (a producer's or a
+// consumer's). NOT_FOUND when the topic does not exist; UNAVAILABLE when no broker answers.
+absl::StatusOr<int32_t> TopicPartitionCount(RdKafka::Handle* handle, const std::string& topic,
+                                            absl::Duration timeout);
 
 }  // namespace tongka::event_log
 

@@ -133,25 +133,7 @@ std::pair<int64_t, int64_t> PartitionConsumer::CachedWatermarks(const TopicParti
 
 absl::StatusOr<int32_t> PartitionConsumer::PartitionCount(const std::string& topic,
                                                           absl::Duration timeout) {
-  std::string error;
-  std::unique_ptr<RdKafka::Topic> handle(
-      RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
-  if (handle == nullptr) return absl::InternalError(absl::StrCat("topic handle: ", error));
-  RdKafka::Metadata* raw = nullptr;
-  RdKafka::ErrorCode code = consumer_->metadata(
-      false, handle.get(), &raw, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  std::unique_ptr<RdKafka::Metadata> metadata(raw);
-  if (code != RdKafka::ERR_NO_ERROR) {
-    return KafkaErrorToStatus(code, absl::StrCat("metadata of ", topic));
-  }
-  for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
-    if (t->topic() != topic) continue;
-    if (t->err() != RdKafka::ERR_NO_ERROR) {
-      return KafkaErrorToStatus(t->err(), absl::StrCat("metadata of ", topic));
-    }
-    return static_cast<int32_t>(t->partitions()->size());
-  }
-  return absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+  return TopicPartitionCount(consumer_.get(), topic, timeout);
 }
 
 }  // namespace tongka::event_log

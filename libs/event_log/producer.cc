@@ -150,4 +150,8 @@ absl::Status Producer::Flush(absl::Duration timeout) {
   return KafkaErrorToStatus(code, "kafka flush");
 }
 
+absl::StatusOr<int32_t> Producer::PartitionCount(const std::string& topic, absl::Duration timeout) {
+  return TopicPartitionCount(producer_.get(), topic, timeout);
+}
+
 }  // namespace tongka::event_log

@@ -83,6 +83,10 @@ class Producer {
   // raise one with the failpoint "producer.fatal_error" (armed: the first Produce triggers it).
   bool fatal() const;
 
+  // The partition count of `topic`; NOT_FOUND when it does not exist (a service checks its
+  // topics at start: producing to a missing one would only time out).
+  absl::StatusOr<int32_t> PartitionCount(const std::string& topic, absl::Duration timeout);
+
   // Records enqueued but not yet reported (librdkafka's outq_len, including requests).
   int64_t OutstandingCount() const { return producer_->outq_len(); }
 

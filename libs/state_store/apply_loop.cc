@@ -19,6 +19,8 @@ ApplyLoop::ApplyLoop(StateStore* store, std::unique_ptr<event_log::PartitionCons
       options_(std::move(options)) {}
 
 absl::Status ApplyLoop::Start() {
+  CHECK(!started_) << "ApplyLoop::Start is called once";
+  started_ = true;
   if (options_.topics.empty()) return absl::InvalidArgumentError("apply loop topics: required");
   if (options_.batch_max_records < 1) {
     return absl::InvalidArgumentError("apply loop batch_max_records: must be >= 1");
@@ -131,13 +133,14 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
     return status;
   }
   if (!prefetch_thread_.joinable()) prefetch_thread_ = std::thread([this] { PrefetchLoop(); });
+  std::vector<Record> free_here;
   absl::MutexLock lock(&prefetch_mu_);
   // The applied batch goes to the prefetch thread to be freed; if it has not freed the one
-  // before yet, this thread frees it.
+  // before yet, this thread frees it, outside the lock (free_here dies after `lock`).
   if (spent_.empty()) {
     spent_.swap(*records);
   } else {
-    records->clear();
+    free_here.swap(*records);
   }
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(prefetch_mu_) { return prefetch_ready_; };
   if (!prefetch_mu_.AwaitWithTimeout(absl::Condition(&ready), options_.poll_timeout)) {

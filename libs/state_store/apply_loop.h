@@ -53,6 +53,9 @@ namespace tongka::state_store {
 // on them. Each aggregate is committed atomically with the offsets it covers, so downstream sees
 // every record's contribution exactly once (resends carry the same event id).
 //
+// Records live until their batch's FinishBatch returns (with commit_max_records the batch may be
+// committed later): nothing an applier keeps past that may point into them.
+//
 // Prepare is optional: work on records that reads no state (parsing, hashing), done ahead of
 // Apply. With prefetch it runs on the prefetch thread, concurrently with Apply of earlier
 // records, on each group of records in log order as they are fetched; without, on the loop's
@@ -115,7 +118,7 @@ class ApplyLoop {
   // start. (Run commits before it returns.)
   ~ApplyLoop();
 
-  // Validates options, resolves owned partitions, seeks to stored offsets.
+  // Validates options, resolves owned partitions, seeks to stored offsets. Called once.
   absl::Status Start();
 
   // Applies at most one batch and commits it, with the batches before it that are not yet
@@ -162,6 +165,7 @@ class ApplyLoop {
   size_t pending_records_ = 0;
   absl::Time pending_since_;
   absl::Status failed_;  // the error that stopped the loop
+  bool started_ = false;
   std::atomic<int64_t> commits_{0};
 
   // Prefetch hand-over: the thread adds to `prefetched_` (up to batch_max_records); the loop

@@ -250,6 +250,57 @@ TEST_F(ApplyLoopTest, UnderABacklogOneCommitCoversSeveralBatches) {
   EXPECT_EQ(*every_batch->Digest(), *store->Digest());
 }
 
+TEST_F(ApplyLoopTest, ABacklogCommitsOnceCommitMaxRecordsArePendingOrTheDelayHasPassed) {
+  ProduceRecords(0, 1000);
+  auto store = OpenStore("commit-max");
+  ApplyLoopOptions options = CoalescingOptions();
+  options.commit_max_records = 250;
+  auto loop = MakeLoop(store.get(), &applier_, options);
+  ASSERT_TRUE(loop->Start().ok());
+  for (int64_t expected : {0, 0, 300, 300, 300, 600}) {
+    ASSERT_EQ(*loop->RunOnce(), 100u);
+    EXPECT_EQ(CommittedRecords(*store), expected);
+  }
+  EXPECT_EQ(loop->CommitCount(), 2);
+
+  auto delayed = OpenStore("commit-delay");
+  options = CoalescingOptions();
+  options.commit_max_delay = absl::ZeroDuration();  // every batch is past it
+  auto eager = MakeLoop(delayed.get(), &applier_, options);
+  ASSERT_TRUE(eager->Start().ok());
+  for (int64_t expected : {100, 200, 300}) {
+    ASSERT_EQ(*eager->RunOnce(), 100u);
+    EXPECT_EQ(CommittedRecords(*delayed), expected);
+  }
+}
+
+// With the prefetch thread (the default), batches are whatever it gathered: coalesced or not,
+// every record is applied once and the state is the same as committing every batch.
+TEST_F(ApplyLoopTest, CoalescedCommitsWithPrefetchGiveTheSameState) {
+  ProduceRecords(0, 1000);
+  auto store = OpenStore("coalesce-prefetch");
+  ApplyLoopOptions options = CoalescingOptions();
+  options.prefetch = true;
+  auto loop = MakeLoop(store.get(), &applier_, options);
+  ASSERT_TRUE(loop->Start().ok());
+  int batches = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    auto applied = loop->RunOnce();
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    if (*applied > 0) ++batches;
+    if (*applied == 0 && *loop->CaughtUp()) break;
+  }
+  EXPECT_EQ(TotalCount(*store), 1000);
+  EXPECT_EQ(CommittedRecords(*store), 1000);
+  EXPECT_LE(loop->CommitCount(), batches);
+  auto every_batch = OpenStore("coalesce-prefetch-every-batch");
+  auto plain = MakeLoop(every_batch.get(), 0, 1);
+  ASSERT_TRUE(plain->Start().ok());
+  RunUntilCaughtUp(*plain);
+  EXPECT_EQ(*every_batch->Digest(), *store->Digest());
+}
+
 TEST_F(ApplyLoopTest, WhatWasAppliedButNotCommittedIsAppliedAgainOnce) {
   ProduceRecords(0, 1000);
   auto store = OpenStore("uncommitted");

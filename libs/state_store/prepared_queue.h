@@ -8,9 +8,10 @@
 // record itself: Prepare is an optimisation, never a source of truth.
 //
 // An applier's queue serves one loop over one topic (entries are matched by partition and
-// offset): reusing it for a second loop while records are still queued makes Take miss, and
-// possibly keep missing while the prefetch thread stays a group ahead; results stay the same,
-// only the work moves to the apply thread.
+// offset). Reusing it for a second loop while records are still queued may make Take miss, or
+// hit an entry the stopped loop prepared for the same record (the same bytes, fetched again):
+// results stay the same, but views such an entry holds point into the old record's bytes, so
+// Apply re-bases every view onto the record it applies (txn::RebaseTxnView).
 //
 // Thread-safety: Push from one thread, Take from one other thread. Take locks only when the
 // records it holds run out, once per pushed group.

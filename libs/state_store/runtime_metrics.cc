@@ -6,10 +6,11 @@ namespace tongka::state_store {
 
 RuntimeMetrics::RuntimeMetrics(metrics::Registry* registry, const StateStore* store)
     : registry_(registry),
-      batch_seconds_(
-          registry->AddHistogram("tongka_apply_batch_seconds",
-                                 "Wall time to apply one consumed batch and commit it to RocksDB.",
-                                 {"loop"}, metrics::DefaultLatencyBuckets())),
+      batch_seconds_(registry->AddHistogram(
+          "tongka_apply_batch_seconds",
+          "Wall time to apply one consumed batch, and to commit to RocksDB when it "
+          "commits (under a backlog one commit covers several batches).",
+          {"loop"}, metrics::DefaultLatencyBuckets())),
       committed_(registry->AddCallbackGauge(
           "tongka_consumer_committed_offset",
           "Next offset to read, as committed in RocksDB beside the state.",

@@ -260,4 +260,13 @@ bool ParseTxnView(absl::string_view bytes, TxnView* out) {
   });
 }
 
+void RebaseTxnView(const char* from, const char* to, TxnView* view) {
+  auto rebase = [from, to](absl::string_view* v) {
+    if (!v->empty()) *v = absl::string_view(to + (v->data() - from), v->size());
+  };
+  rebase(&view->event_id);
+  rebase(&view->card_id);
+  rebase(&view->original_terminal_id);
+}
+
 }  // namespace tongka::txn

@@ -51,6 +51,11 @@ struct TxnView {
 // Reads `bytes` (a serialized tongka.v1.Event) into `out`. False when the bytes are malformed.
 bool ParseTxnView(absl::string_view bytes, TxnView* out);
 
+// Moves the views of `view`, read from bytes starting at `from`, onto the same bytes starting at
+// `to`: for a view kept from Prepare, re-based onto the record being applied (the same partition
+// and offset hold the same bytes), so that it depends on nothing but that record.
+void RebaseTxnView(const char* from, const char* to, TxnView* view);
+
 }  // namespace tongka::txn
 
 #endif  // TONGKA_LIBS_TXN_TXN_VIEW_H_

@@ -253,6 +253,16 @@ absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> DedupIndex::Confli
   return out;
 }
 
+absl::StatusOr<bool> DedupIndex::ConflictKept(absl::string_view event_id,
+                                              absl::string_view conflicting_digest) const {
+  absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> kept = Conflicts(event_id);
+  if (!kept.ok()) return kept.status();
+  for (const ingest_storage::ConflictEvidence& evidence : *kept) {
+    if (evidence.conflicting_digest() == conflicting_digest) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<int64_t> DedupIndex::Prune(absl::Time cutoff, int64_t max_entries) {
   const int64_t cutoff_us = absl::ToUnixMicros(cutoff);
   const std::string end = TimeKey(cutoff_us, "");

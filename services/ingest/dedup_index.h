@@ -108,6 +108,10 @@ class DedupIndex {
   absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> Conflicts(
       absl::string_view event_id) const;
 
+  // True when evidence with this conflicting_digest is kept for `event_id`.
+  absl::StatusOr<bool> ConflictKept(absl::string_view event_id,
+                                    absl::string_view conflicting_digest) const;
+
   // Deletes the entries recorded before `cutoff`, oldest commit first, stopping once the visited
   // commits list `max_entries` ids; returns how many entries it deleted.
   absl::StatusOr<int64_t> Prune(absl::Time cutoff, int64_t max_entries);

@@ -70,9 +70,20 @@ absl::Status IngestApp::Wire() {
       event_log::Producer::Create(kafka);
   if (!producer.ok()) return producer.status();
   producer_ = std::move(*producer);
+  // Both topics must exist: a record for a missing one would only time out (topics are created
+  // by the deployment, never on demand).
+  for (const std::string& topic : {config_.topic, config_.conflict_topic}) {
+    absl::StatusOr<int32_t> partitions = producer_->PartitionCount(topic, absl::Seconds(30));
+    if (!partitions.ok()) {
+      return absl::Status(partitions.status().code(),
+                          absl::StrCat("topic ", topic, ": ", partitions.status().message(),
+                                       " (created by deploy/k8s/base/kafka/topics.yaml)"));
+    }
+  }
   ingestor_ = std::make_unique<Ingestor>(validator_.get(), dedup_.get(), producer_.get(),
                                          metrics_.get(), now_,
                                          IngestorOptions{.topic = config_.topic,
+                                                         .conflict_topic = config_.conflict_topic,
                                                          .ack_timeout = config_.ack_timeout,
                                                          .retry_after = config_.retry_after});
   pruner_ = std::thread([this] { PruneLoop(); });

@@ -53,6 +53,11 @@ absl::Status IngestConfig::Validate() const {
                absl::StrCat(tls_files, " of 3 set"));
   }
   if (topic.empty()) return Bad("topic", "required", "\"\"");
+  if (conflict_topic.empty()) return Bad("conflict_topic", "required", "\"\"");
+  if (conflict_topic == topic) {
+    return Bad("conflict_topic", "must differ from topic",
+               absl::StrCat("\"", conflict_topic, "\""));
+  }
   if (state_dir.empty()) return Bad("state_dir", "required", "\"\"");
   if (city_keys_path.empty() && grpc.auth_mode != server::AuthMode::kDevToken) {
     return Bad("city_keys_path",

@@ -26,6 +26,7 @@
 namespace tongka::ingest {
 
 inline constexpr char kTxnTopic[] = "tongka.txn";
+inline constexpr char kConflictTopic[] = "tongka.txn.conflicts";
 inline constexpr int kBatchSizeMax = 10000;
 
 // The bounds the validator judges every transaction against (validator.h names the rules).
@@ -57,6 +58,8 @@ struct IngestConfig {
   std::string kafka_key_path;
   // Topic the transactions are appended to.
   std::string topic = kTxnTopic;
+  // Where CONFLICT uploads are published (TxnConflict events), before the answer.
+  std::string conflict_topic = kConflictTopic;
   // RocksDB directory of the dedup index. Required.
   std::string state_dir;
   // Cities' master key file (libs/txn/keys.h format). Empty: the public DEV keys, allowed only

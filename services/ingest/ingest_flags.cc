@@ -10,6 +10,8 @@ ABSL_FLAG(std::string, kafka_ca, "", "Kafka cluster CA (PEM); with --kafka_cert/
 ABSL_FLAG(std::string, kafka_cert, "", "This service's Kafka client certificate (PEM).");
 ABSL_FLAG(std::string, kafka_key, "", "This service's Kafka client key (PEM).");
 ABSL_FLAG(std::string, topic, "tongka.txn", "Topic transactions are appended to.");
+ABSL_FLAG(std::string, conflict_topic, "tongka.txn.conflicts",
+          "Topic CONFLICT uploads are published to (TxnConflict events).");
 ABSL_FLAG(std::string, state_dir, "", "RocksDB directory of the dedup index.");
 ABSL_FLAG(std::string, city_keys, "", "City master key file; empty: public dev keys (dev only).");
 ABSL_FLAG(std::string, grpc_host, "0.0.0.0", "gRPC listen host.");
@@ -46,6 +48,7 @@ IngestConfig ConfigFromFlags() {
   config.kafka_cert_path = absl::GetFlag(FLAGS_kafka_cert);
   config.kafka_key_path = absl::GetFlag(FLAGS_kafka_key);
   config.topic = absl::GetFlag(FLAGS_topic);
+  config.conflict_topic = absl::GetFlag(FLAGS_conflict_topic);
   config.state_dir = absl::GetFlag(FLAGS_state_dir);
   config.city_keys_path = absl::GetFlag(FLAGS_city_keys);
   config.grpc.listen_address =

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,7 @@ class IngestServiceTest : public ::testing::Test {
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = std::move(*broker);
     ASSERT_TRUE(broker_->CreateTopic(kTxnTopic, 4).ok());
+    ASSERT_TRUE(broker_->CreateTopic(kConflictTopic, 4).ok());
     state_dir_ = absl::StrCat(::testing::TempDir(), "/ingest_",
                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(state_dir_);
@@ -111,8 +113,8 @@ class IngestServiceTest : public ::testing::Test {
     return status;
   }
 
-  std::vector<v1::Event> TopicEvents() {
-    auto records = testing::ReadTopic(broker_->bootstrap(), kTxnTopic, absl::Seconds(30));
+  std::vector<v1::Event> TopicEvents(const std::string& topic = kTxnTopic) {
+    auto records = testing::ReadTopic(broker_->bootstrap(), topic, absl::Seconds(30));
     EXPECT_TRUE(records.ok()) << records.status();
     std::vector<v1::Event> events;
     if (!records.ok()) return events;
@@ -260,6 +262,25 @@ TEST_F(IngestServiceTest, SameIdOtherContentIsConflictKeptAsEvidence) {
   EXPECT_TRUE(
       absl::StrContains(app_->registry().ExpositionText(),
                         "tongka_ingest_items_total{outcome=\"conflict\",city=\"310000\"} 2"));
+  // Each conflicting content is on the conflict topic once, for fraud, keyed by the card.
+  std::vector<v1::Event> conflicts = TopicEvents(kConflictTopic);
+  ASSERT_EQ(conflicts.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const v1::Event& event = conflicts[i];
+    ASSERT_EQ(event.body_case(), v1::Event::kTxnConflict);
+    EXPECT_EQ(event.txn_conflict().txn_event_id(), "txn/310000-BUS-000001/1");
+    EXPECT_EQ(event.txn_conflict().accepted_digest(), (*evidence)[i].accepted_digest());
+    EXPECT_EQ(event.txn_conflict().conflicting_digest(), (*evidence)[i].conflicting_digest());
+    EXPECT_NE(event.txn_conflict().accepted_digest(), event.txn_conflict().conflicting_digest());
+    EXPECT_EQ(event.source().city(), 310000u);
+    EXPECT_EQ(event.txn_conflict().tap().txn().card_id(), events[0].tap().txn().card_id());
+    EXPECT_TRUE(absl::StartsWith(event.event_id(), "conflict/txn/310000-BUS-000001/1/"))
+        << event.event_id();
+  }
+  std::set<int64_t> amounts = {conflicts[0].txn_conflict().tap().amount_fen(),
+                               conflicts[1].txn_conflict().tap().amount_fen()};
+  EXPECT_EQ(amounts, (std::set<int64_t>{300, 400}));
+  EXPECT_NE(conflicts[0].event_id(), conflicts[1].event_id());
 
   // The client retries the conflicting batch: CONFLICT again, but kept and counted once.
   ASSERT_TRUE(Upload(Batch({SignedTap(keyring_, {.amount_fen = 300}),
@@ -272,6 +293,7 @@ TEST_F(IngestServiceTest, SameIdOtherContentIsConflictKeptAsEvidence) {
       absl::StrContains(app_->registry().ExpositionText(),
                         "tongka_ingest_items_total{outcome=\"conflict\",city=\"310000\"} 2"));
   EXPECT_EQ(TopicEvents().size(), 1u);
+  EXPECT_EQ(TopicEvents(kConflictTopic).size(), 2u) << "a retried conflict is not published again";
 }
 
 TEST_F(IngestServiceTest, IdempotentAcrossRestart) {

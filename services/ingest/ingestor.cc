@@ -89,7 +89,17 @@ struct Ingestor::Item {
   const v1::TransactionUpload* upload = nullptr;
   Verdict verdict;
   crypto::Sm3Digest digest{};
+  // Set when the id was accepted before with other content: what is produced is a TxnConflict.
+  bool conflict = false;
+  crypto::Sm3Digest accepted_digest{};
 };
+
+namespace {
+
+constexpr absl::string_view kConflictMessage =
+    "this transaction id was accepted before with different content; kept as evidence";
+
+}  // namespace
 
 Ingestor::Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
                    IngestMetrics* metrics, server::NowFn now, IngestorOptions options)
@@ -119,7 +129,8 @@ void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
 }
 
 void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
-                          absl::Time produced_at, const event_log::DeliveryResult& result) {
+                          bool record_late_success, absl::Time produced_at,
+                          const event_log::DeliveryResult& result) {
   metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - produced_at));
   metrics_->inflight.Add(-1);
   if (!result.status.ok()) {
@@ -134,25 +145,28 @@ void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const D
   }
   if (settle_here) {
     // The call has given up waiting (it told its client to retry). Record a late success so the
-    // retry finds it DUPLICATE, then let the retry (waiting on the claim) proceed.
-    if (result.status.ok()) RecordDurable({entry});
+    // retry finds it DUPLICATE, then let the retry (waiting on the claim) proceed. (A late
+    // conflict is not recorded: the retry publishes it again, under the same event id.)
+    if (result.status.ok() && record_late_success) RecordDurable({entry});
     claims_.Release(entry.event_id);
   }
 }
 
 absl::Status Ingestor::ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
-                                   std::string value, absl::Time recorded_at) {
+                                   const std::string& topic, std::string value,
+                                   absl::Time recorded_at) {
   const absl::Time produced_at = absl::Now();
   DedupEntry entry{item.verdict.event_id, item.digest, absl::ToUnixMicros(recorded_at)};
-  event_log::DeliveryCallback callback = [this, batch, slot, entry,
+  const bool record_late_success = !item.conflict;
+  event_log::DeliveryCallback callback = [this, batch, slot, entry, record_late_success,
                                           produced_at](const event_log::DeliveryResult& result) {
-    OnDelivery(batch, slot, entry, produced_at, result);
+    OnDelivery(batch, slot, entry, record_late_success, produced_at, result);
   };
   const std::string& card_id = txn::CommonOf(*item.upload)->card_id();
   const absl::Time give_up = produced_at + options_.queue_full_wait;
   absl::Duration backoff = absl::Microseconds(500);
   for (;;) {
-    absl::Status status = producer_->Produce(options_.topic, card_id, value, callback);
+    absl::Status status = producer_->Produce(topic, card_id, value, callback);
     if (status.code() != absl::StatusCode::kResourceExhausted) return status;
     metrics_->kafka_queue_full.Increment();
     if (absl::Now() + backoff > give_up) return status;
@@ -161,34 +175,28 @@ absl::Status Ingestor::ProduceItem(const std::shared_ptr<Batch>& batch, int slot
   }
 }
 
-void Ingestor::Resolve(const v1::Tenant& tenant, const Item& item, const DedupEntry& seen,
-                       absl::Time now, v1::ItemResult* result) {
+void Ingestor::KeepConflict(const v1::Tenant& tenant, const Item& item, absl::Time now,
+                            v1::ItemResult* result) {
   IngestMetrics::CityCounters& city = metrics_->City(item.verdict.metrics_city);
-  result->set_event_id(item.verdict.event_id);
-  if (seen.digest == item.digest) {
-    result->set_outcome(v1::ITEM_OUTCOME_DUPLICATE);
-    city.duplicate->Increment();
-    return;
-  }
   result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
-  result->set_message(
-      "this transaction id was accepted before with different content; kept as evidence");
+  result->set_event_id(item.verdict.event_id);
+  result->set_message(std::string(kConflictMessage));
   ingest_storage::ConflictEvidence evidence;
   *evidence.mutable_upload() = *item.upload;
   *evidence.mutable_source() = tenant;
   evidence.set_recorded_at_us(absl::ToUnixMicros(now));
-  evidence.set_accepted_digest(std::string(crypto::AsStringView(seen.digest)));
+  evidence.set_accepted_digest(std::string(crypto::AsStringView(item.accepted_digest)));
   evidence.set_conflicting_digest(std::string(crypto::AsStringView(item.digest)));
   absl::StatusOr<DedupIndex::ConflictRecorded> recorded =
       dedup_->RecordConflict(item.verdict.event_id, evidence);
   if (!recorded.ok()) {
-    // Still counted: the signal must not vanish with the evidence.
+    // Still counted: the signal must not vanish with the evidence (Kafka has the event).
     city.conflict->Increment();
     LOG(ERROR) << "could not keep conflict evidence for " << item.verdict.event_id << ": "
                << recorded.status();
     return;
   }
-  // A retry of the same conflicting upload is answered CONFLICT again, but counted once.
+  // A conflict kept meanwhile by another call with the same content is counted once.
   if (!recorded->kept_now) return;
   city.conflict->Increment();
   LOG_EVERY_N(WARNING, 100) << "transaction id conflict (fraud signal): " << item.verdict.event_id
@@ -273,9 +281,30 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         break;
       }
       if (seen->has_value()) {
-        Resolve(tenant, item, **seen, now, response.mutable_results(item.index));
-        claims_.Release(id);
-        continue;
+        const DedupEntry& accepted = **seen;
+        v1::ItemResult* result = response.mutable_results(item.index);
+        result->set_event_id(id);
+        if (accepted.digest == item.digest) {
+          result->set_outcome(v1::ITEM_OUTCOME_DUPLICATE);
+          metrics_->City(item.verdict.metrics_city).duplicate->Increment();
+          claims_.Release(id);
+          continue;
+        }
+        absl::StatusOr<bool> kept = dedup_->ConflictKept(id, crypto::AsStringView(item.digest));
+        if (!kept.ok()) {
+          claims_.Release(id);
+          failure = absl::UnavailableError(absl::StrCat("dedup index: ", kept.status().message()));
+          break;
+        }
+        if (*kept) {
+          // A retry of a conflict published and kept before: answered again, counted once.
+          result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
+          result->set_message(std::string(kConflictMessage));
+          claims_.Release(id);
+          continue;
+        }
+        item.conflict = true;  // published to the conflict topic below, kept once Kafka has it
+        item.accepted_digest = accepted.digest;
       }
       const int slot = static_cast<int>(produced.size());
       {
@@ -283,9 +312,18 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         ++batch->outstanding;
       }
       metrics_->inflight.Add(1);
-      absl::Status enqueued = ProduceItem(
-          batch, slot, item,
-          BuildTxnEvent(*item.upload, tenant, item.verdict, now).SerializeAsString(), now);
+      absl::Status enqueued =
+          item.conflict
+              ? ProduceItem(batch, slot, item, options_.conflict_topic,
+                            BuildConflictEvent(*item.upload, tenant, item.verdict,
+                                               crypto::AsStringView(item.accepted_digest),
+                                               crypto::AsStringView(item.digest), now)
+                                .SerializeAsString(),
+                            now)
+              : ProduceItem(
+                    batch, slot, item, options_.topic,
+                    BuildTxnEvent(*item.upload, tenant, item.verdict, now).SerializeAsString(),
+                    now);
       if (!enqueued.ok()) {
         {
           absl::MutexLock lock(&batch->mu);
@@ -323,6 +361,10 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       }
       if (!report.status.ok()) {
         if (failure.ok()) failure = absl::UnavailableError(report.status.message());
+        continue;
+      }
+      if (item.conflict) {
+        KeepConflict(tenant, item, now, response.mutable_results(item.index));
         continue;
       }
       durable.push_back({item.verdict.event_id, item.digest, absl::ToUnixMicros(now)});

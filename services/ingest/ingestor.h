@@ -6,11 +6,16 @@
 //   2. claim its id (terminal_id, terminal_seq) in an in-process claim table, so that two
 //      uploads of the same id (in one batch, or concurrent batches) never both produce: the
 //      later one waits until the earlier one is settled, then looks again;
-//   3. look the id up in the dedup index (dedup_index.h): same content -> DUPLICATE, other
-//      content -> CONFLICT (kept as evidence in RocksDB, counted, never produced);
+//   3. look the id up in the dedup index (dedup_index.h): same content -> DUPLICATE; other
+//      content -> CONFLICT: a TxnConflict event goes to tongka.txn.conflicts (keyed by card_id,
+//      the same way as step 4), and once Kafka has it, the evidence is kept in RocksDB, counted
+//      and answered CONFLICT; nothing of it reaches tongka.txn. Content already kept as evidence
+//      (a retried call) is answered CONFLICT again without publishing or counting;
 //   4. otherwise produce the tongka.v1.Event to tongka.txn keyed by card_id (idempotent producer,
 //      acks=all) and, once Kafka's delivery report says OK, record the id in the dedup index and
 //      only then answer ACCEPTED. Dedup entries of a batch are written in one RocksDB commit.
+// A crash after Kafka took a TxnConflict but before its evidence was kept publishes it again on
+// the retry, under the same event id (BuildConflictEvent): consumers drop the repeat.
 //
 // Failure contract (what a client sees when Kafka is slow or down): an item is ACCEPTED only
 // after its delivery report is OK. If any produced item of the batch has no OK report by the
@@ -55,6 +60,7 @@ namespace tongka::ingest {
 
 struct IngestorOptions {
   std::string topic = kTxnTopic;
+  std::string conflict_topic = kConflictTopic;
   // Longest wait for Kafka's acknowledgements of one batch.
   absl::Duration ack_timeout = absl::Seconds(10);
   // The retry hint attached to UNAVAILABLE and RESOURCE_EXHAUSTED.
@@ -109,12 +115,14 @@ class Ingestor {
   struct Item;
 
   absl::Status ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
-                           std::string value, absl::Time recorded_at);
+                           const std::string& topic, std::string value, absl::Time recorded_at);
   void OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
-                  absl::Time produced_at, const event_log::DeliveryResult& result);
+                  bool record_late_success, absl::Time produced_at,
+                  const event_log::DeliveryResult& result);
   void RecordDurable(const std::vector<DedupEntry>& entries);
-  void Resolve(const v1::Tenant& tenant, const Item& item, const DedupEntry& seen, absl::Time now,
-               v1::ItemResult* result);
+  // A conflict Kafka has taken: keeps the evidence, counts it once, answers CONFLICT.
+  void KeepConflict(const v1::Tenant& tenant, const Item& item, absl::Time now,
+                    v1::ItemResult* result);
   absl::Status RetryHint(absl::Status status) const;
 
   const Validator* const validator_;

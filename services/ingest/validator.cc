@@ -1,5 +1,6 @@
 #include "services/ingest/validator.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message.h"
@@ -326,6 +327,35 @@ v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& s
     default:
       break;
   }
+  return event;
+}
+
+v1::Event BuildConflictEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                             const Verdict& verdict, absl::string_view accepted_digest,
+                             absl::string_view conflicting_digest, absl::Time recorded_at) {
+  v1::Event event;
+  event.set_event_id(absl::StrCat("conflict/", verdict.event_id, "/",
+                                  absl::BytesToHexString(conflicting_digest.substr(0, 16))));
+  event.set_occurred_at_us(upload.occurred_at_us());
+  event.set_recorded_at_us(absl::ToUnixMicros(recorded_at));
+  *event.mutable_source() = source;
+  v1::TxnConflict* conflict = event.mutable_txn_conflict();
+  conflict->set_txn_event_id(verdict.event_id);
+  switch (upload.body_case()) {
+    case v1::TransactionUpload::kTap:
+      CopyBody(upload.tap(), verdict, conflict->mutable_tap());
+      break;
+    case v1::TransactionUpload::kLoad:
+      CopyBody(upload.load(), verdict, conflict->mutable_load());
+      break;
+    case v1::TransactionUpload::kRefund:
+      CopyBody(upload.refund(), verdict, conflict->mutable_refund());
+      break;
+    default:
+      break;
+  }
+  conflict->set_accepted_digest(std::string(accepted_digest));
+  conflict->set_conflicting_digest(std::string(conflicting_digest));
   return event;
 }
 

@@ -50,6 +50,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libs/txn/keys.h"
 #include "proto/common.pb.h"
@@ -99,6 +100,14 @@ class Validator {
 // caller as source, and the body with TxnCommon.late set.
 v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
                         const Verdict& verdict, absl::Time recorded_at);
+
+// The event ingest publishes to tongka.txn.conflicts when an upload reuses an accepted
+// transaction id with other content (a TxnConflict; the digests are SM3 of the canonical content
+// and MAC, as the dedup index keeps them). Its id names the transaction and the conflicting
+// content, so publishing the same conflict again yields the same event.
+v1::Event BuildConflictEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                             const Verdict& verdict, absl::string_view accepted_digest,
+                             absl::string_view conflicting_digest, absl::Time recorded_at);
 
 }  // namespace tongka::ingest
 

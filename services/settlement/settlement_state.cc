@@ -402,14 +402,10 @@ const TxnStage::Prepared* TxnStage::TakePrepared(const event_log::Record& record
   Prepared* p = prepared_.Take(record);
   if (p == nullptr) return nullptr;
   // The record may have moved since Prepare; its bytes did not, but the views are re-based on
-  // them to depend on nothing but this record.
-  auto rebase = [&](absl::string_view view) {
-    return view.empty()
-               ? view
-               : absl::string_view(record.value.data() + (view.data() - p->base), view.size());
-  };
-  p->txn.event_id = rebase(p->txn.event_id);
-  p->txn.original_terminal_id = rebase(p->txn.original_terminal_id);
+  // them to depend on nothing but this record (an entry left by a loop that stopped may outlive
+  // the bytes it was read from).
+  txn::RebaseTxnView(p->base, record.value.data(), &p->txn);
+  p->base = record.value.data();
   return p;
 }
 

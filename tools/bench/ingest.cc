@@ -235,6 +235,7 @@ int Main() {
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
   std::unique_ptr<event_log::LocalKafka> kafka =
       StartBroker(&work_dir, {{.name = ingest::kTxnTopic, .partitions = partitions},
+                              {.name = ingest::kConflictTopic, .partitions = partitions},
                               {.name = kRawTopic, .partitions = partitions}});
   const std::string bootstrap = kafka->bootstrap();
 

@@ -61,6 +61,7 @@ TapCounter::ParsedTap TapCounter::Parse(const event_log::Record& record) {
   if (!txn::ParseTxnView(record.value, &txn) || txn.kind != txn::TxnKind::kTap) return parsed;
   parsed.usable = true;
   parsed.card_id = txn.card_id;
+  parsed.base = record.value.data();
   parsed.acquirer_city = txn.acquirer_city;
   parsed.amount_fen = txn.amount_fen;
   return parsed;
@@ -77,8 +78,14 @@ void TapCounter::Prepare(const std::vector<event_log::Record>& records) {
 
 absl::Status TapCounter::Apply(const event_log::Record& record, state_store::StateBatch& batch) {
   ParsedTap own;
-  const ParsedTap* tap = prepared_.Take(record);
-  if (tap == nullptr) tap = &(own = Parse(record));
+  ParsedTap* tap = prepared_.Take(record);
+  if (tap == nullptr) {
+    tap = &(own = Parse(record));
+  } else if (!tap->card_id.empty()) {
+    tap->card_id = absl::string_view(record.value.data() + (tap->card_id.data() - tap->base),
+                                     tap->card_id.size());
+    tap->base = record.value.data();
+  }
   if (!tap->usable) {
     ++unparseable_;
     return absl::OkStatus();

@@ -47,11 +47,13 @@ class TapCounter : public state_store::Applier {
   void Prepare(const std::vector<event_log::Record>& records) override;
 
  private:
-  // What the stage reads of a record. card_id points into the record's bytes: it is read while
-  // the record is applied, and the loop keeps its batch's records until the batch is committed.
+  // What the stage reads of a record. card_id points into the record's bytes at `base` (Apply
+  // re-bases it onto the record it applies: an entry left by a loop that stopped may outlive the
+  // bytes it was read from) and is copied before the record goes.
   struct ParsedTap {
     bool usable = false;  // a tap that parsed
     absl::string_view card_id;
+    const char* base = nullptr;
     uint32_t acquirer_city = 0;
     int64_t amount_fen = 0;
   };

@@ -129,9 +129,11 @@ TEST(SampleStateTest, JunkIsCountedAndSkipped) {
 }
 
 // Prepare (the prefetch thread's parse) changes nothing: prepared, out of step (Prepare saw other
-// records) or unprepared, the same taps give the same state and the same outbox.
+// records), stale (prepared from an earlier fetch of the same records whose bytes are gone, as
+// after a loop stopped with records prefetched) or unprepared, the same taps give the same state
+// and the same outbox.
 TEST(SampleStateTest, PreparedTapsApplyExactlyAsUnprepared) {
-  enum class Mode { kUnprepared, kPrepared, kOutOfStep };
+  enum class Mode { kUnprepared, kPrepared, kOutOfStep, kStale };
   auto run = [](Mode mode, const std::string& name) {
     auto store = Open(name);
     TapCounter counter;
@@ -145,6 +147,19 @@ TEST(SampleStateTest, PreparedTapsApplyExactlyAsUnprepared) {
         std::vector<Record> other;
         other.push_back(TapRecord(first + 7));
         counter.Prepare(other);
+      }
+      std::vector<std::string> scribbles;
+      if (mode == Mode::kStale) {
+        {
+          std::vector<Record> earlier;
+          for (const Record& record : records) earlier.push_back(record.Clone());
+          counter.Prepare(earlier);
+        }  // freed: views still pointing there would read the scribbles below
+        for (const Record& record : records) {
+          scribbles.emplace_back(record.value.size(), '9');
+          scribbles.emplace_back(record.topic.size(), '9');
+          scribbles.emplace_back(record.key.size(), '9');
+        }
       }
       StateBatch batch(store.get());
       for (const Record& record : records) EXPECT_TRUE(counter.Apply(record, batch).ok());
@@ -160,6 +175,7 @@ TEST(SampleStateTest, PreparedTapsApplyExactlyAsUnprepared) {
   const auto unprepared = run(Mode::kUnprepared, "unprepared");
   EXPECT_EQ(run(Mode::kPrepared, "prepared"), unprepared);
   EXPECT_EQ(run(Mode::kOutOfStep, "out_of_step"), unprepared);
+  EXPECT_EQ(run(Mode::kStale, "stale"), unprepared);
 }
 
 TEST(SampleStateTest, SyntheticStreamIsDeterministic) {
