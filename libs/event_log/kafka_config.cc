@@ -82,6 +82,10 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> BuildProducerConf(const KafkaClie
                             {"acks", "all"},
                             {"partitioner", "murmur2_random"},
                             {"max.in.flight.requests.per.connection", "5"},
+                            // Topics are created by the deployment: asking for a missing one
+                            // (a typo, a service started before its topics) must not create it
+                            // with the broker's defaults.
+                            {"allow.auto.create.topics", "false"},
                             // Throughput defaults that the benchmarks justify; overridable.
                             {"linger.ms", "5"},
                             {"batch.num.messages", "10000"},

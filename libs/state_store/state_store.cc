@@ -484,6 +484,30 @@ void StateBatch::Append(absl::string_view key, absl::string_view bytes) {
   change.bytes.append(bytes.data(), bytes.size());
 }
 
+absl::StatusOr<std::string*> StateBatch::Mutable(absl::string_view key, bool* present) {
+  auto [it, inserted] = writes_.try_emplace(key);
+  Write& change = it->second;
+  if (inserted || change.kind == Write::Kind::kAppend) {
+    absl::StatusOr<std::optional<std::string>> stored = store_->Get(key);
+    if (!stored.ok()) {
+      if (inserted) writes_.erase(it);
+      return stored.status();
+    }
+    if (present != nullptr) *present = stored->has_value();
+    std::string value = stored->has_value() ? std::move(**stored) : std::string();
+    if (!inserted) value.append(change.bytes);  // the store's value, then the pending appends
+    change.kind = Write::Kind::kPut;
+    change.bytes = std::move(value);
+    return &change.bytes;
+  }
+  if (present != nullptr) *present = change.kind == Write::Kind::kPut;
+  if (change.kind == Write::Kind::kDelete) {
+    change.kind = Write::Kind::kPut;
+    change.bytes.clear();
+  }
+  return &change.bytes;
+}
+
 absl::Status StateBatch::ScanPrefix(
     absl::string_view prefix,
     const std::function<bool(absl::string_view, absl::string_view)>& visit) const {

@@ -170,6 +170,14 @@ class StateBatch {
   // only the new bytes, where Get + Put would rewrite the whole value every batch.
   void Append(absl::string_view key, absl::string_view bytes);
 
+  // Read-modify-write in place: the value `key` will have after this batch, to change as it
+  // stands. The first use in a batch reads it through the store; an absent (or deleted) key is
+  // an empty string, and *present (if given) says which. From then on the key is written by the
+  // commit with whatever the string holds, as a Put would. For appliers that update many keys a
+  // batch: one lookup and no copies, where Get + Put copy the value out and in and look it up
+  // twice. The pointer is valid until the batch's next write or its commit.
+  absl::StatusOr<std::string*> Mutable(absl::string_view key, bool* present = nullptr);
+
   // Visits the keys starting with `prefix` as they will be after this batch commits (the store's
   // keys overlaid with the batch's puts and deletes), in key order, until `visit` returns false.
   // Costs a pass over the batch's writes plus the store's keys under the prefix: for occasional

@@ -26,6 +26,13 @@ std::unique_ptr<StateStore> OpenStore(const std::string& dir) {
   return std::move(*store);
 }
 
+// Commits `values` as one batch of puts.
+void Seed(StateStore& store, const std::vector<std::pair<std::string, std::string>>& values) {
+  StateBatch seed(&store);
+  for (const auto& [key, value] : values) seed.Put(key, value);
+  ASSERT_TRUE(store.Commit(seed).ok());
+}
+
 TEST(StateStoreTest, CommitWritesStateOffsetsAndOutboxTogether) {
   std::string dir = FreshDir("commit");
   {
@@ -67,12 +74,7 @@ TEST(StateStoreTest, BatchReadsSeeTheirOwnWrites) {
 
 TEST(StateStoreTest, BatchScanOverlaysItsWritesOnTheStore) {
   auto store = OpenStore(FreshDir("scan"));
-  StateBatch seed(store.get());
-  seed.Put("p/a", "1");
-  seed.Put("p/b", "2");
-  seed.Put("p/c", "3");
-  seed.Put("q/a", "9");
-  ASSERT_TRUE(store->Commit(seed).ok());
+  Seed(*store, {{"p/a", "1"}, {"p/b", "2"}, {"p/c", "3"}, {"q/a", "9"}});
   StateBatch batch(store.get());
   batch.Put("p/b", "20");
   batch.Delete("p/c");
@@ -286,6 +288,52 @@ TEST(StateStoreTest, CheckpointOpensAsACopyAtThatPoint) {
   EXPECT_EQ(*restored->Digest(), digest_at_checkpoint);
   EXPECT_EQ(restored->Offsets()->at({"txn", 0}), 5);
   EXPECT_EQ(restored->Get("a")->value(), "1");
+}
+
+TEST(StateStoreTest, MutableUpdatesInPlaceWhatGetAndPutWould) {
+  auto store = OpenStore(FreshDir("mutable"));
+  Seed(*store, {{"stored", "s"}, {"deleted", "d"}, {"appended", "a"}});
+  StateBatch batch(store.get());
+  bool present = true;
+  std::string* absent = *batch.Mutable("absent", &present);
+  EXPECT_FALSE(present);
+  EXPECT_EQ(*absent, "");
+  absent->append("new");
+  EXPECT_EQ(**batch.Get("absent"), "new");
+  EXPECT_EQ(*batch.Mutable("absent", &present), absent) << "the same pending value";
+  EXPECT_TRUE(present);
+
+  std::string* stored = *batch.Mutable("stored", &present);
+  EXPECT_TRUE(present);
+  EXPECT_EQ(*stored, "s");
+  stored->append("+1");
+
+  batch.Delete("deleted");
+  EXPECT_EQ(**batch.Mutable("deleted", &present), "");
+  EXPECT_FALSE(present);
+
+  batch.Append("appended", "b");
+  std::string* appended = *batch.Mutable("appended", &present);
+  EXPECT_TRUE(present);
+  EXPECT_EQ(*appended, "ab") << "the store's value, then the pending append";
+  appended->append("c");
+
+  batch.Put("put", "p");
+  EXPECT_EQ(**batch.Mutable("put", &present), "p");
+  EXPECT_TRUE(present);
+  ASSERT_TRUE(store->Commit(batch).ok());
+
+  EXPECT_EQ(**store->Get("absent"), "new");
+  EXPECT_EQ(**store->Get("stored"), "s+1");
+  EXPECT_EQ(**store->Get("deleted"), "") << "written as a Put of what the string held";
+  EXPECT_EQ(**store->Get("appended"), "abc");
+  EXPECT_EQ(**store->Get("put"), "p");
+
+  // The same changes through Get and Put give the same store.
+  auto twin = OpenStore(FreshDir("mutable-twin"));
+  Seed(*twin,
+       {{"stored", "s+1"}, {"deleted", ""}, {"appended", "abc"}, {"absent", "new"}, {"put", "p"}});
+  EXPECT_EQ(*twin->Digest(), *store->Digest());
 }
 
 TEST(StateStoreTest, AStoreOpensOnlyUnderTheKeyLayoutItWasBuiltWith) {

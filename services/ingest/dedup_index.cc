@@ -212,6 +212,7 @@ absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(
   const std::string prefix = absl::StrCat(kConflictPrefix, event_id, "/");
   ConflictRecorded recorded;
   std::optional<int> same;
+  bool same_published = false;
   bool corrupt = false;
   absl::Status scanned =
       store_->ScanPrefix(prefix, [&](absl::string_view, absl::string_view value) {
@@ -220,13 +221,33 @@ absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(
           corrupt = true;
           return false;
         }
-        if (kept.conflicting_digest() == evidence.conflicting_digest()) same = recorded.number;
+        if (kept.conflicting_digest() == evidence.conflicting_digest()) {
+          same = recorded.number;
+          same_published = kept.published();
+        }
         ++recorded.number;
         return true;
       });
   if (!scanned.ok()) return scanned;
   if (corrupt) return absl::DataLossError(absl::StrCat("corrupt conflict evidence under ", prefix));
-  if (same.has_value()) return ConflictRecorded{.number = *same, .kept_now = false};
+  if (same.has_value()) {
+    if (evidence.published() && !same_published) {
+      // Kept before conflicts were published: now it is, and the evidence says so.
+      state_store::StateBatch batch(store_);
+      ingest_storage::ConflictEvidence marked;
+      absl::StatusOr<std::optional<std::string>> stored =
+          store_->Get(absl::StrFormat("%s%06d", prefix, *same));
+      if (!stored.ok()) return stored.status();
+      if (!stored->has_value() || !marked.ParseFromString(**stored)) {
+        return absl::DataLossError(absl::StrCat("conflict evidence under ", prefix, " changed"));
+      }
+      marked.set_published(true);
+      batch.Put(absl::StrFormat("%s%06d", prefix, *same), marked.SerializeAsString());
+      absl::Status committed = store_->Commit(batch);
+      if (!committed.ok()) return committed;
+    }
+    return ConflictRecorded{.number = *same, .kept_now = false};
+  }
   state_store::StateBatch batch(store_);
   batch.Put(absl::StrFormat("%s%06d", prefix, recorded.number), evidence.SerializeAsString());
   absl::Status committed = store_->Commit(batch);
@@ -255,12 +276,20 @@ absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> DedupIndex::Confli
 
 absl::StatusOr<bool> DedupIndex::ConflictKept(absl::string_view event_id,
                                               absl::string_view conflicting_digest) const {
-  absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> kept = Conflicts(event_id);
-  if (!kept.ok()) return kept.status();
-  for (const ingest_storage::ConflictEvidence& evidence : *kept) {
-    if (evidence.conflicting_digest() == conflicting_digest) return true;
-  }
-  return false;
+  bool kept = false;
+  absl::Status scanned = store_->ScanPrefix(
+      absl::StrCat(kConflictPrefix, event_id, "/"),
+      [&](absl::string_view, absl::string_view value) {
+        ingest_storage::ConflictEvidence evidence;
+        if (evidence.ParseFromArray(value.data(), static_cast<int>(value.size())) &&
+            evidence.conflicting_digest() == conflicting_digest && evidence.published()) {
+          kept = true;
+          return false;
+        }
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
+  return kept;
 }
 
 absl::StatusOr<int64_t> DedupIndex::Prune(absl::Time cutoff, int64_t max_entries) {

@@ -108,7 +108,8 @@ class DedupIndex {
   absl::StatusOr<std::vector<ingest_storage::ConflictEvidence>> Conflicts(
       absl::string_view event_id) const;
 
-  // True when evidence with this conflicting_digest is kept for `event_id`.
+  // True when evidence with this conflicting_digest is kept for `event_id` and was published.
+  // Evidence that does not parse is passed over (RecordConflict reports it).
   absl::StatusOr<bool> ConflictKept(absl::string_view event_id,
                                     absl::string_view conflicting_digest) const;
 

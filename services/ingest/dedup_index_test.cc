@@ -107,6 +107,29 @@ TEST_F(DedupIndexTest, ConflictsAccumulateAsEvidence) {
   EXPECT_TRUE(index_->Conflicts("txn/310000-BUS-000001/10")->empty());
 }
 
+// Only published evidence counts as kept; evidence kept before conflicts were published is
+// marked published (without being kept again) when its content is published.
+TEST_F(DedupIndexTest, ConflictKeptMeansKeptAndPublished) {
+  const std::string id = "txn/310000-BUS-000001/9";
+  ingest_storage::ConflictEvidence legacy;
+  legacy.set_recorded_at_us(1000);
+  legacy.set_conflicting_digest("content");
+  ASSERT_TRUE(index_->RecordConflict(id, legacy)->kept_now);
+  EXPECT_FALSE(*index_->ConflictKept(id, "content")) << "never published";
+  ingest_storage::ConflictEvidence published = legacy;
+  published.set_recorded_at_us(2000);
+  published.set_published(true);
+  absl::StatusOr<DedupIndex::ConflictRecorded> marked = index_->RecordConflict(id, published);
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  EXPECT_FALSE(marked->kept_now) << "kept (and counted) before";
+  EXPECT_TRUE(*index_->ConflictKept(id, "content"));
+  EXPECT_FALSE(*index_->ConflictKept(id, "other content"));
+  auto conflicts = index_->Conflicts(id);
+  ASSERT_EQ(conflicts->size(), 1u);
+  EXPECT_TRUE((*conflicts)[0].published());
+  EXPECT_EQ((*conflicts)[0].recorded_at_us(), 1000) << "the first sighting's evidence stays";
+}
+
 TEST_F(DedupIndexTest, PruneDeletesOnlyEntriesBeforeTheCutoffOldestFirst) {
   const absl::Time t0 = absl::FromUnixSeconds(1767225600);
   // Ten commits of two entries, an hour apart.

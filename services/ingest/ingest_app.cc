@@ -61,25 +61,17 @@ absl::Status IngestApp::Wire() {
                                      .tls_cert_path = config_.kafka_cert_path,
                                      .tls_key_path = config_.kafka_key_path,
                                      .overrides = config_.kafka_overrides};
+  event_log::KafkaClientConfig producing = kafka;
+  producing.overrides["message.timeout.ms"] =
+      absl::StrCat(absl::ToInt64Milliseconds(config_.kafka_message_timeout));
+  absl::StatusOr<std::unique_ptr<event_log::Producer>> producer =
+      event_log::Producer::Create(producing);
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(*producer);
+  if (absl::Status topics = CheckTopics(); !topics.ok()) return topics;
   // The log is the truth: before serving, record what Kafka has that the index may have missed
   // (a crash between Kafka's ack and the index write), so a retry of it is a DUPLICATE.
   if (absl::Status caught_up = CatchUp(kafka); !caught_up.ok()) return caught_up;
-  kafka.overrides["message.timeout.ms"] =
-      absl::StrCat(absl::ToInt64Milliseconds(config_.kafka_message_timeout));
-  absl::StatusOr<std::unique_ptr<event_log::Producer>> producer =
-      event_log::Producer::Create(kafka);
-  if (!producer.ok()) return producer.status();
-  producer_ = std::move(*producer);
-  // Both topics must exist: a record for a missing one would only time out (topics are created
-  // by the deployment, never on demand).
-  for (const std::string& topic : {config_.topic, config_.conflict_topic}) {
-    absl::StatusOr<int32_t> partitions = producer_->PartitionCount(topic, absl::Seconds(30));
-    if (!partitions.ok()) {
-      return absl::Status(partitions.status().code(),
-                          absl::StrCat("topic ", topic, ": ", partitions.status().message(),
-                                       " (created by deploy/k8s/base/kafka/topics.yaml)"));
-    }
-  }
   ingestor_ = std::make_unique<Ingestor>(validator_.get(), dedup_.get(), producer_.get(),
                                          metrics_.get(), now_,
                                          IngestorOptions{.topic = config_.topic,
@@ -117,6 +109,29 @@ absl::Status IngestApp::Wire() {
   LOG(INFO) << "ingest serving on :" << server_->port() << " ("
             << server::AuthModeName(config_.grpc.auth_mode) << "), metrics on :" << metrics_port()
             << ", topic " << config_.topic;
+  return absl::OkStatus();
+}
+
+absl::Status IngestApp::CheckTopics() {
+  // Both topics must exist (a record for a missing one would only time out: topics are created
+  // by the deployment, never on demand), and the conflicts are keyed by card like the
+  // transactions, in as many partitions, so a card's conflicts share its partition number.
+  int32_t txn_partitions = 0;
+  for (const std::string& topic : {config_.topic, config_.conflict_topic}) {
+    absl::StatusOr<int32_t> partitions = producer_->PartitionCount(topic, absl::Seconds(30));
+    if (!partitions.ok()) {
+      return absl::Status(partitions.status().code(),
+                          absl::StrCat("topic ", topic, ": ", partitions.status().message(),
+                                       " (created by deploy/k8s/base/kafka/topics.yaml)"));
+    }
+    if (topic == config_.topic) {
+      txn_partitions = *partitions;
+    } else if (*partitions != txn_partitions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "topic ", topic, " has ", *partitions, " partitions, ", config_.topic, " has ",
+          txn_partitions, ": both are keyed by card and must have the same count"));
+    }
+  }
   return absl::OkStatus();
 }
 

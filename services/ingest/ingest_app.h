@@ -71,6 +71,7 @@ class IngestApp {
   IngestApp(IngestConfig config, server::NowFn now)
       : config_(std::move(config)), now_(std::move(now)) {}
   absl::Status Wire();
+  absl::Status CheckTopics();
   absl::Status CatchUp(const event_log::KafkaClientConfig& kafka);
   void PruneLoop();
   void WatchProducer();

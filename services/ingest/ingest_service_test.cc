@@ -296,6 +296,44 @@ TEST_F(IngestServiceTest, SameIdOtherContentIsConflictKeptAsEvidence) {
   EXPECT_EQ(TopicEvents(kConflictTopic).size(), 2u) << "a retried conflict is not published again";
 }
 
+// Kafka takes a conflict only after the call gave up: the late report keeps the evidence (and
+// never touches the accepted transaction's entry), so the retry is answered CONFLICT without a
+// second event on the conflict topic.
+TEST_F(IngestServiceTest, AConflictKafkaTakesLateIsKeptOnceAndPublishedOnce) {
+  const std::string id = "txn/310000-BUS-000001/1";
+  const v1::TransactionUpload accepted = SignedTap(keyring_, {.amount_fen = 200});
+  const v1::TransactionUpload clone = SignedTap(keyring_, {.amount_fen = 300});
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(Upload(Batch({accepted}), &response).ok());
+  ASSERT_EQ(response.accepted(), 1);
+  StartApp(broker_->bootstrap(), absl::Milliseconds(500));
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::Status status = Upload(Batch({clone}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(app_->ingestor().claimed(), 1) << "the conflict waits in the producer";
+  EXPECT_TRUE(app_->dedup().Conflicts(id)->empty()) << "kept before Kafka had it";
+  ASSERT_TRUE(broker_->SetDown(false).ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (app_->ingestor().claimed() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(app_->ingestor().claimed(), 0) << "the late report never came";
+  auto evidence = app_->dedup().Conflicts(id);
+  ASSERT_EQ(evidence->size(), 1u);
+  EXPECT_TRUE((*evidence)[0].published());
+  EXPECT_EQ((*evidence)[0].upload().tap().amount_fen(), 300);
+
+  ASSERT_TRUE(Upload(Batch({clone, accepted}), &response).ok());
+  EXPECT_EQ(response.results(0).outcome(), v1::ITEM_OUTCOME_CONFLICT);
+  EXPECT_EQ(response.results(1).outcome(), v1::ITEM_OUTCOME_DUPLICATE)
+      << "the accepted content's entry is untouched";
+  EXPECT_EQ(TopicEvents(kConflictTopic).size(), 1u);
+  EXPECT_EQ(TopicEvents().size(), 1u);
+  EXPECT_TRUE(
+      absl::StrContains(app_->registry().ExpositionText(),
+                        "tongka_ingest_items_total{outcome=\"conflict\",city=\"310000\"} 1"));
+}
+
 TEST_F(IngestServiceTest, IdempotentAcrossRestart) {
   v1::UploadBatchRequest request =
       Batch({SignedTap(keyring_, {.seq = 1}), SignedTap(keyring_, {.seq = 2})});

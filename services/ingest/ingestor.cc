@@ -89,9 +89,9 @@ struct Ingestor::Item {
   const v1::TransactionUpload* upload = nullptr;
   Verdict verdict;
   crypto::Sm3Digest digest{};
-  // Set when the id was accepted before with other content: what is produced is a TxnConflict.
-  bool conflict = false;
-  crypto::Sm3Digest accepted_digest{};
+  // Set when the id was accepted before with other content: what is produced is a TxnConflict,
+  // and this is the evidence kept once Kafka has it (by the call, or by a late report).
+  std::shared_ptr<const ingest_storage::ConflictEvidence> conflict;
 };
 
 namespace {
@@ -129,7 +129,7 @@ void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
 }
 
 void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
-                          bool record_late_success, absl::Time produced_at,
+                          const Conflict* conflict, absl::Time produced_at,
                           const event_log::DeliveryResult& result) {
   metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - produced_at));
   metrics_->inflight.Add(-1);
@@ -145,9 +145,16 @@ void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const D
   }
   if (settle_here) {
     // The call has given up waiting (it told its client to retry). Record a late success so the
-    // retry finds it DUPLICATE, then let the retry (waiting on the claim) proceed. (A late
-    // conflict is not recorded: the retry publishes it again, under the same event id.)
-    if (result.status.ok() && record_late_success) RecordDurable({entry});
+    // retry finds it DUPLICATE (or, for a conflict, keep its evidence so the retry finds it kept:
+    // never a dedup entry, which would replace the accepted content's), then let the retry
+    // (waiting on the claim) proceed.
+    if (result.status.ok()) {
+      if (conflict != nullptr) {
+        KeepEvidence(entry.event_id, *conflict->evidence, conflict->metrics_city);
+      } else {
+        RecordDurable({entry});
+      }
+    }
     claims_.Release(entry.event_id);
   }
 }
@@ -157,10 +164,12 @@ absl::Status Ingestor::ProduceItem(const std::shared_ptr<Batch>& batch, int slot
                                    absl::Time recorded_at) {
   const absl::Time produced_at = absl::Now();
   DedupEntry entry{item.verdict.event_id, item.digest, absl::ToUnixMicros(recorded_at)};
-  const bool record_late_success = !item.conflict;
-  event_log::DeliveryCallback callback = [this, batch, slot, entry, record_late_success,
+  std::optional<Conflict> conflict;
+  if (item.conflict != nullptr) conflict = Conflict{item.conflict, item.verdict.metrics_city};
+  event_log::DeliveryCallback callback = [this, batch, slot, entry, conflict,
                                           produced_at](const event_log::DeliveryResult& result) {
-    OnDelivery(batch, slot, entry, record_late_success, produced_at, result);
+    OnDelivery(batch, slot, entry, conflict.has_value() ? &*conflict : nullptr, produced_at,
+               result);
   };
   const std::string& card_id = txn::CommonOf(*item.upload)->card_id();
   const absl::Time give_up = produced_at + options_.queue_full_wait;
@@ -175,33 +184,25 @@ absl::Status Ingestor::ProduceItem(const std::shared_ptr<Batch>& batch, int slot
   }
 }
 
-void Ingestor::KeepConflict(const v1::Tenant& tenant, const Item& item, absl::Time now,
-                            v1::ItemResult* result) {
-  IngestMetrics::CityCounters& city = metrics_->City(item.verdict.metrics_city);
-  result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
-  result->set_event_id(item.verdict.event_id);
-  result->set_message(std::string(kConflictMessage));
-  ingest_storage::ConflictEvidence evidence;
-  *evidence.mutable_upload() = *item.upload;
-  *evidence.mutable_source() = tenant;
-  evidence.set_recorded_at_us(absl::ToUnixMicros(now));
-  evidence.set_accepted_digest(std::string(crypto::AsStringView(item.accepted_digest)));
-  evidence.set_conflicting_digest(std::string(crypto::AsStringView(item.digest)));
+void Ingestor::KeepEvidence(const std::string& event_id,
+                            const ingest_storage::ConflictEvidence& evidence,
+                            uint32_t metrics_city) {
+  IngestMetrics::CityCounters& city = metrics_->City(metrics_city);
   absl::StatusOr<DedupIndex::ConflictRecorded> recorded =
-      dedup_->RecordConflict(item.verdict.event_id, evidence);
+      dedup_->RecordConflict(event_id, evidence);
   if (!recorded.ok()) {
     // Still counted: the signal must not vanish with the evidence (Kafka has the event).
     city.conflict->Increment();
-    LOG(ERROR) << "could not keep conflict evidence for " << item.verdict.event_id << ": "
-               << recorded.status();
+    LOG(ERROR) << "could not keep conflict evidence for " << event_id << ": " << recorded.status();
     return;
   }
-  // A conflict kept meanwhile by another call with the same content is counted once.
+  // Content kept before (a call that failed after Kafka took it, evidence from before
+  // conflicts were published) is counted once.
   if (!recorded->kept_now) return;
   city.conflict->Increment();
-  LOG_EVERY_N(WARNING, 100) << "transaction id conflict (fraud signal): " << item.verdict.event_id
+  LOG_EVERY_N(WARNING, 100) << "transaction id conflict (fraud signal): " << event_id
                             << " evidence #" << recorded->number << " from "
-                            << server::TenantName(tenant);
+                            << server::TenantName(evidence.source());
 }
 
 absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenant,
@@ -303,8 +304,15 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
           claims_.Release(id);
           continue;
         }
-        item.conflict = true;  // published to the conflict topic below, kept once Kafka has it
-        item.accepted_digest = accepted.digest;
+        // Published to the conflict topic below; kept once Kafka has it.
+        auto evidence = std::make_shared<ingest_storage::ConflictEvidence>();
+        *evidence->mutable_upload() = *item.upload;
+        *evidence->mutable_source() = tenant;
+        evidence->set_recorded_at_us(absl::ToUnixMicros(now));
+        evidence->set_accepted_digest(std::string(crypto::AsStringView(accepted.digest)));
+        evidence->set_conflicting_digest(std::string(crypto::AsStringView(item.digest)));
+        evidence->set_published(true);
+        item.conflict = std::move(evidence);
       }
       const int slot = static_cast<int>(produced.size());
       {
@@ -313,11 +321,11 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       }
       metrics_->inflight.Add(1);
       absl::Status enqueued =
-          item.conflict
+          item.conflict != nullptr
               ? ProduceItem(batch, slot, item, options_.conflict_topic,
                             BuildConflictEvent(*item.upload, tenant, item.verdict,
-                                               crypto::AsStringView(item.accepted_digest),
-                                               crypto::AsStringView(item.digest), now)
+                                               item.conflict->accepted_digest(),
+                                               item.conflict->conflicting_digest(), now)
                                 .SerializeAsString(),
                             now)
               : ProduceItem(
@@ -363,8 +371,12 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         if (failure.ok()) failure = absl::UnavailableError(report.status.message());
         continue;
       }
-      if (item.conflict) {
-        KeepConflict(tenant, item, now, response.mutable_results(item.index));
+      if (item.conflict != nullptr) {
+        KeepEvidence(item.verdict.event_id, *item.conflict, item.verdict.metrics_city);
+        v1::ItemResult* result = response.mutable_results(item.index);
+        result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
+        result->set_event_id(item.verdict.event_id);
+        result->set_message(std::string(kConflictMessage));
         continue;
       }
       durable.push_back({item.verdict.event_id, item.digest, absl::ToUnixMicros(now)});

@@ -25,7 +25,8 @@
 // client retries the same batch: items Kafka did take come back DUPLICATE, the rest are
 // produced again. Items whose report is still pending keep their claim until it arrives, so a
 // retry of them waits instead of producing a second copy; when the report finally arrives, a
-// success is recorded in the dedup index by the delivery callback itself.
+// success is recorded in the dedup index by the delivery callback itself (a conflict's evidence
+// is kept, so its retry is answered CONFLICT without publishing it again).
 //
 // Ownership: borrows everything; the producer must be destroyed (flushing, which runs the last
 // delivery callbacks) before the Ingestor, and the Ingestor before the dedup index and metrics.
@@ -116,13 +117,18 @@ class Ingestor {
 
   absl::Status ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
                            const std::string& topic, std::string value, absl::Time recorded_at);
+  // What a conflict's delivery report needs to keep its evidence.
+  struct Conflict {
+    std::shared_ptr<const ingest_storage::ConflictEvidence> evidence;
+    uint32_t metrics_city = 0;
+  };
   void OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
-                  bool record_late_success, absl::Time produced_at,
+                  const Conflict* conflict, absl::Time produced_at,
                   const event_log::DeliveryResult& result);
   void RecordDurable(const std::vector<DedupEntry>& entries);
-  // A conflict Kafka has taken: keeps the evidence, counts it once, answers CONFLICT.
-  void KeepConflict(const v1::Tenant& tenant, const Item& item, absl::Time now,
-                    v1::ItemResult* result);
+  // A conflict Kafka has taken: keeps the evidence and counts it, once per content.
+  void KeepEvidence(const std::string& event_id, const ingest_storage::ConflictEvidence& evidence,
+                    uint32_t metrics_city);
   absl::Status RetryHint(absl::Status status) const;
 
   const Validator* const validator_;

@@ -39,21 +39,23 @@ const (
 	flagStateDir   = "--state_dir"
 )
 
-// moneyTopics keep everything (retention -1): the ledger, and the card
-// registry's source of truth. A topic labelled tongka.io/data-class=money is
-// one too.
+// moneyTopics keep everything (retention -1): the ledger, the card
+// registry's source of truth, and fraud's evidence (ingest's transaction id
+// conflicts). A topic labelled tongka.io/data-class=money or =evidence is one
+// too.
 var moneyTopics = map[string]bool{
-	"tongka.txn":        true,
-	"tongka.cards":      true,
-	"tongka.settlement": true,
-	"tongka.subsidy":    true,
+	"tongka.txn":           true,
+	"tongka.txn.conflicts": true,
+	"tongka.cards":         true,
+	"tongka.settlement":    true,
+	"tongka.subsidy":       true,
 }
 
 // coPartitioned topics are keyed by card_id and need one partition count.
-var coPartitioned = []string{"tongka.txn", "tongka.cards", "tongka.alerts"}
+var coPartitioned = []string{"tongka.txn", "tongka.txn.conflicts", "tongka.cards", "tongka.alerts"}
 
 // allTopics must all exist in a render that defines the Kafka cluster.
-var allTopics = []string{"tongka.txn", "tongka.cards", "tongka.alerts", "tongka.settlement", "tongka.subsidy"}
+var allTopics = []string{"tongka.txn", "tongka.txn.conflicts", "tongka.cards", "tongka.alerts", "tongka.settlement", "tongka.subsidy"}
 
 func (c *Checker) checkConventions(s *sink, objs []*object) ([]string, error) {
 	var (
@@ -576,7 +578,7 @@ func checkTopics(s *sink, topics []*object, kafkas []*object) {
 		if v, ok := cfg["unclean.leader.election.enable"]; ok && str(v) != "false" {
 			s.add(o, "topic %s: config unclean.leader.election.enable is %s, want false", name, str(v))
 		}
-		if moneyTopics[name] || o.labels[dataClassLabel] == "money" {
+		if moneyTopics[name] || o.labels[dataClassLabel] == "money" || o.labels[dataClassLabel] == "evidence" {
 			for _, key := range []string{"retention.ms", "retention.bytes"} {
 				if n, ok := num(cfg[key]); !ok || n != -1 {
 					s.add(o, "money topic %s: config %s is %s, want -1 (keep everything: the log is the source of truth)", name, key, orDefault(str(cfg[key]), "not set"))

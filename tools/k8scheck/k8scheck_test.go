@@ -406,7 +406,7 @@ func TestConventionsOneByOne(t *testing.T) {
 		{"alerts partitions", base, "KafkaTopic", "tongka-alerts", func(o map[string]interface{}) bool {
 			mm(o, "spec")["partitions"] = 12
 			return true
-		}, `co-partitioned topics (keyed by card_id) must have the same partition count: tongka.txn=48, tongka.cards=48, tongka.alerts=12`},
+		}, `co-partitioned topics (keyed by card_id) must have the same partition count: tongka.txn=48, tongka.txn.conflicts=48, tongka.cards=48, tongka.alerts=12`},
 		{"min ISR", base, "KafkaTopic", "tongka-alerts", func(o map[string]interface{}) bool {
 			delete(mm(o, "spec", "config"), "min.insync.replicas")
 			return true

@@ -108,13 +108,18 @@ absl::Status TapCounter::FinishBatch(state_store::StateBatch& batch) {
     unparseable_ = 0;
     if (!counted.ok()) return counted;
   }
+  std::string key;
+  CardTotals totals;
   for (const auto& [card_id, delta] : cards_) {
-    const std::string key = absl::StrCat("card/", card_id);
-    absl::StatusOr<CardTotals> totals = ReadMessage<CardTotals>(batch, key);
-    if (!totals.ok()) return totals.status();
-    totals->set_taps(totals->taps() + delta.taps);
-    totals->set_spent_fen(totals->spent_fen() + delta.spent_fen);
-    batch.Put(key, totals->SerializeAsString());
+    key.assign("card/").append(card_id);
+    absl::StatusOr<std::string*> value = batch.Mutable(key);  // an absent card: empty totals
+    if (!value.ok()) return value.status();
+    if (!totals.ParseFromString(**value)) {
+      return absl::InternalError(absl::StrCat("corrupt stored record ", key));
+    }
+    totals.set_taps(totals.taps() + delta.taps);
+    totals.set_spent_fen(totals.spent_fen() + delta.spent_fen);
+    totals.SerializeToString(*value);
   }
   cards_.clear();
   for (const auto& [where, tally] : tallies_) {
