@@ -96,8 +96,12 @@ struct Ingestor::Item {
 
 namespace {
 
-constexpr absl::string_view kConflictMessage =
-    "this transaction id was accepted before with different content; kept as evidence";
+void AnswerConflict(const std::string& event_id, v1::ItemResult* result) {
+  result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
+  result->set_event_id(event_id);
+  result->set_message(
+      "this transaction id was accepted before with different content; kept as evidence");
+}
 
 }  // namespace
 
@@ -284,9 +288,9 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       if (seen->has_value()) {
         const DedupEntry& accepted = **seen;
         v1::ItemResult* result = response.mutable_results(item.index);
-        result->set_event_id(id);
         if (accepted.digest == item.digest) {
           result->set_outcome(v1::ITEM_OUTCOME_DUPLICATE);
+          result->set_event_id(id);
           metrics_->City(item.verdict.metrics_city).duplicate->Increment();
           claims_.Release(id);
           continue;
@@ -299,8 +303,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         }
         if (*kept) {
           // A retry of a conflict published and kept before: answered again, counted once.
-          result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
-          result->set_message(std::string(kConflictMessage));
+          AnswerConflict(id, result);
           claims_.Release(id);
           continue;
         }
@@ -373,10 +376,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       }
       if (item.conflict != nullptr) {
         KeepEvidence(item.verdict.event_id, *item.conflict, item.verdict.metrics_city);
-        v1::ItemResult* result = response.mutable_results(item.index);
-        result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
-        result->set_event_id(item.verdict.event_id);
-        result->set_message(std::string(kConflictMessage));
+        AnswerConflict(item.verdict.event_id, response.mutable_results(item.index));
         continue;
       }
       durable.push_back({item.verdict.event_id, item.digest, absl::ToUnixMicros(now)});
