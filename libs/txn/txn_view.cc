@@ -260,13 +260,14 @@ bool ParseTxnView(absl::string_view bytes, TxnView* out) {
   });
 }
 
+absl::string_view RebaseView(absl::string_view view, const char* from, const char* to) {
+  return view.empty() ? view : absl::string_view(to + (view.data() - from), view.size());
+}
+
 void RebaseTxnView(const char* from, const char* to, TxnView* view) {
-  auto rebase = [from, to](absl::string_view* v) {
-    if (!v->empty()) *v = absl::string_view(to + (v->data() - from), v->size());
-  };
-  rebase(&view->event_id);
-  rebase(&view->card_id);
-  rebase(&view->original_terminal_id);
+  view->event_id = RebaseView(view->event_id, from, to);
+  view->card_id = RebaseView(view->card_id, from, to);
+  view->original_terminal_id = RebaseView(view->original_terminal_id, from, to);
 }
 
 }  // namespace tongka::txn

@@ -51,9 +51,12 @@ struct TxnView {
 // Reads `bytes` (a serialized tongka.v1.Event) into `out`. False when the bytes are malformed.
 bool ParseTxnView(absl::string_view bytes, TxnView* out);
 
-// Moves the views of `view`, read from bytes starting at `from`, onto the same bytes starting at
-// `to`: for a view kept from Prepare, re-based onto the record being applied (the same partition
-// and offset hold the same bytes), so that it depends on nothing but that record.
+// Moves a view into bytes starting at `from` onto the same bytes starting at `to`: for a view
+// kept from Prepare, re-based onto the record being applied (the same partition and offset hold
+// the same bytes), so that it depends on nothing but that record. An empty view stays empty.
+absl::string_view RebaseView(absl::string_view view, const char* from, const char* to);
+
+// RebaseView on every view of `view`.
 void RebaseTxnView(const char* from, const char* to, TxnView* view);
 
 }  // namespace tongka::txn

@@ -212,7 +212,7 @@ absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(
   const std::string prefix = absl::StrCat(kConflictPrefix, event_id, "/");
   ConflictRecorded recorded;
   std::optional<int> same;
-  bool same_published = false;
+  ingest_storage::ConflictEvidence same_evidence;
   bool corrupt = false;
   absl::Status scanned =
       store_->ScanPrefix(prefix, [&](absl::string_view, absl::string_view value) {
@@ -223,7 +223,7 @@ absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(
         }
         if (kept.conflicting_digest() == evidence.conflicting_digest()) {
           same = recorded.number;
-          same_published = kept.published();
+          same_evidence = std::move(kept);
         }
         ++recorded.number;
         return true;
@@ -231,18 +231,11 @@ absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(
   if (!scanned.ok()) return scanned;
   if (corrupt) return absl::DataLossError(absl::StrCat("corrupt conflict evidence under ", prefix));
   if (same.has_value()) {
-    if (evidence.published() && !same_published) {
+    if (evidence.published() && !same_evidence.published()) {
       // Kept before conflicts were published: now it is, and the evidence says so.
       state_store::StateBatch batch(store_);
-      ingest_storage::ConflictEvidence marked;
-      absl::StatusOr<std::optional<std::string>> stored =
-          store_->Get(absl::StrFormat("%s%06d", prefix, *same));
-      if (!stored.ok()) return stored.status();
-      if (!stored->has_value() || !marked.ParseFromString(**stored)) {
-        return absl::DataLossError(absl::StrCat("conflict evidence under ", prefix, " changed"));
-      }
-      marked.set_published(true);
-      batch.Put(absl::StrFormat("%s%06d", prefix, *same), marked.SerializeAsString());
+      same_evidence.set_published(true);
+      batch.Put(absl::StrFormat("%s%06d", prefix, *same), same_evidence.SerializeAsString());
       absl::Status committed = store_->Commit(batch);
       if (!committed.ok()) return committed;
     }

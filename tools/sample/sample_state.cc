@@ -81,9 +81,8 @@ absl::Status TapCounter::Apply(const event_log::Record& record, state_store::Sta
   ParsedTap* tap = prepared_.Take(record);
   if (tap == nullptr) {
     tap = &(own = Parse(record));
-  } else if (!tap->card_id.empty()) {
-    tap->card_id = absl::string_view(record.value.data() + (tap->card_id.data() - tap->base),
-                                     tap->card_id.size());
+  } else {
+    tap->card_id = txn::RebaseView(tap->card_id, tap->base, record.value.data());
     tap->base = record.value.data();
   }
   if (!tap->usable) {
