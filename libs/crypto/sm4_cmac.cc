@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "libs/crypto/openssl_util.h"
+#include "libs/crypto/sm4_lanes.h"
 
 namespace tongka::crypto {
 
@@ -53,10 +54,24 @@ Sm4Mac Sm4Cmac(const Sm4Key& key, absl::string_view message) {
   return tag;
 }
 
+bool Sm4MacEquals(const Sm4Mac& tag, absl::string_view mac) {
+  return mac.size() == tag.size() && CRYPTO_memcmp(tag.data(), mac.data(), tag.size()) == 0;
+}
+
 bool VerifySm4Cmac(const Sm4Key& key, absl::string_view message, absl::string_view mac) {
   if (mac.size() != kSm4BlockSize) return false;
-  const Sm4Mac expected = Sm4Cmac(key, message);
-  return CRYPTO_memcmp(expected.data(), mac.data(), expected.size()) == 0;
+  return Sm4MacEquals(Sm4Cmac(key, message), mac);
+}
+
+void Sm4CmacMany(absl::Span<const Sm4Key* const> keys,
+                 absl::Span<const absl::string_view> messages, absl::Span<Sm4Mac> tags) {
+  CHECK_EQ(keys.size(), messages.size());
+  CHECK_EQ(keys.size(), tags.size());
+  if (Sm4LanesSupported()) {
+    Sm4CmacLanes(keys, messages, tags);
+    return;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) tags[i] = Sm4Cmac(*keys[i], messages[i]);
 }
 
 }  // namespace tongka::crypto
