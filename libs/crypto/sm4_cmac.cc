@@ -63,8 +63,8 @@ bool VerifySm4Cmac(const Sm4Key& key, absl::string_view message, absl::string_vi
   return Sm4MacEquals(Sm4Cmac(key, message), mac);
 }
 
-void Sm4CmacMany(absl::Span<const Sm4Key* const> keys,
-                 absl::Span<const absl::string_view> messages, absl::Span<Sm4Mac> tags) {
+void Sm4CmacMany(absl::Span<const Sm4Key* const> keys, absl::Span<const absl::string_view> messages,
+                 absl::Span<Sm4Mac> tags) {
   CHECK_EQ(keys.size(), messages.size());
   CHECK_EQ(keys.size(), tags.size());
   if (Sm4LanesSupported()) {

@@ -39,8 +39,8 @@ bool VerifySm4Cmac(const Sm4Key& key, absl::string_view message, absl::string_vi
 // SIMD lanes (sm4_lanes.h) where the CPU has AES-NI and SSSE3, else one by one as above. For a
 // batch of transactions the lanes cost a small fraction of the one-by-one MACs. CHECK-fails
 // unless the spans have the same size.
-void Sm4CmacMany(absl::Span<const Sm4Key* const> keys,
-                 absl::Span<const absl::string_view> messages, absl::Span<Sm4Mac> tags);
+void Sm4CmacMany(absl::Span<const Sm4Key* const> keys, absl::Span<const absl::string_view> messages,
+                 absl::Span<Sm4Mac> tags);
 
 // True iff `mac` is exactly `tag`, compared in constant time (a wrong length is false).
 bool Sm4MacEquals(const Sm4Mac& tag, absl::string_view mac);

@@ -41,14 +41,15 @@ alignas(16) constexpr uint8_t kPostHi[16] = {0x00, 0xe0, 0x50, 0xb0, 0x9d, 0x7d,
                                              0xc0, 0x20, 0x90, 0x70, 0x5d, 0xbd, 0x0d, 0xed};
 // AESENCLAST applies ShiftRows before SubBytes; shuffling by InvShiftRows first leaves every
 // byte where it was.
-alignas(16) constexpr uint8_t kInvShiftRows[16] = {0, 13, 10, 7, 4, 1, 14, 11,
-                                                   8, 5,  2,  15, 12, 9, 6, 3};
+alignas(16) constexpr uint8_t kInvShiftRows[16] = {0, 13, 10, 7,  4,  1, 14, 11,
+                                                   8, 5,  2,  15, 12, 9, 6,  3};
 // Byte shuffles of each 32-bit lane: rotations left by 8, 16 and 24 bits, and the byte swap
 // between SM4's big-endian words and the lanes' native ones.
 alignas(16) constexpr uint8_t kRotl8[16] = {3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14};
 alignas(16) constexpr uint8_t kRotl16[16] = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13};
 alignas(16) constexpr uint8_t kRotl24[16] = {1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12};
-alignas(16) constexpr uint8_t kByteSwap[16] = {3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12};
+alignas(16) constexpr uint8_t kByteSwap[16] = {3,  2,  1, 0, 7,  6,  5,  4,
+                                               11, 10, 9, 8, 15, 14, 13, 12};
 
 // GB/T 32907 7.3: the system parameter FK and the fixed parameters CK (byte j of CK_i is
 // (4i + j) * 7 mod 256, big-endian).
@@ -61,7 +62,7 @@ constexpr std::array<uint32_t, 32> kCk = [] {
   return ck;
 }();
 
-#define TONGKA_SM4_TARGET __attribute__((target("aes,ssse3")))
+#define TONGKA_SM4_TARGET __attribute__((target("aes,avx")))
 #define TONGKA_SM4_INLINE TONGKA_SM4_TARGET __attribute__((always_inline)) inline
 
 TONGKA_SM4_INLINE __m128i Load(const uint8_t* table) {
@@ -134,38 +135,67 @@ TONGKA_SM4_INLINE void StoreSliced(const __m128i* x, uint8_t (*blocks)[16]) {
   }
 }
 
-// The round keys of each set's four lanes: rk[s][i] = round key i of those lanes (GB/T 32907
-// 7.3), from their sliced keys.
-TONGKA_SM4_INLINE void ExpandKeys(__m128i (*key)[4], __m128i (*rk)[32]) {
-  __m128i k[kSets][4];
+// Rounds i of every set, word W updated from the other three (W, W+1, W+2, W+3 mod 4 are the
+// round's X0..X3): compile-time word indices keep the state in registers.
+template <int W>
+TONGKA_SM4_INLINE void KeyRound(__m128i (&k)[kSets][4], __m128i (*rk)[32], int i) {
+  const __m128i ck = _mm_set1_epi32(static_cast<int>(kCk[i]));
+#pragma GCC unroll 4
   for (int s = 0; s < kSets; ++s) {
-    for (int w = 0; w < 4; ++w) k[s][w] = _mm_xor_si128(key[s][w], _mm_set1_epi32(kFk[w]));
-  }
-  for (int i = 0; i < 32; ++i) {
-    const __m128i ck = _mm_set1_epi32(static_cast<int>(kCk[i]));
-    for (int s = 0; s < kSets; ++s) {
-      const __m128i t =
-          _mm_xor_si128(_mm_xor_si128(k[s][(i + 1) % 4], k[s][(i + 2) % 4]),
-                        _mm_xor_si128(k[s][(i + 3) % 4], ck));
-      k[s][i % 4] = _mm_xor_si128(k[s][i % 4], KeyT(t));
-      rk[s][i] = k[s][i % 4];
-    }
+    const __m128i t = _mm_xor_si128(_mm_xor_si128(k[s][(W + 1) % 4], k[s][(W + 2) % 4]),
+                                    _mm_xor_si128(k[s][(W + 3) % 4], ck));
+    k[s][W] = _mm_xor_si128(k[s][W], KeyT(t));
+    rk[s][i] = k[s][W];
   }
 }
 
+template <int W>
+TONGKA_SM4_INLINE void CipherRound(__m128i (&x)[kSets][4], const __m128i (*rk)[32], int i) {
+#pragma GCC unroll 4
+  for (int s = 0; s < kSets; ++s) {
+    const __m128i t = _mm_xor_si128(_mm_xor_si128(x[s][(W + 1) % 4], x[s][(W + 2) % 4]),
+                                    _mm_xor_si128(x[s][(W + 3) % 4], rk[s][i]));
+    x[s][W] = _mm_xor_si128(x[s][W], RoundT(t));
+  }
+}
+
+// The round keys of each set's four lanes: rk[s][i] = round key i of those lanes (GB/T 32907
+// 7.3), from their sliced keys.
+TONGKA_SM4_INLINE void ExpandKeys(const __m128i (*key)[4], __m128i (*rk)[32]) {
+  __m128i k[kSets][4];
+#pragma GCC unroll 4
+  for (int s = 0; s < kSets; ++s) {
+#pragma GCC unroll 4
+    for (int w = 0; w < 4; ++w) k[s][w] = _mm_xor_si128(key[s][w], _mm_set1_epi32(kFk[w]));
+  }
+  for (int i = 0; i < 32; i += 4) {
+    KeyRound<0>(k, rk, i);
+    KeyRound<1>(k, rk, i + 1);
+    KeyRound<2>(k, rk, i + 2);
+    KeyRound<3>(k, rk, i + 3);
+  }
+  OPENSSL_cleanse(k, sizeof(k));
+}
+
 // One SM4 encryption in every lane: x = E(x), sliced words in and out.
-TONGKA_SM4_INLINE void Encrypt(const __m128i (*rk)[32], __m128i (*x)[4]) {
-  for (int i = 0; i < 32; ++i) {
-    for (int s = 0; s < kSets; ++s) {
-      const __m128i t = _mm_xor_si128(_mm_xor_si128(x[s][(i + 1) % 4], x[s][(i + 2) % 4]),
-                                      _mm_xor_si128(x[s][(i + 3) % 4], rk[s][i]));
-      x[s][i % 4] = _mm_xor_si128(x[s][i % 4], RoundT(t));
-    }
+TONGKA_SM4_INLINE void Encrypt(const __m128i (*rk)[32], __m128i (*state)[4]) {
+  __m128i x[kSets][4];
+#pragma GCC unroll 4
+  for (int s = 0; s < kSets; ++s) {
+#pragma GCC unroll 4
+    for (int w = 0; w < 4; ++w) x[s][w] = state[s][w];
+  }
+  for (int i = 0; i < 32; i += 4) {
+    CipherRound<0>(x, rk, i);
+    CipherRound<1>(x, rk, i + 1);
+    CipherRound<2>(x, rk, i + 2);
+    CipherRound<3>(x, rk, i + 3);
   }
   // The output is (X35, X34, X33, X32): the four words in reverse order.
+#pragma GCC unroll 4
   for (int s = 0; s < kSets; ++s) {
-    std::swap(x[s][0], x[s][3]);
-    std::swap(x[s][1], x[s][2]);
+#pragma GCC unroll 4
+    for (int w = 0; w < 4; ++w) state[s][w] = x[s][3 - w];
   }
 }
 
@@ -183,7 +213,7 @@ struct Lane {
   const uint8_t* key = nullptr;
   const uint8_t* message = nullptr;
   size_t blocks = 1;
-  uint8_t last[16] = {};  // the final block, padded and masked with its subkey
+  uint8_t last[16] = {};       // the final block, padded and masked with its subkey
   uint8_t subkey[3][16] = {};  // L = E(0), K1, K2
 };
 
@@ -257,8 +287,9 @@ TONGKA_SM4_TARGET void MacGroup(const Sm4Key* const* keys, const absl::string_vi
       const uint8_t* in[4];
       for (int j = 0; j < 4; ++j) {
         const Lane& lane = lanes[4 * s + j];
-        in[j] = b + 1 < lane.blocks ? lane.message + 16 * b : b + 1 == lane.blocks ? lane.last
-                                                                                    : kZero;
+        in[j] = b + 1 < lane.blocks    ? lane.message + 16 * b
+                : b + 1 == lane.blocks ? lane.last
+                                       : kZero;
         finishing |= b + 1 == lane.blocks && 4 * s + j < count;
       }
       __m128i m[4];

@@ -23,9 +23,10 @@
 namespace tongka::crypto {
 namespace {
 
-#define SKIP_WITHOUT_LANES()                                                     \
-  if (!Sm4LanesSupported()) GTEST_SKIP() << "this CPU has no AES-NI and SSSE3: " \
-                                            "Sm4CmacMany uses OpenSSL here"
+#define SKIP_WITHOUT_LANES()                           \
+  if (!Sm4LanesSupported())                            \
+  GTEST_SKIP() << "this CPU has no AES-NI and SSSE3: " \
+                  "Sm4CmacMany uses OpenSSL here"
 
 // GF(2^8) modulo x^8+x^7+x^6+x^5+x^4+x^2+1 (SM4's field).
 uint8_t FieldMultiply(uint8_t a, uint8_t b) {
@@ -59,9 +60,7 @@ uint8_t SboxAffine(uint8_t x) {
 }
 
 // S(x) = A * (A * x + C)^-1 + C with C = 0xd3 (Liu et al.'s algebraic form of GB/T 32907's box).
-uint8_t ReferenceSbox(uint8_t x) {
-  return SboxAffine(FieldInverse(SboxAffine(x) ^ 0xd3)) ^ 0xd3;
-}
+uint8_t ReferenceSbox(uint8_t x) { return SboxAffine(FieldInverse(SboxAffine(x) ^ 0xd3)) ^ 0xd3; }
 
 TEST(Sm4LanesTest, ReferenceSboxIsTheStandardsTable) {
   // The first row of the table printed in GB/T 32907-2016, 6.2, and two later entries: the
@@ -79,7 +78,8 @@ TEST(Sm4LanesTest, SboxOfEveryByte) {
     uint8_t in[16], out[16];
     for (int i = 0; i < 16; ++i) in[i] = static_cast<uint8_t>(first + i);
     internal::Sm4SubBytesLanes(in, out);
-    for (int i = 0; i < 16; ++i) EXPECT_EQ(out[i], ReferenceSbox(in[i])) << "S(" << first + i << ")";
+    for (int i = 0; i < 16; ++i)
+      EXPECT_EQ(out[i], ReferenceSbox(in[i])) << "S(" << first + i << ")";
   }
 }
 

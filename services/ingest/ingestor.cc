@@ -226,8 +226,9 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
   response.set_batch_id(request.batch_id());
   for (int i = 0; i < n; ++i) response.add_results()->set_index(i);
 
-  // 1. Validate everything (pure; no I/O but the cached terminal keys). Rejections are counted
-  // only when the call answers: a call that fails is retried whole and would count them again.
+  // 1. Validate everything (pure; no I/O but the cached terminal keys; the MACs together).
+  // Rejections are counted only when the call answers: a call that fails is retried whole and would
+  // count them again.
   struct Rejection {
     uint32_t metrics_city;
     std::string rule;
@@ -235,9 +236,11 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
   std::vector<Rejection> rejected;
   std::vector<Item> todo;
   todo.reserve(n);
+  std::vector<Verdict> verdicts =
+      validator_->ValidateMany(tenant, absl::MakeConstSpan(request.transactions().data(), n), now);
   for (int i = 0; i < n; ++i) {
     const v1::TransactionUpload& upload = request.transactions(i);
-    Verdict verdict = validator_->Validate(tenant, upload, now);
+    Verdict& verdict = verdicts[i];
     if (!verdict.ok()) {
       v1::ItemResult* result = response.mutable_results(i);
       result->set_outcome(v1::ITEM_OUTCOME_REJECTED);

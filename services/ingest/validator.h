@@ -48,10 +48,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "libs/crypto/bytes.h"
 #include "libs/txn/keys.h"
 #include "proto/common.pb.h"
 #include "proto/events.pb.h"
@@ -91,7 +94,19 @@ class Validator {
   Verdict Validate(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
                    absl::Time now) const;
 
+  // Validate of every upload of a batch: verdicts[i] judges uploads[i], by the same rules in the
+  // same order. The MACs of the items that pass every other rule are verified together
+  // (crypto::Sm4CmacMany: SIMD lanes), which is most of why a batch costs less than its items.
+  std::vector<Verdict> ValidateMany(const v1::Tenant& tenant,
+                                    absl::Span<const v1::TransactionUpload* const> uploads,
+                                    absl::Time now) const;
+
  private:
+  // Every rule but mac_verify. On success the verdict has its event id and MAC input, and `key`
+  // the terminal's key (the caller wipes it).
+  Verdict Prepare(const v1::Tenant& tenant, const v1::TransactionUpload& upload, absl::Time now,
+                  crypto::Sm4Key* key) const;
+
   const ValidationLimits limits_;
   const txn::CityKeyring* const keyring_;
 };

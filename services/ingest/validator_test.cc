@@ -256,6 +256,60 @@ TEST_F(ValidatorTest, EveryRuleIsNamed) {
   }
 }
 
+// ValidateMany verifies a batch's MACs together; each verdict must still be exactly what
+// Validate gives its item alone, whatever its neighbours are (good, forged, other rules broken,
+// other kinds and terminals), and a bad MAC must never leak into a neighbour's verdict.
+TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
+  std::vector<v1::TransactionUpload> uploads;
+  for (uint32_t i = 1; i <= 40; ++i) {
+    const TxnSpec spec{.terminal_serial = 1 + i / 7, .seq = i};
+    v1::TransactionUpload upload = i % 3 == 0   ? SignedLoad(keyring_, spec)
+                                   : i % 3 == 1 ? SignedTap(keyring_, spec)
+                                                : SignedRefund(keyring_, spec);
+    switch (i % 8) {
+      case 2:  // forged
+        txn::MutableCommonOf(&upload)->set_mac(std::string(16, static_cast<char>(i)));
+        break;
+      case 4:  // signed content changed after signing
+        upload.set_occurred_at_us(upload.occurred_at_us() + 1);
+        break;
+      case 5:  // another rule, before the MAC
+        txn::MutableCommonOf(&upload)->set_mac("short");
+        break;
+      case 7:  // a MAC under another terminal's key
+        txn::MutableCommonOf(&upload)->set_terminal_id("310000-BUS-000099");
+        break;
+      default:
+        break;
+    }
+    uploads.push_back(std::move(upload));
+  }
+  std::vector<const v1::TransactionUpload*> batch;
+  for (const v1::TransactionUpload& upload : uploads) batch.push_back(&upload);
+  const v1::Tenant tenant = server::CityTenant(310000);
+  const std::vector<Verdict> verdicts = validator_.ValidateMany(tenant, batch, kNow);
+  ASSERT_EQ(verdicts.size(), uploads.size());
+  int accepted = 0;
+  for (size_t i = 0; i < uploads.size(); ++i) {
+    const Verdict alone = Check(uploads[i], tenant);
+    EXPECT_EQ(verdicts[i].rule, alone.rule) << i;
+    EXPECT_EQ(verdicts[i].field, alone.field) << i;
+    EXPECT_EQ(verdicts[i].message, alone.message) << i;
+    EXPECT_EQ(verdicts[i].event_id, alone.event_id) << i;
+    EXPECT_EQ(verdicts[i].mac_input, alone.mac_input) << i;
+    EXPECT_EQ(verdicts[i].late, alone.late) << i;
+    EXPECT_EQ(verdicts[i].metrics_city, alone.metrics_city) << i;
+    const size_t mutation = (i + 1) % 8;  // uploads[i] was made as item i + 1
+    if (mutation == 2 || mutation == 4 || mutation == 7) {
+      EXPECT_EQ(verdicts[i].rule, "mac_verify") << i;
+    }
+    if (mutation == 5) EXPECT_EQ(verdicts[i].rule, "mac_length") << i;
+    accepted += verdicts[i].ok();
+  }
+  EXPECT_EQ(accepted, 20);
+  EXPECT_TRUE(validator_.ValidateMany(tenant, {}, kNow).empty());
+}
+
 TEST_F(ValidatorTest, TimeBoundariesAreExact) {
   const absl::Time occurred = absl::FromUnixSeconds(1767225600);
   v1::TransactionUpload tap = SignedTap(keyring_, {.occurred_at = occurred});

@@ -1,0 +1,99 @@
+// Benchmark: SM4-CMAC of ingest's transactions in SIMD lanes (crypto::Sm4CmacLanes) next to
+// OpenSSL one MAC at a time (crypto::Sm4Cmac, as ingest verified them before), in one run.
+//
+//   bazel run -c opt //tools/bench:sm4_cmac [-- --transactions=100000 --batch=1000]
+//
+// The messages are the MAC inputs (txn::MacInput) of real signed taps under the dev keys, with
+// each terminal contributing `txns_per_terminal` consecutive transactions as in an offline upload
+// (OpenSSL's context then restarts under the key it holds, its best case). Keys are derived
+// before timing. Both sides compute every tag and the lanes' tags must equal OpenSSL's. Rates are
+// medians over alternating rounds. Last line:
+//   lanes_rate=<MACs/s> openssl_rate=<MACs/s> ratio=<lanes/openssl> message_bytes=<typical>
+#include "libs/crypto/sm4_cmac.h"
+
+#include <glog/logging.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "libs/crypto/sm4_lanes.h"
+#include "libs/txn/keys.h"
+#include "libs/txn/mac_input.h"
+#include "services/ingest/testing/uploads.h"
+#include "tools/bench/bench_support.h"
+
+ABSL_FLAG(int64_t, transactions, 100000, "MACs per round.");
+ABSL_FLAG(int32_t, batch, 1000, "MACs per Sm4CmacLanes call (ingest: one upload batch).");
+ABSL_FLAG(int32_t, txns_per_terminal, 20, "Consecutive transactions of one terminal.");
+ABSL_FLAG(int32_t, rounds, 5, "Alternating rounds; rates are medians.");
+
+namespace tongka::bench {
+namespace {
+
+int Main() {
+  CHECK(crypto::Sm4LanesSupported()) << "this CPU has no AES-NI and SSSE3";
+  const int64_t n = absl::GetFlag(FLAGS_transactions);
+  const int32_t batch = std::max(1, absl::GetFlag(FLAGS_batch));
+  const txn::CityKeyring keyring = *txn::CityKeyring::Dev();
+  std::vector<std::string> messages;
+  std::vector<crypto::Sm4Key> key_values;
+  messages.reserve(n);
+  key_values.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const v1::TransactionUpload upload = ingest::testing::SignedTap(
+        keyring, {.card_serial = static_cast<uint64_t>(i % 1000003 + 1),
+                  .terminal_serial = static_cast<uint32_t>(
+                      (i / absl::GetFlag(FLAGS_txns_per_terminal)) % 50000 + 1),
+                  .seq = static_cast<uint64_t>(i + 1),
+                  .amount_fen = 200 + i % 300,
+                  .balance_before_fen = 100000});
+    const v1::TxnCommon& txn = upload.tap().txn();
+    messages.push_back(*txn::MacInput(upload));
+    key_values.push_back(*keyring.TerminalKey(txn.acquirer_city(), txn.terminal_id()));
+  }
+  std::vector<const crypto::Sm4Key*> keys;
+  for (const crypto::Sm4Key& key : key_values) keys.push_back(&key);
+  std::vector<absl::string_view> views(messages.begin(), messages.end());
+
+  std::vector<crypto::Sm4Mac> expected(n), tags(n);
+  std::vector<double> openssl_rates, lanes_rates;
+  for (int32_t r = 0; r < std::max(1, absl::GetFlag(FLAGS_rounds)); ++r) {
+    absl::Time start = absl::Now();
+    for (int64_t i = 0; i < n; ++i) expected[i] = crypto::Sm4Cmac(*keys[i], views[i]);
+    openssl_rates.push_back(n / absl::ToDoubleSeconds(absl::Now() - start));
+
+    start = absl::Now();
+    for (int64_t first = 0; first < n; first += batch) {
+      const size_t count = std::min<int64_t>(batch, n - first);
+      crypto::Sm4CmacLanes(absl::MakeConstSpan(keys).subspan(first, count),
+                           absl::MakeConstSpan(views).subspan(first, count),
+                           absl::MakeSpan(tags).subspan(first, count));
+    }
+    lanes_rates.push_back(n / absl::ToDoubleSeconds(absl::Now() - start));
+    CHECK(tags == expected) << "the lanes disagree with OpenSSL";
+  }
+  const double lanes = Median(lanes_rates), openssl = Median(openssl_rates);
+  std::cout << absl::StrFormat(
+                   "macs/round=%d batch=%d rounds=%d us_per_mac: lanes=%.3f openssl=%.3f", n, batch,
+                   lanes_rates.size(), 1e6 / lanes, 1e6 / openssl)
+            << std::endl;
+  std::cout << absl::StrFormat("lanes_rate=%.0f openssl_rate=%.0f ratio=%.2f message_bytes=%d",
+                               lanes, openssl, lanes / openssl, messages.front().size())
+            << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace tongka::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  return tongka::bench::Main();
+}
