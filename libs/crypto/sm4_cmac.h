@@ -36,7 +36,7 @@ Sm4Mac Sm4Cmac(const Sm4Key& key, absl::string_view message);
 bool VerifySm4Cmac(const Sm4Key& key, absl::string_view message, absl::string_view mac);
 
 // tags[i] = Sm4Cmac(*keys[i], messages[i]) for every i, computed together: eight at a time in
-// SIMD lanes (sm4_lanes.h) where the CPU has AES-NI and SSSE3, else one by one as above. For a
+// SIMD lanes (sm4_lanes.h) where the CPU has AES-NI and AVX, else one by one as above. For a
 // batch of transactions the lanes cost a small fraction of the one-by-one MACs. CHECK-fails
 // unless the spans have the same size.
 void Sm4CmacMany(absl::Span<const Sm4Key* const> keys, absl::Span<const absl::string_view> messages,

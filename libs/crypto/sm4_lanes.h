@@ -40,7 +40,7 @@
 
 namespace tongka::crypto {
 
-// True when this CPU has the instructions the lanes use (AES-NI and SSSE3).
+// True when this CPU has the instructions the lanes use (AES-NI and AVX).
 bool Sm4LanesSupported();
 
 // tags[i] = SM4-CMAC of messages[i] under *keys[i], for every i. Messages of any length.

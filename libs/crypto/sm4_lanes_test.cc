@@ -7,7 +7,7 @@
 //   - random keys and messages, many keys in one call, in random order, and group sizes that do
 //     not fill the last group of eight lanes;
 //   - Sm4CmacMany (the dispatching entry point ingest calls) equals Sm4Cmac whichever path runs.
-// The lanes need AES-NI and SSSE3; on a CPU without them only the last test runs (the others are
+// The lanes need AES-NI and AVX; on a CPU without them only the last test runs (the others are
 // skipped, saying so), since Sm4CmacMany then uses OpenSSL.
 #include "libs/crypto/sm4_lanes.h"
 
@@ -23,9 +23,9 @@
 namespace tongka::crypto {
 namespace {
 
-#define SKIP_WITHOUT_LANES()                           \
-  if (!Sm4LanesSupported())                            \
-  GTEST_SKIP() << "this CPU has no AES-NI and SSSE3: " \
+#define SKIP_WITHOUT_LANES()                         \
+  if (!Sm4LanesSupported())                          \
+  GTEST_SKIP() << "this CPU has no AES-NI and AVX: " \
                   "Sm4CmacMany uses OpenSSL here"
 
 // GF(2^8) modulo x^8+x^7+x^6+x^5+x^4+x^2+1 (SM4's field).

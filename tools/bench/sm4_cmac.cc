@@ -36,7 +36,7 @@ namespace tongka::bench {
 namespace {
 
 int Main() {
-  CHECK(crypto::Sm4LanesSupported()) << "this CPU has no AES-NI and SSSE3";
+  CHECK(crypto::Sm4LanesSupported()) << "this CPU has no AES-NI and AVX";
   const int64_t n = absl::GetFlag(FLAGS_transactions);
   const int32_t batch = std::max(1, absl::GetFlag(FLAGS_batch));
   const txn::CityKeyring keyring = *txn::CityKeyring::Dev();
