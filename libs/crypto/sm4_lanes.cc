@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -203,7 +204,8 @@ TONGKA_SM4_INLINE void Encrypt(const __m128i (*rk)[32], __m128i (*state)[4]) {
 void Double(const uint8_t in[16], uint8_t out[16]) {
   const uint8_t carry = in[0] >> 7;
   for (int i = 0; i < 15; ++i) out[i] = static_cast<uint8_t>((in[i] << 1) | (in[i + 1] >> 7));
-  out[15] = static_cast<uint8_t>((in[15] << 1) ^ (carry ? 0x87 : 0));
+  // L is secret: the carry masks the constant instead of choosing it by a branch.
+  out[15] = static_cast<uint8_t>((in[15] << 1) ^ (0x87 & (0 - carry)));
 }
 
 size_t BlockCount(size_t length) { return length == 0 ? 1 : (length + 15) / 16; }
@@ -336,7 +338,7 @@ bool DetectSupport() {
 
 bool Sm4LanesSupported() {
   static const bool supported = DetectSupport();
-  return supported;
+  return supported && !internal::sm4_lanes_disabled_for_testing.load(std::memory_order_relaxed);
 }
 
 void Sm4CmacLanes(absl::Span<const Sm4Key* const> keys,
@@ -367,6 +369,8 @@ void Sm4CmacLanes(absl::Span<const Sm4Key* const> keys,
 }
 
 namespace internal {
+std::atomic<bool> sm4_lanes_disabled_for_testing{false};
+
 void Sm4SubBytesLanes(const uint8_t in[16], uint8_t out[16]) {
   CHECK(Sm4LanesSupported());
   SubBytesOnce(in, out);

@@ -19,7 +19,8 @@
 //
 // The result is SM4-CMAC (NIST SP 800-38B over SM4) exactly: sm4_lanes_test checks it against
 // OpenSSL's (sm4_cmac.h) on every message length from 0 to 200 bytes, mixed lengths and keys in
-// one call, and the GB/T 32907 test vector; SelfTest() checks it at start-up.
+// one call, and known answers from another implementation (Python's cryptography package);
+// SelfTest() checks the lanes against OpenSSL at start-up.
 //
 // Ownership: inputs are borrowed for the call. Key schedules, subkeys and padded blocks are wiped
 // before returning. Thread-safety: a pure function. Failure: CHECK-fails unless
@@ -32,6 +33,7 @@
 #ifndef TONGKA_LIBS_CRYPTO_SM4_LANES_H_
 #define TONGKA_LIBS_CRYPTO_SM4_LANES_H_
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
@@ -48,6 +50,10 @@ void Sm4CmacLanes(absl::Span<const Sm4Key* const> keys,
                   absl::Span<const absl::string_view> messages, absl::Span<Sm4Mac> tags);
 
 namespace internal {
+// When true, Sm4LanesSupported() says false, so Sm4CmacMany takes OpenSSL's path: for tests of
+// that path on CPUs that have the lanes.
+extern std::atomic<bool> sm4_lanes_disabled_for_testing;
+
 // SM4's S-box on each of 16 bytes, as the lanes compute it (for sm4_lanes_test). Needs
 // Sm4LanesSupported().
 void Sm4SubBytesLanes(const uint8_t in[16], uint8_t out[16]);

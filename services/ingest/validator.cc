@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -283,13 +284,15 @@ Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload
                 absl::StrCat("no terminal key: ", terminal_key.status().message()));
     return verdict;
   }
+  absl::Cleanup wipe = [&terminal_key] {
+    OPENSSL_cleanse(terminal_key->data(), terminal_key->size());
+  };
   absl::StatusOr<std::string> mac_input = txn::MacInput(upload);
   if (!mac_input.ok()) {  // unreachable: the body is present
     judge.Break("body", "required", mac_input.status().message());
     return verdict;
   }
   *key = *terminal_key;
-  OPENSSL_cleanse(terminal_key->data(), terminal_key->size());
   verdict.event_id = txn::TxnEventId(txn.terminal_id(), txn.terminal_seq());
   verdict.mac_input = std::move(*mac_input);
   return verdict;
@@ -308,6 +311,9 @@ std::vector<Verdict> Validator::ValidateMany(const v1::Tenant& tenant,
   std::vector<Verdict> verdicts(n);
   // Every rule but the MAC's, item by item; then the MACs of the items still standing, together.
   std::vector<crypto::Sm4Key> keys(n);
+  absl::Cleanup wipe = [&keys] {
+    OPENSSL_cleanse(keys.data(), keys.size() * sizeof(crypto::Sm4Key));
+  };
   std::vector<int> pending;
   pending.reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -322,14 +328,12 @@ std::vector<Verdict> Validator::ValidateMany(const v1::Tenant& tenant,
     messages[j] = verdicts[pending[j]].mac_input;
   }
   crypto::Sm4CmacMany(pending_keys, messages, absl::MakeSpan(tags));
-  OPENSSL_cleanse(keys.data(), keys.size() * sizeof(crypto::Sm4Key));
   for (size_t j = 0; j < pending.size(); ++j) {
     const v1::TransactionUpload& upload = *uploads[pending[j]];
     if (crypto::Sm4MacEquals(tags[j], txn::CommonOf(upload)->mac())) continue;
     Verdict& verdict = verdicts[pending[j]];
     verdict.event_id.clear();
     verdict.mac_input.clear();
-    verdict.late = false;
     Judge(&verdict, BodyName(upload.body_case()))
         .Break("txn.mac", "mac_verify", "the SM4-CMAC does not verify under the terminal's key");
   }

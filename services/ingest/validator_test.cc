@@ -8,6 +8,7 @@
 
 #include <functional>
 
+#include "libs/crypto/sm4_cmac.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/card_id.h"
 #include "libs/txn/mac_input.h"
@@ -257,8 +258,10 @@ TEST_F(ValidatorTest, EveryRuleIsNamed) {
 }
 
 // ValidateMany verifies a batch's MACs together; each verdict must still be exactly what
-// Validate gives its item alone, whatever its neighbours are (good, forged, other rules broken,
-// other kinds and terminals), and a bad MAC must never leak into a neighbour's verdict.
+// Validate gives its item alone, whatever its neighbours are (good, forged, late, other rules
+// broken, other kinds and terminals), and a bad MAC must never leak into a neighbour's verdict.
+// Validate is ValidateMany of one, so the MAC outcome is also checked independently of both:
+// crypto::VerifySm4Cmac (OpenSSL) over txn::MacInput under the keyring's key.
 TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
   std::vector<v1::TransactionUpload> uploads;
   for (uint32_t i = 1; i <= 40; ++i) {
@@ -278,6 +281,14 @@ TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
         break;
       case 7:  // a MAC under another terminal's key
         txn::MutableCommonOf(&upload)->set_terminal_id("310000-BUS-000099");
+        break;
+      case 6:  // late (accepted, marked) and, every other time, forged as well
+        upload.set_occurred_at_us(absl::ToUnixMicros(kNow - absl::Hours(24 * 8)));
+        if (i % 16 == 6) {
+          testing::Sign(keyring_, &upload);
+        } else {
+          txn::MutableCommonOf(&upload)->set_mac(std::string(16, 'x'));
+        }
         break;
       default:
         break;
@@ -299,14 +310,21 @@ TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
     EXPECT_EQ(verdicts[i].mac_input, alone.mac_input) << i;
     EXPECT_EQ(verdicts[i].late, alone.late) << i;
     EXPECT_EQ(verdicts[i].metrics_city, alone.metrics_city) << i;
-    const size_t mutation = (i + 1) % 8;  // uploads[i] was made as item i + 1
-    if (mutation == 2 || mutation == 4 || mutation == 7) {
-      EXPECT_EQ(verdicts[i].rule, "mac_verify") << i;
+    const size_t item = i + 1;  // uploads[i] was made as item i + 1
+    const v1::TxnCommon& txn = *txn::CommonOf(uploads[i]);
+    const bool verifies =
+        crypto::VerifySm4Cmac(*keyring_.TerminalKey(txn.acquirer_city(), txn.terminal_id()),
+                              *txn::MacInput(uploads[i]), txn.mac());
+    if (item % 8 == 5) {
+      EXPECT_EQ(verdicts[i].rule, "mac_length") << i;
+    } else {
+      EXPECT_EQ(verdicts[i].ok(), verifies) << i;
+      EXPECT_EQ(verdicts[i].rule, verifies ? "" : "mac_verify") << i;
     }
-    if (mutation == 5) EXPECT_EQ(verdicts[i].rule, "mac_length") << i;
+    if (item % 8 == 6 && verifies) EXPECT_TRUE(verdicts[i].late) << i;
     accepted += verdicts[i].ok();
   }
-  EXPECT_EQ(accepted, 20);
+  EXPECT_EQ(accepted, 18);
   EXPECT_TRUE(validator_.ValidateMany(tenant, {}, kNow).empty());
 }
 
