@@ -35,27 +35,28 @@ std::optional<absl::Duration> RetryAfter(const absl::Status& status) {
 // ---------------------------------------------------------------------------------------------
 // ClaimTable
 
-ClaimTable::Shard& ClaimTable::ShardOf(const std::string& id) {
-  return shards_[absl::Hash<std::string>()(id) % kShards];
+uint64_t ClaimTable::KeyOf(absl::string_view id) { return absl::Hash<absl::string_view>()(id); }
+
+bool ClaimTable::TryClaim(absl::string_view id) {
+  const uint64_t key = KeyOf(id);
+  Shard& shard = ShardOf(key);
+  absl::MutexLock lock(&shard.mu);
+  return shard.ids.insert(key).second;
 }
 
-bool ClaimTable::TryClaim(const std::string& id) {
-  Shard& shard = ShardOf(id);
+void ClaimTable::Release(absl::string_view id) {
+  const uint64_t key = KeyOf(id);
+  Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
-  return shard.ids.insert(id).second;
+  CHECK_EQ(shard.ids.erase(key), 1u) << "released a claim nobody held: " << id;
 }
 
-void ClaimTable::Release(const std::string& id) {
-  Shard& shard = ShardOf(id);
+bool ClaimTable::AwaitFree(absl::string_view id, absl::Time deadline) {
+  const uint64_t key = KeyOf(id);
+  Shard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
-  CHECK_EQ(shard.ids.erase(id), 1u) << "released a claim nobody held: " << id;
-}
-
-bool ClaimTable::AwaitFree(const std::string& id, absl::Time deadline) {
-  Shard& shard = ShardOf(id);
-  absl::MutexLock lock(&shard.mu);
-  auto free = [&shard, &id]()
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) { return !shard.ids.contains(id); };
+  auto free = [&shard, key]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) { return !shard.ids.contains(key); };
   return shard.mu.AwaitWithDeadline(absl::Condition(&free), deadline);
 }
 
