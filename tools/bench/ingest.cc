@@ -255,9 +255,10 @@ int Main() {
   const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());
   const txn::CityKeyring keyring = *txn::CityKeyring::Dev();
 
-  // Warm-up: connections, topic metadata, the terminal-key cache of the cities' terminals.
+  // Warm-up, one whole round: connections, topic metadata, the terminal-key cache of the
+  // cities' terminals, and the broker's JIT (compiling still during a short warm-up).
   {
-    Round warm = Generate(keyring, 1, std::min<int64_t>(n, 20000), batch, concurrency);
+    Round warm = Generate(keyring, 1, n, batch, concurrency);
     RawProduce(bootstrap, warm);
     std::vector<double> ignored;
     Ingest(target, warm, concurrency, &ignored);
