@@ -7,10 +7,18 @@
 #include <algorithm>
 #include <iostream>
 
+#include "absl/flags/parse.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace tongka::bench {
+
+int RunBenchmark(int argc, char** argv, int (*run)()) {
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  return run();
+}
 
 void ExitUnlessOk(const absl::Status& status, const char* what) {
   if (status.ok()) return;

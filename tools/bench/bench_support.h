@@ -22,6 +22,9 @@
 
 namespace tongka::bench {
 
+// A benchmark's main(): parses its flags, logs to stderr, and returns what `run` returns.
+int RunBenchmark(int argc, char** argv, int (*run)());
+
 // Prints `what: status` and exits with status 1 unless `status` is OK.
 void ExitUnlessOk(const absl::Status& status, const char* what);
 

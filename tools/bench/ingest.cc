@@ -34,7 +34,6 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -293,9 +292,6 @@ int Main() {
 }  // namespace tongka::bench
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as tongka_ingest does
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-  return tongka::bench::Main();
+  return tongka::bench::RunBenchmark(argc, argv, tongka::bench::Main);
 }

@@ -41,7 +41,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -771,8 +770,5 @@ int Main() {
 }  // namespace tongka::bench
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-  return tongka::bench::Main();
+  return tongka::bench::RunBenchmark(argc, argv, tongka::bench::Main);
 }

@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "libs/crypto/sm4_lanes.h"
@@ -92,8 +91,5 @@ int Main() {
 }  // namespace tongka::bench
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-  return tongka::bench::Main();
+  return tongka::bench::RunBenchmark(argc, argv, tongka::bench::Main);
 }

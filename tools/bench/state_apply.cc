@@ -26,7 +26,6 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -242,8 +241,5 @@ int Main() {
 }  // namespace tongka::bench
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-  return tongka::bench::Main();
+  return tongka::bench::RunBenchmark(argc, argv, tongka::bench::Main);
 }
