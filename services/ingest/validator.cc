@@ -61,7 +61,8 @@ class Judge {
   absl::string_view body_;
 };
 
-// The body's field name, which prefixes the field a rule names ("tap.txn.mac").
+// The body's field name, which prefixes the field a rule names ("tap.txn.mac"): Prepare's rules
+// and ValidateMany's mac_verify both take it from here.
 absl::string_view BodyName(v1::TransactionUpload::BodyCase body) {
   switch (body) {
     case v1::TransactionUpload::kTap:
@@ -229,18 +230,25 @@ Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload
                            absl::Time now, crypto::Sm4Key* key) const {
   Verdict verdict;
   BodyView body;
+  body.name = BodyName(upload.body_case());
   switch (upload.body_case()) {
     case v1::TransactionUpload::kTap:
-      body = {"tap", &upload.tap().txn(), upload.tap().amount_fen(), limits_.tap_amount_max_fen,
-              -1};
+      body.txn = &upload.tap().txn();
+      body.amount_fen = upload.tap().amount_fen();
+      body.amount_max_fen = limits_.tap_amount_max_fen;
+      body.balance_sign = -1;
       break;
     case v1::TransactionUpload::kLoad:
-      body = {"load", &upload.load().txn(), upload.load().amount_fen(), limits_.load_amount_max_fen,
-              +1};
+      body.txn = &upload.load().txn();
+      body.amount_fen = upload.load().amount_fen();
+      body.amount_max_fen = limits_.load_amount_max_fen;
+      body.balance_sign = +1;
       break;
     case v1::TransactionUpload::kRefund:
-      body = {"refund", &upload.refund().txn(), upload.refund().amount_fen(),
-              limits_.refund_amount_max_fen, +1};
+      body.txn = &upload.refund().txn();
+      body.amount_fen = upload.refund().amount_fen();
+      body.amount_max_fen = limits_.refund_amount_max_fen;
+      body.balance_sign = +1;
       break;
     default:
       Judge(&verdict, "").Break("body", "required", "one of tap, load, refund is required");
