@@ -155,7 +155,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
   absl::Status bounds = store->LoadOutboxBounds();
   if (!bounds.ok()) return bounds;
   if (!options.layout.empty()) {
-    absl::Status layout = store->CheckLayout(options.layout);
+    absl::Status layout = store->CheckLayout(options);
     if (!layout.ok()) return layout;
   }
   return store;
@@ -170,11 +170,24 @@ absl::StatusOr<std::string> StateStore::Layout() const {
   return layout;
 }
 
-absl::Status StateStore::CheckLayout(const std::string& layout) {
+absl::Status StateStore::CheckLayout(const StateStoreOptions& options) {
+  const std::string& layout = options.layout;
   absl::StatusOr<std::string> recorded = Layout();
   if (!recorded.ok()) return recorded.status();
   if (*recorded == layout) return absl::OkStatus();
   if (!recorded->empty()) {
+    for (const StateStoreOptions::Upgrade& upgrade : options.upgrades) {
+      if (upgrade.from != *recorded) continue;
+      LOG(INFO) << "state store " << db_->GetName() << ": upgrading key layout \"" << *recorded
+                << "\" to \"" << layout << "\"";
+      if (absl::Status upgraded = upgrade.upgrade(*this); !upgraded.ok()) {
+        return absl::Status(
+            upgraded.code(),
+            absl::StrCat("upgrading state store ", db_->GetName(), " from \"", *recorded,
+                         "\" to \"", layout, "\" (re-run resumes it): ", upgraded.message()));
+      }
+      return RecordLayout(layout);
+    }
     return absl::FailedPreconditionError(absl::StrCat(
         "state store ", db_->GetName(), " was built under key layout \"", *recorded,
         "\", this binary uses \"", layout,
@@ -189,6 +202,10 @@ absl::Status StateStore::CheckLayout(const std::string& layout) {
                     "recorded): taking it as \""
                  << layout << "\"";
   }
+  return RecordLayout(layout);
+}
+
+absl::Status StateStore::RecordLayout(const std::string& layout) {
   rocksdb::WriteOptions write = write_options_;
   write.sync = true;
   return ToStatus(db_->Put(write, handles_[kDefault], ToSlice(kLayoutKey), ToSlice(layout)),

@@ -56,6 +56,8 @@ namespace tongka::state_store {
 
 using event_log::TopicPartition;
 
+class StateStore;
+
 struct StateStoreOptions {
   // Directory of the RocksDB database. Required; created if missing.
   std::string path;
@@ -66,6 +68,15 @@ struct StateStoreOptions {
   // written before layouts were recorded takes this one (logged). Empty: no check (tools that
   // only read, tests).
   std::string layout;
+  // Upgrades from earlier layouts of the same service, run by Open when the store was recorded
+  // under `from`: `upgrade` rewrites the keys in place (through the store, in as many commits as
+  // it likes), then Open records `layout`. A crash midway leaves `from` recorded, so the next
+  // Open runs the upgrade again: it must be restartable, finishing what the last run left.
+  struct Upgrade {
+    std::string from;
+    std::function<absl::Status(StateStore& store)> upgrade;
+  };
+  std::vector<Upgrade> upgrades;
   // fsync every commit. Off by default: see "Durability" above.
   bool sync_writes = false;
   // RocksDB block cache for the state column family.
@@ -137,7 +148,8 @@ class StateStore {
   StateStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
              const StateStoreOptions& options);
   absl::Status LoadOutboxBounds();
-  absl::Status CheckLayout(const std::string& layout);
+  absl::Status CheckLayout(const StateStoreOptions& options);
+  absl::Status RecordLayout(const std::string& layout);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, state, offsets, outbox

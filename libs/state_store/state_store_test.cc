@@ -359,6 +359,69 @@ TEST(StateStoreTest, AStoreOpensOnlyUnderTheKeyLayoutItWasBuiltWith) {
   EXPECT_EQ(*(*reopened)->Layout(), "sample/1");
 }
 
+TEST(StateStoreTest, AnUpgradeRewritesAStoreOfAnEarlierLayoutAndCanBeResumed) {
+  const std::string dir = FreshDir("layout-upgrade");
+  {
+    auto store = StateStore::Open({.path = dir, .layout = "sample/1"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    StateBatch batch(store->get());
+    for (int i = 0; i < 5; ++i) batch.Put(absl::StrCat("old/", i), absl::StrCat(i));
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  // Moves old/<i> to new/<i>, one key per commit; fails once after the first `fail_after` keys.
+  int runs = 0;
+  int fail_after = 2;
+  auto upgrade = [&](StateStore& store) -> absl::Status {
+    ++runs;
+    std::vector<std::pair<std::string, std::string>> old;
+    absl::Status scanned =
+        store.ScanPrefix("old/", [&](absl::string_view key, absl::string_view v) {
+          old.emplace_back(std::string(key), std::string(v));
+          return true;
+        });
+    if (!scanned.ok()) return scanned;
+    for (const auto& [key, value] : old) {
+      if (fail_after-- == 0) return absl::UnavailableError("disk went away");
+      StateBatch batch(&store);
+      batch.Delete(key);
+      batch.Put(absl::StrCat("new/", key.substr(4)), value);
+      if (absl::Status committed = store.Commit(batch); !committed.ok()) return committed;
+    }
+    return absl::OkStatus();
+  };
+  const StateStoreOptions options{.path = dir,
+                                  .layout = "sample/2",
+                                  .upgrades = {{.from = "sample/0", .upgrade = nullptr},
+                                               {.from = "sample/1", .upgrade = upgrade}}};
+  auto failed = StateStore::Open(options);
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
+  EXPECT_NE(failed.status().message().find("\"sample/1\" to \"sample/2\""), std::string::npos)
+      << failed.status();
+  {
+    auto midway = StateStore::Open({.path = dir});
+    ASSERT_TRUE(midway.ok());
+    EXPECT_EQ(*(*midway)->Layout(), "sample/1") << "an unfinished upgrade records nothing";
+    EXPECT_EQ(*(*midway)->Get("new/1"), "1");
+    EXPECT_EQ(*(*midway)->Get("old/2"), "2");
+  }
+  auto upgraded = StateStore::Open(options);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status();
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(*(*upgraded)->Layout(), "sample/2");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(*(*upgraded)->Get(absl::StrCat("new/", i)), absl::StrCat(i)) << i;
+    EXPECT_EQ(*(*upgraded)->Get(absl::StrCat("old/", i)), std::nullopt) << i;
+  }
+  upgraded->reset();
+  ASSERT_TRUE(StateStore::Open(options).ok());
+  EXPECT_EQ(runs, 2) << "an upgraded store is not upgraded again";
+  EXPECT_EQ(StateStore::Open({.path = dir, .layout = "sample/3", .upgrades = options.upgrades})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "no upgrade from sample/2 was given";
+}
+
 TEST(StateStoreTest, AStoreFromBeforeLayoutsTakesTheFirstOneAskedFor) {
   const std::string dir = FreshDir("layout-adopt");
   {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/hash/hash.h"
+#include "absl/numeric/bits.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,16 +20,50 @@ namespace {
 
 constexpr absl::string_view kTimePrefix = "dedup_time/";
 constexpr absl::string_view kConflictPrefix = "conflict/";
-constexpr size_t kValueSize = crypto::kSm3DigestSize + sizeof(int64_t);
+constexpr absl::string_view kBucketPrefix = "ids/";
+constexpr int kBucketBits = 6;  // 64 sequence numbers per bucket
+constexpr uint64_t kOffsetMask = (uint64_t{1} << kBucketBits) - 1;
+// digest + recorded_at_us: an "ingest/1" value, and a bucket entry after its offset byte.
+constexpr size_t kStampSize = crypto::kSm3DigestSize + sizeof(int64_t);
+constexpr size_t kEntrySize = 1 + kStampSize;
 
-std::string EncodeValue(const DedupEntry& entry) {
-  std::string value(kValueSize, '\0');
-  std::memcpy(value.data(), entry.digest.data(), crypto::kSm3DigestSize);
-  const uint64_t at = static_cast<uint64_t>(entry.recorded_at_us);
-  for (int i = 0; i < 8; ++i) {
-    value[crypto::kSm3DigestSize + i] = static_cast<char>(at >> (56 - 8 * i));
-  }
+void AppendBigEndian(uint64_t value, std::string* out) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(value >> (56 - 8 * i));
+  out->append(bytes, 8);
+}
+
+uint64_t ReadBigEndian(const char* bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[i]);
   return value;
+}
+
+// Appends the bucket entry of `seq` to `bucket`.
+void AppendEntry(uint64_t seq, const crypto::Sm3Digest& digest, int64_t recorded_at_us,
+                 std::string* bucket) {
+  bucket->push_back(static_cast<char>(seq & kOffsetMask));
+  bucket->append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  AppendBigEndian(static_cast<uint64_t>(recorded_at_us), bucket);
+}
+
+std::string BucketKey(absl::string_view terminal_id, uint64_t seq) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint64_t bucket = seq >> kBucketBits;
+  char digits[16];
+  for (int i = 0; i < 16; ++i) digits[i] = kHex[(bucket >> (60 - 4 * i)) & 0xf];
+  return absl::StrCat(kBucketPrefix, terminal_id, "/", absl::string_view(digits, 16));
+}
+
+absl::Status CheckBucket(absl::string_view key, absl::string_view bucket) {
+  if (bucket.size() % kEntrySize == 0) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("dedup bucket ", key, " is ", bucket.size(),
+                                          " bytes, not a multiple of ", kEntrySize,
+                                          ": corrupt store"));
+}
+
+int64_t EntryRecordedAtUs(const char* entry) {
+  return static_cast<int64_t>(ReadBigEndian(entry + 1 + crypto::kSm3DigestSize));
 }
 
 std::string TimeKey(int64_t recorded_at_us, absl::string_view event_id) {
@@ -114,27 +149,31 @@ absl::StatusOr<uint64_t> DedupIndex::HighWater(absl::string_view terminal_id) co
 absl::StatusOr<std::optional<DedupEntry>> DedupIndex::Lookup(absl::string_view event_id) const {
   absl::string_view terminal_id;
   uint64_t seq = 0;
-  if (SplitEventId(event_id, &terminal_id, &seq)) {
-    absl::StatusOr<uint64_t> mark = HighWater(terminal_id);
-    if (!mark.ok()) return mark.status();
-    if (seq > *mark) return std::nullopt;  // above every recorded seq: never recorded
-  }
-  absl::StatusOr<std::optional<std::string>> value = store_->Get(event_id);
+  // Record takes transaction ids only: anything else was never recorded.
+  if (!SplitEventId(event_id, &terminal_id, &seq)) return std::nullopt;
+  absl::StatusOr<uint64_t> mark = HighWater(terminal_id);
+  if (!mark.ok()) return mark.status();
+  if (seq > *mark) return std::nullopt;  // above every recorded seq: never recorded
+  const std::string key = BucketKey(terminal_id, seq);
+  absl::StatusOr<std::optional<std::string>> value = store_->Get(key);
   if (!value.ok()) return value.status();
   if (!value->has_value()) return std::nullopt;
-  const std::string& bytes = **value;
-  if (bytes.size() != kValueSize) {
-    return absl::InternalError(absl::StrCat("dedup entry ", event_id, " is ", bytes.size(),
-                                            " bytes, want ", kValueSize, ": corrupt store"));
+  const std::string& bucket = **value;
+  if (absl::Status valid = CheckBucket(key, bucket); !valid.ok()) return valid;
+  // The seq's newest recording (the last appended of the newest recorded_at).
+  const char* newest = nullptr;
+  for (size_t at = 0; at < bucket.size(); at += kEntrySize) {
+    const char* entry = bucket.data() + at;
+    if (static_cast<uint8_t>(entry[0]) != (seq & kOffsetMask)) continue;
+    if (newest == nullptr || EntryRecordedAtUs(entry) >= EntryRecordedAtUs(newest)) {
+      newest = entry;
+    }
   }
+  if (newest == nullptr) return std::nullopt;
   DedupEntry entry;
   entry.event_id = std::string(event_id);
-  std::memcpy(entry.digest.data(), bytes.data(), crypto::kSm3DigestSize);
-  uint64_t at = 0;
-  for (int i = 0; i < 8; ++i) {
-    at = (at << 8) | static_cast<uint8_t>(bytes[crypto::kSm3DigestSize + i]);
-  }
-  entry.recorded_at_us = static_cast<int64_t>(at);
+  std::memcpy(entry.digest.data(), newest + 1, crypto::kSm3DigestSize);
+  entry.recorded_at_us = EntryRecordedAtUs(newest);
   return entry;
 }
 
@@ -145,6 +184,17 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
   std::string ids;
   int64_t oldest_us = entries.front().recorded_at_us;
   absl::flat_hash_map<std::string, uint64_t> raised;  // terminal -> new mark
+  // A commit's entries come in runs of one terminal's consecutive seqs: each run's entries of a
+  // bucket are gathered and appended to it at once.
+  std::string bucket_key;
+  std::string appended;
+  auto flush_bucket = [&] {
+    if (!appended.empty()) batch.Append(bucket_key, appended);
+    appended.clear();
+  };
+  absl::string_view run_terminal;
+  uint64_t run_bucket = 0;
+  uint64_t* run_mark = nullptr;
   for (const DedupEntry& entry : entries) {
     // Check the record before it is written (CONVENTIONS: assertions around storage).
     absl::string_view terminal_id;
@@ -153,13 +203,22 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
         << "not a transaction event id: " << entry.event_id;
     CHECK(entry.event_id.find('\n') == std::string::npos) << entry.event_id;
     CHECK_GT(entry.recorded_at_us, 0) << entry.event_id;
-    batch.Put(entry.event_id, EncodeValue(entry));
+    if (run_mark == nullptr || terminal_id != run_terminal) {
+      run_mark = &raised.try_emplace(terminal_id, seq).first->second;
+    }
+    *run_mark = std::max(*run_mark, seq);
+    if (appended.empty() || terminal_id != run_terminal || (seq >> kBucketBits) != run_bucket) {
+      flush_bucket();
+      bucket_key = BucketKey(terminal_id, seq);
+      run_bucket = seq >> kBucketBits;
+    }
+    run_terminal = terminal_id;
+    AppendEntry(seq, entry.digest, entry.recorded_at_us, &appended);
     absl::StrAppend(&ids, ids.empty() ? "" : "\n", entry.event_id);
     oldest_us = std::min(oldest_us, entry.recorded_at_us);
-    auto [it, inserted] = raised.try_emplace(std::string(terminal_id), seq);
-    if (!inserted) it->second = std::max(it->second, seq);
   }
-  // One time-index record per commit (not per entry): half the memtable inserts.
+  flush_bucket();
+  // One time-index record per commit (not per entry).
   batch.Put(TimeKey(oldest_us, entries.front().event_id), ids);
   for (auto& [terminal_id, mark] : raised) {
     absl::StatusOr<uint64_t> current = HighWater(terminal_id);
@@ -187,6 +246,45 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
     uint64_t& in_memory = shard.marks[terminal_id];
     in_memory = std::max(in_memory, mark);
   }
+  return absl::OkStatus();
+}
+
+absl::Status DedupIndex::UpgradeFromV1(state_store::StateStore& store) {
+  constexpr absl::string_view kV1Prefix = "txn/";
+  constexpr int kChunk = 10000;
+  state_store::StateBatch batch(&store);
+  int pending = 0;
+  int64_t moved = 0;
+  absl::Status failure;
+  // The scan reads a snapshot, so the commits made along the way do not disturb it.
+  absl::Status scanned =
+      store.ScanPrefix(kV1Prefix, [&](absl::string_view key, absl::string_view value) {
+        absl::string_view terminal_id;
+        uint64_t seq = 0;
+        if (!SplitEventId(key, &terminal_id, &seq) || value.size() != kStampSize) {
+          failure = absl::InternalError(absl::StrCat("dedup entry ", key, " (", value.size(),
+                                                     " bytes) is not an ingest/1 entry"));
+          return false;
+        }
+        std::string entry(1, static_cast<char>(seq & kOffsetMask));
+        entry.append(value.data(), value.size());  // digest + recorded_at, as buckets hold them
+        batch.Append(BucketKey(terminal_id, seq), entry);
+        batch.Delete(key);
+        if (++pending == kChunk) {
+          failure = store.Commit(batch);
+          moved += pending;
+          pending = 0;
+          if (!failure.ok()) return false;
+        }
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
+  if (!failure.ok()) return failure;
+  if (pending > 0) {
+    if (absl::Status committed = store.Commit(batch); !committed.ok()) return committed;
+    moved += pending;
+  }
+  LOG(INFO) << "dedup index: moved " << moved << " ingest/1 entries into buckets";
   return absl::OkStatus();
 }
 
@@ -288,30 +386,58 @@ absl::StatusOr<bool> DedupIndex::ConflictKept(absl::string_view event_id,
 absl::StatusOr<int64_t> DedupIndex::Prune(absl::Time cutoff, int64_t max_entries) {
   const int64_t cutoff_us = absl::ToUnixMicros(cutoff);
   const std::string end = TimeKey(cutoff_us, "");
-  std::vector<std::pair<std::string, std::string>> doomed;  // time key, '\n'-joined event ids
-  int64_t listed = 0;
+  std::vector<std::string> doomed;  // time keys
+  // Bucket key -> the offsets the visited commits list in it (bit seq % 64).
+  absl::flat_hash_map<std::string, uint64_t> listed;
+  int64_t listed_ids = 0;
+  absl::Status corrupt;
   absl::Status scanned =
       store_->ScanPrefix(kTimePrefix, [&](absl::string_view key, absl::string_view ids) {
-        if (key >= end || listed >= max_entries) return false;
-        doomed.emplace_back(std::string(key), std::string(ids));
-        listed += 1 + static_cast<int64_t>(std::count(ids.begin(), ids.end(), '\n'));
+        if (key >= end || listed_ids >= max_entries) return false;
+        doomed.emplace_back(key);
+        for (absl::string_view id : absl::StrSplit(ids, '\n', absl::SkipEmpty())) {
+          absl::string_view terminal_id;
+          uint64_t seq = 0;
+          if (!SplitEventId(id, &terminal_id, &seq)) {
+            corrupt = absl::InternalError(
+                absl::StrCat("time index ", key, " lists \"", id, "\": corrupt store"));
+            return false;
+          }
+          listed[BucketKey(terminal_id, seq)] |= uint64_t{1} << (seq & kOffsetMask);
+          ++listed_ids;
+        }
         return true;
       });
   if (!scanned.ok()) return scanned;
+  if (!corrupt.ok()) return corrupt;
   if (doomed.empty()) return 0;
+  absl::MutexLock record_lock(&record_mu_);
   state_store::StateBatch batch(store_);
+  for (const std::string& time_key : doomed) batch.Delete(time_key);
   int64_t pruned = 0;
-  for (const auto& [time_key, ids] : doomed) {
-    batch.Delete(time_key);
-    for (absl::string_view id : absl::StrSplit(ids, '\n', absl::SkipEmpty())) {
-      // An id recorded again later (after a crash between Kafka's ack and the first record)
-      // is listed twice; only its newest recording counts.
-      absl::StatusOr<std::optional<DedupEntry>> entry = Lookup(id);
-      if (!entry.ok()) return entry.status();
-      if (entry->has_value() && (*entry)->recorded_at_us < cutoff_us) {
-        batch.Delete(id);
-        ++pruned;
-      }
+  for (const auto& [key, offsets] : listed) {
+    absl::StatusOr<std::optional<std::string>> stored = store_->Get(key);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) continue;
+    const std::string& bucket = **stored;
+    if (absl::Status valid = CheckBucket(key, bucket); !valid.ok()) return valid;
+    // A listed id's recordings before the cutoff go; one recorded again later stays.
+    std::string kept;
+    uint64_t before = 0;
+    uint64_t after = 0;
+    for (size_t at = 0; at < bucket.size(); at += kEntrySize) {
+      const char* entry = bucket.data() + at;
+      const uint64_t bit = uint64_t{1} << static_cast<uint8_t>(entry[0]);
+      before |= bit;
+      if ((offsets & bit) != 0 && EntryRecordedAtUs(entry) < cutoff_us) continue;
+      after |= bit;
+      kept.append(entry, kEntrySize);
+    }
+    pruned += absl::popcount(offsets & before & ~after);
+    if (kept.empty()) {
+      batch.Delete(key);
+    } else if (kept.size() != bucket.size()) {
+      batch.Put(key, kept);
     }
   }
   absl::Status committed = store_->Commit(batch);

@@ -1,21 +1,27 @@
 // DedupIndex: which transactions ingest has already appended to tongka.txn, with what content,
 // and the evidence of conflicting re-uploads. Lives in the service's own RocksDB (StateStore).
 //
-// Layout of the state column family:
-//   txn/<terminal_id>/<seq>                 -> 32-byte SM3 content digest + 8-byte recorded_at_us
-//                                              (the key is the event id itself)
+// Layout of the state column family ("ingest/2"):
+//   ids/<terminal_id>/<seq / 64, 16 hex digits> -> the bucket: the entries of the terminal's 64
+//                                              sequence numbers seq / 64 * 64 .. + 63 recorded so
+//                                              far, 41 bytes each: seq % 64, the 32-byte SM3
+//                                              content digest, recorded_at_us (8 bytes, big-endian)
 //   dedup_time/<recorded_at_us, 20 digits>/<first event_id> -> the commit's event ids, '\n'-joined
 //                                              (time index, one record per commit, for pruning)
 //   conflict/<event_id>/<n, 6 digits>       -> ConflictEvidence (ingest_storage.proto)
 //   hw/<terminal_id>                        -> 8-byte big-endian: the terminal's highest
 //                                              terminal_seq ever recorded (its high-water mark)
 //
-// The high-water mark saves the RocksDB read for the common case: terminals upload their
-// transactions in sequence order, so a seq above the terminal's mark was never recorded and needs
-// no lookup (a RocksDB miss costs a memtable skip-list walk, the largest cost of an upload). It
-// is written in the same commit as the entries, raised only (never lowered, not by pruning), and
-// kept in memory once read; commits are serialized so two batches of one terminal cannot write it
-// out of order. Invariant: every recorded seq of a terminal is <= its mark.
+// Why buckets: terminals upload runs of consecutive sequence numbers (an offline batch), so one
+// commit's entries fall into a few buckets per terminal, and each bucket gets its new entries as
+// one RocksDB merge operand (StateBatch::Append: no read). A key per transaction made every
+// commit a thousand memtable inserts, and every compaction a pass over a thousand keys per
+// batch spread over the whole key space (terminals interleave), which cost more CPU than
+// anything else ingest does. A lookup reads the bucket and takes the seq's entry with the newest
+// recorded_at (an id recorded again, by the catch-up after a crash, is appended again).
+//
+// "ingest/1" kept one key per transaction (txn/<terminal_id>/<seq>, the event id itself, ->
+// digest + recorded_at); UpgradeFromV1 moves such a store's entries into buckets in place.
 //
 // The content digest is SM3(MacInput(upload) || mac): the signed fields and the tag itself. An
 // identical retry has the same digest (DUPLICATE); anything else under the same id differs
@@ -114,8 +120,15 @@ class DedupIndex {
                                     absl::string_view conflicting_digest) const;
 
   // Deletes the entries recorded before `cutoff`, oldest commit first, stopping once the visited
-  // commits list `max_entries` ids; returns how many entries it deleted.
+  // commits list `max_entries` ids; returns how many ids it deleted (an id recorded again after
+  // the cutoff stays, and is not counted). Holds up Record while it rewrites the buckets.
   absl::StatusOr<int64_t> Prune(absl::Time cutoff, int64_t max_entries);
+
+  // Moves the entries of an "ingest/1" store (one key per transaction) into buckets, in commits
+  // of at most 10,000 entries, each deleting the keys it moved: restartable after a crash
+  // (StateStoreOptions::Upgrade). Conflict evidence, the time index and the marks stay as
+  // they are (their layout did not change).
+  static absl::Status UpgradeFromV1(state_store::StateStore& store);
 
   // The newest recorded_at of any entry ever recorded (UTC microseconds), nullopt for an empty
   // index. Where catching the index up from the log starts (dedup_catch_up.h).
@@ -134,7 +147,8 @@ class DedupIndex {
 
   state_store::StateStore* const store_;
   mutable Shard shards_[kShards];
-  // Serializes Record: the marks it writes are computed from the marks in memory.
+  // Serializes Record and Prune: the marks Record writes are computed from the marks in memory,
+  // and Prune rewrites buckets it has read, which an append in between would lose.
   absl::Mutex record_mu_;
   // NewestRecordedAtUs's value, read from RocksDB once.
   mutable absl::Mutex newest_mu_;

@@ -3,7 +3,8 @@
 // the batched digests equal the one-by-one ones), conflict evidence accumulates under increasing
 // numbers, and pruning deletes exactly the entries recorded before the cutoff, oldest first, in
 // bounded steps; and the per-terminal high-water mark never hides a recorded entry: not out of
-// order, not after a reopen, not under concurrent commits.
+// order, not after a reopen, not under concurrent commits; entries in their 64-seq buckets are
+// found exactly; and a store of the previous layout is upgraded in place.
 #include "services/ingest/dedup_index.h"
 
 #include <gtest/gtest.h>
@@ -209,6 +210,124 @@ TEST_F(DedupIndexTest, ConcurrentCommitsOfOneTerminalKeepTheHighestMark) {
     ASSERT_TRUE(Find(Entry(t, seq).event_id).has_value()) << seq;
   }
   EXPECT_FALSE(Find(Entry(t, 201).event_id).has_value());
+}
+
+// Entries go into buckets of 64 seqs: runs that cross a bucket's edge, terminals interleaved in
+// one commit, a bucket filled over several commits, the highest seqs there are: each id finds
+// its own entry and no other.
+TEST_F(DedupIndexTest, EveryIdFindsItsOwnEntryAcrossBucketsAndCommits) {
+  const std::string a = "310000-BUS-000001";
+  const std::string b = "310000-BUS-000002";
+  std::vector<DedupEntry> recorded;
+  auto entry = [](const std::string& terminal, uint64_t seq, int64_t at) {
+    return DedupEntry{absl::StrCat("txn/", terminal, "/", seq),
+                      ContentDigest(absl::StrCat(terminal, seq), "m"), at};
+  };
+  const uint64_t kTop = ~uint64_t{0};
+  std::vector<std::vector<DedupEntry>> commits = {
+      {entry(a, 60, 1), entry(a, 61, 1), entry(a, 62, 1), entry(a, 63, 1), entry(a, 64, 1),
+       entry(a, 65, 1), entry(b, 63, 2), entry(a, 66, 1), entry(b, 64, 2)},
+      {entry(a, 1, 3), entry(a, 128, 3), entry(b, 0, 3), entry(a, 2, 3)},
+      {entry(a, 59, 4), entry(b, 65, 4), entry(b, kTop - 1, 4), entry(b, kTop, 4)},
+  };
+  for (const auto& commit : commits) {
+    ASSERT_TRUE(index_->Record(commit).ok());
+    recorded.insert(recorded.end(), commit.begin(), commit.end());
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const DedupEntry& want : recorded) {
+      std::optional<DedupEntry> found = Find(want.event_id);
+      ASSERT_TRUE(found.has_value()) << want.event_id << " pass " << pass;
+      EXPECT_EQ(found->digest, want.digest) << want.event_id;
+      EXPECT_EQ(found->recorded_at_us, want.recorded_at_us) << want.event_id;
+    }
+    for (uint64_t seq : {0, 3, 58, 67, 127, 129, 192}) {
+      EXPECT_FALSE(Find(Entry(a, seq).event_id).has_value()) << seq;
+    }
+    EXPECT_FALSE(Find(Entry(b, kTop - 2).event_id).has_value());
+    EXPECT_FALSE(Find(Entry(b, 1).event_id).has_value());
+    EXPECT_FALSE(Find("not-a-transaction-id").has_value());
+    Open();
+  }
+}
+
+// An id recorded again (the catch-up after a crash re-records what Kafka has) is found with its
+// newest recording, whatever order the recordings were appended in.
+TEST_F(DedupIndexTest, AnIdRecordedAgainIsFoundWithItsNewestRecording) {
+  const std::string id = "txn/310000-BUS-000001/5";
+  ASSERT_TRUE(index_->Record({{id, ContentDigest("x", "y"), 200}}).ok());
+  ASSERT_TRUE(index_->Record({{id, ContentDigest("x", "y"), 100}}).ok());
+  EXPECT_EQ(Find(id)->recorded_at_us, 200);
+  ASSERT_TRUE(index_->Record({{id, ContentDigest("x", "y"), 300}}).ok());
+  EXPECT_EQ(Find(id)->recorded_at_us, 300);
+}
+
+// A store of the previous layout (one key per transaction, "ingest/1") opened by this binary:
+// every entry moves into its bucket, the conflict evidence and the marks stay, and the moved
+// store answers exactly as the old one did. A half-moved store (a crash during the upgrade)
+// finishes moving on the next open.
+TEST_F(DedupIndexTest, AnIngestV1StoreIsUpgradedInPlace) {
+  index_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+  const std::string t = "310000-BUS-000001";
+  std::vector<DedupEntry> old_entries;
+  for (uint64_t seq = 1; seq <= 25000; ++seq) {
+    old_entries.push_back({absl::StrCat("txn/", t, "/", seq), ContentDigest(absl::StrCat(seq), "m"),
+                           1767225600000000 + static_cast<int64_t>(seq)});
+  }
+  {
+    auto v1 = state_store::StateStore::Open({.path = dir_, .layout = "ingest/1"});
+    ASSERT_TRUE(v1.ok()) << v1.status();
+    state_store::StateBatch batch(v1->get());
+    for (const DedupEntry& entry : old_entries) {
+      std::string value(reinterpret_cast<const char*>(entry.digest.data()), entry.digest.size());
+      for (int i = 0; i < 8; ++i) {
+        value.push_back(
+            static_cast<char>(static_cast<uint64_t>(entry.recorded_at_us) >> (56 - 8 * i)));
+      }
+      batch.Put(entry.event_id, value);
+    }
+    batch.Put(absl::StrCat("hw/", t), std::string("\0\0\0\0\0\0\x61\xa8", 8));  // 25000
+    ingest_storage::ConflictEvidence evidence;
+    evidence.set_conflicting_digest("other");
+    evidence.set_published(true);
+    batch.Put("conflict/txn/310000-BUS-000001/7/000000", evidence.SerializeAsString());
+    ASSERT_TRUE((*v1)->Commit(batch).ok());
+    // A crash during an earlier upgrade had already moved seq 7 (and deleted its old key).
+    DedupIndex half(v1->get());
+    ASSERT_TRUE(half.Record({old_entries[6]}).ok());
+    state_store::StateBatch moved(v1->get());
+    moved.Delete(old_entries[6].event_id);
+    ASSERT_TRUE((*v1)->Commit(moved).ok());
+  }
+  const state_store::StateStoreOptions options{
+      .path = dir_,
+      .layout = "ingest/2",
+      .upgrades = {{.from = "ingest/1", .upgrade = DedupIndex::UpgradeFromV1}}};
+  for (int open = 0; open < 2; ++open) {
+    auto store = state_store::StateStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(*(*store)->Layout(), "ingest/2");
+    int old_keys = 0;
+    ASSERT_TRUE((*store)
+                    ->ScanPrefix("txn/",
+                                 [&](absl::string_view, absl::string_view) {
+                                   ++old_keys;
+                                   return true;
+                                 })
+                    .ok());
+    EXPECT_EQ(old_keys, 0);
+    DedupIndex index(store->get());
+    for (const DedupEntry& want : old_entries) {
+      auto found = index.Lookup(want.event_id);
+      ASSERT_TRUE(found.ok() && found->has_value()) << want.event_id;
+      EXPECT_EQ((*found)->digest, want.digest) << want.event_id;
+      EXPECT_EQ((*found)->recorded_at_us, want.recorded_at_us) << want.event_id;
+    }
+    EXPECT_FALSE(index.Lookup(absl::StrCat("txn/", t, "/25001"))->has_value());
+    EXPECT_TRUE(*index.ConflictKept("txn/310000-BUS-000001/7", "other"));
+  }
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ namespace tongka::ingest {
 namespace {
 
 // The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
-constexpr char kStoreLayout[] = "ingest/1";
+constexpr char kStoreLayout[] = "ingest/2";
 
 }  // namespace
 
@@ -34,7 +34,10 @@ absl::Status IngestApp::Wire() {
   // Phase 1: the store (the dedup index) and its runtime metrics (RocksDB size).
   absl::StatusOr<std::unique_ptr<state_store::StateStore>> store = state_store::StateStore::Open(
       // No value cache: nearly every lookup is of a new id (a miss), so it would only cost.
-      {.path = config_.state_dir, .layout = kStoreLayout, .value_cache_entries = 0});
+      {.path = config_.state_dir,
+       .layout = kStoreLayout,
+       .upgrades = {{.from = "ingest/1", .upgrade = DedupIndex::UpgradeFromV1}},
+       .value_cache_entries = 0});
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   runtime_metrics_ = std::make_unique<state_store::RuntimeMetrics>(&registry_, store_.get());
