@@ -337,7 +337,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
                             now)
               : ProduceItem(
                     batch, slot, item, options_.topic,
-                    BuildTxnEvent(*item.upload, tenant, item.verdict, now).SerializeAsString(),
+                    SerializeTxnEvent(*item.upload, tenant, item.verdict, now),
                     now);
       if (!enqueued.ok()) {
         {

@@ -1,13 +1,16 @@
 #include "services/ingest/validator.h"
 
+#include <glog/logging.h>
 #include <openssl/crypto.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "libs/crypto/sm4_cmac.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/card_id.h"
@@ -395,6 +398,98 @@ v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& s
       break;
   }
   return event;
+}
+
+namespace {
+
+using google::protobuf::io::CodedOutputStream;
+
+// A length-delimited field's size on the wire: tag (one byte for field numbers < 16), length,
+// payload.
+size_t DelimitedSize(size_t payload) {
+  return 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(payload)) + payload;
+}
+
+uint8_t* WriteDelimitedHeader(int field, size_t payload, uint8_t* out) {
+  out = CodedOutputStream::WriteTagToArray(
+      google::protobuf::internal::WireFormatLite::MakeTag(
+          field, google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+      out);
+  return CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(payload), out);
+}
+
+bool HasUnknownFields(const google::protobuf::Message& message) {
+  return !message.GetReflection()->GetUnknownFields(message).empty();
+}
+
+uint8_t* WriteInt64Field(int field, int64_t value, uint8_t* out) {
+  out = CodedOutputStream::WriteTagToArray(
+      google::protobuf::internal::WireFormatLite::MakeTag(
+          field, google::protobuf::internal::WireFormatLite::WIRETYPE_VARINT),
+      out);
+  return CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(value), out);
+}
+
+}  // namespace
+
+std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                              const Verdict& verdict, absl::Time recorded_at) {
+  const google::protobuf::Message* body = nullptr;
+  const v1::TxnCommon* txn = txn::CommonOf(upload);
+  int body_field = 0;
+  switch (upload.body_case()) {
+    case v1::TransactionUpload::kTap:
+      body = &upload.tap();
+      body_field = v1::Event::kTapFieldNumber;
+      break;
+    case v1::TransactionUpload::kLoad:
+      body = &upload.load();
+      body_field = v1::Event::kLoadFieldNumber;
+      break;
+    case v1::TransactionUpload::kRefund:
+      body = &upload.refund();
+      body_field = v1::Event::kRefundFieldNumber;
+      break;
+    default:
+      break;
+  }
+  if (body == nullptr || txn->late() != verdict.late || HasUnknownFields(*body) ||
+      HasUnknownFields(*txn)) {
+    return BuildTxnEvent(upload, source, verdict, recorded_at).SerializeAsString();
+  }
+  // Event's fields in field-number order, proto3 zero scalars left out, as protobuf writes them.
+  static_assert(v1::Event::kEventIdFieldNumber == 1 && v1::Event::kOccurredAtUsFieldNumber == 2 &&
+                v1::Event::kRecordedAtUsFieldNumber == 3 && v1::Event::kSourceFieldNumber == 4 &&
+                v1::Event::kTapFieldNumber < 16 && v1::Event::kRefundFieldNumber < 16);
+  const int64_t recorded_at_us = absl::ToUnixMicros(recorded_at);
+  const size_t source_size = source.ByteSizeLong();
+  const size_t body_size = body->ByteSizeLong();
+  size_t size = DelimitedSize(source_size) + DelimitedSize(body_size);
+  if (!verdict.event_id.empty()) size += DelimitedSize(verdict.event_id.size());
+  if (upload.occurred_at_us() != 0) {
+    size += 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(upload.occurred_at_us()));
+  }
+  if (recorded_at_us != 0) {
+    size += 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(recorded_at_us));
+  }
+  std::string bytes(size, '\0');
+  uint8_t* out = reinterpret_cast<uint8_t*>(bytes.data());
+  if (!verdict.event_id.empty()) {
+    out = WriteDelimitedHeader(v1::Event::kEventIdFieldNumber, verdict.event_id.size(), out);
+    out = CodedOutputStream::WriteStringToArray(verdict.event_id, out);
+  }
+  if (upload.occurred_at_us() != 0) {
+    out = WriteInt64Field(v1::Event::kOccurredAtUsFieldNumber, upload.occurred_at_us(), out);
+  }
+  if (recorded_at_us != 0) {
+    out = WriteInt64Field(v1::Event::kRecordedAtUsFieldNumber, recorded_at_us, out);
+  }
+  out = WriteDelimitedHeader(v1::Event::kSourceFieldNumber, source_size, out);
+  out = source.SerializeWithCachedSizesToArray(out);
+  out = WriteDelimitedHeader(body_field, body_size, out);
+  out = body->SerializeWithCachedSizesToArray(out);
+  CHECK_EQ(out, reinterpret_cast<uint8_t*>(bytes.data()) + size) << "event size miscounted";
+  return bytes;
 }
 
 v1::Event BuildConflictEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,

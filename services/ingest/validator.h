@@ -116,6 +116,12 @@ class Validator {
 v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
                         const Verdict& verdict, absl::Time recorded_at);
 
+// BuildTxnEvent(...).SerializeAsString(), byte for byte, written straight from the upload where
+// it can be (the body holds no unknown fields and its TxnCommon.late is already the verdict's):
+// no copy of the body into an Event, and nothing to destroy after.
+std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                              const Verdict& verdict, absl::Time recorded_at);
+
 // The event ingest publishes to tongka.txn.conflicts when an upload reuses an accepted
 // transaction id with other content (a TxnConflict; the digests are SM3 of the canonical content
 // and MAC, as the dedup index keeps them). Its id names the transaction and the conflicting

@@ -430,6 +430,65 @@ TEST_F(ValidatorTest, UnsignedUnknownFieldsNeverReachTheLog) {
   }
 }
 
+// What ingest appends is SerializeTxnEvent's bytes: exactly BuildTxnEvent's serialization, for
+// every body, whether the upload's late flag agrees with the verdict or not, with unknown fields
+// anywhere, and at the edges of the envelope (no event id, negative and zero times, a partner's
+// and an empty source).
+TEST_F(ValidatorTest, SerializedEventIsTheBuiltEventByteForByte) {
+  auto add_unknown = [](google::protobuf::Message* message) {
+    message->GetReflection()->MutableUnknownFields(message)->AddLengthDelimited(99, "x");
+  };
+  std::vector<v1::TransactionUpload> uploads;
+  for (const v1::TransactionUpload& signed_upload :
+       {SignedTap(keyring_, {}), SignedLoad(keyring_, {}), SignedRefund(keyring_, {})}) {
+    for (int variant = 0; variant < 5; ++variant) {
+      v1::TransactionUpload upload = signed_upload;
+      v1::TxnCommon* txn = txn::MutableCommonOf(&upload);
+      google::protobuf::Message* body = nullptr;
+      switch (upload.body_case()) {
+        case v1::TransactionUpload::kTap:
+          body = upload.mutable_tap();
+          break;
+        case v1::TransactionUpload::kLoad:
+          body = upload.mutable_load();
+          break;
+        default:
+          body = upload.mutable_refund();
+      }
+      if (variant == 1) txn->set_late(true);
+      if (variant == 2) add_unknown(body);
+      if (variant == 3) add_unknown(txn);
+      if (variant == 4) add_unknown(&upload);
+      uploads.push_back(upload);
+    }
+  }
+  v1::TransactionUpload odd_times = SignedTap(keyring_, {});
+  odd_times.set_occurred_at_us(-5);
+  uploads.push_back(odd_times);
+  odd_times.set_occurred_at_us(0);
+  uploads.push_back(odd_times);
+  v1::Tenant partner;
+  partner.set_kind(v1::TENANT_KIND_PARTNER);
+  partner.set_partner_id("unionpay-shops");
+  for (const v1::TransactionUpload& upload : uploads) {
+    for (bool late : {false, true}) {
+      for (const std::string& event_id : {std::string("txn/310000-BUS-000001/1"), std::string()}) {
+        for (const v1::Tenant& source : {server::CityTenant(310000), partner, v1::Tenant()}) {
+          for (absl::Time recorded_at : {kNow, absl::UnixEpoch()}) {
+            Verdict verdict;
+            verdict.event_id = event_id;
+            verdict.late = late;
+            EXPECT_EQ(SerializeTxnEvent(upload, source, verdict, recorded_at),
+                      BuildTxnEvent(upload, source, verdict, recorded_at).SerializeAsString())
+                << upload.ShortDebugString() << " late=" << late << " id=" << event_id
+                << " source=" << source.ShortDebugString();
+          }
+        }
+      }
+    }
+  }
+}
+
 // BuildTxnEvent drops unknown fields from a body and its TxnCommon only: that is complete only
 // while TxnCommon is the one message-typed field of a body and TxnCommon holds no message. A
 // change to that schema must extend DropUnknownFields in validator.cc, and then this test.
