@@ -335,10 +335,8 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
                                                item.conflict->conflicting_digest(), now)
                                 .SerializeAsString(),
                             now)
-              : ProduceItem(
-                    batch, slot, item, options_.topic,
-                    SerializeTxnEvent(*item.upload, tenant, item.verdict, now),
-                    now);
+              : ProduceItem(batch, slot, item, options_.topic,
+                            SerializeTxnEvent(*item.upload, tenant, item.verdict, now), now);
       if (!enqueued.ok()) {
         {
           absl::MutexLock lock(&batch->mu);
