@@ -170,39 +170,74 @@ absl::StatusOr<std::string> StateStore::Layout() const {
   return layout;
 }
 
+absl::StatusOr<bool> StateStore::Empty() const {
+  for (int family : {kState, kOffsets}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), handles_[family]));
+    it->SeekToFirst();
+    if (!it->status().ok()) return ToStatus(it->status(), "scan store");
+    if (it->Valid()) return false;
+  }
+  return true;
+}
+
 absl::Status StateStore::CheckLayout(const StateStoreOptions& options) {
   const std::string& layout = options.layout;
   absl::StatusOr<std::string> recorded = Layout();
   if (!recorded.ok()) return recorded.status();
   if (*recorded == layout) return absl::OkStatus();
-  if (!recorded->empty()) {
-    for (const StateStoreOptions::Upgrade& upgrade : options.upgrades) {
-      if (upgrade.from != *recorded) continue;
-      LOG(INFO) << "state store " << db_->GetName() << ": upgrading key layout \"" << *recorded
-                << "\" to \"" << layout << "\"";
-      if (absl::Status upgraded = upgrade.upgrade(*this); !upgraded.ok()) {
-        return absl::Status(
-            upgraded.code(),
-            absl::StrCat("upgrading state store ", db_->GetName(), " from \"", *recorded,
-                         "\" to \"", layout, "\" (re-run resumes it): ", upgraded.message()));
-      }
+  std::string source = *recorded;
+  if (source.empty()) {
+    absl::StatusOr<bool> empty = Empty();
+    if (!empty.ok()) return empty.status();
+    if (*empty) return RecordLayout(layout);
+    if (options.unrecorded_layout.empty()) {
+      LOG(WARNING) << "state store " << db_->GetName()
+                   << " has state but no recorded key layout (written before layouts were "
+                      "recorded): taking it as \""
+                   << layout << "\"";
       return RecordLayout(layout);
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "state store ", db_->GetName(), " was built under key layout \"", *recorded,
-        "\", this binary uses \"", layout,
-        "\": rebuild it from an empty directory (the service replays the log), or run the "
-        "binary that built it"));
-  }
-  absl::StatusOr<std::map<TopicPartition, int64_t>> offsets = Offsets();
-  if (!offsets.ok()) return offsets.status();
-  if (!offsets->empty()) {
     LOG(WARNING) << "state store " << db_->GetName()
                  << " has state but no recorded key layout (written before layouts were "
-                    "recorded): taking it as \""
-                 << layout << "\"";
+                    "recorded): it was written under \""
+                 << options.unrecorded_layout << "\"";
+    source = options.unrecorded_layout;
+    if (source == layout) return RecordLayout(layout);
   }
-  return RecordLayout(layout);
+  // "<from>><layout>": an upgrade to this layout that did not finish.
+  const std::string unfinished_suffix = absl::StrCat(">", layout);
+  const std::string from = absl::EndsWith(source, unfinished_suffix)
+                               ? source.substr(0, source.size() - unfinished_suffix.size())
+                               : source;
+  for (const StateStoreOptions::Upgrade& upgrade : options.upgrades) {
+    if (upgrade.from != from) continue;
+    CHECK(upgrade.upgrade != nullptr) << "the upgrade from \"" << from << "\" has no function";
+    const std::string marker = absl::StrCat(from, unfinished_suffix);
+    LOG(INFO) << "state store " << db_->GetName() << ": upgrading key layout \"" << from
+              << "\" to \"" << layout << "\"" << (source == marker ? " (resuming)" : "");
+    if (source != marker) {
+      if (absl::Status marked = RecordLayout(marker); !marked.ok()) return marked;
+    }
+    if (absl::Status upgraded = upgrade.upgrade(*this); !upgraded.ok()) {
+      return absl::Status(
+          upgraded.code(),
+          absl::StrCat("upgrading state store ", db_->GetName(), " from \"", from, "\" to \"",
+                       layout, "\" (opening it again resumes): ", upgraded.message()));
+    }
+    return RecordLayout(layout);
+  }
+  if (absl::StrContains(source, '>')) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state store ", db_->GetName(), " is halfway through the key layout upgrade \"", source,
+        "\", and this binary uses \"", layout,
+        "\": run the binary of the upgrade's target layout, which finishes it"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "state store ", db_->GetName(), " was built under key layout \"", source,
+      "\", this binary uses \"", layout,
+      "\": rebuild it from an empty directory (the service replays the log), or run the "
+      "binary that built it"));
 }
 
 absl::Status StateStore::RecordLayout(const std::string& layout) {
@@ -379,18 +414,12 @@ absl::Status StateStore::Commit(StateBatch& batch) {
         case StateBatch::Write::Kind::kDelete:
           value_cache_[key] = std::nullopt;
           break;
-        case StateBatch::Write::Kind::kAppend: {
-          // Appended keys are only kept current, never added: an index growing by new keys
-          // every batch would crowd the cache out.
-          auto it = value_cache_.find(key);
-          if (it == value_cache_.end()) break;
-          if (it->second.has_value()) {
-            it->second->append(change.bytes);
-          } else {
-            it->second = std::move(change.bytes);
-          }
+        case StateBatch::Write::Kind::kAppend:
+          // Dropped, never appended to: a read racing this commit (after the write, before this
+          // update) may have cached the value with these bytes already. Appended keys are indexes
+          // read by scans, which bypass the cache anyway.
+          value_cache_.erase(key);
           break;
-        }
       }
     }
   }

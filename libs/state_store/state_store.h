@@ -69,14 +69,20 @@ struct StateStoreOptions {
   // only read, tests).
   std::string layout;
   // Upgrades from earlier layouts of the same service, run by Open when the store was recorded
-  // under `from`: `upgrade` rewrites the keys in place (through the store, in as many commits as
-  // it likes), then Open records `layout`. A crash midway leaves `from` recorded, so the next
-  // Open runs the upgrade again: it must be restartable, finishing what the last run left.
+  // under `from`: Open first records "<from>><layout>" (so that no binary of either layout opens
+  // a half-rewritten store: the old one would misread it), then `upgrade` rewrites the keys in
+  // place (through the store, in as many commits as it likes), then Open records `layout`. A
+  // crash or failure midway leaves the marker, and the next Open of this layout runs the upgrade
+  // again: it must be restartable, finishing what the last run left.
   struct Upgrade {
     std::string from;
-    std::function<absl::Status(StateStore& store)> upgrade;
+    std::function<absl::Status(StateStore& store)> upgrade;  // required
   };
   std::vector<Upgrade> upgrades;
+  // The layout of a store that has state but no recorded layout (written before layouts were
+  // recorded), when the service knows it: it is then upgraded from that layout like any other.
+  // Empty: such a store takes `layout` as it is (logged).
+  std::string unrecorded_layout;
   // fsync every commit. Off by default: see "Durability" above.
   bool sync_writes = false;
   // RocksDB block cache for the state column family.
@@ -150,6 +156,8 @@ class StateStore {
   absl::Status LoadOutboxBounds();
   absl::Status CheckLayout(const StateStoreOptions& options);
   absl::Status RecordLayout(const std::string& layout);
+  // True when no state key and no consumed offset is stored (a new store).
+  absl::StatusOr<bool> Empty() const;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, state, offsets, outbox

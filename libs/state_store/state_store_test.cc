@@ -389,9 +389,13 @@ TEST(StateStoreTest, AnUpgradeRewritesAStoreOfAnEarlierLayoutAndCanBeResumed) {
     }
     return absl::OkStatus();
   };
+  auto never = [](StateStore&) -> absl::Status {
+    ADD_FAILURE() << "the upgrade from another layout ran";
+    return absl::OkStatus();
+  };
   const StateStoreOptions options{.path = dir,
                                   .layout = "sample/2",
-                                  .upgrades = {{.from = "sample/0", .upgrade = nullptr},
+                                  .upgrades = {{.from = "sample/0", .upgrade = never},
                                                {.from = "sample/1", .upgrade = upgrade}}};
   auto failed = StateStore::Open(options);
   ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
@@ -400,10 +404,14 @@ TEST(StateStoreTest, AnUpgradeRewritesAStoreOfAnEarlierLayoutAndCanBeResumed) {
   {
     auto midway = StateStore::Open({.path = dir});
     ASSERT_TRUE(midway.ok());
-    EXPECT_EQ(*(*midway)->Layout(), "sample/1") << "an unfinished upgrade records nothing";
+    EXPECT_EQ(*(*midway)->Layout(), "sample/1>sample/2") << "an unfinished upgrade is marked";
     EXPECT_EQ(*(*midway)->Get("new/1"), "1");
     EXPECT_EQ(*(*midway)->Get("old/2"), "2");
   }
+  // The binary of the old layout (a rollback) must not read the half-moved keys.
+  auto rollback = StateStore::Open({.path = dir, .layout = "sample/1"});
+  ASSERT_EQ(rollback.status().code(), absl::StatusCode::kFailedPrecondition) << rollback.status();
+  EXPECT_NE(rollback.status().message().find("halfway"), std::string::npos) << rollback.status();
   auto upgraded = StateStore::Open(options);
   ASSERT_TRUE(upgraded.ok()) << upgraded.status();
   EXPECT_EQ(runs, 2);
@@ -420,6 +428,42 @@ TEST(StateStoreTest, AnUpgradeRewritesAStoreOfAnEarlierLayoutAndCanBeResumed) {
                 .code(),
             absl::StatusCode::kFailedPrecondition)
       << "no upgrade from sample/2 was given";
+}
+
+// A service that knows what its stores looked like before layouts were recorded says so
+// (unrecorded_layout): such a store is upgraded from there, and a new store is not.
+TEST(StateStoreTest, AStoreFromBeforeLayoutsIsUpgradedFromTheLayoutItWasWrittenUnder) {
+  const std::string dir = FreshDir("layout-unrecorded");
+  {
+    auto store = OpenStore(dir);
+    StateBatch batch(store.get());
+    batch.Put("old/1", "x");
+    ASSERT_TRUE(store->Commit(batch).ok());
+  }
+  int runs = 0;
+  auto upgrade = [&runs](StateStore& store) -> absl::Status {
+    ++runs;
+    StateBatch batch(&store);
+    batch.Delete("old/1");
+    batch.Put("new/1", "x");
+    return store.Commit(batch);
+  };
+  const StateStoreOptions options{.path = dir,
+                                  .layout = "sample/2",
+                                  .upgrades = {{.from = "sample/1", .upgrade = upgrade}},
+                                  .unrecorded_layout = "sample/1"};
+  auto store = StateStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(*(*store)->Layout(), "sample/2");
+  EXPECT_EQ(*(*store)->Get("new/1"), "x");
+  const std::string fresh = FreshDir("layout-unrecorded-fresh");
+  StateStoreOptions fresh_options = options;
+  fresh_options.path = fresh;
+  auto new_store = StateStore::Open(fresh_options);
+  ASSERT_TRUE(new_store.ok()) << new_store.status();
+  EXPECT_EQ(runs, 1) << "a new store has nothing to upgrade";
+  EXPECT_EQ(*(*new_store)->Layout(), "sample/2");
 }
 
 TEST(StateStoreTest, AStoreFromBeforeLayoutsTakesTheFirstOneAskedFor) {

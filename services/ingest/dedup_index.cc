@@ -7,6 +7,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/numeric/bits.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "libs/crypto/sm3.h"
 #include "libs/crypto/sm3_lanes.h"
+#include "libs/failpoint/failpoint.h"
 
 namespace tongka::ingest {
 namespace {
@@ -56,10 +58,19 @@ std::string BucketKey(absl::string_view terminal_id, uint64_t seq) {
 }
 
 absl::Status CheckBucket(absl::string_view key, absl::string_view bucket) {
-  if (bucket.size() % kEntrySize == 0) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("dedup bucket ", key, " is ", bucket.size(),
-                                          " bytes, not a multiple of ", kEntrySize,
-                                          ": corrupt store"));
+  if (bucket.size() % kEntrySize != 0) {
+    return absl::InternalError(absl::StrCat("dedup bucket ", key, " is ", bucket.size(),
+                                            " bytes, not a multiple of ", kEntrySize,
+                                            ": corrupt store"));
+  }
+  for (size_t at = 0; at < bucket.size(); at += kEntrySize) {
+    if (static_cast<uint8_t>(bucket[at]) > kOffsetMask) {
+      return absl::InternalError(absl::StrCat("dedup bucket ", key, " has an entry for offset ",
+                                              static_cast<int>(static_cast<uint8_t>(bucket[at])),
+                                              ": corrupt store"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 int64_t EntryRecordedAtUs(const char* entry) {
@@ -83,7 +94,13 @@ bool SplitEventId(absl::string_view event_id, absl::string_view* terminal_id, ui
   const size_t slash = event_id.rfind('/');
   if (slash <= 4) return false;
   *terminal_id = event_id.substr(4, slash - 4);
-  return absl::SimpleAtoi(event_id.substr(slash + 1), seq);
+  // Canonical decimal only (as TxnEventId writes it): "07", "+7" or " 7" would share 7's entry.
+  const absl::string_view digits = event_id.substr(slash + 1);
+  if (digits.empty() || (digits.size() > 1 && digits[0] == '0') ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
+    return false;
+  }
+  return absl::SimpleAtoi(digits, seq);
 }
 
 std::string EncodeMark(uint64_t mark) {
@@ -182,7 +199,6 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
   absl::MutexLock record_lock(&record_mu_);
   state_store::StateBatch batch(store_);
   std::string ids;
-  int64_t oldest_us = entries.front().recorded_at_us;
   absl::flat_hash_map<std::string, uint64_t> raised;  // terminal -> new mark
   // A commit's entries come in runs of one terminal's consecutive seqs: each run's entries of a
   // bucket are gathered and appended to it at once.
@@ -215,11 +231,14 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
     run_terminal = terminal_id;
     AppendEntry(seq, entry.digest, entry.recorded_at_us, &appended);
     absl::StrAppend(&ids, ids.empty() ? "" : "\n", entry.event_id);
-    oldest_us = std::min(oldest_us, entry.recorded_at_us);
   }
   flush_bucket();
-  // One time-index record per commit (not per entry).
-  batch.Put(TimeKey(oldest_us, entries.front().event_id), ids);
+  int64_t newest_us = entries.front().recorded_at_us;
+  for (const DedupEntry& entry : entries) newest_us = std::max(newest_us, entry.recorded_at_us);
+  // One time-index record per commit (not per entry), under its newest recorded_at: Prune takes
+  // the commit once all of its entries are past the cutoff (the catch-up's commits mix stamps;
+  // an older one is kept a little longer, never dropped from the index while it stays).
+  batch.Put(TimeKey(newest_us, entries.front().event_id), ids);
   for (auto& [terminal_id, mark] : raised) {
     absl::StatusOr<uint64_t> current = HighWater(terminal_id);
     if (!current.ok()) return current.status();
@@ -229,8 +248,6 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
       mark = *current;
     }
   }
-  int64_t newest_us = entries.front().recorded_at_us;
-  for (const DedupEntry& entry : entries) newest_us = std::max(newest_us, entry.recorded_at_us);
   absl::StatusOr<std::optional<int64_t>> known = NewestRecordedAtUs();
   if (!known.ok()) return known.status();
   const bool newer = !known->has_value() || newest_us > **known;
@@ -247,6 +264,14 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
     in_memory = std::max(in_memory, mark);
   }
   return absl::OkStatus();
+}
+
+state_store::StateStoreOptions DedupIndex::StoreOptions(const std::string& path) {
+  return {.path = path,
+          .layout = "ingest/2",
+          .upgrades = {{.from = "ingest/1", .upgrade = UpgradeFromV1}},
+          .unrecorded_layout = "ingest/1",
+          .value_cache_entries = 0};
 }
 
 absl::Status DedupIndex::UpgradeFromV1(state_store::StateStore& store) {
@@ -275,6 +300,7 @@ absl::Status DedupIndex::UpgradeFromV1(state_store::StateStore& store) {
           moved += pending;
           pending = 0;
           if (!failure.ok()) return false;
+          TONGKA_FAILPOINT("ingest.upgrade_after_chunk");  // the next open must finish the job
         }
         return true;
       });

@@ -7,7 +7,8 @@
 //                                              far, 41 bytes each: seq % 64, the 32-byte SM3
 //                                              content digest, recorded_at_us (8 bytes, big-endian)
 //   dedup_time/<recorded_at_us, 20 digits>/<first event_id> -> the commit's event ids, '\n'-joined
-//                                              (time index, one record per commit, for pruning)
+//                                              (time index, one record per commit, for pruning,
+//                                              under the newest recorded_at of the commit)
 //   conflict/<event_id>/<n, 6 digits>       -> ConflictEvidence (ingest_storage.proto)
 //   hw/<terminal_id>                        -> 8-byte big-endian: the terminal's highest
 //                                              terminal_seq ever recorded (its high-water mark)
@@ -23,6 +24,13 @@
 // "ingest/1" kept one key per transaction (txn/<terminal_id>/<seq>, the event id itself, ->
 // digest + recorded_at); UpgradeFromV1 moves such a store's entries into buckets in place.
 //
+// The high-water mark saves the RocksDB read for the common case: terminals upload their
+// transactions in sequence order, so a seq above the terminal's mark was never recorded and needs
+// no lookup (a RocksDB miss costs a memtable skip-list walk, the largest cost of an upload). It
+// is written in the same commit as the entries, raised only (never lowered, not by pruning), and
+// kept in memory once read; commits are serialized so two batches of one terminal cannot write it
+// out of order. Invariant: every recorded seq of a terminal is <= its mark.
+//
 // The content digest is SM3(MacInput(upload) || mac): the signed fields and the tag itself. An
 // identical retry has the same digest (DUPLICATE); anything else under the same id differs
 // (CONFLICT).
@@ -37,8 +45,9 @@
 // Ownership: borrows the store, which must outlive the index.
 // Thread-safety: all methods are thread-safe (the store is). Callers serialize per event id
 // (ingest's claim table) so that a Lookup-then-Record is not raced by another upload of the id.
-// Failure: RocksDB errors come back as Status (UNAVAILABLE / INTERNAL). A stored entry of the
-// wrong size is corruption: INTERNAL naming the key.
+// Failure: RocksDB errors come back as Status (UNAVAILABLE / INTERNAL). A bucket whose size is
+// not a whole number of entries, or with an entry for an offset beyond 63, is corruption:
+// INTERNAL naming the key.
 //
 // Example:
 //   DedupIndex index(store.get());
@@ -121,8 +130,15 @@ class DedupIndex {
 
   // Deletes the entries recorded before `cutoff`, oldest commit first, stopping once the visited
   // commits list `max_entries` ids; returns how many ids it deleted (an id recorded again after
-  // the cutoff stays, and is not counted). Holds up Record while it rewrites the buckets.
+  // the cutoff stays, and is not counted). Record waits while it rewrites the buckets, so keep
+  // `max_entries` to thousands (about 1 ms per thousand ids, warm).
   absl::StatusOr<int64_t> Prune(absl::Time cutoff, int64_t max_entries);
+
+  // Ingest's store: this index's layout ("ingest/2": bump it when keys or values change meaning),
+  // the upgrade from "ingest/1" (also the
+  // layout of stores written before layouts were recorded), no value cache (nearly every lookup
+  // is of a new id, a miss: a cache would only cost).
+  static state_store::StateStoreOptions StoreOptions(const std::string& path);
 
   // Moves the entries of an "ingest/1" store (one key per transaction) into buckets, in commits
   // of at most 10,000 entries, each deleting the keys it moved: restartable after a crash

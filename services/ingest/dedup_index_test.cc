@@ -8,7 +8,10 @@
 #include "services/ingest/dedup_index.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -28,7 +31,8 @@ class DedupIndexTest : public ::testing::Test {
   void Open() {
     index_.reset();
     store_.reset();
-    auto store = state_store::StateStore::Open({.path = dir_});
+    // Ingest's own options: no value cache, so every read goes through RocksDB's merge path.
+    auto store = state_store::StateStore::Open(DedupIndex::StoreOptions(dir_));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     index_ = std::make_unique<DedupIndex>(store_.get());
@@ -154,6 +158,7 @@ TEST_F(DedupIndexTest, PruneDeletesOnlyEntriesBeforeTheCutoffOldestFirst) {
     total += *pruned;
   }
   EXPECT_EQ(total, 10);
+  Open();  // what Prune wrote, read back from RocksDB
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(Find(entries[i].event_id).has_value(), i >= 10) << i;
   }
@@ -170,8 +175,11 @@ TEST_F(DedupIndexTest, PruneKeepsAnEntryRecordedAgainLater) {
       index_->Record({{id, ContentDigest("x", "y"), absl::ToUnixMicros(t0 + absl::Hours(10))}})
           .ok());
   EXPECT_EQ(*index_->Prune(t0 + absl::Hours(5), 100), 0);
+  Open();
   EXPECT_TRUE(Find(id).has_value());
+  EXPECT_EQ(Find(id)->recorded_at_us, absl::ToUnixMicros(t0 + absl::Hours(10)));
   EXPECT_EQ(*index_->Prune(t0 + absl::Hours(11), 100), 1);
+  Open();
   EXPECT_FALSE(Find(id).has_value());
 }
 
@@ -266,68 +274,191 @@ TEST_F(DedupIndexTest, AnIdRecordedAgainIsFoundWithItsNewestRecording) {
 // every entry moves into its bucket, the conflict evidence and the marks stay, and the moved
 // store answers exactly as the old one did. A half-moved store (a crash during the upgrade)
 // finishes moving on the next open.
-TEST_F(DedupIndexTest, AnIngestV1StoreIsUpgradedInPlace) {
-  index_.reset();
-  store_.reset();
-  std::filesystem::remove_all(dir_);
-  const std::string t = "310000-BUS-000001";
-  std::vector<DedupEntry> old_entries;
-  for (uint64_t seq = 1; seq <= 25000; ++seq) {
-    old_entries.push_back({absl::StrCat("txn/", t, "/", seq), ContentDigest(absl::StrCat(seq), "m"),
-                           1767225600000000 + static_cast<int64_t>(seq)});
+// The ingest/1 value of an entry: digest + recorded_at_us (big-endian).
+std::string V1Value(const DedupEntry& entry) {
+  std::string value(reinterpret_cast<const char*>(entry.digest.data()), entry.digest.size());
+  for (int i = 0; i < 8; ++i) {
+    value.push_back(static_cast<char>(static_cast<uint64_t>(entry.recorded_at_us) >> (56 - 8 * i)));
   }
+  return value;
+}
+
+std::vector<DedupEntry> WriteV1Store(const std::string& dir, const std::string& layout, int n) {
+  std::vector<DedupEntry> entries;
+  auto store = state_store::StateStore::Open({.path = dir, .layout = layout});
+  EXPECT_TRUE(store.ok()) << store.status();
+  state_store::StateBatch batch(store->get());
+  for (int seq = 1; seq <= n; ++seq) {
+    entries.push_back({absl::StrCat("txn/310000-BUS-000001/", seq),
+                       ContentDigest(absl::StrCat(seq), "m"), 1767225600000000 + seq});
+    batch.Put(entries.back().event_id, V1Value(entries.back()));
+  }
+  std::string mark;
+  for (int i = 0; i < 8; ++i)
+    mark.push_back(static_cast<char>(static_cast<uint64_t>(n) >> (56 - 8 * i)));
+  batch.Put("hw/310000-BUS-000001", mark);
+  EXPECT_TRUE((*store)->Commit(batch).ok());
+  return entries;
+}
+
+// Keys of the ingest/1 layout left in a store.
+int OldKeys(const state_store::StateStore& store) {
+  int old_keys = 0;
+  EXPECT_TRUE(store
+                  .ScanPrefix("txn/",
+                              [&](absl::string_view, absl::string_view) {
+                                ++old_keys;
+                                return true;
+                              })
+                  .ok());
+  return old_keys;
+}
+
+// Opens `dir` as ingest does (upgrading it if need be) and finds every entry as it was recorded.
+void ExpectAllFound(const std::string& dir, const std::vector<DedupEntry>& entries) {
+  auto store = state_store::StateStore::Open(DedupIndex::StoreOptions(dir));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->Layout(), "ingest/2");
+  DedupIndex index(store->get());
+  for (const DedupEntry& want : entries) {
+    auto found = index.Lookup(want.event_id);
+    ASSERT_TRUE(found.ok() && found->has_value()) << want.event_id;
+    EXPECT_EQ((*found)->digest, want.digest) << want.event_id;
+    EXPECT_EQ((*found)->recorded_at_us, want.recorded_at_us) << want.event_id;
+  }
+  EXPECT_FALSE(
+      index.Lookup(absl::StrCat("txn/310000-BUS-000001/", entries.size() + 1))->has_value());
+  EXPECT_EQ(OldKeys(**store), 0);
+}
+
+std::string FreshDir(absl::string_view name) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/dedup_", name);
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+TEST(DedupUpgradeTest, AnIngestV1StoreIsUpgradedInPlace) {
+  const std::string dir = FreshDir("v1");
+  const std::vector<DedupEntry> entries = WriteV1Store(dir, "ingest/1", 25000);
   {
-    auto v1 = state_store::StateStore::Open({.path = dir_, .layout = "ingest/1"});
+    auto v1 = state_store::StateStore::Open({.path = dir});
     ASSERT_TRUE(v1.ok()) << v1.status();
     state_store::StateBatch batch(v1->get());
-    for (const DedupEntry& entry : old_entries) {
-      std::string value(reinterpret_cast<const char*>(entry.digest.data()), entry.digest.size());
-      for (int i = 0; i < 8; ++i) {
-        value.push_back(
-            static_cast<char>(static_cast<uint64_t>(entry.recorded_at_us) >> (56 - 8 * i)));
-      }
-      batch.Put(entry.event_id, value);
-    }
-    batch.Put(absl::StrCat("hw/", t), std::string("\0\0\0\0\0\0\x61\xa8", 8));  // 25000
     ingest_storage::ConflictEvidence evidence;
     evidence.set_conflicting_digest("other");
     evidence.set_published(true);
     batch.Put("conflict/txn/310000-BUS-000001/7/000000", evidence.SerializeAsString());
-    ASSERT_TRUE((*v1)->Commit(batch).ok());
-    // A crash during an earlier upgrade had already moved seq 7 (and deleted its old key).
-    DedupIndex half(v1->get());
-    ASSERT_TRUE(half.Record({old_entries[6]}).ok());
+    // Seq 7 already in its bucket (its old key gone), as an earlier run of the upgrade leaves it.
     state_store::StateBatch moved(v1->get());
-    moved.Delete(old_entries[6].event_id);
+    moved.Delete(entries[6].event_id);
+    ASSERT_TRUE((*v1)->Commit(batch).ok());
+    ASSERT_TRUE(DedupIndex(v1->get()).Record({entries[6]}).ok());
     ASSERT_TRUE((*v1)->Commit(moved).ok());
   }
-  const state_store::StateStoreOptions options{
-      .path = dir_,
-      .layout = "ingest/2",
-      .upgrades = {{.from = "ingest/1", .upgrade = DedupIndex::UpgradeFromV1}}};
   for (int open = 0; open < 2; ++open) {
-    auto store = state_store::StateStore::Open(options);
+    ExpectAllFound(dir, entries);
+    auto store = state_store::StateStore::Open(DedupIndex::StoreOptions(dir));
     ASSERT_TRUE(store.ok()) << store.status();
-    EXPECT_EQ(*(*store)->Layout(), "ingest/2");
-    int old_keys = 0;
-    ASSERT_TRUE((*store)
-                    ->ScanPrefix("txn/",
-                                 [&](absl::string_view, absl::string_view) {
-                                   ++old_keys;
-                                   return true;
-                                 })
-                    .ok());
-    EXPECT_EQ(old_keys, 0);
-    DedupIndex index(store->get());
-    for (const DedupEntry& want : old_entries) {
-      auto found = index.Lookup(want.event_id);
-      ASSERT_TRUE(found.ok() && found->has_value()) << want.event_id;
-      EXPECT_EQ((*found)->digest, want.digest) << want.event_id;
-      EXPECT_EQ((*found)->recorded_at_us, want.recorded_at_us) << want.event_id;
-    }
-    EXPECT_FALSE(index.Lookup(absl::StrCat("txn/", t, "/25001"))->has_value());
-    EXPECT_TRUE(*index.ConflictKept("txn/310000-BUS-000001/7", "other"));
+    EXPECT_TRUE(*DedupIndex(store->get()).ConflictKept("txn/310000-BUS-000001/7", "other"));
   }
+}
+
+// A catch-up commit mixes recorded_at stamps (each event's own): the commit stays in the time
+// index until its newest entry is past the cutoff, and then all of it goes.
+TEST_F(DedupIndexTest, ACommitOfMixedStampsIsPrunedWholeOnceItsNewestExpires) {
+  const absl::Time t0 = absl::FromUnixSeconds(1767225600);
+  const std::string a = "txn/310000-BUS-000001/1";
+  const std::string b = "txn/310000-BUS-000001/2";
+  ASSERT_TRUE(index_
+                  ->Record({{a, ContentDigest("a", "m"), absl::ToUnixMicros(t0)},
+                            {b, ContentDigest("b", "m"), absl::ToUnixMicros(t0 + absl::Hours(10))}})
+                  .ok());
+  EXPECT_EQ(*index_->Prune(t0 + absl::Hours(5), 100), 0);
+  EXPECT_TRUE(Find(a).has_value()) << "kept with its commit";
+  EXPECT_TRUE(Find(b).has_value());
+  EXPECT_EQ(*index_->Prune(t0 + absl::Hours(11), 100), 2);
+  Open();
+  EXPECT_FALSE(Find(a).has_value());
+  EXPECT_FALSE(Find(b).has_value());
+}
+
+// Only the canonical spelling of a seq is a transaction id: "07" or "+7" never finds 7's entry.
+TEST_F(DedupIndexTest, OnlyTheCanonicalIdFindsAnEntry) {
+  ASSERT_TRUE(index_->Record({Entry("310000-BUS-000001", 7)}).ok());
+  EXPECT_TRUE(Find("txn/310000-BUS-000001/7").has_value());
+  for (const char* other : {"txn/310000-BUS-000001/07", "txn/310000-BUS-000001/+7",
+                            "txn/310000-BUS-000001/ 7", "txn/310000-BUS-000001/", "txn/7"}) {
+    EXPECT_FALSE(Find(other).has_value()) << other;
+  }
+}
+
+// Prune rewrites buckets that Record keeps appending to (late entries into the same 64-seq
+// buckets): none of the appended entries may be lost.
+TEST_F(DedupIndexTest, PruneNeverDropsAnEntryAppendedWhileItRewritesTheBucket) {
+  constexpr int kTerminals = 50;
+  auto id = [](int t, uint64_t seq) {
+    return absl::StrCat("txn/310000-BUS-", 100000 + t, "/", seq);
+  };
+  // Old entries, due for pruning: the even seqs, one commit per terminal.
+  for (int t = 0; t < kTerminals; ++t) {
+    std::vector<DedupEntry> commit;
+    for (uint64_t seq = 0; seq < 640; seq += 2) {
+      commit.push_back({id(t, seq), ContentDigest("old", "m"), 1 + t});
+    }
+    ASSERT_TRUE(index_->Record(commit).ok());
+  }
+  std::atomic<bool> done{false};
+  std::thread pruner([&] {
+    while (!done) EXPECT_TRUE(index_->Prune(absl::FromUnixMicros(1000), 1).ok());
+  });
+  // New entries, the odd seqs, into the same buckets: they all stay.
+  std::vector<std::string> stay;
+  for (uint64_t seq = 1; seq < 640; seq += 2) {
+    std::vector<DedupEntry> commit;
+    for (int t = 0; t < kTerminals; ++t) {
+      commit.push_back({id(t, seq), ContentDigest("new", "m"), 1000000});
+      stay.push_back(commit.back().event_id);
+    }
+    ASSERT_TRUE(index_->Record(commit).ok());
+  }
+  done = true;
+  pruner.join();
+  int lost = 0;
+  for (const std::string& kept : stay) lost += Find(kept).has_value() ? 0 : 1;
+  EXPECT_EQ(lost, 0) << "of " << stay.size();
+}
+
+// A store ingest wrote before layouts were recorded has the ingest/1 keys and no layout: it is
+// upgraded like an ingest/1 store, not taken as ingest/2 (which would hide all its entries).
+TEST(DedupUpgradeTest, AStoreFromBeforeLayoutsIsUpgradedFromIngestV1) {
+  const std::string dir = FreshDir("prelayout");
+  const std::vector<DedupEntry> entries = WriteV1Store(dir, "", 100);
+  ExpectAllFound(dir, entries);
+}
+
+// The upgrade killed after its first chunk (SIGKILL, as a power cut): the half-moved store is
+// marked, the previous binary refuses it instead of missing the moved entries, and the next open
+// of this binary finishes the upgrade.
+TEST(DedupUpgradeTest, AnUpgradeKilledMidwayIsRefusedByTheOldBinaryAndFinishedByTheNew) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::string dir = FreshDir("killed");
+  const std::vector<DedupEntry> entries = WriteV1Store(dir, "ingest/1", 25000);
+  ASSERT_EXIT(
+      {
+        setenv("TONGKA_FAILPOINTS", "ingest.upgrade_after_chunk", 1);
+        (void)state_store::StateStore::Open(DedupIndex::StoreOptions(dir));
+        std::exit(0);
+      },
+      ::testing::KilledBySignal(SIGKILL), "");
+  {
+    auto midway = state_store::StateStore::Open({.path = dir});
+    ASSERT_TRUE(midway.ok()) << midway.status();
+    EXPECT_EQ(*(*midway)->Layout(), "ingest/1>ingest/2");
+    EXPECT_EQ(OldKeys(**midway), 15000) << "one chunk of 10,000 moved before the kill";
+  }
+  auto rollback = state_store::StateStore::Open({.path = dir, .layout = "ingest/1"});
+  EXPECT_EQ(rollback.status().code(), absl::StatusCode::kFailedPrecondition) << rollback.status();
+  ExpectAllFound(dir, entries);
 }
 
 }  // namespace

@@ -9,12 +9,6 @@
 #include "services/ingest/dedup_catch_up.h"
 
 namespace tongka::ingest {
-namespace {
-
-// The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
-constexpr char kStoreLayout[] = "ingest/2";
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<IngestApp>> IngestApp::Create(const IngestConfig& config,
                                                              server::NowFn now) {
@@ -31,13 +25,10 @@ absl::Status IngestApp::Wire() {
   if (absl::Status crypto_ok = crypto::SelfTest(); !crypto_ok.ok()) return crypto_ok;
   metrics_ = std::make_unique<IngestMetrics>(&registry_);
 
-  // Phase 1: the store (the dedup index) and its runtime metrics (RocksDB size).
-  absl::StatusOr<std::unique_ptr<state_store::StateStore>> store = state_store::StateStore::Open(
-      // No value cache: nearly every lookup is of a new id (a miss), so it would only cost.
-      {.path = config_.state_dir,
-       .layout = kStoreLayout,
-       .upgrades = {{.from = "ingest/1", .upgrade = DedupIndex::UpgradeFromV1}},
-       .value_cache_entries = 0});
+  // Phase 1: the store (the dedup index: its layout, upgrades and options are the index's) and
+  // its runtime metrics (RocksDB size).
+  absl::StatusOr<std::unique_ptr<state_store::StateStore>> store =
+      state_store::StateStore::Open(DedupIndex::StoreOptions(config_.state_dir));
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   runtime_metrics_ = std::make_unique<state_store::RuntimeMetrics>(&registry_, store_.get());
@@ -166,7 +157,8 @@ void IngestApp::PruneLoop() {
   while (!stop_pruning_.WaitForNotificationWithTimeout(config_.prune_interval)) {
     const absl::Time cutoff = now_() - config_.limits.dedup_horizon;
     for (;;) {
-      absl::StatusOr<int64_t> pruned = dedup_->Prune(cutoff, 50000);
+      // Steps of 5,000 ids: commits wait for each step (a few milliseconds).
+      absl::StatusOr<int64_t> pruned = dedup_->Prune(cutoff, 5000);
       if (!pruned.ok()) {
         LOG(WARNING) << "dedup prune failed (retried next interval): " << pruned.status();
         break;
