@@ -87,9 +87,27 @@ struct BodyView {
   int64_t balance_sign = 0;  // after = before + sign * amount
 };
 
+// A terminal id as parsed, with its operator: a pure function of the id, kept from one upload to
+// the next while they name the same terminal.
+struct ParsedTerminal {
+  std::string id;
+  absl::StatusOr<txn::TerminalId> terminal = absl::UnknownError("not parsed");
+  std::string owner_operator;
+  bool valid = false;  // id/terminal/owner_operator are those of `id`
+};
+
+const ParsedTerminal& ParseTerminal(absl::string_view id, ParsedTerminal& memo) {
+  if (memo.valid && memo.id == id) return memo;
+  memo.id = std::string(id);
+  memo.terminal = txn::ParseTerminalId(id);
+  memo.owner_operator = memo.terminal.ok() ? txn::OperatorIdOf(*memo.terminal) : std::string();
+  memo.valid = true;
+  return memo;
+}
+
 bool CheckCommon(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
-                 const BodyView& body, const ValidationLimits& limits, Judge& judge,
-                 Verdict& verdict) {
+                 const BodyView& body, const ValidationLimits& limits, ParsedTerminal& parsed,
+                 Judge& judge, Verdict& verdict) {
   const v1::TxnCommon& txn = *body.txn;
   if (upload.occurred_at_us() <= 0) {
     return judge.Break("occurred_at_us", "required", "device time (UTC microseconds) is required");
@@ -122,12 +140,13 @@ bool CheckCommon(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
   if (txn.terminal_id().empty()) {
     return judge.Break("txn.terminal_id", "required", "terminal_id is required");
   }
-  absl::StatusOr<txn::TerminalId> terminal = txn::ParseTerminalId(txn.terminal_id());
+  const ParsedTerminal& known = ParseTerminal(txn.terminal_id(), parsed);
+  const absl::StatusOr<txn::TerminalId>& terminal = known.terminal;
   if (!terminal.ok()) return judge.BreakWith("txn.terminal_id", terminal.status());
   if (txn.terminal_seq() == 0) {
     return judge.Break("txn.terminal_seq", "required", "terminal_seq starts at 1");
   }
-  const std::string owner_operator = txn::OperatorIdOf(*terminal);
+  const std::string& owner_operator = known.owner_operator;
   if (txn.operator_id() != owner_operator) {
     return judge.Break(
         "txn.operator_id", "operator_matches_terminal",
@@ -229,8 +248,22 @@ absl::Status CheckUploader(const v1::Tenant& tenant) {
                    " may not upload transactions: only city operators and partners upload"));
 }
 
+// What ValidateMany keeps from one upload to the next (Prepare), wiped when the batch is done.
+struct Validator::TerminalMemo {
+  ParsedTerminal parsed;
+  // The key of (key_city, key_terminal), when has_key.
+  bool has_key = false;
+  uint32_t key_city = 0;
+  std::string key_terminal;
+  absl::StatusOr<crypto::Sm4Key> key = absl::UnknownError("no key");
+
+  ~TerminalMemo() {
+    if (key.ok()) OPENSSL_cleanse(key->data(), key->size());
+  }
+};
+
 Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
-                           absl::Time now, crypto::Sm4Key* key) const {
+                           absl::Time now, TerminalMemo& memo, crypto::Sm4Key* key) const {
   Verdict verdict;
   BodyView body;
   body.name = BodyName(upload.body_case());
@@ -260,7 +293,7 @@ Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload
   Judge judge(&verdict, body.name);
   const v1::TxnCommon& txn = *body.txn;
   if (txn::FindCity(txn.acquirer_city()) != nullptr) verdict.metrics_city = txn.acquirer_city();
-  if (!CheckCommon(tenant, upload, body, limits_, judge, verdict)) return verdict;
+  if (!CheckCommon(tenant, upload, body, limits_, memo.parsed, judge, verdict)) return verdict;
 
   // Time: judged against the platform's clock, never the device's.
   const absl::Time occurred_at = absl::FromUnixMicros(upload.occurred_at_us());
@@ -288,22 +321,25 @@ Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload
         absl::StrCat("an SM4-CMAC is ", crypto::kSm4BlockSize, " bytes, got ", txn.mac().size()));
     return verdict;
   }
-  absl::StatusOr<crypto::Sm4Key> terminal_key =
-      keyring_->TerminalKey(txn.acquirer_city(), txn.terminal_id());
-  if (!terminal_key.ok()) {
+  if (!memo.has_key || memo.key_city != txn.acquirer_city() ||
+      memo.key_terminal != txn.terminal_id()) {
+    if (memo.key.ok()) OPENSSL_cleanse(memo.key->data(), memo.key->size());
+    memo.key = keyring_->TerminalKey(txn.acquirer_city(), txn.terminal_id());
+    memo.key_city = txn.acquirer_city();
+    memo.key_terminal = txn.terminal_id();
+    memo.has_key = true;
+  }
+  if (!memo.key.ok()) {
     judge.Break("txn.mac", "terminal_key",
-                absl::StrCat("no terminal key: ", terminal_key.status().message()));
+                absl::StrCat("no terminal key: ", memo.key.status().message()));
     return verdict;
   }
-  absl::Cleanup wipe = [&terminal_key] {
-    OPENSSL_cleanse(terminal_key->data(), terminal_key->size());
-  };
   absl::StatusOr<std::string> mac_input = txn::MacInput(upload);
   if (!mac_input.ok()) {  // unreachable: the body is present
     judge.Break("body", "required", mac_input.status().message());
     return verdict;
   }
-  *key = *terminal_key;
+  *key = *memo.key;
   verdict.event_id = txn::TxnEventId(txn.terminal_id(), txn.terminal_seq());
   verdict.mac_input = std::move(*mac_input);
   return verdict;
@@ -327,8 +363,9 @@ std::vector<Verdict> Validator::ValidateMany(const v1::Tenant& tenant,
   };
   std::vector<int> pending;
   pending.reserve(n);
+  TerminalMemo memo;
   for (int i = 0; i < n; ++i) {
-    verdicts[i] = Prepare(tenant, *uploads[i], now, &keys[i]);
+    verdicts[i] = Prepare(tenant, *uploads[i], now, memo, &keys[i]);
     if (verdicts[i].ok()) pending.push_back(i);
   }
   std::vector<const crypto::Sm4Key*> pending_keys(pending.size());

@@ -102,10 +102,12 @@ class Validator {
                                     absl::Time now) const;
 
  private:
+  struct TerminalMemo;
   // Every rule but mac_verify. On success the verdict has its event id and MAC input, and `key`
-  // the terminal's key (the caller wipes it).
+  // the terminal's key (the caller wipes it). `memo` carries what the previous upload's terminal
+  // id parsed to and its key: a batch holds runs of one terminal's transactions.
   Verdict Prepare(const v1::Tenant& tenant, const v1::TransactionUpload& upload, absl::Time now,
-                  crypto::Sm4Key* key) const;
+                  TerminalMemo& memo, crypto::Sm4Key* key) const;
 
   const ValidationLimits limits_;
   const txn::CityKeyring* const keyring_;

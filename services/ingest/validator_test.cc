@@ -262,6 +262,54 @@ TEST_F(ValidatorTest, EveryRuleIsNamed) {
 // broken, other kinds and terminals), and a bad MAC must never leak into a neighbour's verdict.
 // Validate is ValidateMany of one, so the MAC outcome is also checked independently of both:
 // crypto::VerifySm4Cmac (OpenSSL) over txn::MacInput under the keyring's key.
+// ValidateMany carries a terminal's parse and key from one item to the next while they name the
+// same terminal: a partner's terminal in shops of several cities (a key per city), re-signed under
+// the wrong city's key, a malformed terminal id twice in a row, and runs that come back. Every
+// verdict equals the item's own.
+TEST_F(ValidatorTest, RunsOfOneTerminalAreJudgedAsEachItemAlone) {
+  const uint32_t kShopCities[] = {450200, 450200, 310000, 310000, 450200, 110000};
+  std::vector<v1::TransactionUpload> uploads;
+  uint64_t seq = 1;
+  for (uint32_t city : kShopCities) {
+    uploads.push_back(
+        SignedTap(keyring_, {.acquirer_city = city, .seq = seq++, .partner_id = "unionmart"}));
+  }
+  // Signed for Liuzhou's shop, claimed for Shanghai's: the key differs.
+  v1::TransactionUpload moved = uploads[0];
+  txn::MutableCommonOf(&moved)->set_acquirer_city(310000);
+  uploads.push_back(moved);
+  for (int i = 0; i < 2; ++i) {
+    v1::TransactionUpload broken =
+        SignedTap(keyring_, {.acquirer_city = 450200, .seq = seq++, .partner_id = "unionmart"});
+    txn::MutableCommonOf(&broken)->set_terminal_id("P-unionmart-12");
+    uploads.push_back(broken);
+  }
+  uploads.push_back(
+      SignedTap(keyring_, {.acquirer_city = 450200, .seq = seq++, .partner_id = "unionmart"}));
+  uploads.push_back(SignedTap(
+      keyring_,
+      {.acquirer_city = 450200, .terminal_serial = 2, .seq = seq++, .partner_id = "unionmart"}));
+  uploads.push_back(uploads[1]);
+  std::vector<const v1::TransactionUpload*> batch;
+  for (const v1::TransactionUpload& upload : uploads) batch.push_back(&upload);
+  const v1::Tenant tenant = server::PartnerTenant("unionmart");
+  const std::vector<Verdict> verdicts = validator_.ValidateMany(tenant, batch, kNow);
+  ASSERT_EQ(verdicts.size(), uploads.size());
+  int accepted = 0;
+  for (size_t i = 0; i < uploads.size(); ++i) {
+    const Verdict alone = Check(uploads[i], tenant);
+    EXPECT_EQ(verdicts[i].rule, alone.rule) << i;
+    EXPECT_EQ(verdicts[i].field, alone.field) << i;
+    EXPECT_EQ(verdicts[i].message, alone.message) << i;
+    EXPECT_EQ(verdicts[i].event_id, alone.event_id) << i;
+    accepted += verdicts[i].ok();
+  }
+  EXPECT_EQ(accepted, 9);
+  EXPECT_EQ(verdicts[6].rule, "mac_verify");
+  EXPECT_EQ(verdicts[7].rule, "terminal_id_serial");
+  EXPECT_EQ(verdicts[8].rule, "terminal_id_serial");
+}
+
 TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
   std::vector<v1::TransactionUpload> uploads;
   for (uint32_t i = 1; i <= 40; ++i) {
