@@ -444,6 +444,18 @@ TEST_F(ValidatorTest, EventCarriesEnvelopeAndLateFlag) {
   EXPECT_EQ(event.tap().amount_fen(), tap.tap().amount_fen());
 }
 
+// The upload's body (tap, load or refund) as a message.
+google::protobuf::Message* MutableBody(v1::TransactionUpload* upload) {
+  switch (upload->body_case()) {
+    case v1::TransactionUpload::kTap:
+      return upload->mutable_tap();
+    case v1::TransactionUpload::kLoad:
+      return upload->mutable_load();
+    default:
+      return upload->mutable_refund();
+  }
+}
+
 TEST_F(ValidatorTest, UnsignedUnknownFieldsNeverReachTheLog) {
   // Field 99 is unknown to this schema in every message, so neither the MAC nor the digest
   // covers it: in the body, in its TxnCommon, or at the top of the upload.
@@ -453,17 +465,7 @@ TEST_F(ValidatorTest, UnsignedUnknownFieldsNeverReachTheLog) {
   for (const v1::TransactionUpload& signed_upload :
        {SignedTap(keyring_, {}), SignedLoad(keyring_, {}), SignedRefund(keyring_, {})}) {
     v1::TransactionUpload upload = signed_upload;
-    google::protobuf::Message* body = nullptr;
-    switch (upload.body_case()) {
-      case v1::TransactionUpload::kTap:
-        body = upload.mutable_tap();
-        break;
-      case v1::TransactionUpload::kLoad:
-        body = upload.mutable_load();
-        break;
-      default:
-        body = upload.mutable_refund();
-    }
+    google::protobuf::Message* body = MutableBody(&upload);
     add_unknown(&upload);
     add_unknown(body);
     add_unknown(
@@ -492,17 +494,7 @@ TEST_F(ValidatorTest, SerializedEventIsTheBuiltEventByteForByte) {
     for (int variant = 0; variant < 5; ++variant) {
       v1::TransactionUpload upload = signed_upload;
       v1::TxnCommon* txn = txn::MutableCommonOf(&upload);
-      google::protobuf::Message* body = nullptr;
-      switch (upload.body_case()) {
-        case v1::TransactionUpload::kTap:
-          body = upload.mutable_tap();
-          break;
-        case v1::TransactionUpload::kLoad:
-          body = upload.mutable_load();
-          break;
-        default:
-          body = upload.mutable_refund();
-      }
+      google::protobuf::Message* body = MutableBody(&upload);
       if (variant == 1) txn->set_late(true);
       if (variant == 2) add_unknown(body);
       if (variant == 3) add_unknown(txn);
