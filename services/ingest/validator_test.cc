@@ -34,6 +34,26 @@ class ValidatorTest : public ::testing::Test {
     return validator_.Validate(tenant, upload, now);
   }
 
+  // ValidateMany of the uploads, each verdict checked against the upload's own Validate.
+  std::vector<Verdict> ExpectBatchJudgedAsAlone(const std::vector<v1::TransactionUpload>& uploads,
+                                                const v1::Tenant& tenant) {
+    std::vector<const v1::TransactionUpload*> batch;
+    for (const v1::TransactionUpload& upload : uploads) batch.push_back(&upload);
+    std::vector<Verdict> verdicts = validator_.ValidateMany(tenant, batch, kNow);
+    EXPECT_EQ(verdicts.size(), uploads.size());
+    for (size_t i = 0; i < std::min(uploads.size(), verdicts.size()); ++i) {
+      const Verdict alone = Check(uploads[i], tenant);
+      EXPECT_EQ(verdicts[i].rule, alone.rule) << i;
+      EXPECT_EQ(verdicts[i].field, alone.field) << i;
+      EXPECT_EQ(verdicts[i].message, alone.message) << i;
+      EXPECT_EQ(verdicts[i].event_id, alone.event_id) << i;
+      EXPECT_EQ(verdicts[i].mac_input, alone.mac_input) << i;
+      EXPECT_EQ(verdicts[i].late, alone.late) << i;
+      EXPECT_EQ(verdicts[i].metrics_city, alone.metrics_city) << i;
+    }
+    return verdicts;
+  }
+
   ValidationLimits limits_;
   txn::CityKeyring keyring_;
   Validator validator_;
@@ -290,20 +310,11 @@ TEST_F(ValidatorTest, RunsOfOneTerminalAreJudgedAsEachItemAlone) {
       keyring_,
       {.acquirer_city = 450200, .terminal_serial = 2, .seq = seq++, .partner_id = "unionmart"}));
   uploads.push_back(uploads[1]);
-  std::vector<const v1::TransactionUpload*> batch;
-  for (const v1::TransactionUpload& upload : uploads) batch.push_back(&upload);
-  const v1::Tenant tenant = server::PartnerTenant("unionmart");
-  const std::vector<Verdict> verdicts = validator_.ValidateMany(tenant, batch, kNow);
+  const std::vector<Verdict> verdicts =
+      ExpectBatchJudgedAsAlone(uploads, server::PartnerTenant("unionmart"));
   ASSERT_EQ(verdicts.size(), uploads.size());
   int accepted = 0;
-  for (size_t i = 0; i < uploads.size(); ++i) {
-    const Verdict alone = Check(uploads[i], tenant);
-    EXPECT_EQ(verdicts[i].rule, alone.rule) << i;
-    EXPECT_EQ(verdicts[i].field, alone.field) << i;
-    EXPECT_EQ(verdicts[i].message, alone.message) << i;
-    EXPECT_EQ(verdicts[i].event_id, alone.event_id) << i;
-    accepted += verdicts[i].ok();
-  }
+  for (const Verdict& verdict : verdicts) accepted += verdict.ok();
   EXPECT_EQ(accepted, 9);
   EXPECT_EQ(verdicts[6].rule, "mac_verify");
   EXPECT_EQ(verdicts[7].rule, "terminal_id_serial");
@@ -343,21 +354,11 @@ TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
     }
     uploads.push_back(std::move(upload));
   }
-  std::vector<const v1::TransactionUpload*> batch;
-  for (const v1::TransactionUpload& upload : uploads) batch.push_back(&upload);
   const v1::Tenant tenant = server::CityTenant(310000);
-  const std::vector<Verdict> verdicts = validator_.ValidateMany(tenant, batch, kNow);
+  const std::vector<Verdict> verdicts = ExpectBatchJudgedAsAlone(uploads, tenant);
   ASSERT_EQ(verdicts.size(), uploads.size());
   int accepted = 0;
   for (size_t i = 0; i < uploads.size(); ++i) {
-    const Verdict alone = Check(uploads[i], tenant);
-    EXPECT_EQ(verdicts[i].rule, alone.rule) << i;
-    EXPECT_EQ(verdicts[i].field, alone.field) << i;
-    EXPECT_EQ(verdicts[i].message, alone.message) << i;
-    EXPECT_EQ(verdicts[i].event_id, alone.event_id) << i;
-    EXPECT_EQ(verdicts[i].mac_input, alone.mac_input) << i;
-    EXPECT_EQ(verdicts[i].late, alone.late) << i;
-    EXPECT_EQ(verdicts[i].metrics_city, alone.metrics_city) << i;
     const size_t item = i + 1;  // uploads[i] was made as item i + 1
     const v1::TxnCommon& txn = *txn::CommonOf(uploads[i]);
     const bool verifies =
