@@ -1,6 +1,6 @@
 // Sm4CmacLanes: the SM4-CMAC tags of many messages at once, each under its own key, computed
-// eight at a time side by side in SIMD lanes with the SM4 S-box evaluated by the AES-NI
-// instruction (a "multi-buffer" MAC).
+// side by side in SIMD lanes (a "multi-buffer" MAC): 32 at a time with AVX-512 and GFNI where the
+// CPU has them, else 8 at a time with the S-box evaluated by the AES-NI instruction.
 //
 // What it is for: ingest verifies one SM4-CMAC per uploaded transaction. OpenSSL 3.0 has no x86
 // assembly for SM4; its generic C code costs about 1.6 us for a transaction's 7-block MAC, the
@@ -8,13 +8,13 @@
 // (tools/bench:sm4_cmac measures both in one run).
 //
 // How: SM4 (GB/T 32907-2016) is 32 rounds of X4 = X0 ^ L(S(X1 ^ X2 ^ X3 ^ rk)) on 32-bit words.
-// Four lanes' words share one 128-bit register (word-sliced). The S-box is affine-equivalent to
-// AES's: S_sm4(x) = Post(S_aes(Pre(x))), where Pre and Post are affine maps over GF(2) (the
-// isomorphism between SM4's and AES's GF(2^8) composed with SM4's own affine maps). Pre and Post
-// are applied with two 16-entry nibble table shuffles each (PSHUFB), S_aes with AESENCLAST under a
-// zero round key after undoing its ShiftRows. The tables are derived in sm4_lanes.cc's comment
-// and every S-box output is checked by sm4_lanes_test. Nothing here indexes memory with secret
-// data: every step is a register operation, so the time taken does not depend on keys or
+// The lanes' words share registers (word-sliced): 4 to a 128-bit register, 16 to a 512-bit one.
+// The S-box is affine-equivalent to AES's field inversion: with AES-NI it is AESENCLAST between
+// two affine maps applied as nibble table shuffles (sm4_lanes_aesni.cc), with GFNI one
+// GF2P8AFFINEQB and one GF2P8AFFINEINVQB (sm4_lanes_gfni.cc); both derivations are in those
+// files and every S-box output of each is checked by sm4_lanes_test. The two kernels are one
+// piece of code (sm4_lanes_kernel.inc) over the instruction set. Nothing here indexes memory with
+// secret data: every step is a register operation, so the time taken does not depend on keys or
 // messages (OpenSSL's generic SM4 looks its S-box up in memory tables).
 //
 // The result is SM4-CMAC (NIST SP 800-38B over SM4) exactly: sm4_lanes_test checks it against
@@ -24,7 +24,8 @@
 //
 // Ownership: inputs are borrowed for the call. Key schedules, subkeys and padded blocks are wiped
 // before returning. Thread-safety: a pure function. Failure: CHECK-fails unless
-// Sm4LanesSupported() and the spans have the same size; it cannot fail otherwise.
+// Sm4LanesSupported() and the spans have the same size; it cannot fail otherwise. SelfTest()
+// checks every kernel this CPU runs against OpenSSL.
 //
 // Example (what Sm4CmacMany in sm4_cmac.h does):
 //   if (tongka::crypto::Sm4LanesSupported()) {
@@ -42,21 +43,37 @@
 
 namespace tongka::crypto {
 
-// True when this CPU has the instructions the lanes use (AES-NI and AVX).
+// True when this CPU has the instructions of at least one kernel (AES-NI and AVX, or AVX-512 F
+// and BW with GFNI), with the OS saving their registers.
 bool Sm4LanesSupported();
 
 // tags[i] = SM4-CMAC of messages[i] under *keys[i], for every i. Messages of any length.
 void Sm4CmacLanes(absl::Span<const Sm4Key* const> keys,
                   absl::Span<const absl::string_view> messages, absl::Span<Sm4Mac> tags);
 
+// The kernel Sm4CmacLanes uses on this CPU: "gfni-avx512", "aesni-avx", or "none" (then
+// Sm4CmacMany uses OpenSSL). For benchmark and start-up logs.
+absl::string_view Sm4LanesIsaName();
+
 namespace internal {
+enum class Sm4LanesIsa { kAesNiAvx, kGfniAvx512 };
+
+// Whether this CPU and OS can run that kernel (whatever the flags below say).
+bool Sm4LanesIsaSupported(Sm4LanesIsa isa);
+
+// Sm4CmacLanes on the given kernel, for tests and benchmarks comparing them. CHECK-fails unless
+// Sm4LanesIsaSupported(isa).
+void Sm4CmacLanesWith(Sm4LanesIsa isa, absl::Span<const Sm4Key* const> keys,
+                      absl::Span<const absl::string_view> messages, absl::Span<Sm4Mac> tags);
+
+// SM4's S-box on each of 16 bytes, as that kernel computes it (for sm4_lanes_test).
+void Sm4SubBytesLanes(Sm4LanesIsa isa, const uint8_t in[16], uint8_t out[16]);
+
 // When true, Sm4LanesSupported() says false, so Sm4CmacMany takes OpenSSL's path: for tests of
 // that path on CPUs that have the lanes.
 extern std::atomic<bool> sm4_lanes_disabled_for_testing;
-
-// SM4's S-box on each of 16 bytes, as the lanes compute it (for sm4_lanes_test). Needs
-// Sm4LanesSupported().
-void Sm4SubBytesLanes(const uint8_t in[16], uint8_t out[16]);
+// When true, Sm4CmacLanes uses the AES-NI kernel even where GFNI's runs: for benchmarks.
+extern std::atomic<bool> sm4_gfni_disabled_for_testing;
 }  // namespace internal
 
 }  // namespace tongka::crypto

@@ -68,6 +68,8 @@ ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (defau
 ABSL_FLAG(bool, sm4_lanes, true,
           "Verify MACs in SIMD lanes where the CPU has them (false: OpenSSL one at a time, to "
           "measure what the lanes give).");
+ABSL_FLAG(bool, sm4_gfni, true,
+          "Use the GFNI/AVX-512 lanes where the CPU has them (false: the AES-NI lanes).");
 
 namespace tongka::bench {
 namespace {
@@ -231,6 +233,7 @@ double Ingest(const std::string& target, const Round& round, int32_t concurrency
 
 int Main() {
   crypto::internal::sm4_lanes_disabled_for_testing = !absl::GetFlag(FLAGS_sm4_lanes);
+  crypto::internal::sm4_gfni_disabled_for_testing = !absl::GetFlag(FLAGS_sm4_gfni);
   const int64_t n = absl::GetFlag(FLAGS_transactions);
   const int32_t batch = std::clamp(absl::GetFlag(FLAGS_batch), 1, ingest::kBatchSizeMax);
   const int32_t concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
@@ -277,9 +280,9 @@ int Main() {
   const double raw = Median(raw_rates);
   const double ingest = Median(ingest_rates);
   std::cout << absl::StrFormat(
-                   "transactions/round=%d batch=%d concurrency=%d rounds=%d sm4_lanes=%d "
+                   "transactions/round=%d batch=%d concurrency=%d rounds=%d sm4_lanes=%s "
                    "p50_ack_ms=%.1f",
-                   n, batch, concurrency, raw_rates.size(), crypto::Sm4LanesSupported(),
+                   n, batch, concurrency, raw_rates.size(), crypto::Sm4LanesIsaName(),
                    Percentile(latencies_ms, 0.50))
             << std::endl;
   std::cout << absl::StrFormat("ingest_rate=%.0f raw_produce_rate=%.0f ratio=%.2f p99_ack_ms=%.1f",
