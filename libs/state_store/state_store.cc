@@ -109,6 +109,12 @@ TopicPartition DecodeOffsetKey(absl::string_view key) {
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("state store path: required");
+  if (options.wal_bytes_max < options.state_memtable_bytes) {
+    // RocksDB would flush on every new log file (and 0 would mean "derive it").
+    return absl::InvalidArgumentError(
+        absl::StrCat("state store wal_bytes_max: ", options.wal_bytes_max,
+                     " is below state_memtable_bytes (", options.state_memtable_bytes, ")"));
+  }
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
   if (ec) {
@@ -124,9 +130,18 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
   // Commits are serialized (commit_mu_) anyway; a concurrent memtable insert would also ignore
   // the insert hint below.
   db_options.allow_concurrent_memtable_write = false;
+  db_options.max_total_wal_size = static_cast<uint64_t>(options.wal_bytes_max);
 
   rocksdb::ColumnFamilyOptions state_options;
-  state_options.OptimizeLevelStyleCompaction();
+  if (options.compaction == StateStoreOptions::Compaction::kUniversal) {
+    state_options.OptimizeUniversalStyleCompaction();
+    // The indexes this is for hold digests, which do not compress: compressing every merge's
+    // output would only cost CPU.
+    state_options.compression = rocksdb::kNoCompression;
+    state_options.compression_per_level.clear();
+  } else {
+    state_options.OptimizeLevelStyleCompaction();
+  }
   // Apply logic rewrites the same hot keys (a card's totals, a window's cell) batch after batch.
   // A small memtable keeps the skiplist those versions go into cache-resident, and a flush
   // collapses the versions to one per key, so small SSTs and cheap compactions follow.

@@ -89,6 +89,19 @@ struct StateStoreOptions {
   int64_t block_cache_bytes = 64 << 20;
   // Memtable size of the state column family (see state_store.cc for why it is small).
   int64_t state_memtable_bytes = 8 << 20;
+  // How the state column family's files are merged. kLeveled suits state rewritten in place (a
+  // card's totals): reads touch few files. kUniversal suits a write-mostly index of keys spread
+  // over the key space (ingest's dedup buckets): leveled compaction rewrites its whole first
+  // level on every flush there (write amplification growing with the store), universal merges
+  // sorted runs of similar size (logarithmic), and Bloom filters keep the extra runs cheap for
+  // lookups of absent keys. kUniversal files are not compressed (such indexes hold digests).
+  enum class Compaction { kLeveled, kUniversal };
+  Compaction compaction = Compaction::kLeveled;
+  // Write-ahead log kept before the column families still holding its oldest file are flushed
+  // (RocksDB's max_total_wal_size). The offsets and metadata families are written rarely; without
+  // a bound, their unflushed writes would pin every later log file, and a restart would replay
+  // all of them.
+  int64_t wal_bytes_max = 64 << 20;
   // Write-through cache of state values (present and absent keys) in front of RocksDB, in
   // entries; 0 turns it off. Apply logic reads the same hot keys (cards, windows) over and over,
   // and a RocksDB point read walks a memtable holding every recent version of them.

@@ -1,14 +1,19 @@
 // Proves the state store on a real RocksDB in a temp dir: a commit writes state, offsets and outbox
 // together; reads inside a batch see the batch's own writes; offsets never move backwards; outbox
 // sequences survive reopen and are never reused; the digest depends only on content, not on batch
-// boundaries; a checkpoint opens as a full copy at that point.
+// boundaries; a checkpoint opens as a full copy at that point; appends join alike under both
+// compaction styles, the style chosen is the one RocksDB runs, and the write-ahead log stays
+// within its bound.
 #include "libs/state_store/state_store.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace tongka::state_store {
@@ -186,23 +191,147 @@ TEST(StateStoreTest, AScanJoinsEachAppendedKeysPiecesOnTheirOwn) {
 }
 
 TEST(StateStoreTest, AppendedValuesDigestLikeTheSameBytesPutWhole) {
-  auto whole = OpenStore(FreshDir("append_whole"));
-  // A small memtable: the pieces go through flushes and compactions, where RocksDB joins them.
-  auto pieces =
-      StateStore::Open({.path = FreshDir("append_pieces"), .state_memtable_bytes = 64 << 10});
-  ASSERT_TRUE(pieces.ok());
-  StateBatch put(whole.get());
-  std::string value;
-  for (int i = 0; i < 400; ++i) value += absl::StrCat(i, ":", std::string(1000, 'a' + i % 26));
-  put.Put("idx/k", value);
-  ASSERT_TRUE(whole->Commit(put).ok());
-  for (int i = 0; i < 400; ++i) {
-    StateBatch append(pieces->get());
-    append.Append("idx/k", absl::StrCat(i, ":", std::string(1000, 'a' + i % 26)));
-    ASSERT_TRUE((*pieces)->Commit(append).ok());
+  for (const StateStoreOptions::Compaction compaction :
+       {StateStoreOptions::Compaction::kLeveled, StateStoreOptions::Compaction::kUniversal}) {
+    SCOPED_TRACE(static_cast<int>(compaction));
+    auto whole = OpenStore(FreshDir("append_whole"));
+    // A small memtable: the pieces go through flushes and compactions, where RocksDB joins them.
+    const std::string pieces_dir = FreshDir("append_pieces");
+    const StateStoreOptions pieces_options = {
+        .path = pieces_dir, .state_memtable_bytes = 64 << 10, .compaction = compaction};
+    auto pieces = StateStore::Open(pieces_options);
+    ASSERT_TRUE(pieces.ok());
+    StateBatch put(whole.get());
+    std::string value;
+    for (int i = 0; i < 400; ++i) value += absl::StrCat(i, ":", std::string(1000, 'a' + i % 26));
+    put.Put("idx/k", value);
+    ASSERT_TRUE(whole->Commit(put).ok());
+    for (int i = 0; i < 400; ++i) {
+      StateBatch append(pieces->get());
+      append.Append("idx/k", absl::StrCat(i, ":", std::string(1000, 'a' + i % 26)));
+      ASSERT_TRUE((*pieces)->Commit(append).ok());
+    }
+    EXPECT_EQ((*pieces)->Get("idx/k")->value(), value);
+    EXPECT_EQ(*whole->Digest(), *(*pieces)->Digest());
+    pieces->reset();
+    pieces = StateStore::Open(pieces_options);
+    ASSERT_TRUE(pieces.ok());
+    EXPECT_EQ((*pieces)->Get("idx/k")->value(), value);
   }
-  EXPECT_EQ((*pieces)->Get("idx/k")->value(), value);
-  EXPECT_EQ(*whole->Digest(), *(*pieces)->Digest());
+}
+
+// The text of the newest RocksDB OPTIONS file in `dir`: what the store really opened with.
+std::string OptionsFile(const std::string& dir) {
+  std::filesystem::path newest;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("OPTIONS-", 0) == 0 && entry.path() > newest) newest = entry.path();
+  }
+  std::ifstream in(newest);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The [CFOptions "state"] section of an OPTIONS file.
+std::string StateSection(const std::string& options) {
+  const size_t start = options.find("[CFOptions \"state\"]");
+  if (start == std::string::npos) return "";
+  return options.substr(start, options.find("\n[", start + 1) - start);
+}
+
+TEST(StateStoreTest, CompactionStyleReachesRocksDb) {
+  const std::string leveled = FreshDir("style_leveled");
+  const std::string universal = FreshDir("style_universal");
+  ASSERT_TRUE(StateStore::Open({.path = leveled}).ok());
+  ASSERT_TRUE(
+      StateStore::Open({.path = universal, .compaction = StateStoreOptions::Compaction::kUniversal})
+          .ok());
+  EXPECT_THAT(StateSection(OptionsFile(leveled)),
+              ::testing::HasSubstr("compaction_style=kCompactionStyleLevel"));
+  const std::string section = StateSection(OptionsFile(universal));
+  EXPECT_THAT(section, ::testing::HasSubstr("compaction_style=kCompactionStyleUniversal"));
+  EXPECT_THAT(section, ::testing::HasSubstr("compression=kNoCompression"));
+}
+
+TEST(StateStoreTest, ALeveledStoreReopensUniversalWithEveryValue) {
+  // Ingest's dedup stores were leveled before; the binary that makes them universal opens them
+  // in place. A small memtable and enough data put files on the levels below the first.
+  const std::string dir = FreshDir("style_change");
+  const std::string value(500, 'v');
+  {
+    auto store = StateStore::Open({.path = dir, .state_memtable_bytes = 64 << 10});
+    ASSERT_TRUE(store.ok());
+    for (int commit = 0; commit < 200; ++commit) {
+      StateBatch batch(store->get());
+      for (int i = 0; i < 50; ++i) batch.Put(absl::StrCat("k/", (commit * 7919 + i) % 5000), value);
+      batch.Append("idx/a", absl::StrCat(commit, ";"));
+      ASSERT_TRUE((*store)->Commit(batch).ok());
+    }
+  }
+  auto store = StateStore::Open({.path = dir,
+                                 .state_memtable_bytes = 64 << 10,
+                                 .compaction = StateStoreOptions::Compaction::kUniversal});
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::string appended;
+  for (int commit = 0; commit < 200; ++commit) {
+    appended += absl::StrCat(commit, ";");
+    StateBatch batch(store->get());
+    batch.Put(absl::StrCat("new/", commit), value);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  int keys = 0;
+  ASSERT_TRUE((*store)
+                  ->ScanPrefix("k/",
+                               [&](absl::string_view, absl::string_view stored) {
+                                 EXPECT_EQ(stored, value);
+                                 return ++keys > 0;
+                               })
+                  .ok());
+  EXPECT_EQ(keys, 5000);
+  EXPECT_EQ((*store)->Get("idx/a")->value_or(""), appended);
+  EXPECT_THAT(StateSection(OptionsFile(dir)),
+              ::testing::HasSubstr("compaction_style=kCompactionStyleUniversal"));
+}
+
+// Total bytes of the write-ahead log files in `dir` (RocksDB may delete one as we count).
+int64_t WalBytes(const std::string& dir) {
+  int64_t bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::error_code gone;
+    const uintmax_t size = entry.file_size(gone);
+    if (entry.path().extension() == ".log" && !gone) bytes += static_cast<int64_t>(size);
+  }
+  return bytes;
+}
+
+TEST(StateStoreTest, WriteAheadLogStaysWithinItsBound) {
+  // The layout marker goes to another column family once, at open, and nothing writes there
+  // again: unbounded, its unflushed write would pin every later log file.
+  const std::string dir = FreshDir("wal_bound");
+  constexpr int64_t kMemtable = 256 << 10, kWalMax = 1 << 20;
+  auto store = StateStore::Open({.path = dir,
+                                 .layout = "test/1",
+                                 .state_memtable_bytes = kMemtable,
+                                 .wal_bytes_max = kWalMax});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string value(1000, 'v');
+  int64_t wal_bytes_most = 0;
+  for (int commit = 0; commit < 400; ++commit) {  // 20 MB in all
+    StateBatch batch(store->get());
+    for (int i = 0; i < 50; ++i) batch.Put(absl::StrCat("k/", commit, "/", i), value);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    wal_bytes_most = std::max(wal_bytes_most, WalBytes(dir));
+  }
+  // The bound, plus the logs of the memtables not yet flushed: up to six (max_write_buffer_number,
+  // as OptimizeLevelStyleCompaction sets it), flushed in pairs, one being written.
+  EXPECT_LE(wal_bytes_most, kWalMax + 8 * kMemtable);
+  EXPECT_EQ((*store)->Get("k/0/0")->value_or(""), value);
+}
+
+TEST(StateStoreTest, AWriteAheadLogBoundBelowTheMemtableDoesNotOpen) {
+  auto store = StateStore::Open(
+      {.path = FreshDir("wal_small"), .state_memtable_bytes = 8 << 20, .wal_bytes_max = 1 << 20});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store.status().message(), ::testing::HasSubstr("wal_bytes_max"));
 }
 
 TEST(StateStoreTest, MarkSeenDropsRepeatsWithinAndAcrossBatches) {

@@ -271,6 +271,7 @@ state_store::StateStoreOptions DedupIndex::StoreOptions(const std::string& path)
           .layout = "ingest/2",
           .upgrades = {{.from = "ingest/1", .upgrade = UpgradeFromV1}},
           .unrecorded_layout = "ingest/1",
+          .compaction = state_store::StateStoreOptions::Compaction::kUniversal,
           .value_cache_entries = 0};
 }
 
