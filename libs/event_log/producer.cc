@@ -12,19 +12,32 @@
 
 namespace tongka::event_log {
 
-// Delivery reports and client events. The per-record callback travels as the message's opaque
-// pointer, allocated in Produce and freed exactly once here.
+// A DeliveryCallback as a target: allocated by Produce, freed by its own report.
+class FunctionTarget final : public DeliveryTarget {
+ public:
+  explicit FunctionTarget(DeliveryCallback callback) : callback_(std::move(callback)) {}
+
+  void OnDelivery(const DeliveryResult& result) override {
+    callback_(result);
+    delete this;
+  }
+
+ private:
+  DeliveryCallback callback_;
+};
+
+// Delivery reports and client events. The record's DeliveryTarget travels as the message's
+// opaque pointer and is called exactly once here.
 class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
  public:
   void dr_cb(RdKafka::Message& message) override {
-    auto* callback = static_cast<DeliveryCallback*>(message.msg_opaque());
-    if (callback == nullptr) return;
+    auto* target = static_cast<DeliveryTarget*>(message.msg_opaque());
+    if (target == nullptr) return;
     DeliveryResult result;
     result.status = KafkaErrorToStatus(message.err(), "delivery");
     result.partition = message.partition();
     result.offset = message.offset();
-    (*callback)(result);
-    delete callback;
+    target->OnDelivery(result);
   }
 
   void event_cb(RdKafka::Event& event) override {
@@ -86,6 +99,38 @@ bool Producer::fatal() const { return callbacks_->fatal(); }
 
 absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
                                absl::string_view value, DeliveryCallback on_delivery) {
+  FunctionTarget* target = on_delivery ? new FunctionTarget(std::move(on_delivery)) : nullptr;
+  absl::Status status = Produce(topic, key, value, static_cast<DeliveryTarget*>(target));
+  if (!status.ok()) delete target;
+  return status;
+}
+
+absl::StatusOr<ProducerTopic*> Producer::Topic(absl::string_view topic) {
+  absl::MutexLock lock(&topics_mu_);
+  auto it = topics_.find(topic);
+  if (it != topics_.end()) return it->second.get();
+  std::string error;
+  // No topic config: the producer's own (kafka_config.h) is librdkafka's default topic config.
+  std::unique_ptr<RdKafka::Topic> handle(
+      RdKafka::Topic::create(producer_.get(), std::string(topic), nullptr, error));
+  if (handle == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("kafka topic \"", topic, "\": ", error));
+  }
+  auto [added, inserted] = topics_.emplace(
+      std::string(topic),
+      std::unique_ptr<ProducerTopic>(new ProducerTopic(std::string(topic), std::move(handle))));
+  return added->second.get();
+}
+
+absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
+                               absl::string_view value, DeliveryTarget* target) {
+  absl::StatusOr<ProducerTopic*> handle = Topic(topic);
+  if (!handle.ok()) return handle.status();
+  return Produce(*handle, key, value, target);
+}
+
+absl::Status Producer::Produce(ProducerTopic* topic, absl::string_view key, absl::string_view value,
+                               DeliveryTarget* target) {
   if (failpoint::Armed("producer.fatal_error")) {
     static std::once_flag triggered;
     std::call_once(triggered, [this] {
@@ -96,14 +141,11 @@ absl::Status Producer::Produce(absl::string_view topic, absl::string_view key,
   if (callbacks_->fatal()) {
     return absl::InternalError("kafka producer hit a fatal idempotence error; recreate it");
   }
-  auto* opaque = on_delivery ? new DeliveryCallback(std::move(on_delivery)) : nullptr;
-  RdKafka::ErrorCode code =
-      producer_->produce(std::string(topic), RdKafka::Topic::PARTITION_UA,
-                         RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                         value.size(), key.data(), key.size(), /*timestamp=*/0, opaque);
+  RdKafka::ErrorCode code = producer_->produce(
+      topic->topic_.get(), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+      const_cast<char*>(value.data()), value.size(), key.data(), key.size(), target);
   if (code != RdKafka::ERR_NO_ERROR) {
-    delete opaque;
-    return KafkaErrorToStatus(code, absl::StrCat("produce to ", topic));
+    return KafkaErrorToStatus(code, absl::StrCat("produce to ", topic->name()));
   }
   return absl::OkStatus();
 }

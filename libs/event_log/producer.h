@@ -33,9 +33,11 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/event_log/kafka_config.h"
 
@@ -48,6 +50,34 @@ struct DeliveryResult {
 };
 
 using DeliveryCallback = std::function<void(const DeliveryResult&)>;
+
+// Receives one record's delivery report, on the producer's poll thread, exactly once: the
+// allocation-free form of a DeliveryCallback, for writers producing many records whose state
+// they already hold (ingest keeps one target per record of an upload in the upload's own
+// memory). The producer does not own it; it must stay alive until OnDelivery has returned.
+class DeliveryTarget {
+ public:
+  virtual void OnDelivery(const DeliveryResult& result) = 0;
+
+ protected:
+  ~DeliveryTarget() = default;
+};
+
+// A topic a Producer writes, resolved once by Producer::Topic: producing through it skips the
+// lookup of the topic by name that every record would otherwise take. Owned by the producer and
+// valid as long as it lives.
+class ProducerTopic {
+ public:
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class Producer;
+  ProducerTopic(std::string name, std::unique_ptr<RdKafka::Topic> topic)
+      : name_(std::move(name)), topic_(std::move(topic)) {}
+
+  const std::string name_;
+  const std::unique_ptr<RdKafka::Topic> topic_;
+};
 
 class Producer {
  public:
@@ -63,6 +93,16 @@ class Producer {
   // Enqueues one record, partitioned by `key` with murmur2. `on_delivery` may be empty.
   absl::Status Produce(absl::string_view topic, absl::string_view key, absl::string_view value,
                        DeliveryCallback on_delivery);
+  // The same, reporting to `target` (may be null). When Produce fails, no report will come.
+  absl::Status Produce(absl::string_view topic, absl::string_view key, absl::string_view value,
+                       DeliveryTarget* target);
+  absl::Status Produce(ProducerTopic* topic, absl::string_view key, absl::string_view value,
+                       DeliveryTarget* target);
+
+  // The handle of `topic`, created on first use (INVALID_ARGUMENT when librdkafka refuses the
+  // name). Cheap after that, but still a lookup: writers producing many records resolve it once
+  // per batch.
+  absl::StatusOr<ProducerTopic*> Topic(absl::string_view topic);
 
   // Like Produce, but while the local queue is full (RESOURCE_EXHAUSTED) waits for it to drain,
   // for at most `max_wait`; then returns RESOURCE_EXHAUSTED. For bulk writers (feeds, benchmarks)
@@ -97,6 +137,9 @@ class Producer {
 
   std::unique_ptr<Callbacks> callbacks_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  absl::Mutex topics_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<ProducerTopic>> topics_
+      ABSL_GUARDED_BY(topics_mu_);
   std::atomic<bool> stopping_{false};
   std::thread poll_thread_;
 };

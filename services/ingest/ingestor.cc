@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <atomic>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -73,17 +74,47 @@ int64_t ClaimTable::size() const {
 // Ingestor
 
 // The produce round of one batch, shared with its delivery callbacks, which may outlive the call.
+// One produced record of a batch: the record's delivery target (no allocation per record: the
+// slots live in their batch).
+struct Ingestor::Slot final : event_log::DeliveryTarget {
+  void OnDelivery(const event_log::DeliveryResult& result) override {
+    ingestor->OnDelivery(*this, result);
+  }
+
+  Ingestor* ingestor = nullptr;
+  Batch* batch = nullptr;
+  int index = 0;
+  absl::Time produced_at;
+  // Filled by the call when it stops waiting with this record unreported (under batch->mu, before
+  // it sets `abandoned`): what the late report needs to settle the record itself, once the call's
+  // items are gone.
+  DedupEntry late_entry;
+  std::shared_ptr<const ingest_storage::ConflictEvidence> late_conflict;
+  uint32_t late_metrics_city = 0;
+};
+
+// The records one round of a call produced and their reports. Freed by whichever lets go last:
+// the call, or the report of its last record (a call stops waiting at its deadline, and the
+// records' reports point into the batch).
 struct Ingestor::Batch {
   struct Delivery {
     bool reported = false;
     absl::Status status;
   };
+  // The call's reference and one per record produced and not yet reported.
+  std::atomic<int> refs{1};
+  // Sized before anything is produced and never resized: reports point at their slot.
+  std::vector<Slot> slots;
   absl::Mutex mu;
   int outstanding ABSL_GUARDED_BY(mu) = 0;
   // Set when the call stops waiting: reports arriving after it settle their item themselves.
   bool abandoned ABSL_GUARDED_BY(mu) = false;
   std::vector<Delivery> deliveries ABSL_GUARDED_BY(mu);
 };
+
+void Ingestor::BatchUnref::operator()(Batch* batch) const {
+  if (batch->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete batch;
+}
 
 struct Ingestor::Item {
   int index = 0;
@@ -133,18 +164,17 @@ void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
   }
 }
 
-void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
-                          const Conflict* conflict, absl::Time produced_at,
-                          const event_log::DeliveryResult& result) {
-  metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - produced_at));
+void Ingestor::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
+  metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - slot.produced_at));
   metrics_->inflight.Add(-1);
   if (!result.status.ok()) {
     metrics_->kafka_delivery_errors.WithLabels({CodeLabel(result.status.code())}).Increment();
   }
+  Batch* batch = slot.batch;
   bool settle_here = false;
   {
     absl::MutexLock lock(&batch->mu);
-    batch->deliveries[slot] = {true, result.status};
+    batch->deliveries[slot.index] = {true, result.status};
     --batch->outstanding;
     settle_here = batch->abandoned;
   }
@@ -154,33 +184,25 @@ void Ingestor::OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const D
     // never a dedup entry, which would replace the accepted content's), then let the retry
     // (waiting on the claim) proceed.
     if (result.status.ok()) {
-      if (conflict != nullptr) {
-        KeepEvidence(entry.event_id, *conflict->evidence, conflict->metrics_city);
+      if (slot.late_conflict != nullptr) {
+        KeepEvidence(slot.late_entry.event_id, *slot.late_conflict, slot.late_metrics_city);
       } else {
-        RecordDurable({entry});
+        RecordDurable({slot.late_entry});
       }
     }
-    claims_.Release(entry.event_id);
+    claims_.Release(slot.late_entry.event_id);
   }
+  BatchUnref()(batch);  // may free the batch, and `slot` with it
 }
 
-absl::Status Ingestor::ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
-                                   const std::string& topic, std::string value,
-                                   absl::Time recorded_at) {
-  const absl::Time produced_at = absl::Now();
-  DedupEntry entry{item.verdict.event_id, item.digest, absl::ToUnixMicros(recorded_at)};
-  std::optional<Conflict> conflict;
-  if (item.conflict != nullptr) conflict = Conflict{item.conflict, item.verdict.metrics_city};
-  event_log::DeliveryCallback callback = [this, batch, slot, entry, conflict,
-                                          produced_at](const event_log::DeliveryResult& result) {
-    OnDelivery(batch, slot, entry, conflict.has_value() ? &*conflict : nullptr, produced_at,
-               result);
-  };
+absl::Status Ingestor::ProduceItem(Slot& slot, const Item& item, event_log::ProducerTopic* topic,
+                                   const std::string& value) {
+  slot.produced_at = absl::Now();
   const std::string& card_id = txn::CommonOf(*item.upload)->card_id();
-  const absl::Time give_up = produced_at + options_.queue_full_wait;
+  const absl::Time give_up = slot.produced_at + options_.queue_full_wait;
   absl::Duration backoff = absl::Microseconds(500);
   for (;;) {
-    absl::Status status = producer_->Produce(topic, card_id, value, callback);
+    absl::Status status = producer_->Produce(topic, card_id, value, &slot);
     if (status.code() != absl::StatusCode::kResourceExhausted) return status;
     metrics_->kafka_queue_full.Increment();
     if (absl::Now() + backoff > give_up) return status;
@@ -267,12 +289,19 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     for (size_t i = 0; i < todo.size(); ++i) todo[i].digest = digests[i];
   }
 
+  absl::StatusOr<event_log::ProducerTopic*> txn_topic = producer_->Topic(options_.topic);
+  if (!txn_topic.ok()) return txn_topic.status();
+  absl::StatusOr<event_log::ProducerTopic*> conflict_topic =
+      producer_->Topic(options_.conflict_topic);
+  if (!conflict_topic.ok()) return conflict_topic.status();
+
   // 2-4. Claim, look up, produce, wait; items blocked by a claim go round again once it is free.
   absl::Status failure;
   while (!todo.empty() && failure.ok()) {
     std::vector<Item> blocked;
     std::vector<const Item*> produced;  // by delivery slot
-    auto batch = std::make_shared<Batch>();
+    std::unique_ptr<Batch, BatchUnref> batch(new Batch);
+    batch->slots.resize(todo.size());
     {
       absl::MutexLock lock(&batch->mu);
       batch->deliveries.resize(todo.size());
@@ -321,27 +350,32 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         evidence->set_published(true);
         item.conflict = std::move(evidence);
       }
-      const int slot = static_cast<int>(produced.size());
+      Slot& slot = batch->slots[produced.size()];
+      slot.ingestor = this;
+      slot.batch = batch.get();
+      slot.index = static_cast<int>(produced.size());
       {
         absl::MutexLock lock(&batch->mu);
         ++batch->outstanding;
       }
+      batch->refs.fetch_add(1, std::memory_order_relaxed);  // the report's
       metrics_->inflight.Add(1);
       absl::Status enqueued =
           item.conflict != nullptr
-              ? ProduceItem(batch, slot, item, options_.conflict_topic,
+              ? ProduceItem(slot, item, *conflict_topic,
                             BuildConflictEvent(*item.upload, tenant, item.verdict,
                                                item.conflict->accepted_digest(),
                                                item.conflict->conflicting_digest(), now)
-                                .SerializeAsString(),
-                            now)
-              : ProduceItem(batch, slot, item, options_.topic,
-                            SerializeTxnEvent(*item.upload, tenant, item.verdict, now), now);
+                                .SerializeAsString())
+              : ProduceItem(slot, item, *txn_topic,
+                            SerializeTxnEvent(*item.upload, tenant, item.verdict, now));
       if (!enqueued.ok()) {
         {
           absl::MutexLock lock(&batch->mu);
           --batch->outstanding;
         }
+        batch->refs.fetch_sub(1, std::memory_order_relaxed);  // no report will come; the call's
+                                                              // reference remains
         metrics_->inflight.Add(-1);
         claims_.Release(id);
         failure = enqueued.code() == absl::StatusCode::kResourceExhausted
@@ -360,8 +394,19 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         return batch->outstanding == 0;
       };
       batch->mu.AwaitWithDeadline(absl::Condition(&all_reported), deadline);
-      batch->abandoned = true;
       reports = batch->deliveries;
+      if (batch->outstanding > 0) {
+        // The unreported records' reports settle them: they get what that takes.
+        for (size_t index = 0; index < produced.size(); ++index) {
+          if (reports[index].reported) continue;
+          const Item& item = *produced[index];
+          Slot& slot = batch->slots[index];
+          slot.late_entry = {item.verdict.event_id, item.digest, absl::ToUnixMicros(now)};
+          slot.late_conflict = item.conflict;
+          slot.late_metrics_city = item.verdict.metrics_city;
+        }
+      }
+      batch->abandoned = true;
     }
     std::vector<DedupEntry> durable;
     int unreported = 0;

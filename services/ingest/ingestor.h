@@ -118,18 +118,16 @@ class Ingestor {
 
  private:
   struct Batch;
+  struct Slot;
   struct Item;
-
-  absl::Status ProduceItem(const std::shared_ptr<Batch>& batch, int slot, const Item& item,
-                           const std::string& topic, std::string value, absl::Time recorded_at);
-  // What a conflict's delivery report needs to keep its evidence.
-  struct Conflict {
-    std::shared_ptr<const ingest_storage::ConflictEvidence> evidence;
-    uint32_t metrics_city = 0;
+  // Drops one reference to a batch; the last one frees it. Nothing may touch the batch after.
+  struct BatchUnref {
+    void operator()(Batch* batch) const;
   };
-  void OnDelivery(const std::shared_ptr<Batch>& batch, int slot, const DedupEntry& entry,
-                  const Conflict* conflict, absl::Time produced_at,
-                  const event_log::DeliveryResult& result);
+
+  absl::Status ProduceItem(Slot& slot, const Item& item, event_log::ProducerTopic* topic,
+                           const std::string& value);
+  void OnDelivery(Slot& slot, const event_log::DeliveryResult& result);
   void RecordDurable(const std::vector<DedupEntry>& entries);
   // A conflict Kafka has taken: keeps the evidence and counts it, once per content.
   void KeepEvidence(const std::string& event_id, const ingest_storage::ConflictEvidence& evidence,
