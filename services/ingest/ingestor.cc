@@ -52,6 +52,43 @@ void ClaimTable::Release(absl::string_view id) {
   CHECK_EQ(shard.ids.erase(key), 1u) << "released a claim nobody held: " << id;
 }
 
+template <typename Visit>
+void ClaimTable::ForEachByShard(absl::Span<const absl::string_view> ids, Visit visit) {
+  std::vector<uint64_t> keys(ids.size());
+  // Counting sort of the indices by shard, keeping their order within a shard.
+  std::vector<uint32_t> start(kShards + 1, 0);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    keys[i] = KeyOf(ids[i]);
+    ++start[keys[i] % kShards + 1];
+  }
+  for (int s = 0; s < kShards; ++s) start[s + 1] += start[s];
+  std::vector<uint32_t> order(ids.size());
+  std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+  for (size_t i = 0; i < ids.size(); ++i) order[fill[keys[i] % kShards]++] = i;
+  for (int s = 0; s < kShards; ++s) {
+    if (start[s] == start[s + 1]) continue;
+    Shard& shard = shards_[s];
+    absl::MutexLock lock(&shard.mu);
+    for (uint32_t at = start[s]; at < start[s + 1]; ++at) visit(shard, order[at], keys[order[at]]);
+  }
+}
+
+std::vector<bool> ClaimTable::TryClaimMany(absl::Span<const absl::string_view> ids) {
+  std::vector<bool> claimed(ids.size());
+  ForEachByShard(ids, [&claimed](Shard& shard, size_t i, uint64_t key)
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+                            claimed[i] = shard.ids.insert(key).second;
+                          });
+  return claimed;
+}
+
+void ClaimTable::ReleaseMany(absl::Span<const absl::string_view> ids) {
+  ForEachByShard(
+      ids, [&ids](Shard& shard, size_t i, uint64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+        CHECK_EQ(shard.ids.erase(key), 1u) << "released a claim nobody held: " << ids[i];
+      });
+}
+
 bool ClaimTable::AwaitFree(absl::string_view id, absl::Time deadline) {
   const uint64_t key = KeyOf(id);
   Shard& shard = ShardOf(key);
@@ -73,7 +110,6 @@ int64_t ClaimTable::size() const {
 // ---------------------------------------------------------------------------------------------
 // Ingestor
 
-// The produce round of one batch, shared with its delivery callbacks, which may outlive the call.
 // One produced record of a batch: the record's delivery target (no allocation per record: the
 // slots live in their batch).
 struct Ingestor::Slot final : event_log::DeliveryTarget {
@@ -306,9 +342,15 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       absl::MutexLock lock(&batch->mu);
       batch->deliveries.resize(todo.size());
     }
-    for (Item& item : todo) {
+    std::vector<absl::string_view> ids;
+    ids.reserve(todo.size());
+    for (const Item& item : todo) ids.push_back(item.verdict.event_id);
+    const std::vector<bool> claimed = claims_.TryClaimMany(ids);
+    size_t next = 0;
+    for (; next < todo.size(); ++next) {
+      Item& item = todo[next];
       const std::string& id = item.verdict.event_id;
-      if (!claims_.TryClaim(id)) {
+      if (!claimed[next]) {
         blocked.push_back(std::move(item));
         continue;
       }
@@ -385,6 +427,13 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       }
       produced.push_back(&item);
     }
+    // A failure stops the round at item `next` (its claim released where it failed): the items
+    // after it keep no claim either.
+    std::vector<absl::string_view> unhandled;
+    for (size_t i = failure.ok() ? todo.size() : next + 1; i < todo.size(); ++i) {
+      if (claimed[i]) unhandled.push_back(ids[i]);
+    }
+    claims_.ReleaseMany(unhandled);
 
     // Wait for Kafka's reports of everything produced, up to the deadline.
     std::vector<Batch::Delivery> reports;
@@ -442,9 +491,12 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     if (!durable.empty()) TONGKA_FAILPOINT("ingest.after_kafka_ack");
     // Dedup entries before claims: a waiting retry must find the entry once the claim is free.
     RecordDurable(durable);
+    std::vector<absl::string_view> settled;
+    settled.reserve(produced.size());
     for (size_t slot = 0; slot < produced.size(); ++slot) {
-      if (reports[slot].reported) claims_.Release(produced[slot]->verdict.event_id);
+      if (reports[slot].reported) settled.push_back(produced[slot]->verdict.event_id);
     }
+    claims_.ReleaseMany(settled);
     if (unreported > 0 && failure.ok()) {
       failure = absl::UnavailableError(
           absl::StrCat(unreported, " transactions have no acknowledgement from Kafka yet"));

@@ -49,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "libs/event_log/producer.h"
 #include "libs/server/authenticator.h"
 #include "proto/ingest.pb.h"
@@ -83,6 +84,10 @@ class ClaimTable {
   // True if the caller now owns `id`; false if someone else does.
   bool TryClaim(absl::string_view id);
   void Release(absl::string_view id);
+  // TryClaim of each id in order (a repeat of an earlier id in `ids` is not claimed), and Release
+  // of each, taking each shard's lock once: a call claims a whole batch.
+  std::vector<bool> TryClaimMany(absl::Span<const absl::string_view> ids);
+  void ReleaseMany(absl::Span<const absl::string_view> ids);
   // Waits until nobody owns `id` or `deadline` passes; true if free.
   bool AwaitFree(absl::string_view id, absl::Time deadline);
   int64_t size() const;
@@ -95,6 +100,10 @@ class ClaimTable {
   };
   static uint64_t KeyOf(absl::string_view id);
   Shard& ShardOf(uint64_t key) { return shards_[key % kShards]; }
+  // Calls visit(shard, i, key) for every i, grouped by shard under its lock, in order within
+  // each shard.
+  template <typename Visit>
+  void ForEachByShard(absl::Span<const absl::string_view> ids, Visit visit);
   Shard shards_[kShards];
 };
 
