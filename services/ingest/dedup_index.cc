@@ -88,19 +88,41 @@ bool ValidEventId(absl::string_view event_id) {
 constexpr absl::string_view kMarkPrefix = "hw/";
 constexpr absl::string_view kNewestKey = "dedup_newest_recorded_at_us";
 
+// Canonical decimal only (as TxnEventId writes it): "07", "+7" or " 7" would share 7's entry.
+bool ParseSeq(absl::string_view digits, uint64_t* seq) {
+  if (digits.empty() || (digits.size() > 1 && digits[0] == '0') ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
+    return false;
+  }
+  return absl::SimpleAtoi(digits, seq);
+}
+
 // "txn/<terminal_id>/<seq>" -> (terminal_id, seq); false if the id has another shape.
 bool SplitEventId(absl::string_view event_id, absl::string_view* terminal_id, uint64_t* seq) {
   if (!ValidEventId(event_id)) return false;
   const size_t slash = event_id.rfind('/');
   if (slash <= 4) return false;
   *terminal_id = event_id.substr(4, slash - 4);
-  // Canonical decimal only (as TxnEventId writes it): "07", "+7" or " 7" would share 7's entry.
-  const absl::string_view digits = event_id.substr(slash + 1);
-  if (digits.empty() || (digits.size() > 1 && digits[0] == '0') ||
-      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
-    return false;
+  return ParseSeq(event_id.substr(slash + 1), seq);
+}
+
+// The longest run one time index line holds (Record splits longer ones): bounds what a corrupt
+// line can make Prune visit.
+constexpr uint64_t kRunSeqsMax = 1 << 16;
+
+// A time index line, "txn/<terminal_id>/<first>" or "txn/<terminal_id>/<first>-<last>" (first <
+// last), -> the terminal and its seqs first..last; false if the line has another shape.
+bool SplitRun(absl::string_view line, absl::string_view* terminal_id, uint64_t* first,
+              uint64_t* last) {
+  const size_t slash = line.rfind('/');
+  const size_t dash = slash == absl::string_view::npos ? slash : line.find('-', slash);
+  if (dash == absl::string_view::npos) {
+    if (!SplitEventId(line, terminal_id, first)) return false;
+    *last = *first;
+    return true;
   }
-  return absl::SimpleAtoi(digits, seq);
+  return SplitEventId(line.substr(0, dash), terminal_id, first) &&
+         ParseSeq(line.substr(dash + 1), last) && *last > *first && *last - *first < kRunSeqsMax;
 }
 
 std::string EncodeMark(uint64_t mark) {
@@ -211,6 +233,13 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
   absl::string_view run_terminal;
   uint64_t run_bucket = 0;
   uint64_t* run_mark = nullptr;
+  // The time index lists the same runs: one line per run of consecutive seqs.
+  uint64_t line_first = 0;
+  uint64_t line_last = 0;
+  auto flush_line = [&] {
+    absl::StrAppend(&ids, ids.empty() ? "" : "\n", "txn/", run_terminal, "/", line_first);
+    if (line_last != line_first) absl::StrAppend(&ids, "-", line_last);
+  };
   for (const DedupEntry& entry : entries) {
     // Check the record before it is written (CONVENTIONS: assertions around storage).
     absl::string_view terminal_id;
@@ -223,16 +252,23 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
       run_mark = &raised.try_emplace(terminal_id, seq).first->second;
     }
     *run_mark = std::max(*run_mark, seq);
-    if (appended.empty() || terminal_id != run_terminal || (seq >> kBucketBits) != run_bucket) {
+    // The first entry has no run to continue; `appended` holds entries from then on.
+    const bool same_terminal = !appended.empty() && terminal_id == run_terminal;
+    if (!same_terminal || seq != line_last + 1 || seq - line_first >= kRunSeqsMax) {
+      if (!appended.empty()) flush_line();
+      line_first = seq;
+    }
+    line_last = seq;
+    if (!same_terminal || (seq >> kBucketBits) != run_bucket) {
       flush_bucket();
       bucket_key = BucketKey(terminal_id, seq);
       run_bucket = seq >> kBucketBits;
     }
     run_terminal = terminal_id;
     AppendEntry(seq, entry.digest, entry.recorded_at_us, &appended);
-    absl::StrAppend(&ids, ids.empty() ? "" : "\n", entry.event_id);
   }
   flush_bucket();
+  flush_line();
   int64_t newest_us = entries.front().recorded_at_us;
   for (const DedupEntry& entry : entries) newest_us = std::max(newest_us, entry.recorded_at_us);
   // One time-index record per commit (not per entry), under its newest recorded_at: Prune takes
@@ -268,8 +304,12 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
 
 state_store::StateStoreOptions DedupIndex::StoreOptions(const std::string& path) {
   return {.path = path,
-          .layout = "ingest/2",
-          .upgrades = {{.from = "ingest/1", .upgrade = UpgradeFromV1}},
+          .layout = "ingest/3",
+          .upgrades = {{.from = "ingest/1", .upgrade = UpgradeFromV1},
+                       // ingest/3 changed only what Record writes to the time index (runs, of
+                       // which ingest/2's id lines are the runs of one): nothing to rewrite.
+                       {.from = "ingest/2",
+                        .upgrade = [](state_store::StateStore&) { return absl::OkStatus(); }}},
           .unrecorded_layout = "ingest/1",
           .compaction = state_store::StateStoreOptions::Compaction::kUniversal,
           .value_cache_entries = 0};
@@ -422,16 +462,24 @@ absl::StatusOr<int64_t> DedupIndex::Prune(absl::Time cutoff, int64_t max_entries
       store_->ScanPrefix(kTimePrefix, [&](absl::string_view key, absl::string_view ids) {
         if (key >= end || listed_ids >= max_entries) return false;
         doomed.emplace_back(key);
-        for (absl::string_view id : absl::StrSplit(ids, '\n', absl::SkipEmpty())) {
+        for (absl::string_view line : absl::StrSplit(ids, '\n', absl::SkipEmpty())) {
           absl::string_view terminal_id;
-          uint64_t seq = 0;
-          if (!SplitEventId(id, &terminal_id, &seq)) {
+          uint64_t first = 0;
+          uint64_t last = 0;
+          if (!SplitRun(line, &terminal_id, &first, &last)) {
             corrupt = absl::InternalError(
-                absl::StrCat("time index ", key, " lists \"", id, "\": corrupt store"));
+                absl::StrCat("time index ", key, " lists \"", line, "\": corrupt store"));
             return false;
           }
-          listed[BucketKey(terminal_id, seq)] |= uint64_t{1} << (seq & kOffsetMask);
-          ++listed_ids;
+          // The run's offsets, bucket by bucket.
+          for (uint64_t seq = first;; seq = (seq | kOffsetMask) + 1) {
+            const uint64_t bucket_last = std::min(last, seq | kOffsetMask);
+            const uint64_t width = bucket_last - seq + 1;  // 1..64
+            const uint64_t bits = width == 64 ? ~uint64_t{0} : ((uint64_t{1} << width) - 1);
+            listed[BucketKey(terminal_id, seq)] |= bits << (seq & kOffsetMask);
+            if (bucket_last == last) break;
+          }
+          listed_ids += static_cast<int64_t>(last - first + 1);
         }
         return true;
       });

@@ -1,14 +1,16 @@
 // DedupIndex: which transactions ingest has already appended to tongka.txn, with what content,
 // and the evidence of conflicting re-uploads. Lives in the service's own RocksDB (StateStore).
 //
-// Layout of the state column family ("ingest/2"):
+// Layout of the state column family ("ingest/3"):
 //   ids/<terminal_id>/<seq / 64, 16 hex digits> -> the bucket: the entries of the terminal's 64
 //                                              sequence numbers seq / 64 * 64 .. + 63 recorded so
 //                                              far, 41 bytes each: seq % 64, the 32-byte SM3
 //                                              content digest, recorded_at_us (8 bytes, big-endian)
-//   dedup_time/<recorded_at_us, 20 digits>/<first event_id> -> the commit's event ids, '\n'-joined
-//                                              (time index, one record per commit, for pruning,
-//                                              under the newest recorded_at of the commit)
+//   dedup_time/<recorded_at_us, 20 digits>/<first event_id> -> the commit's ids as runs of one
+//                                              terminal's consecutive seqs, '\n'-joined lines
+//                                              "txn/<terminal_id>/<first>[-<last>]" (time index,
+//                                              one record per commit, for pruning, under the
+//                                              newest recorded_at of the commit)
 //   conflict/<event_id>/<n, 6 digits>       -> ConflictEvidence (ingest_storage.proto)
 //   hw/<terminal_id>                        -> 8-byte big-endian: the terminal's highest
 //                                              terminal_seq ever recorded (its high-water mark)
@@ -23,6 +25,8 @@
 //
 // "ingest/1" kept one key per transaction (txn/<terminal_id>/<seq>, the event id itself, ->
 // digest + recorded_at); UpgradeFromV1 moves such a store's entries into buckets in place.
+// "ingest/2" listed every event id in the time index (as many bytes again as the entries: half
+// of what the index wrote, flushed and compacted); its lines are runs of one, read as they are.
 //
 // The high-water mark saves the RocksDB read for the common case: terminals upload their
 // transactions in sequence order, so a seq above the terminal's mark was never recorded and needs
@@ -134,16 +138,16 @@ class DedupIndex {
   // `max_entries` to thousands (about 1 ms per thousand ids, warm).
   absl::StatusOr<int64_t> Prune(absl::Time cutoff, int64_t max_entries);
 
-  // Ingest's store: this index's layout ("ingest/2": bump it when keys or values change meaning),
-  // the upgrade from "ingest/1" (also the
-  // layout of stores written before layouts were recorded), no value cache (nearly every lookup
-  // is of a new id, a miss: a cache would only cost).
+  // Ingest's store: this index's layout ("ingest/3": bump it when keys or values change meaning),
+  // the upgrades from "ingest/1" (also the layout of stores written before layouts were
+  // recorded) and "ingest/2", universal compaction (the buckets are spread over the key space),
+  // no value cache (nearly every lookup is of a new id, a miss: a cache would only cost).
   static state_store::StateStoreOptions StoreOptions(const std::string& path);
 
   // Moves the entries of an "ingest/1" store (one key per transaction) into buckets, in commits
   // of at most 10,000 entries, each deleting the keys it moved: restartable after a crash
-  // (StateStoreOptions::Upgrade). Conflict evidence, the time index and the marks stay as
-  // they are (their layout did not change).
+  // (StateStoreOptions::Upgrade). Conflict evidence, the time index (its id lines are runs of
+  // one) and the marks stay as they are.
   static absl::Status UpgradeFromV1(state_store::StateStore& store);
 
   // The newest recorded_at of any entry ever recorded (UTC microseconds), nullopt for an empty

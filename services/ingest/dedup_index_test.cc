@@ -4,7 +4,9 @@
 // numbers, and pruning deletes exactly the entries recorded before the cutoff, oldest first, in
 // bounded steps; and the per-terminal high-water mark never hides a recorded entry: not out of
 // order, not after a reopen, not under concurrent commits; entries in their 64-seq buckets are
-// found exactly; and a store of the previous layout is upgraded in place.
+// found exactly; the time index lists a commit's ids as runs, and pruning reads those and the
+// previous layout's id lines alike and refuses corrupt ones; and stores of the previous layouts
+// are upgraded in place (and then refused by the binaries that wrote them).
 #include "services/ingest/dedup_index.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -318,7 +321,7 @@ int OldKeys(const state_store::StateStore& store) {
 void ExpectAllFound(const std::string& dir, const std::vector<DedupEntry>& entries) {
   auto store = state_store::StateStore::Open(DedupIndex::StoreOptions(dir));
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->Layout(), "ingest/2");
+  EXPECT_EQ(*(*store)->Layout(), "ingest/3");
   DedupIndex index(store->get());
   for (const DedupEntry& want : entries) {
     auto found = index.Lookup(want.event_id);
@@ -428,6 +431,113 @@ TEST_F(DedupIndexTest, PruneNeverDropsAnEntryAppendedWhileItRewritesTheBucket) {
   EXPECT_EQ(lost, 0) << "of " << stay.size();
 }
 
+// The time index of a commit, as Record wrote it.
+std::vector<std::string> TimeRecords(state_store::StateStore& store) {
+  std::vector<std::string> records;
+  EXPECT_TRUE(store
+                  .ScanPrefix("dedup_time/",
+                              [&](absl::string_view, absl::string_view ids) {
+                                records.emplace_back(ids);
+                                return true;
+                              })
+                  .ok());
+  return records;
+}
+
+TEST_F(DedupIndexTest, TheTimeIndexListsACommitsIdsAsRuns) {
+  std::vector<DedupEntry> commit;
+  for (uint64_t seq = 60; seq <= 200; ++seq) commit.push_back(Entry("310000-BUS-000001", seq));
+  commit.push_back(Entry("310000-BUS-000001", 7));   // out of order: a run of its own
+  commit.push_back(Entry("310000-BUS-000002", 8));   // another terminal, one id
+  commit.push_back(Entry("310000-BUS-000002", 10));  // a gap
+  commit.push_back(Entry("310000-BUS-000002", 11));
+  commit.push_back(Entry("310000-BUS-000001", 201));  // the first terminal again
+  ASSERT_TRUE(index_->Record(commit).ok());
+  EXPECT_EQ(TimeRecords(*store_),
+            std::vector<std::string>{
+                "txn/310000-BUS-000001/60-200\ntxn/310000-BUS-000001/7\ntxn/310000-BUS-000002/8\n"
+                "txn/310000-BUS-000002/10-11\ntxn/310000-BUS-000001/201"});
+  // Pruning the commit removes exactly its ids, across the buckets its runs span.
+  EXPECT_EQ(*index_->Prune(absl::FromUnixMicros(std::numeric_limits<int64_t>::max()), 1000),
+            static_cast<int64_t>(commit.size()));
+  for (const DedupEntry& entry : commit)
+    EXPECT_FALSE(Find(entry.event_id).has_value()) << entry.event_id;
+  EXPECT_TRUE(TimeRecords(*store_).empty());
+}
+
+// ingest/2 listed each id on a line of its own: Prune reads those as runs of one; and a line of
+// any other shape is corruption, reported, with nothing deleted.
+TEST_F(DedupIndexTest, PruneReadsIdLinesAndRefusesCorruptRuns) {
+  const std::vector<DedupEntry> commit = {
+      Entry("310000-BUS-000001", 1), Entry("310000-BUS-000001", 2), Entry("310000-BUS-000001", 3)};
+  ASSERT_TRUE(index_->Record(commit).ok());
+  std::string time_key;
+  ASSERT_TRUE(store_
+                  ->ScanPrefix("dedup_time/",
+                               [&](absl::string_view key, absl::string_view) {
+                                 time_key = std::string(key);
+                                 return false;
+                               })
+                  .ok());
+  ASSERT_FALSE(time_key.empty());
+  auto rewrite = [&](const std::string& value) {
+    state_store::StateBatch batch(store_.get());
+    batch.Put(time_key, value);
+    ASSERT_TRUE(store_->Commit(batch).ok());
+  };
+  const absl::Time after_all = absl::FromUnixMicros(std::numeric_limits<int64_t>::max());
+  for (const char* corrupt :
+       {"txn/310000-BUS-000001/3-1", "txn/310000-BUS-000001/1-1", "txn/310000-BUS-000001/1-03",
+        "txn/310000-BUS-000001/1-", "txn/310000-BUS-000001/1-99999999", "txn/", "1-3"}) {
+    rewrite(corrupt);
+    absl::StatusOr<int64_t> pruned = index_->Prune(after_all, 1000);
+    EXPECT_EQ(pruned.status().code(), absl::StatusCode::kInternal) << corrupt;
+    EXPECT_TRUE(Find(commit[0].event_id).has_value()) << corrupt;
+  }
+  rewrite("txn/310000-BUS-000001/1\ntxn/310000-BUS-000001/2\ntxn/310000-BUS-000001/3");
+  EXPECT_EQ(*index_->Prune(after_all, 1000), 3);
+  for (const DedupEntry& entry : commit) EXPECT_FALSE(Find(entry.event_id).has_value());
+}
+
+// An ingest/2 store opens as ingest/3 with its entries found and pruned, and the ingest/2 binary
+// then refuses it (its Prune would not read the runs).
+TEST(DedupUpgradeTest, AnIngestV2StoreBecomesIngestV3) {
+  const std::string dir = FreshDir("v2");
+  {
+    auto v2 = state_store::StateStore::Open(
+        {.path = dir,
+         .layout = "ingest/2",
+         .compaction = state_store::StateStoreOptions::Compaction::kUniversal,
+         .value_cache_entries = 0});
+    ASSERT_TRUE(v2.ok()) << v2.status();
+    // What ingest/2 wrote for a commit of two ids: their bucket (as now) and id lines.
+    ASSERT_TRUE(DedupIndex(v2->get())
+                    .Record({Entry("310000-BUS-000001", 1), Entry("310000-BUS-000001", 2)})
+                    .ok());
+    std::string time_key;
+    ASSERT_TRUE((*v2)
+                    ->ScanPrefix("dedup_time/",
+                                 [&](absl::string_view key, absl::string_view) {
+                                   time_key = std::string(key);
+                                   return false;
+                                 })
+                    .ok());
+    state_store::StateBatch batch(v2->get());
+    batch.Put(time_key, "txn/310000-BUS-000001/1\ntxn/310000-BUS-000001/2");
+    ASSERT_TRUE((*v2)->Commit(batch).ok());
+  }
+  {
+    auto v3 = state_store::StateStore::Open(DedupIndex::StoreOptions(dir));
+    ASSERT_TRUE(v3.ok()) << v3.status();
+    EXPECT_EQ(*(*v3)->Layout(), "ingest/3");
+    DedupIndex index(v3->get());
+    EXPECT_TRUE(index.Lookup("txn/310000-BUS-000001/2")->has_value());
+    EXPECT_EQ(*index.Prune(absl::FromUnixMicros(std::numeric_limits<int64_t>::max()), 100), 2);
+  }
+  auto rollback = state_store::StateStore::Open({.path = dir, .layout = "ingest/2"});
+  EXPECT_EQ(rollback.status().code(), absl::StatusCode::kFailedPrecondition) << rollback.status();
+}
+
 // A store ingest wrote before layouts were recorded has the ingest/1 keys and no layout: it is
 // upgraded like an ingest/1 store, not taken as ingest/2 (which would hide all its entries).
 TEST(DedupUpgradeTest, AStoreFromBeforeLayoutsIsUpgradedFromIngestV1) {
@@ -453,7 +563,7 @@ TEST(DedupUpgradeTest, AnUpgradeKilledMidwayIsRefusedByTheOldBinaryAndFinishedBy
   {
     auto midway = state_store::StateStore::Open({.path = dir});
     ASSERT_TRUE(midway.ok()) << midway.status();
-    EXPECT_EQ(*(*midway)->Layout(), "ingest/1>ingest/2");
+    EXPECT_EQ(*(*midway)->Layout(), "ingest/1>ingest/3");
     EXPECT_EQ(OldKeys(**midway), 15000) << "one chunk of 10,000 moved before the kill";
   }
   auto rollback = state_store::StateStore::Open({.path = dir, .layout = "ingest/1"});
