@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -11,11 +12,18 @@
 namespace tongka::crypto {
 namespace {
 
+// Lanes of kWidth 32-bit words, one per message (GCC vector extension: one register of the
+// width the function is built for, or several).
+template <int kWidth>
+struct LanesOf {
+  typedef uint32_t Type __attribute__((vector_size(kWidth * sizeof(uint32_t))));
+};
+
+// Sixteen lanes where the CPU has AVX-512 (x86-64-v4: one 512-bit register, rotations and
+// three-way boolean functions as single instructions), else eight (AVX2's 256-bit registers;
+// sixteen there would spill).
+constexpr int kWideLanes = 16;
 constexpr int kLanes = 8;
-
-// Eight 32-bit words, one per lane (GCC vector extension: AVX2 registers where built for it).
-typedef uint32_t Lanes __attribute__((vector_size(kLanes * sizeof(uint32_t))));
-
 constexpr uint32_t RotlWord(uint32_t x, int n) { return n == 0 ? x : (x << n) | (x >> (32 - n)); }
 
 // T_j <<< (j mod 32), the round constants as the rounds use them (GB/T 32905 5.3.3).
@@ -29,23 +37,23 @@ constexpr std::array<uint32_t, 8> kInitialValue = {0x7380166f, 0x4914b2b9, 0x172
                                                    0xa96f30bc, 0x163138aa, 0xe38dee4d, 0xb0fb0e4e};
 
 // Every rotation below is by 1..31 bits.
+template <typename Lanes>
 __attribute__((always_inline)) inline Lanes Rotl(Lanes x, int n) {
   return (x << n) | (x >> (32 - n));
 }
-__attribute__((always_inline)) inline Lanes P0(Lanes x) { return x ^ Rotl(x, 9) ^ Rotl(x, 17); }
-__attribute__((always_inline)) inline Lanes P1(Lanes x) { return x ^ Rotl(x, 15) ^ Rotl(x, 23); }
+template <typename Lanes>
+__attribute__((always_inline)) inline Lanes P0(Lanes x) {
+  return x ^ Rotl(x, 9) ^ Rotl(x, 17);
+}
+template <typename Lanes>
+__attribute__((always_inline)) inline Lanes P1(Lanes x) {
+  return x ^ Rotl(x, 15) ^ Rotl(x, 23);
+}
 
 // One SM3 compression (GB/T 32905 5.3) in every lane: v = CF(v, block), the block's sixteen
 // big-endian words in w[0..15].
-// The AVX2 build where the CPU has it, picked at load time. TONGKA_SM3_LANES_BASELINE builds only
-// the baseline (SSE2), so sm3_lanes_baseline_test checks that path on AVX2 machines too.
-#ifdef TONGKA_SM3_LANES_BASELINE
-#define TONGKA_SM3_LANES_TARGETS
-#else
-#define TONGKA_SM3_LANES_TARGETS __attribute__((target_clones("avx2", "default")))
-#endif
-
-TONGKA_SM3_LANES_TARGETS void CompressLanes(const Lanes* block_words, Lanes* v) {
+template <typename Lanes>
+__attribute__((always_inline)) inline void Compress(const Lanes* block_words, Lanes* v) {
   Lanes w[68];
   for (int i = 0; i < 16; ++i) w[i] = block_words[i];
   for (int i = 16; i < 68; ++i) {
@@ -79,17 +87,53 @@ TONGKA_SM3_LANES_TARGETS void CompressLanes(const Lanes* block_words, Lanes* v) 
   v[7] ^= h;
 }
 
+// The compressions as built: eight lanes for AVX2 where the CPU has it, picked at load time.
+// TONGKA_SM3_LANES_BASELINE builds only the baseline (SSE2, eight lanes), so
+// sm3_lanes_baseline_test checks that path on any machine.
+#ifdef TONGKA_SM3_LANES_BASELINE
+#define TONGKA_SM3_LANES_TARGETS
+#else
+#define TONGKA_SM3_LANES_TARGETS __attribute__((target_clones("avx2", "default")))
+#endif
+
+using Lanes8 = LanesOf<kLanes>::Type;
+TONGKA_SM3_LANES_TARGETS void CompressLanes(const Lanes8* block_words, Lanes8* v) {
+  Compress(block_words, v);
+}
+
+#ifndef TONGKA_SM3_LANES_BASELINE
+using Lanes16 = LanesOf<kWideLanes>::Type;
+// Called only where WideLanesSupported().
+__attribute__((target("arch=x86-64-v4"))) void CompressWideLanes(const Lanes16* block_words,
+                                                                 Lanes16* v) {
+  Compress(block_words, v);
+}
+#endif
+
+bool WideLanesSupported() {
+#ifdef TONGKA_SM3_LANES_BASELINE
+  return false;
+#else
+  // libgcc's check includes the OS saving the AVX-512 state (XCR0).
+  static const bool supported = __builtin_cpu_supports("x86-64-v4");
+  return supported &&
+         !internal::sm3_wide_lanes_disabled_for_testing.load(std::memory_order_relaxed);
+#endif
+}
+
 uint32_t LoadBigEndian(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 
-// Hashes up to kLanes messages of `blocks` padded blocks each (the unused lanes hash nothing
+// Hashes up to kWidth messages of `blocks` padded blocks each (the unused lanes hash nothing
 // and are dropped).
+template <int kWidth>
 void HashGroup(const absl::string_view* messages, Sm3Digest* const* digests, int count,
                int blocks) {
+  using Lanes = typename LanesOf<kWidth>::Type;
   DCHECK(blocks >= 1 && blocks <= kSm3LaneBlocksMax);
   const size_t padded = static_cast<size_t>(blocks) * 64;
-  uint8_t buffers[kLanes][kSm3LaneBlocksMax * 64] = {};
+  uint8_t buffers[kWidth][kSm3LaneBlocksMax * 64] = {};
   for (int lane = 0; lane < count; ++lane) {
     const absl::string_view message = messages[lane];
     DCHECK_LE(message.size() + 9, padded);
@@ -101,16 +145,24 @@ void HashGroup(const absl::string_view* messages, Sm3Digest* const* digests, int
   }
   Lanes v[8];
   for (int i = 0; i < 8; ++i) {
-    for (int lane = 0; lane < kLanes; ++lane) v[i][lane] = kInitialValue[i];
+    for (int lane = 0; lane < kWidth; ++lane) v[i][lane] = kInitialValue[i];
   }
   for (int block = 0; block < blocks; ++block) {
     Lanes words[16];
     for (int i = 0; i < 16; ++i) {
-      for (int lane = 0; lane < kLanes; ++lane) {
+      for (int lane = 0; lane < kWidth; ++lane) {
         words[i][lane] = LoadBigEndian(buffers[lane] + 64 * block + 4 * i);
       }
     }
-    CompressLanes(words, v);
+    if constexpr (kWidth == kWideLanes) {
+#ifndef TONGKA_SM3_LANES_BASELINE
+      CompressWideLanes(words, v);
+#else
+      LOG(FATAL) << "no wide lanes in the baseline build";
+#endif
+    } else {
+      CompressLanes(words, v);
+    }
   }
   for (int lane = 0; lane < count; ++lane) {
     Sm3Digest& digest = *digests[lane];
@@ -129,13 +181,15 @@ int PaddedBlocks(size_t size) { return static_cast<int>((size + 9 + 63) / 64); }
 
 }  // namespace
 
-void Sm3Many(absl::Span<const absl::string_view> messages, absl::Span<Sm3Digest> digests) {
-  CHECK_EQ(messages.size(), digests.size());
+namespace {
+
+template <int kWidth>
+void HashMany(absl::Span<const absl::string_view> messages, absl::Span<Sm3Digest> digests) {
   // One group in filling per block count: lanes compress in step, so a group's messages must
   // have the same number of blocks.
   struct Group {
-    absl::string_view messages[kLanes];
-    Sm3Digest* digests[kLanes];
+    absl::string_view messages[kWidth];
+    Sm3Digest* digests[kWidth];
     int count = 0;
   };
   Group groups[kSm3LaneBlocksMax];
@@ -148,15 +202,32 @@ void Sm3Many(absl::Span<const absl::string_view> messages, absl::Span<Sm3Digest>
     Group& group = groups[blocks - 1];
     group.messages[group.count] = messages[i];
     group.digests[group.count] = &digests[i];
-    if (++group.count == kLanes) {
-      HashGroup(group.messages, group.digests, group.count, blocks);
+    if (++group.count == kWidth) {
+      HashGroup<kWidth>(group.messages, group.digests, group.count, blocks);
       group.count = 0;
     }
   }
   for (int blocks = 1; blocks <= kSm3LaneBlocksMax; ++blocks) {
     Group& group = groups[blocks - 1];
-    if (group.count > 0) HashGroup(group.messages, group.digests, group.count, blocks);
+    if (group.count > 0) HashGroup<kWidth>(group.messages, group.digests, group.count, blocks);
   }
 }
+
+}  // namespace
+
+void Sm3Many(absl::Span<const absl::string_view> messages, absl::Span<Sm3Digest> digests) {
+  CHECK_EQ(messages.size(), digests.size());
+  if (WideLanesSupported()) {
+    HashMany<kWideLanes>(messages, digests);
+  } else {
+    HashMany<kLanes>(messages, digests);
+  }
+}
+
+int Sm3LanesWidth() { return WideLanesSupported() ? kWideLanes : kLanes; }
+
+namespace internal {
+std::atomic<bool> sm3_wide_lanes_disabled_for_testing{false};
+}  // namespace internal
 
 }  // namespace tongka::crypto
