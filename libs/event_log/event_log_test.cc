@@ -1,9 +1,12 @@
 // Proves the Kafka wrappers on librdkafka's embedded mock cluster: safety properties cannot be
 // overridden, records round-trip with their keys through the idempotent producer and a statically
 // assigned consumer, a key always lands on the same partition number in co-partitioned topics,
-// static ownership covers every partition exactly once, and a stored offset outside the log stops
-// the consumer with OUT_OF_RANGE instead of silently skipping. (The mock cluster auto-creates
-// topics, so unknown-topic behaviour is proved against the real broker in local_kafka_test.)
+// static ownership covers every partition exactly once, records produced to caller-owned
+// delivery targets through a topic handle are each reported once, and a stored offset outside the
+// log stops the consumer with OUT_OF_RANGE instead of silently skipping. (The mock cluster
+// auto-creates topics, so unknown-topic behaviour is proved against the real broker in
+// local_kafka_test.)
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -168,6 +171,52 @@ TEST_F(EventLogTest, SameKeyLandsOnSamePartitionNumberAcrossTopics) {
     auto b = (*producer)->ProduceSync("cards", key, "y", absl::Seconds(10));
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->partition, b->partition) << key;
+  }
+}
+
+// Records produced through a resolved topic handle to caller-owned targets: each target hears
+// its own record's report exactly once, with the partition the key's murmur2 hash picks (the
+// same as producing by name), and the handle is one per topic.
+TEST_F(EventLogTest, TargetsHearTheirOwnReportOnceThroughATopicHandle) {
+  ASSERT_TRUE(broker_->CreateTopic("txn", 8).ok());
+  auto producer = Producer::Create(config_);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  absl::StatusOr<ProducerTopic*> topic = (*producer)->Topic("txn");
+  ASSERT_TRUE(topic.ok()) << topic.status();
+  EXPECT_EQ(*(*producer)->Topic("txn"), *topic);
+  EXPECT_EQ((*topic)->name(), "txn");
+
+  struct Counting final : DeliveryTarget {
+    void OnDelivery(const DeliveryResult& result) override {
+      ++reports;
+      status = result.status;
+      partition = result.partition;
+      offset = result.offset;
+    }
+    std::atomic<int> reports{0};
+    absl::Status status = absl::UnknownError("no report");
+    int32_t partition = -1;
+    int64_t offset = -1;
+  };
+  constexpr int kRecords = 200;
+  std::vector<Counting> targets(kRecords);
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(
+        (*producer)
+            ->Produce(*topic, absl::StrCat("3100000000000", i % 23), absl::StrCat(i), &targets[i])
+            .ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(absl::Seconds(30)).ok());
+  std::set<std::pair<int32_t, int64_t>> positions;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_EQ(targets[i].reports.load(), 1) << i;
+    EXPECT_TRUE(targets[i].status.ok()) << targets[i].status;
+    EXPECT_TRUE(positions.emplace(targets[i].partition, targets[i].offset).second)
+        << "two records reported at one position";
+    auto by_name = (*producer)->ProduceSync("txn", absl::StrCat("3100000000000", i % 23), "x",
+                                            absl::Seconds(10));
+    ASSERT_TRUE(by_name.ok()) << by_name.status();
+    EXPECT_EQ(by_name->partition, targets[i].partition) << i;
   }
 }
 
