@@ -346,6 +346,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     ids.reserve(todo.size());
     for (const Item& item : todo) ids.push_back(item.verdict.event_id);
     const std::vector<bool> claimed = claims_.TryClaimMany(ids);
+    std::string event_bytes;  // each event's, reused (the producer copies them)
     size_t next = 0;
     for (; next < todo.size(); ++next) {
       Item& item = todo[next];
@@ -402,15 +403,17 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       }
       batch->refs.fetch_add(1, std::memory_order_relaxed);  // the report's
       metrics_->inflight.Add(1);
-      absl::Status enqueued =
-          item.conflict != nullptr
-              ? ProduceItem(slot, item, *conflict_topic,
-                            BuildConflictEvent(*item.upload, tenant, item.verdict,
-                                               item.conflict->accepted_digest(),
-                                               item.conflict->conflicting_digest(), now)
-                                .SerializeAsString())
-              : ProduceItem(slot, item, *txn_topic,
-                            SerializeTxnEvent(*item.upload, tenant, item.verdict, now));
+      absl::Status enqueued;
+      if (item.conflict != nullptr) {
+        enqueued = ProduceItem(
+            slot, item, *conflict_topic,
+            BuildConflictEvent(*item.upload, tenant, item.verdict, item.conflict->accepted_digest(),
+                               item.conflict->conflicting_digest(), now)
+                .SerializeAsString());
+      } else {
+        SerializeTxnEventTo(*item.upload, tenant, item.verdict, now, &event_bytes);
+        enqueued = ProduceItem(slot, item, *txn_topic, event_bytes);
+      }
       if (!enqueued.ok()) {
         {
           absl::MutexLock lock(&batch->mu);

@@ -471,6 +471,13 @@ uint8_t* WriteInt64Field(int field, int64_t value, uint8_t* out) {
 
 std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
                               const Verdict& verdict, absl::Time recorded_at) {
+  std::string bytes;
+  SerializeTxnEventTo(upload, source, verdict, recorded_at, &bytes);
+  return bytes;
+}
+
+void SerializeTxnEventTo(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                         const Verdict& verdict, absl::Time recorded_at, std::string* bytes) {
   const google::protobuf::Message* body = nullptr;
   const v1::TxnCommon* txn = txn::CommonOf(upload);
   int body_field = 0;
@@ -492,7 +499,8 @@ std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Ten
   }
   if (body == nullptr || txn->late() != verdict.late || HasUnknownFields(*body) ||
       HasUnknownFields(*txn)) {
-    return BuildTxnEvent(upload, source, verdict, recorded_at).SerializeAsString();
+    CHECK(BuildTxnEvent(upload, source, verdict, recorded_at).SerializeToString(bytes));
+    return;
   }
   // Event's fields in field-number order, proto3 zero scalars left out, as protobuf writes them.
   static_assert(v1::Event::kEventIdFieldNumber == 1 && v1::Event::kOccurredAtUsFieldNumber == 2 &&
@@ -509,8 +517,8 @@ std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Ten
   if (recorded_at_us != 0) {
     size += 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(recorded_at_us));
   }
-  std::string bytes(size, '\0');
-  uint8_t* out = reinterpret_cast<uint8_t*>(bytes.data());
+  bytes->resize(size);
+  uint8_t* out = reinterpret_cast<uint8_t*>(bytes->data());
   if (!verdict.event_id.empty()) {
     out = WriteDelimitedHeader(v1::Event::kEventIdFieldNumber, verdict.event_id.size(), out);
     out = CodedOutputStream::WriteStringToArray(verdict.event_id, out);
@@ -525,8 +533,7 @@ std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Ten
   out = source.SerializeWithCachedSizesToArray(out);
   out = WriteDelimitedHeader(body_field, body_size, out);
   out = body->SerializeWithCachedSizesToArray(out);
-  CHECK_EQ(out, reinterpret_cast<uint8_t*>(bytes.data()) + size) << "event size miscounted";
-  return bytes;
+  CHECK_EQ(out, reinterpret_cast<uint8_t*>(bytes->data()) + size) << "event size miscounted";
 }
 
 v1::Event BuildConflictEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,

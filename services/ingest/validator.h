@@ -123,6 +123,9 @@ v1::Event BuildTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& s
 // no copy of the body into an Event, and nothing to destroy after.
 std::string SerializeTxnEvent(const v1::TransactionUpload& upload, const v1::Tenant& source,
                               const Verdict& verdict, absl::Time recorded_at);
+// The same into `bytes` (replacing what it held): a writer of many events reuses one buffer.
+void SerializeTxnEventTo(const v1::TransactionUpload& upload, const v1::Tenant& source,
+                         const Verdict& verdict, absl::Time recorded_at, std::string* bytes);
 
 // The event ingest publishes to tongka.txn.conflicts when an upload reuses an accepted
 // transaction id with other content (a TxnConflict; the digests are SM3 of the canonical content

@@ -511,6 +511,8 @@ TEST_F(ValidatorTest, SerializedEventIsTheBuiltEventByteForByte) {
   v1::Tenant partner;
   partner.set_kind(v1::TENANT_KIND_PARTNER);
   partner.set_partner_id("unionpay-shops");
+  // One buffer through every case, as ingest reuses it: whatever it held before is replaced.
+  std::string reused(4096, 'x');
   for (const v1::TransactionUpload& upload : uploads) {
     for (bool late : {false, true}) {
       for (const std::string& event_id : {std::string("txn/310000-BUS-000001/1"), std::string()}) {
@@ -519,10 +521,13 @@ TEST_F(ValidatorTest, SerializedEventIsTheBuiltEventByteForByte) {
             Verdict verdict;
             verdict.event_id = event_id;
             verdict.late = late;
-            EXPECT_EQ(SerializeTxnEvent(upload, source, verdict, recorded_at),
-                      BuildTxnEvent(upload, source, verdict, recorded_at).SerializeAsString())
+            const std::string expected =
+                BuildTxnEvent(upload, source, verdict, recorded_at).SerializeAsString();
+            EXPECT_EQ(SerializeTxnEvent(upload, source, verdict, recorded_at), expected)
                 << upload.ShortDebugString() << " late=" << late << " id=" << event_id
                 << " source=" << source.ShortDebugString();
+            SerializeTxnEventTo(upload, source, verdict, recorded_at, &reused);
+            EXPECT_EQ(reused, expected) << "into a reused buffer";
           }
         }
       }
