@@ -43,8 +43,9 @@
 
 namespace tongka::crypto {
 
-// True when this CPU has the instructions of at least one kernel (AES-NI and AVX, or AVX-512 F
-// and BW with GFNI), with the OS saving their registers.
+// True when this CPU has the instructions of the AES-NI kernel (AES-NI and AVX), with the OS
+// saving their registers; the GFNI kernel (AVX-512 F and BW with GFNI) runs where the CPU also
+// has those.
 bool Sm4LanesSupported();
 
 // tags[i] = SM4-CMAC of messages[i] under *keys[i], for every i. Messages of any length.

@@ -109,12 +109,14 @@ TopicPartition DecodeOffsetKey(absl::string_view key) {
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("state store path: required");
-  if (options.wal_bytes_max < options.state_memtable_bytes) {
-    // RocksDB would flush on every new log file (and 0 would mean "derive it").
-    return absl::InvalidArgumentError(
-        absl::StrCat("state store wal_bytes_max: ", options.wal_bytes_max,
-                     " is below state_memtable_bytes (", options.state_memtable_bytes, ")"));
+  if (options.wal_bytes_max != 0 && options.wal_bytes_max < 2 * options.state_memtable_bytes) {
+    // RocksDB would flush the state family on every new log file.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state store wal_bytes_max: ", options.wal_bytes_max,
+        " is below two state memtables (state_memtable_bytes ", options.state_memtable_bytes, ")"));
   }
+  const int64_t wal_bytes_max =
+      options.wal_bytes_max != 0 ? options.wal_bytes_max : 8 * options.state_memtable_bytes;
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
   if (ec) {
@@ -130,7 +132,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOpt
   // Commits are serialized (commit_mu_) anyway; a concurrent memtable insert would also ignore
   // the insert hint below.
   db_options.allow_concurrent_memtable_write = false;
-  db_options.max_total_wal_size = static_cast<uint64_t>(options.wal_bytes_max);
+  db_options.max_total_wal_size = static_cast<uint64_t>(wal_bytes_max);
 
   rocksdb::ColumnFamilyOptions state_options;
   if (options.compaction == StateStoreOptions::Compaction::kUniversal) {

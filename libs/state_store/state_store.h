@@ -100,8 +100,9 @@ struct StateStoreOptions {
   // Write-ahead log kept before the column families still holding its oldest file are flushed
   // (RocksDB's max_total_wal_size). The offsets and metadata families are written rarely; without
   // a bound, their unflushed writes would pin every later log file, and a restart would replay
-  // all of them.
-  int64_t wal_bytes_max = 64 << 20;
+  // all of them. 0: eight state memtables (64 MiB by default). Set, it must hold at least two
+  // (the state family flushes two memtables at a time), else Open refuses it.
+  int64_t wal_bytes_max = 0;
   // Write-through cache of state values (present and absent keys) in front of RocksDB, in
   // entries; 0 turns it off. Apply logic reads the same hot keys (cards, windows) over and over,
   // and a RocksDB point read walks a memtable holding every recent version of them.

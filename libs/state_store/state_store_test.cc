@@ -327,11 +327,15 @@ TEST(StateStoreTest, WriteAheadLogStaysWithinItsBound) {
   EXPECT_EQ((*store)->Get("k/0/0")->value_or(""), value);
 }
 
-TEST(StateStoreTest, AWriteAheadLogBoundBelowTheMemtableDoesNotOpen) {
-  auto store = StateStore::Open(
-      {.path = FreshDir("wal_small"), .state_memtable_bytes = 8 << 20, .wal_bytes_max = 1 << 20});
+TEST(StateStoreTest, AWriteAheadLogBoundBelowTwoMemtablesDoesNotOpen) {
+  auto store = StateStore::Open({.path = FreshDir("wal_small"),
+                                 .state_memtable_bytes = 8 << 20,
+                                 .wal_bytes_max = (16 << 20) - 1});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(store.status().message(), ::testing::HasSubstr("wal_bytes_max"));
+  // Unset, the bound follows the memtable: a large one opens.
+  EXPECT_TRUE(
+      StateStore::Open({.path = FreshDir("wal_derived"), .state_memtable_bytes = 256 << 20}).ok());
 }
 
 TEST(StateStoreTest, MarkSeenDropsRepeatsWithinAndAcrossBatches) {

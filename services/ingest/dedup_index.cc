@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/hash/hash.h"
 #include "absl/numeric/bits.h"
@@ -254,7 +255,8 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
     *run_mark = std::max(*run_mark, seq);
     // The first entry has no run to continue; `appended` holds entries from then on.
     const bool same_terminal = !appended.empty() && terminal_id == run_terminal;
-    if (!same_terminal || seq != line_last + 1 || seq - line_first >= kRunSeqsMax) {
+    const bool follows = line_last != std::numeric_limits<uint64_t>::max() && seq == line_last + 1;
+    if (!same_terminal || !follows || seq - line_first >= kRunSeqsMax) {
       if (!appended.empty()) flush_line();
       line_first = seq;
     }

@@ -452,11 +452,15 @@ TEST_F(DedupIndexTest, TheTimeIndexListsACommitsIdsAsRuns) {
   commit.push_back(Entry("310000-BUS-000002", 10));  // a gap
   commit.push_back(Entry("310000-BUS-000002", 11));
   commit.push_back(Entry("310000-BUS-000001", 201));  // the first terminal again
+  // The largest seq and then 0 are not a run (seq + 1 wraps).
+  commit.push_back(Entry("310000-BUS-000003", std::numeric_limits<uint64_t>::max()));
+  commit.push_back(Entry("310000-BUS-000003", 0));
   ASSERT_TRUE(index_->Record(commit).ok());
   EXPECT_EQ(TimeRecords(*store_),
             std::vector<std::string>{
                 "txn/310000-BUS-000001/60-200\ntxn/310000-BUS-000001/7\ntxn/310000-BUS-000002/8\n"
-                "txn/310000-BUS-000002/10-11\ntxn/310000-BUS-000001/201"});
+                "txn/310000-BUS-000002/10-11\ntxn/310000-BUS-000001/201\n"
+                "txn/310000-BUS-000003/18446744073709551615\ntxn/310000-BUS-000003/0"});
   // Pruning the commit removes exactly its ids, across the buckets its runs span.
   EXPECT_EQ(*index_->Prune(absl::FromUnixMicros(std::numeric_limits<int64_t>::max()), 1000),
             static_cast<int64_t>(commit.size()));
