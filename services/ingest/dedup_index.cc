@@ -194,6 +194,37 @@ absl::StatusOr<std::optional<DedupEntry>> DedupIndex::Lookup(absl::string_view e
   absl::StatusOr<uint64_t> mark = HighWater(terminal_id);
   if (!mark.ok()) return mark.status();
   if (seq > *mark) return std::nullopt;  // above every recorded seq: never recorded
+  return FindInBucket(event_id, terminal_id, seq);
+}
+
+absl::StatusOr<std::vector<std::optional<DedupEntry>>> DedupIndex::LookupMany(
+    absl::Span<const absl::string_view> ids) const {
+  std::vector<std::optional<DedupEntry>> found(ids.size());
+  absl::string_view run_terminal;
+  uint64_t run_mark = 0;
+  bool have_mark = false;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    absl::string_view terminal_id;
+    uint64_t seq = 0;
+    if (!SplitEventId(ids[i], &terminal_id, &seq)) continue;  // never recorded
+    if (!have_mark || terminal_id != run_terminal) {
+      absl::StatusOr<uint64_t> mark = HighWater(terminal_id);
+      if (!mark.ok()) return mark.status();
+      run_terminal = terminal_id;
+      run_mark = *mark;
+      have_mark = true;
+    }
+    if (seq > run_mark) continue;
+    absl::StatusOr<std::optional<DedupEntry>> entry = FindInBucket(ids[i], terminal_id, seq);
+    if (!entry.ok()) return entry.status();
+    found[i] = *std::move(entry);
+  }
+  return found;
+}
+
+absl::StatusOr<std::optional<DedupEntry>> DedupIndex::FindInBucket(absl::string_view event_id,
+                                                                   absl::string_view terminal_id,
+                                                                   uint64_t seq) const {
   const std::string key = BucketKey(terminal_id, seq);
   absl::StatusOr<std::optional<std::string>> value = store_->Get(key);
   if (!value.ok()) return value.status();

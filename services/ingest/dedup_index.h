@@ -107,6 +107,11 @@ class DedupIndex {
 
   // The entry recorded for `event_id`, or nullopt.
   absl::StatusOr<std::optional<DedupEntry>> Lookup(absl::string_view event_id) const;
+  // Lookup of each id (found[i] for ids[i]), reading a terminal's high-water mark once for each
+  // run of its ids: an upload's ids come in runs of one terminal. The same contract as Lookup:
+  // the caller owns every id (a mark read once stays good for the ids it owns).
+  absl::StatusOr<std::vector<std::optional<DedupEntry>>> LookupMany(
+      absl::Span<const absl::string_view> ids) const;
 
   // Records entries (their time index and their terminals' high-water marks) in one atomic
   // commit.
@@ -164,6 +169,10 @@ class DedupIndex {
   Shard& ShardOf(absl::string_view terminal_id) const;
   // The terminal's mark: from memory, else from RocksDB (0 when it has none).
   absl::StatusOr<uint64_t> HighWater(absl::string_view terminal_id) const;
+  // The entry of `event_id` (terminal_id/seq, at or below the terminal's mark) in its bucket.
+  absl::StatusOr<std::optional<DedupEntry>> FindInBucket(absl::string_view event_id,
+                                                         absl::string_view terminal_id,
+                                                         uint64_t seq) const;
 
   state_store::StateStore* const store_;
   mutable Shard shards_[kShards];

@@ -385,6 +385,37 @@ TEST_F(DedupIndexTest, ACommitOfMixedStampsIsPrunedWholeOnceItsNewestExpires) {
   EXPECT_FALSE(Find(b).has_value());
 }
 
+// LookupMany answers each id as Lookup does, whatever the order of terminals and ids: recorded,
+// in a gap below the mark, above the mark, of a terminal never seen, malformed.
+TEST_F(DedupIndexTest, LookupManyAnswersEachIdAsLookupDoes) {
+  std::vector<DedupEntry> commit;
+  for (uint64_t seq : {1, 2, 3, 5, 70, 71}) commit.push_back(Entry("310000-BUS-000001", seq));
+  for (uint64_t seq : {10, 11}) commit.push_back(Entry("310000-BUS-000002", seq));
+  ASSERT_TRUE(index_->Record(commit).ok());
+  const std::vector<std::string> owned = {"txn/310000-BUS-000001/1",   "txn/310000-BUS-000001/4",
+                                          "txn/310000-BUS-000001/70",  "txn/310000-BUS-000001/72",
+                                          "txn/310000-BUS-000002/10",  "txn/310000-BUS-000001/5",
+                                          "txn/310000-BUS-000003/1",   "txn/310000-BUS-000002/12",
+                                          "txn/310000-BUS-000002/011", "txn/7",
+                                          "txn/310000-BUS-000002/11",  "txn/310000-BUS-000001/2"};
+  const std::vector<absl::string_view> ids(owned.begin(), owned.end());
+  absl::StatusOr<std::vector<std::optional<DedupEntry>>> many = index_->LookupMany(ids);
+  ASSERT_TRUE(many.ok()) << many.status();
+  ASSERT_EQ(many->size(), ids.size());
+  int found = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::optional<DedupEntry> one = Find(owned[i]);
+    ASSERT_EQ((*many)[i].has_value(), one.has_value()) << owned[i];
+    if (!one.has_value()) continue;
+    ++found;
+    EXPECT_EQ((*many)[i]->event_id, one->event_id);
+    EXPECT_EQ((*many)[i]->digest, one->digest);
+    EXPECT_EQ((*many)[i]->recorded_at_us, one->recorded_at_us);
+  }
+  EXPECT_EQ(found, 6);
+  EXPECT_TRUE(index_->LookupMany({})->empty());
+}
+
 // Only the canonical spelling of a seq is a transaction id: "07" or "+7" never finds 7's entry.
 TEST_F(DedupIndexTest, OnlyTheCanonicalIdFindsAnEntry) {
   ASSERT_TRUE(index_->Record({Entry("310000-BUS-000001", 7)}).ok());

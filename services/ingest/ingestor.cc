@@ -347,7 +347,13 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     for (const Item& item : todo) ids.push_back(item.verdict.event_id);
     const std::vector<bool> claimed = claims_.TryClaimMany(ids);
     std::string event_bytes;  // each event's, reused (the producer copies them)
+    // The index looked up for the whole round (the unclaimed ids' answers are not used).
+    absl::StatusOr<std::vector<std::optional<DedupEntry>>> seen_all = dedup_->LookupMany(ids);
     size_t next = 0;
+    if (!seen_all.ok()) {
+      failure = absl::UnavailableError(absl::StrCat("dedup index: ", seen_all.status().message()));
+      next = todo.size();  // nothing handled: every claim is released below
+    }
     for (; next < todo.size(); ++next) {
       Item& item = todo[next];
       const std::string& id = item.verdict.event_id;
@@ -355,14 +361,9 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         blocked.push_back(std::move(item));
         continue;
       }
-      absl::StatusOr<std::optional<DedupEntry>> seen = dedup_->Lookup(id);
-      if (!seen.ok()) {
-        claims_.Release(id);
-        failure = absl::UnavailableError(absl::StrCat("dedup index: ", seen.status().message()));
-        break;
-      }
-      if (seen->has_value()) {
-        const DedupEntry& accepted = **seen;
+      const std::optional<DedupEntry>& seen = (*seen_all)[next];
+      if (seen.has_value()) {
+        const DedupEntry& accepted = *seen;
         v1::ItemResult* result = response.mutable_results(item.index);
         if (accepted.digest == item.digest) {
           result->set_outcome(v1::ITEM_OUTCOME_DUPLICATE);
@@ -430,10 +431,12 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       }
       produced.push_back(&item);
     }
-    // A failure stops the round at item `next` (its claim released where it failed): the items
-    // after it keep no claim either.
+    // A failure stops the round at item `next` (its claim released where it failed; all of them
+    // when the lookup failed): the items after it keep no claim either.
     std::vector<absl::string_view> unhandled;
-    for (size_t i = failure.ok() ? todo.size() : next + 1; i < todo.size(); ++i) {
+    const size_t first_unhandled =
+        failure.ok() ? todo.size() : (seen_all.ok() ? next + 1 : size_t{0});
+    for (size_t i = first_unhandled; i < todo.size(); ++i) {
       if (claimed[i]) unhandled.push_back(ids[i]);
     }
     claims_.ReleaseMany(unhandled);
