@@ -102,7 +102,8 @@ void Sm4CmacLanesWith(Sm4LanesIsa isa, absl::Span<const Sm4Key* const> keys,
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&messages](uint32_t a, uint32_t b) {
-    return (messages[a].size() + 15) / 16 < (messages[b].size() + 15) / 16;
+    return internal::Sm4CmacBlockCount(messages[a].size()) <
+           internal::Sm4CmacBlockCount(messages[b].size());
   });
   constexpr int kLanesMax = std::max(kSm4GfniLanes, kSm4AesNiLanes);
   const uint8_t* group_keys[kLanesMax];

@@ -20,6 +20,13 @@
 
 namespace tongka::crypto::internal {
 
+// The CMAC blocks of a message of `length` bytes (an empty message is one padded block): what a
+// kernel's lanes step through, and what the dispatcher groups messages by. Internal linkage, as
+// everything the kernel files hold.
+static constexpr size_t Sm4CmacBlockCount(size_t length) {
+  return length == 0 ? 1 : (length + 15) / 16;
+}
+
 // AES-NI and AVX: SM4's S-box through AESENCLAST, 4 lanes to a 128-bit register, two registers.
 inline constexpr int kSm4AesNiLanes = 8;
 void Sm4MacGroupAesNi(const uint8_t* const* keys, const uint8_t* const* messages,
