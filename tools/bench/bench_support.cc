@@ -3,11 +3,15 @@
 #include <glog/logging.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -41,6 +45,30 @@ std::unique_ptr<event_log::LocalKafka> StartBroker(
                                        absl::Seconds(60)),
                "topics");
   return std::move(*kafka);
+}
+
+double BrokerCpuSeconds(const std::string& work_dir) {
+  std::ifstream pid_file(work_dir + "/kafka/kafka.pid");
+  int64_t pid = 0;
+  if (!(pid_file >> pid) || pid <= 0) return -1;
+  std::ifstream stat_file(absl::StrCat("/proc/", pid, "/stat"));
+  std::stringstream stat;
+  stat << stat_file.rdbuf();
+  // Fields after the command, which is in parentheses and may hold spaces: state is field 3,
+  // utime and stime (clock ticks) fields 14 and 15.
+  const std::string text = stat.str();
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  int64_t utime = -1;
+  int64_t stime = -1;
+  for (int number = 3; fields >> field && number <= 15; ++number) {
+    if (number == 14) utime = std::stoll(field);
+    if (number == 15) stime = std::stoll(field);
+  }
+  if (utime < 0 || stime < 0) return -1;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double RawConsumeRate(const event_log::KafkaClientConfig& config, const std::string& topic,

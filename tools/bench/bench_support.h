@@ -36,6 +36,11 @@ std::string MakeWorkDir();
 std::unique_ptr<event_log::LocalKafka> StartBroker(std::string* work_dir,
                                                    const std::vector<event_log::TopicSpec>& topics);
 
+// CPU seconds (user + system) the broker StartBroker started under `work_dir` has used so far,
+// read from /proc/<pid>/stat with the pid of <work_dir>/kafka/kafka.pid; -1 if either cannot be
+// read (the broker gone, not Linux). For a phase's broker CPU, take the difference.
+double BrokerCpuSeconds(const std::string& work_dir);
+
 // The raw baseline of the consuming benchmarks: consumes `events` records of `topic`'s partitions
 // 0..partitions-1 from offset 0 with librdkafka alone (the project's consumer config, one message
 // at a time, counted and dropped) and returns records per second. Exits on a consumer error.

@@ -91,6 +91,40 @@ double ProcessCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+// One timed phase: its rate, and the CPU it cost per record in this process and in the broker.
+struct Phase {
+  double rate = 0;
+  double process_us = 0;
+  double broker_us = 0;
+};
+
+// Measures CPU from construction to Finish(records).
+class CpuMeter {
+ public:
+  explicit CpuMeter(const std::string& work_dir)
+      : work_dir_(work_dir),
+        start_(absl::Now()),
+        process_start_(ProcessCpuSeconds()),
+        broker_start_(BrokerCpuSeconds(work_dir)) {}
+
+  Phase Finish(int64_t records) const {
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
+    const double per_record = 1e6 / static_cast<double>(std::max<int64_t>(1, records));
+    const double broker_now = BrokerCpuSeconds(work_dir_);
+    return {.rate = static_cast<double>(records) / seconds,
+            .process_us = (ProcessCpuSeconds() - process_start_) * per_record,
+            .broker_us = broker_start_ < 0 || broker_now < 0
+                             ? -1
+                             : (broker_now - broker_start_) * per_record};
+  }
+
+ private:
+  const std::string work_dir_;
+  const absl::Time start_;
+  const double process_start_;
+  const double broker_start_;
+};
+
 struct Round {
   // Batch b belongs to client b % concurrency: its UploadBatchRequest, serialized ahead, as the
   // raw side's records are (a terminal or clearing system serializes on its own machine; here
@@ -160,8 +194,8 @@ std::map<std::string, std::string> KafkaOverrides() {
   return overrides;
 }
 
-// Produces every record with a bare librdkafka producer; returns records per second.
-double RawProduce(const std::string& bootstrap, const Round& round) {
+// Produces every record with a bare librdkafka producer.
+Phase RawProduce(const std::string& bootstrap, const std::string& work_dir, const Round& round) {
   CountingDr dr;
   auto conf = event_log::BuildProducerConf(
       {.bootstrap_servers = bootstrap, .overrides = KafkaOverrides()}, &dr);
@@ -172,8 +206,7 @@ double RawProduce(const std::string& bootstrap, const Round& round) {
   std::unique_ptr<RdKafka::Topic> topic(
       RdKafka::Topic::create(producer.get(), kRawTopic, nullptr, error));
   CHECK(topic != nullptr) << error;
-  const absl::Time start = absl::Now();
-  const double cpu_start = ProcessCpuSeconds();
+  const CpuMeter meter(work_dir);
   for (const auto& [key, value] : round.records) {
     for (;;) {
       RdKafka::ErrorCode code = producer->produce(
@@ -186,25 +219,23 @@ double RawProduce(const std::string& bootstrap, const Round& round) {
     producer->poll(0);
   }
   CHECK_EQ(producer->flush(120000), RdKafka::ERR_NO_ERROR);
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const Phase phase = meter.Finish(static_cast<int64_t>(round.records.size()));
   CHECK_EQ(dr.delivered.load(), static_cast<int64_t>(round.records.size()));
-  LOG(INFO) << "raw: " << round.records.size() << " records in " << seconds << " s, "
-            << (ProcessCpuSeconds() - cpu_start) * 1e6 / round.records.size()
-            << " us CPU/record in this process";
-  return static_cast<double>(round.records.size()) / seconds;
+  LOG(INFO) << "raw: " << round.records.size() << " records at " << phase.rate
+            << "/s, CPU per record " << phase.process_us << " us in this process, "
+            << phase.broker_us << " us in the broker";
+  return phase;
 }
 
-// Uploads every batch through gRPC; returns accepted transactions per second and appends the
-// per-batch ack latencies.
-double Ingest(const std::string& target, const Round& round, int32_t concurrency,
-              std::vector<double>* latencies_ms) {
+// Uploads every batch through gRPC; appends the per-batch ack latencies.
+Phase Ingest(const std::string& target, const std::string& work_dir, const Round& round,
+             int32_t concurrency, std::vector<double>* latencies_ms) {
   auto issuer = server::DevTokenIssuer::Create(kSecret);
   ExitUnlessOk(issuer.status(), "dev tokens");
   std::atomic<int64_t> accepted{0};
   absl::Mutex mu;
   std::vector<std::thread> clients;
-  const absl::Time start = absl::Now();
-  const double cpu_start = ProcessCpuSeconds();
+  const CpuMeter meter(work_dir);
   for (int32_t c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
       const uint32_t city = kCities[c % std::size(kCities)];
@@ -240,11 +271,12 @@ double Ingest(const std::string& target, const Round& round, int32_t concurrency
     });
   }
   for (std::thread& t : clients) t.join();
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  LOG(INFO) << "ingest: " << accepted.load() << " accepted in " << seconds << " s, "
-            << (ProcessCpuSeconds() - cpu_start) * 1e6 / std::max<int64_t>(1, accepted.load())
-            << " us CPU/transaction in this process (clients + service)";
-  return static_cast<double>(accepted.load()) / seconds;
+  const Phase phase = meter.Finish(accepted.load());
+  LOG(INFO) << "ingest: " << accepted.load() << " accepted at " << phase.rate
+            << "/s, CPU per transaction " << phase.process_us
+            << " us in this process (clients + service), " << phase.broker_us
+            << " us in the broker";
+  return phase;
 }
 
 int Main() {
@@ -282,23 +314,38 @@ int Main() {
   // cities' terminals, and the broker's JIT (compiling still during a short warm-up).
   {
     Round warm = Generate(keyring, 1, n, batch, concurrency);
-    RawProduce(bootstrap, warm);
+    RawProduce(bootstrap, work_dir, warm);
     std::vector<double> ignored;
-    Ingest(target, warm, concurrency, &ignored);
+    Ingest(target, work_dir, warm, concurrency, &ignored);
   }
-  std::vector<double> raw_rates, ingest_rates, latencies_ms;
+  std::vector<Phase> raw_phases, ingest_phases;
+  std::vector<double> latencies_ms;
   for (int32_t r = 0; r < std::max(1, absl::GetFlag(FLAGS_rounds)); ++r) {
     Round round = Generate(keyring, 1000000000LL * (r + 1), n, batch, concurrency);
-    raw_rates.push_back(RawProduce(bootstrap, round));
-    ingest_rates.push_back(Ingest(target, round, concurrency, &latencies_ms));
+    raw_phases.push_back(RawProduce(bootstrap, work_dir, round));
+    ingest_phases.push_back(Ingest(target, work_dir, round, concurrency, &latencies_ms));
   }
   (*app)->Shutdown(absl::Now() + absl::Seconds(10));
-  const double raw = Median(raw_rates);
-  const double ingest = Median(ingest_rates);
+  auto median_of = [](const std::vector<Phase>& phases, double Phase::*field) {
+    std::vector<double> values;
+    for (const Phase& phase : phases) values.push_back(phase.*field);
+    return Median(values);
+  };
+  const double raw = median_of(raw_phases, &Phase::rate);
+  const double ingest = median_of(ingest_phases, &Phase::rate);
+  // Where the machine's time goes (medians per record): what the ratio comes from.
+  std::cout << absl::StrFormat(
+                   "cpu_us_per_record raw: process=%.2f broker=%.2f ingest: process=%.2f "
+                   "broker=%.2f",
+                   median_of(raw_phases, &Phase::process_us),
+                   median_of(raw_phases, &Phase::broker_us),
+                   median_of(ingest_phases, &Phase::process_us),
+                   median_of(ingest_phases, &Phase::broker_us))
+            << std::endl;
   std::cout << absl::StrFormat(
                    "transactions/round=%d batch=%d concurrency=%d rounds=%d sm4_lanes=%s "
                    "p50_ack_ms=%.1f",
-                   n, batch, concurrency, raw_rates.size(), crypto::Sm4LanesIsaName(),
+                   n, batch, concurrency, raw_phases.size(), crypto::Sm4LanesIsaName(),
                    Percentile(latencies_ms, 0.50))
             << std::endl;
   std::cout << absl::StrFormat("ingest_rate=%.0f raw_produce_rate=%.0f ratio=%.2f p99_ack_ms=%.1f",
