@@ -18,8 +18,14 @@
 //              the service validates, verifies every MAC, checks and writes the dedup index,
 //              produces, waits for Kafka's acks and answers. Every item must come back ACCEPTED.
 // Rates are medians over the rounds (alternating, so load from elsewhere on the machine hits
-// both sides); ack latency is the per-batch RPC time over all rounds. Last line:
+// both sides); ack latency is the per-batch RPC time over all rounds. Before the last line, the
+// CPU each side cost per record (medians), in this process and in the broker's JVM:
+//   cpu_us_per_record raw: process=<us> broker=<us> ingest: process=<us> broker=<us>
+// Last line:
 //   ingest_rate=<tx/s> raw_produce_rate=<tx/s> ratio=<ingest/raw> p99_ack_ms=<ms>
+// --raw_pace=<ingest rate> holds the raw side to the ingest's rate: its CPU per record is then
+// what Kafka alone costs at that rate (more than flat out: batches and wake-ups are smaller), so
+// ingest's process figure minus raw's is the service's own cost.
 #include <glog/logging.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
@@ -63,6 +69,10 @@ ABSL_FLAG(int32_t, concurrency, 8, "Concurrent gRPC clients.");
 ABSL_FLAG(int32_t, partitions, 8, "Partitions of the topics.");
 ABSL_FLAG(int32_t, txns_per_terminal, 20,
           "Consecutive transactions of one terminal in a batch (a terminal's offline upload).");
+ABSL_FLAG(double, raw_pace, 0,
+          "Records per second the raw producer is held to (0: as fast as it can, the baseline of "
+          "the ratio). At the ingest rate it shows what Kafka alone costs per record at that "
+          "rate: the broker and librdkafka cost more per record below saturation.");
 ABSL_FLAG(int32_t, rounds, 3, "Alternating raw/ingest rounds; rates are medians.");
 ABSL_FLAG(std::string, kafka_overrides, "",
           "Extra librdkafka properties for both producers (the service's and the raw one), "
@@ -207,7 +217,14 @@ Phase RawProduce(const std::string& bootstrap, const std::string& work_dir, cons
       RdKafka::Topic::create(producer.get(), kRawTopic, nullptr, error));
   CHECK(topic != nullptr) << error;
   const CpuMeter meter(work_dir);
+  const double pace = absl::GetFlag(FLAGS_raw_pace);
+  const absl::Time paced_start = absl::Now();
+  int64_t sent = 0;
   for (const auto& [key, value] : round.records) {
+    if (pace > 0 && ++sent % 500 == 0) {  // in steps of 500 records, as sleeps are coarse
+      const absl::Time due = paced_start + absl::Seconds(sent / pace);
+      if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+    }
     for (;;) {
       RdKafka::ErrorCode code = producer->produce(
           topic.get(), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
