@@ -1,6 +1,12 @@
 #include "libs/txn/mac_input.h"
 
-#include "absl/strings/str_cat.h"
+#include <glog/logging.h>
+#include <string.h>
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
 
 namespace tongka::txn {
 
@@ -30,44 +36,113 @@ v1::TxnCommon* MutableCommonOf(v1::TransactionUpload* upload) {
   }
 }
 
+namespace {
+
+// Writes the pieces straight into a buffer sized for the longest they can be (strings' sizes
+// plus 20 characters per number, the longest int64 or uint64), then trims it: one allocation and
+// one pass, where StrAppend formats each number apart and copies it again.
+class InputWriter {
+ public:
+  explicit InputWriter(size_t strings_size) { out_.resize(strings_size + kFixedMax); }
+
+  InputWriter& Text(absl::string_view text) {
+    CHECK_LE(at_ + text.size(), out_.size());
+    memcpy(&out_[at_], text.data(), text.size());
+    at_ += text.size();
+    return *this;
+  }
+  InputWriter& Field(absl::string_view text) { return Text(text).Bar(); }
+  template <typename Int>
+  InputWriter& Number(Int value) {
+    CHECK_LE(at_ + kNumberMax + 1, out_.size());
+    // FastIntToBuffer writes a terminating NUL after the digits (inside the reserve).
+    at_ = absl::numbers_internal::FastIntToBuffer(value, &out_[at_]) - out_.data();
+    return *this;
+  }
+  template <typename Int>
+  InputWriter& NumberField(Int value) {
+    return Number(value).Bar();
+  }
+  std::string Finish() && {
+    out_.resize(at_);
+    return std::move(out_);
+  }
+
+ private:
+  // "v1|refund|", the separators and numbers of the longest body (9 numbers, 17 bars), and one
+  // byte for the terminating NUL of the last number.
+  static constexpr size_t kNumberMax = 20;
+  static constexpr size_t kFixedMax = 10 + 17 + 10 * kNumberMax + 1;
+
+  InputWriter& Bar() {
+    CHECK_LT(at_, out_.size());
+    out_[at_++] = '|';
+    return *this;
+  }
+
+  std::string out_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<std::string> MacInput(const v1::TransactionUpload& upload) {
   const v1::TxnCommon* txn = CommonOf(upload);
   if (txn == nullptr) {
     return absl::InvalidArgumentError("transaction: one of tap, load, refund is required");
   }
-  std::string out;
-  out.reserve(
-      192);  // a transaction's is ~120 bytes: one allocation, where the appends would grow it
+  size_t strings_size = txn->card_id().size() + txn->operator_id().size() +
+                        txn->terminal_id().size() + txn->partner_id().size();
+  switch (upload.body_case()) {
+    case v1::TransactionUpload::kTap:
+      strings_size += upload.tap().route_id().size() + upload.tap().station_id().size();
+      break;
+    case v1::TransactionUpload::kLoad:
+      strings_size += upload.load().channel().size();
+      break;
+    default:
+      strings_size +=
+          upload.refund().original_terminal_id().size() + upload.refund().reason().size();
+      break;
+  }
+  InputWriter out(strings_size);
   auto common = [&](absl::string_view kind, int64_t amount_fen) {
-    absl::StrAppend(&out, "v1|", kind, "|", upload.occurred_at_us(), "|", txn->card_id(), "|",
-                    txn->issuer_city(), "|", txn->acquirer_city(), "|", txn->operator_id(), "|",
-                    txn->terminal_id(), "|", txn->terminal_seq(), "|", txn->card_counter(), "|",
-                    txn->balance_before_fen(), "|", txn->balance_after_fen(), "|",
-                    txn->partner_id(), "|", amount_fen);
+    out.Field("v1")
+        .Field(kind)
+        .NumberField(upload.occurred_at_us())
+        .Field(txn->card_id())
+        .NumberField(txn->issuer_city())
+        .NumberField(txn->acquirer_city())
+        .Field(txn->operator_id())
+        .Field(txn->terminal_id())
+        .NumberField(txn->terminal_seq())
+        .NumberField(txn->card_counter())
+        .NumberField(txn->balance_before_fen())
+        .NumberField(txn->balance_after_fen())
+        .Field(txn->partner_id())
+        .NumberField(amount_fen);
   };
   switch (upload.body_case()) {
     case v1::TransactionUpload::kTap: {
       const v1::Tap& tap = upload.tap();
       common("tap", tap.amount_fen());
-      absl::StrAppend(&out, "|", static_cast<int>(tap.mode()), "|", tap.route_id(), "|",
-                      tap.station_id());
+      out.NumberField(static_cast<int>(tap.mode())).Field(tap.route_id()).Text(tap.station_id());
       break;
     }
     case v1::TransactionUpload::kLoad:
       common("load", upload.load().amount_fen());
-      absl::StrAppend(&out, "|", upload.load().channel());
+      out.Text(upload.load().channel());
       break;
-    case v1::TransactionUpload::kRefund: {
+    default: {
       const v1::Refund& refund = upload.refund();
       common("refund", refund.amount_fen());
-      absl::StrAppend(&out, "|", refund.original_terminal_id(), "|", refund.original_terminal_seq(),
-                      "|", refund.reason());
+      out.Field(refund.original_terminal_id())
+          .NumberField(refund.original_terminal_seq())
+          .Text(refund.reason());
       break;
     }
-    default:
-      break;
   }
-  return out;
+  return std::move(out).Finish();
 }
 
 }  // namespace tongka::txn

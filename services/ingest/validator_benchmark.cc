@@ -5,6 +5,7 @@
 //
 //   BM_ParseRequest      the baseline: parsing the serialized UploadBatchRequest and destroying
 //                        it, which gRPC does for every call before and after any of ingest's code
+//   BM_MacInput          the canonical signed content of each upload (part of validation)
 //   BM_ValidateMany      every rule, the MACs in SIMD lanes (Validator::ValidateMany)
 //   BM_ContentDigests    the dedup index's SM3 digests of the accepted items' content
 //   BM_SerializeEvents   the Event bytes produced to tongka.txn (SerializeTxnEventTo)
@@ -20,6 +21,7 @@
 #include "absl/time/time.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/keys.h"
+#include "libs/txn/mac_input.h"
 #include "proto/ingest.pb.h"
 #include "services/ingest/dedup_index.h"
 #include "services/ingest/testing/uploads.h"
@@ -75,6 +77,17 @@ void BM_ParseRequest(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 BENCHMARK(BM_ParseRequest);
+
+void BM_MacInput(benchmark::State& state) {
+  for (auto _ : state) {
+    for (const v1::TransactionUpload& upload : Batch().transactions()) {
+      absl::StatusOr<std::string> input = txn::MacInput(upload);
+      benchmark::DoNotOptimize(input->data());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_MacInput);
 
 void BM_ValidateMany(benchmark::State& state) {
   const Fixture fixture;
