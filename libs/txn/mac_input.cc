@@ -3,9 +3,10 @@
 #include <glog/logging.h>
 #include <string.h>
 
+#include <charconv>
+#include <system_error>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 
 namespace tongka::txn {
@@ -40,7 +41,8 @@ namespace {
 
 // Writes the pieces straight into a buffer sized for the longest they can be (strings' sizes
 // plus 20 characters per number, the longest int64 or uint64), then trims it: one allocation and
-// one pass, where StrAppend formats each number apart and copies it again.
+// one pass, where StrAppend formats each number apart and copies it again. std::to_chars writes
+// the same decimal text as StrCat (no locale, '-' for negatives).
 class InputWriter {
  public:
   explicit InputWriter(size_t strings_size) { out_.resize(strings_size + kFixedMax); }
@@ -54,9 +56,11 @@ class InputWriter {
   InputWriter& Field(absl::string_view text) { return Text(text).Bar(); }
   template <typename Int>
   InputWriter& Number(Int value) {
-    CHECK_LE(at_ + kNumberMax + 1, out_.size());
-    // FastIntToBuffer writes a terminating NUL after the digits (inside the reserve).
-    at_ = absl::numbers_internal::FastIntToBuffer(value, &out_[at_]) - out_.data();
+    CHECK_LE(at_ + kNumberMax, out_.size());
+    const std::to_chars_result written =
+        std::to_chars(&out_[at_], out_.data() + out_.size(), value);
+    CHECK(written.ec == std::errc());
+    at_ = written.ptr - out_.data();
     return *this;
   }
   template <typename Int>
@@ -69,10 +73,10 @@ class InputWriter {
   }
 
  private:
-  // "v1|refund|", the separators and numbers of the longest body (9 numbers, 17 bars), and one
-  // byte for the terminating NUL of the last number.
+  // "v1|refund|" and the separators and numbers of the longest body (9 numbers, 16 bars), with
+  // room to spare.
   static constexpr size_t kNumberMax = 20;
-  static constexpr size_t kFixedMax = 10 + 17 + 10 * kNumberMax + 1;
+  static constexpr size_t kFixedMax = 10 + 17 + 10 * kNumberMax;
 
   InputWriter& Bar() {
     CHECK_LT(at_, out_.size());
