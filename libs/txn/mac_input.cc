@@ -104,10 +104,12 @@ absl::StatusOr<std::string> MacInput(const v1::TransactionUpload& upload) {
     case v1::TransactionUpload::kLoad:
       strings_size += upload.load().channel().size();
       break;
-    default:
+    case v1::TransactionUpload::kRefund:
       strings_size +=
           upload.refund().original_terminal_id().size() + upload.refund().reason().size();
       break;
+    default:
+      LOG(FATAL) << "unreachable: CommonOf found a body";
   }
   InputWriter out(strings_size);
   auto common = [&](absl::string_view kind, int64_t amount_fen) {
@@ -137,7 +139,7 @@ absl::StatusOr<std::string> MacInput(const v1::TransactionUpload& upload) {
       common("load", upload.load().amount_fen());
       out.Text(upload.load().channel());
       break;
-    default: {
+    default: {  // kRefund (the switch above has checked the body)
       const v1::Refund& refund = upload.refund();
       common("refund", refund.amount_fen());
       out.Field(refund.original_terminal_id())

@@ -136,31 +136,35 @@ std::string EncodeMark(uint64_t mark) {
 
 namespace {
 
-// What a content digest hashes: one definition, so the batched and the single digest agree.
-std::string ContentMessage(absl::string_view mac_input, absl::string_view mac) {
-  return absl::StrCat(mac_input, "|", mac);
+// Appends what a content digest hashes to `out`: one definition, so the batched and the single
+// digest agree.
+void AppendContentMessage(absl::string_view mac_input, absl::string_view mac, std::string* out) {
+  absl::StrAppend(out, mac_input, "|", mac);
 }
 
 }  // namespace
 
 crypto::Sm3Digest ContentDigest(absl::string_view mac_input, absl::string_view mac) {
-  return crypto::Sm3(ContentMessage(mac_input, mac));
+  std::string message;
+  AppendContentMessage(mac_input, mac, &message);
+  return crypto::Sm3(message);
 }
 
 void ContentDigests(absl::Span<const SignedContent> contents,
                     absl::Span<crypto::Sm3Digest> digests) {
   CHECK_EQ(contents.size(), digests.size());
-  // Every message in one buffer (one allocation for the batch, not one per message), as
-  // ContentMessage writes it; the views are taken once the buffer is complete.
+  // Every message in one buffer (one allocation for the batch, not one per message); the views
+  // are taken once the buffer is complete.
   size_t total = 0;
-  for (const SignedContent& content : contents)
-    total += content.mac_input.size() + 1 + content.mac.size();
+  for (const SignedContent& content : contents) {
+    total += content.mac_input.size() + 1 + content.mac.size();  // AppendContentMessage's bytes
+  }
   std::string buffer;
   buffer.reserve(total);
   std::vector<size_t> ends;
   ends.reserve(contents.size());
   for (const SignedContent& content : contents) {
-    absl::StrAppend(&buffer, content.mac_input, "|", content.mac);
+    AppendContentMessage(content.mac_input, content.mac, &buffer);
     ends.push_back(buffer.size());
   }
   std::vector<absl::string_view> views;
