@@ -18,8 +18,8 @@
 //              the service validates, verifies every MAC, checks and writes the dedup index,
 //              produces, waits for Kafka's acks and answers. Every item must come back ACCEPTED.
 // Rates are medians over the rounds (alternating, so load from elsewhere on the machine hits
-// both sides); ack latency is the per-batch RPC time over all rounds. Before the last line, the
-// CPU each side cost per record (medians), in this process and in the broker's JVM:
+// both sides); ack latency is the per-batch RPC time over all rounds. Two lines before the last,
+// the CPU each side cost per record (medians), in this process and in the broker's JVM:
 //   cpu_us_per_record raw: process=<us> broker=<us> ingest: process=<us> broker=<us>
 //       idle_cores: process=<cores> broker=<cores>
 // (one line; the idle figures are what each used in 2 s with nothing running, which the
@@ -111,24 +111,36 @@ struct Phase {
   double broker_us = 0;
 };
 
-// Measures CPU from construction to Finish(records).
+// Measures wall time and CPU (this process's and the broker's) from construction on.
 class CpuMeter {
  public:
+  struct Used {
+    double seconds = 0;
+    double process_cpu_seconds = 0;
+    double broker_cpu_seconds = -1;  // -1: the broker's could not be read
+  };
+
   explicit CpuMeter(const std::string& work_dir)
       : work_dir_(work_dir),
         start_(absl::Now()),
         process_start_(ProcessCpuSeconds()),
         broker_start_(BrokerCpuSeconds(work_dir)) {}
 
-  Phase Finish(int64_t records) const {
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
-    const double per_record = 1e6 / static_cast<double>(std::max<int64_t>(1, records));
+  Used SoFar() const {
     const double broker_now = BrokerCpuSeconds(work_dir_);
-    return {.rate = static_cast<double>(records) / seconds,
-            .process_us = (ProcessCpuSeconds() - process_start_) * per_record,
-            .broker_us = broker_start_ < 0 || broker_now < 0
-                             ? -1
-                             : (broker_now - broker_start_) * per_record};
+    return {.seconds = absl::ToDoubleSeconds(absl::Now() - start_),
+            .process_cpu_seconds = ProcessCpuSeconds() - process_start_,
+            .broker_cpu_seconds =
+                broker_start_ < 0 || broker_now < 0 ? -1 : broker_now - broker_start_};
+  }
+
+  // The phase that produced `records` since construction.
+  Phase Finish(int64_t records) const {
+    const Used used = SoFar();
+    const double per_record = 1e6 / static_cast<double>(std::max<int64_t>(1, records));
+    return {.rate = static_cast<double>(records) / used.seconds,
+            .process_us = used.process_cpu_seconds * per_record,
+            .broker_us = used.broker_cpu_seconds < 0 ? -1 : used.broker_cpu_seconds * per_record};
   }
 
  private:
@@ -138,20 +150,19 @@ class CpuMeter {
   const double broker_start_;
 };
 
+// Cores each side uses while nothing runs (broker -1: unreadable).
 struct IdleCpu {
   double process_cores = 0;
-  double broker_cores = -1;  // -1: unreadable
+  double broker_cores = -1;
 };
 
 IdleCpu MeasureIdle(const std::string& work_dir, absl::Duration length) {
-  const double process_start = ProcessCpuSeconds();
-  const double broker_start = BrokerCpuSeconds(work_dir);
+  const CpuMeter meter(work_dir);
   absl::SleepFor(length);
-  const double broker_end = BrokerCpuSeconds(work_dir);
-  const double seconds = absl::ToDoubleSeconds(length);
-  return {.process_cores = (ProcessCpuSeconds() - process_start) / seconds,
-          .broker_cores =
-              broker_start < 0 || broker_end < 0 ? -1 : (broker_end - broker_start) / seconds};
+  const CpuMeter::Used used = meter.SoFar();
+  return {
+      .process_cores = used.process_cpu_seconds / used.seconds,
+      .broker_cores = used.broker_cpu_seconds < 0 ? -1 : used.broker_cpu_seconds / used.seconds};
 }
 
 struct Round {
