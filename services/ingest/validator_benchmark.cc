@@ -62,6 +62,13 @@ struct Fixture {
   std::vector<Verdict> Validate() const {
     return validator.ValidateMany(server::CityTenant(kCity), uploads, kNow);
   }
+  // The verdicts the later stages start from: every item must pass, or they would time
+  // something else.
+  std::vector<Verdict> Accepted() const {
+    std::vector<Verdict> verdicts = Validate();
+    for (const Verdict& verdict : verdicts) CHECK(verdict.ok()) << verdict.rule;
+    return verdicts;
+  }
   ValidationLimits limits;
   txn::CityKeyring keyring;
   Validator validator;
@@ -101,10 +108,9 @@ BENCHMARK(BM_ValidateMany);
 
 void BM_ContentDigests(benchmark::State& state) {
   const Fixture fixture;
-  const std::vector<Verdict> verdicts = fixture.Validate();
+  const std::vector<Verdict> verdicts = fixture.Accepted();
   std::vector<SignedContent> contents;
   for (int i = 0; i < kBatch; ++i) {
-    CHECK(verdicts[i].ok()) << verdicts[i].rule;
     contents.push_back({verdicts[i].mac_input, Batch().transactions(i).tap().txn().mac()});
   }
   std::vector<crypto::Sm3Digest> digests(kBatch);
@@ -118,7 +124,7 @@ BENCHMARK(BM_ContentDigests);
 
 void BM_SerializeEvents(benchmark::State& state) {
   const Fixture fixture;
-  const std::vector<Verdict> verdicts = fixture.Validate();
+  const std::vector<Verdict> verdicts = fixture.Accepted();
   const v1::Tenant source = server::CityTenant(kCity);
   std::string bytes;
   for (auto _ : state) {
