@@ -66,12 +66,13 @@ absl::Status IngestApp::Wire() {
   // The log is the truth: before serving, record what Kafka has that the index may have missed
   // (a crash between Kafka's ack and the index write), so a retry of it is a DUPLICATE.
   if (absl::Status caught_up = CatchUp(kafka); !caught_up.ok()) return caught_up;
-  ingestor_ = std::make_unique<Ingestor>(validator_.get(), dedup_.get(), producer_.get(),
-                                         metrics_.get(), now_,
-                                         IngestorOptions{.topic = config_.topic,
-                                                         .conflict_topic = config_.conflict_topic,
-                                                         .ack_timeout = config_.ack_timeout,
-                                                         .retry_after = config_.retry_after});
+  ingestor_ = std::make_unique<Ingestor>(
+      validator_.get(), dedup_.get(), producer_.get(), metrics_.get(), now_,
+      IngestorOptions{.topic = config_.topic,
+                      .conflict_topic = config_.conflict_topic,
+                      .ack_timeout = config_.ack_timeout,
+                      .retry_after = config_.retry_after,
+                      .max_inflight_items = config_.max_inflight_items});
   pruner_ = std::thread([this] { PruneLoop(); });
 
   // Phase 4: the gRPC server.
@@ -79,7 +80,10 @@ absl::Status IngestApp::Wire() {
       server::MakeAuthenticator(config_.grpc, now_);
   if (!authenticator.ok()) return authenticator.status();
   authenticator_ = std::move(*authenticator);
-  service_ = std::make_unique<IngestService>(ingestor_.get(), authenticator_, metrics_.get());
+  service_ = std::make_unique<IngestService>(
+      ingestor_.get(), authenticator_, metrics_.get(),
+      IngestServiceOptions{.max_concurrent_calls = config_.max_concurrent_calls,
+                           .retry_after = config_.retry_after});
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> server =
       server::GrpcServer::Start(config_.grpc, authenticator_, {service_.get()});
   if (!server.ok()) return server.status();

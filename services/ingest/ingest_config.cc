@@ -76,6 +76,14 @@ absl::Status IngestConfig::Validate() const {
   if (!Within(retry_after, absl::Milliseconds(1), absl::Minutes(10))) {
     return Bad("retry_after", "must be in [1ms, 10m]", absl::FormatDuration(retry_after));
   }
+  if (max_concurrent_calls < 1 || max_concurrent_calls > 100000) {
+    return Bad("max_concurrent_calls", "must be in [1, 100000]", max_concurrent_calls);
+  }
+  if (max_inflight_items < kBatchSizeMax || max_inflight_items > 100000000) {
+    return Bad("max_inflight_items",
+               absl::StrCat("must be in [", kBatchSizeMax, " (a largest batch), 100000000]"),
+               max_inflight_items);
+  }
   if (!Within(kafka_message_timeout, absl::Seconds(1), absl::Hours(1))) {
     return Bad("kafka_message_timeout", "must be in [1s, 1h]",
                absl::FormatDuration(kafka_message_timeout));

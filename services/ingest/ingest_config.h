@@ -77,6 +77,15 @@ struct IngestConfig {
   // The hint sent in the `retry-after-ms` trailing metadata of UNAVAILABLE / RESOURCE_EXHAUSTED.
   // [1 ms, 10 min].
   absl::Duration retry_after = absl::Seconds(1);
+  // Admission control: what ingest serves at once. A call beyond either limit fails at once with
+  // RESOURCE_EXHAUSTED and the retry hint, changing nothing, instead of queueing: while Kafka is
+  // slow each admitted call holds a gRPC thread and its parsed request for up to ack_timeout.
+  // Unary calls in flight plus open streams (a stream holds its slot while open). [1, 100000].
+  int32_t max_concurrent_calls = 1024;
+  // Transactions of the batches being served. At least kBatchSizeMax, so that a largest batch
+  // always fits when nothing else is in flight; at most 100,000,000. The default, about 0.75 GiB
+  // of requests, results and produced copies, sits below the producer's 1M-record queue.
+  int64_t max_inflight_items = 500000;
   // librdkafka's message.timeout.ms: how long a record is retried inside the producer while
   // Kafka is down. Longer than ack_timeout, so a broker restart does not turn an in-flight record
   // into a failed one that a client retry appends a second time. [1 s, 1 h].

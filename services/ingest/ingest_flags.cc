@@ -27,6 +27,10 @@ ABSL_FLAG(int32_t, replica_index, 0,
 ABSL_FLAG(int32_t, replica_count, 1, "Must be 1: the dedup index is per replica (README).");
 ABSL_FLAG(absl::Duration, ack_timeout, absl::Seconds(10), "Longest wait for Kafka per batch.");
 ABSL_FLAG(absl::Duration, retry_after, absl::Seconds(1), "retry-after-ms hint on UNAVAILABLE.");
+ABSL_FLAG(int32_t, max_concurrent_calls, 1024,
+          "Upload calls served at once (open streams included); more: RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_inflight_items, 500000,
+          "Transactions of the batches served at once; more: RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, kafka_message_timeout, absl::Minutes(5),
           "librdkafka message.timeout.ms: how long a record is retried while Kafka is down.");
 ABSL_FLAG(absl::Duration, prune_interval, absl::Minutes(10), "Dedup prune sweep interval.");
@@ -62,6 +66,8 @@ IngestConfig ConfigFromFlags() {
   config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.ack_timeout = absl::GetFlag(FLAGS_ack_timeout);
   config.retry_after = absl::GetFlag(FLAGS_retry_after);
+  config.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
+  config.max_inflight_items = absl::GetFlag(FLAGS_max_inflight_items);
   config.kafka_message_timeout = absl::GetFlag(FLAGS_kafka_message_timeout);
   config.prune_interval = absl::GetFlag(FLAGS_prune_interval);
   config.dedup_catch_up_timeout = absl::GetFlag(FLAGS_dedup_catch_up_timeout);

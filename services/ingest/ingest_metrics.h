@@ -16,6 +16,12 @@
 //   tongka_ingest_dedup_write_errors_total         Kafka has it, the dedup entry failed to write
 //   tongka_ingest_dedup_pruned_total               entries past the dedup horizon deleted
 //   tongka_ingest_inflight_items                   produced, no delivery report yet
+//   tongka_ingest_calls_in_progress                unary calls being served + open streams
+//                                                  (bounded by max_concurrent_calls)
+//   tongka_ingest_admitted_items                   transactions of the batches being served
+//                                                  (bounded by max_inflight_items)
+//   tongka_ingest_refused_total{limit}             calls refused RESOURCE_EXHAUSTED by a limit:
+//                                                  max_concurrent_calls | max_inflight_items
 // plus tongka_state_store_size_bytes (libs/state_store RuntimeMetrics) and
 // tongka_grpc_unauthenticated_calls_total, registered by the app.
 //
@@ -88,6 +94,18 @@ struct IngestMetrics {
                                           "Dedup entries deleted past the dedup horizon.")),
         inflight(registry->AddGauge("tongka_ingest_inflight_items",
                                     "Transactions produced and awaiting Kafka's delivery report.")),
+        calls_in_progress(registry->AddGauge(
+            "tongka_ingest_calls_in_progress",
+            "Upload calls being served: unary calls in flight plus open streams.")),
+        admitted_items(registry->AddGauge(
+            "tongka_ingest_admitted_items",
+            "Transactions of the upload batches being served (validated, produced or awaited).")),
+        refused(registry->AddCounter(
+            "tongka_ingest_refused_total",
+            "Upload calls refused RESOURCE_EXHAUSTED because a limit was reached, by limit.",
+            {"limit"})),
+        refused_calls(refused.WithLabels({"max_concurrent_calls"})),
+        refused_items(refused.WithLabels({"max_inflight_items"})),
         ack_unary(ack_seconds.WithLabels({"UploadBatch"})),
         ack_stream(ack_seconds.WithLabels({"UploadStream"})) {
     for (const txn::City& city : txn::MemberCities()) {
@@ -115,6 +133,11 @@ struct IngestMetrics {
   metrics::Counter& dedup_write_errors;
   metrics::Counter& dedup_pruned;
   metrics::Gauge& inflight;
+  metrics::Gauge& calls_in_progress;
+  metrics::Gauge& admitted_items;
+  metrics::CounterFamily& refused;
+  metrics::Counter& refused_calls;
+  metrics::Counter& refused_items;
   metrics::Histogram& ack_unary;
   metrics::Histogram& ack_stream;
 

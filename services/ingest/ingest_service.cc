@@ -26,12 +26,32 @@ grpc::Status Finish(grpc::ServerContext* context, const absl::Status& status) {
   return server::ToGrpcStatus(status);
 }
 
+void CountRequest(IngestMetrics* metrics, absl::string_view rpc, absl::StatusCode code) {
+  metrics->requests
+      .WithLabels({std::string(rpc), absl::AsciiStrToLower(absl::StatusCodeToString(code))})
+      .Increment();
+}
+
 }  // namespace
+
+absl::StatusOr<InflightLimit::Ticket> IngestService::AdmitCall(absl::string_view rpc) {
+  std::optional<InflightLimit::Ticket> ticket = calls_.TryAcquire(1);
+  if (ticket.has_value()) return std::move(*ticket);
+  metrics_->refused_calls.Increment();
+  CountRequest(metrics_, rpc, absl::StatusCode::kResourceExhausted);
+  return WithRetryAfter(absl::ResourceExhaustedError(
+                            absl::StrCat("ingest is serving ", calls_.max(),
+                                         " calls (max_concurrent_calls, open streams "
+                                         "included); nothing was done: retry after the hint")),
+                        options_.retry_after);
+}
 
 grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
                                         const v1::UploadBatchRequest* request,
                                         v1::UploadBatchResponse* response) {
   const absl::Time received = absl::Now();
+  absl::StatusOr<InflightLimit::Ticket> call = AdmitCall("UploadBatch");
+  if (!call.ok()) return Finish(context, call.status());
   absl::Status status;
   absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(*context);
   if (!tenant.ok()) {
@@ -45,15 +65,16 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
     }
     status = result.status();
   }
-  metrics_->requests
-      .WithLabels({"UploadBatch", absl::AsciiStrToLower(absl::StatusCodeToString(status.code()))})
-      .Increment();
+  CountRequest(metrics_, "UploadBatch", status.code());
   return Finish(context, status);
 }
 
 grpc::Status IngestService::UploadStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::UploadBatchResponse, v1::UploadBatchRequest>* stream) {
+  // The slot is held while the stream is open, idle or not: its handler holds a thread.
+  absl::StatusOr<InflightLimit::Ticket> call = AdmitCall("UploadStream");
+  if (!call.ok()) return Finish(context, call.status());
   absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(*context);
   if (!tenant.ok()) return Finish(context, tenant.status());
   v1::UploadBatchRequest request;
@@ -61,10 +82,7 @@ grpc::Status IngestService::UploadStream(
     const absl::Time received = absl::Now();
     absl::StatusOr<v1::UploadBatchResponse> result =
         ingestor_->Upload(*tenant, request, DeadlineOf(*context));
-    metrics_->requests
-        .WithLabels({"UploadStream",
-                     absl::AsciiStrToLower(absl::StatusCodeToString(result.status().code()))})
-        .Increment();
+    CountRequest(metrics_, "UploadStream", result.status().code());
     if (!result.ok()) return Finish(context, result.status());
     if (!stream->Write(*result)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");

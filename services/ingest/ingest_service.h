@@ -6,8 +6,15 @@
 //                 (Kafka slow or down) ends the stream with that status; the client reopens the
 //                 stream and resends the batches that have no response yet.
 //
+// Admission: at most max_concurrent_calls unary calls in flight plus open streams (a stream holds
+// its slot until it ends); one more fails at once RESOURCE_EXHAUSTED with the retry hint, changing
+// nothing. This bounds the gRPC threads a crowd of uploaders can hold while Kafka is slow (the
+// sync server runs each call on its own thread until the call answers).
+//
 // Errors: UNAUTHENTICATED (no or bad credentials, before the handler), PERMISSION_DENIED (the
 // ministry or a platform service uploading), INVALID_ARGUMENT (more than 10,000 items),
+// RESOURCE_EXHAUSTED with `retry-after-ms` (a limit reached: max_concurrent_calls here,
+// max_inflight_items in the ingestor),
 // UNAVAILABLE / RESOURCE_EXHAUSTED with trailing metadata `retry-after-ms` (see ingestor.h:
 // retry the same batch; what Kafka has comes back DUPLICATE). Bad items are not errors: they are
 // REJECTED results naming field and rule, and the good items of the batch are accepted.
@@ -16,15 +23,20 @@
 // Thread-safety: handlers run concurrently on gRPC's threads; Ingestor is thread-safe.
 //
 // Example:
-//   IngestService service(&ingestor, authenticator, &metrics);
+//   IngestService service(&ingestor, authenticator, &metrics,
+//                         {.max_concurrent_calls = 1024, .retry_after = absl::Seconds(1)});
 //   auto server = server::GrpcServer::Start(config.grpc, authenticator, {&service});
 #ifndef TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
 #define TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
 
 #include <memory>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "libs/server/authenticator.h"
 #include "proto/ingest.grpc.pb.h"
+#include "services/ingest/inflight_limit.h"
 #include "services/ingest/ingest_metrics.h"
 #include "services/ingest/ingestor.h"
 
@@ -33,11 +45,22 @@ namespace tongka::ingest {
 // Trailing metadata key carrying the retry hint in milliseconds.
 inline constexpr char kRetryAfterMetadataKey[] = "retry-after-ms";
 
+struct IngestServiceOptions {
+  // IngestConfig::max_concurrent_calls.
+  int32_t max_concurrent_calls = 1024;
+  // The hint attached to a refusal.
+  absl::Duration retry_after = absl::Seconds(1);
+};
+
 class IngestService final : public v1::IngestService::Service {
  public:
   IngestService(Ingestor* ingestor, std::shared_ptr<const server::Authenticator> authenticator,
-                IngestMetrics* metrics)
-      : ingestor_(ingestor), authenticator_(std::move(authenticator)), metrics_(metrics) {}
+                IngestMetrics* metrics, IngestServiceOptions options)
+      : ingestor_(ingestor),
+        authenticator_(std::move(authenticator)),
+        metrics_(metrics),
+        options_(options),
+        calls_(options.max_concurrent_calls, &metrics->calls_in_progress) {}
 
   grpc::Status UploadBatch(grpc::ServerContext* context, const v1::UploadBatchRequest* request,
                            v1::UploadBatchResponse* response) override;
@@ -46,9 +69,14 @@ class IngestService final : public v1::IngestService::Service {
       grpc::ServerReaderWriter<v1::UploadBatchResponse, v1::UploadBatchRequest>* stream) override;
 
  private:
+  // A slot for one more call, or RESOURCE_EXHAUSTED (counted) with the retry hint.
+  absl::StatusOr<InflightLimit::Ticket> AdmitCall(absl::string_view rpc);
+
   Ingestor* const ingestor_;
   const std::shared_ptr<const server::Authenticator> authenticator_;
   IngestMetrics* const metrics_;
+  const IngestServiceOptions options_;
+  InflightLimit calls_;
 };
 
 }  // namespace tongka::ingest

@@ -13,13 +13,18 @@
 //   - the streaming RPC answers each batch in order;
 //   - with Kafka unreachable the call fails UNAVAILABLE with a retry-after-ms hint, and a retry
 //     of the same batch does not produce a second copy while the first is in flight;
+//   - admission: a call beyond max_concurrent_calls (a stream included) or a batch beyond
+//     max_inflight_items fails RESOURCE_EXHAUSTED with the retry hint, changes nothing, is
+//     counted, and goes through once there is room;
 //   - the metrics count outcomes by city and rule.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -74,7 +79,8 @@ class IngestServiceTest : public ::testing::Test {
     StartApp(broker_->bootstrap());
   }
 
-  void StartApp(const std::string& bootstrap, absl::Duration ack_timeout = absl::Seconds(10)) {
+  void StartApp(const std::string& bootstrap, absl::Duration ack_timeout = absl::Seconds(10),
+                const std::function<void(IngestConfig&)>& adjust = nullptr) {
     app_.reset();
     IngestConfig config;
     config.kafka_bootstrap = bootstrap;
@@ -85,6 +91,7 @@ class IngestServiceTest : public ::testing::Test {
     config.metrics_port = -1;
     config.ack_timeout = ack_timeout;
     config.retry_after = absl::Milliseconds(250);
+    if (adjust) adjust(config);
     auto app = IngestApp::Create(config, [clock = &clock_] { return clock->Now(); });
     ASSERT_TRUE(app.ok()) << app.status();
     app_ = std::move(*app);
@@ -448,6 +455,127 @@ TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
   EXPECT_FALSE(absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 1") ||
                absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 2"))
       << "a failed call counted its rejection";
+}
+
+// Waits (up to 30 s) until `done` holds; false if it never did.
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!done()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothing) {
+  StartApp(broker_->bootstrap(), absl::Seconds(2),
+           [](IngestConfig& config) { config.max_concurrent_calls = 1; });
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  // The one call slot is taken by a call waiting for Kafka.
+  grpc::Status first;
+  std::thread holder([&] {
+    v1::UploadBatchResponse response;
+    first = Upload(Batch({SignedTap(keyring_, {.seq = 1})}, "held"), &response);
+  });
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 1; }));
+
+  const v1::UploadBatchRequest second = Batch({SignedTap(keyring_, {.seq = 2})}, "second");
+  v1::UploadBatchResponse response;
+  std::string retry_after;
+  grpc::Status status = Upload(second, &response, server::CityTenant(310000), &retry_after);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "max_concurrent_calls"))
+      << status.error_message();
+  EXPECT_EQ(retry_after, "250");
+  // A stream needs a slot too.
+  {
+    grpc::ClientContext context;
+    server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+    auto stream = stub_->UploadStream(&context);
+    stream->Write(second);
+    stream->WritesDone();
+    v1::UploadBatchResponse streamed;
+    EXPECT_FALSE(stream->Read(&streamed));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  // Nothing of the refused calls was claimed or admitted.
+  EXPECT_EQ(app_->ingestor().claimed(), 1);
+  EXPECT_EQ(app_->ingestor().admitted_items(), 1);
+  holder.join();
+  EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE) << first.error_message();
+  const std::string metrics = app_->registry().ExpositionText();
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "tongka_ingest_refused_total{limit=\"max_concurrent_calls\"} 2"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "tongka_ingest_requests_total{rpc=\"UploadBatch\",code=\"resource_exhausted\"} 1"));
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "tongka_ingest_requests_total{rpc=\"UploadStream\",code=\"resource_exhausted\"} 1"));
+  EXPECT_TRUE(absl::StrContains(metrics, "tongka_ingest_calls_in_progress 0")) << metrics;
+
+  // With the slot free and Kafka back, the refused call's retry goes through, once.
+  ASSERT_TRUE(broker_->SetDown(false).ok());
+  // Kafka takes the held call's record once the producer reconnects.
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  status = Upload(second, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.accepted(), 1);
+  std::multiset<std::string> ids;
+  for (const v1::Event& event : TopicEvents()) ids.insert(event.event_id());
+  const std::string second_id = second.transactions(0).tap().txn().terminal_id();
+  EXPECT_EQ(ids.count(absl::StrCat("txn/", second_id, "/2")), 1u);
+}
+
+TEST_F(IngestServiceTest, BatchesBeyondMaxInflightItemsAreRefusedAndChangeNothing) {
+  StartApp(broker_->bootstrap(), absl::Seconds(2),
+           [](IngestConfig& config) { config.max_inflight_items = kBatchSizeMax; });
+  auto taps = [&](uint64_t first_seq, int n, const std::string& id) {
+    v1::UploadBatchRequest request;
+    request.set_batch_id(id);
+    for (int i = 0; i < n; ++i) {
+      *request.add_transactions() = SignedTap(keyring_, {.seq = first_seq + i});
+    }
+    return request;
+  };
+  const v1::UploadBatchRequest held = taps(1, 6000, "held");
+  const v1::UploadBatchRequest too_many = taps(10001, 5000, "too-many");
+  const v1::UploadBatchRequest fits = taps(20001, 4000, "fits");
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::Status first;
+  std::thread holder([&] {
+    v1::UploadBatchResponse response;
+    first = Upload(held, &response);
+  });
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 6000; }));
+
+  // 6,000 + 5,000 would exceed 10,000: refused before anything is validated or claimed.
+  v1::UploadBatchResponse response;
+  std::string retry_after;
+  grpc::Status status = Upload(too_many, &response, server::CityTenant(310000), &retry_after);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "max_inflight_items 10000"))
+      << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "batch of 5000")) << status.error_message();
+  EXPECT_EQ(retry_after, "250");
+  EXPECT_EQ(app_->ingestor().admitted_items(), 6000);
+  EXPECT_LE(app_->ingestor().claimed(), 6000);
+  // 6,000 + 4,000 fits: admitted, and then fails as any call does while Kafka is down.
+  status = Upload(fits, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  holder.join();
+  EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE) << first.error_message();
+  EXPECT_EQ(app_->ingestor().admitted_items(), 0);
+  const std::string metrics = app_->registry().ExpositionText();
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "tongka_ingest_refused_total{limit=\"max_inflight_items\"} 1"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(metrics, "tongka_ingest_admitted_items 0")) << metrics;
+  // The refused batch was never seen: once Kafka is back, all of it is ACCEPTED.
+  ASSERT_TRUE(broker_->SetDown(false).ok());
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  status = Upload(too_many, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.accepted(), 5000);
 }
 
 }  // namespace

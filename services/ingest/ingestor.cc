@@ -33,6 +33,12 @@ std::optional<absl::Duration> RetryAfter(const absl::Status& status) {
   return absl::Milliseconds(ms);
 }
 
+absl::Status WithRetryAfter(absl::Status status, absl::Duration retry_after) {
+  status.SetPayload(kRetryAfterPayload,
+                    absl::Cord(absl::StrCat(absl::ToInt64Milliseconds(retry_after))));
+  return status;
+}
+
 // ---------------------------------------------------------------------------------------------
 // ClaimTable
 
@@ -180,12 +186,13 @@ Ingestor::Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Pro
       producer_(producer),
       metrics_(metrics),
       now_(std::move(now)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      admitted_(options_.max_inflight_items, &metrics->admitted_items) {
+  CHECK_GE(options_.max_inflight_items, kBatchSizeMax) << "a largest batch must always fit";
+}
 
 absl::Status Ingestor::RetryHint(absl::Status status) const {
-  status.SetPayload(kRetryAfterPayload,
-                    absl::Cord(absl::StrCat(absl::ToInt64Milliseconds(options_.retry_after))));
-  return status;
+  return WithRetryAfter(std::move(status), options_.retry_after);
 }
 
 void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
@@ -277,6 +284,15 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         absl::StrCat("transactions: at most ", kBatchSizeMax, " per batch, got ", n));
   }
   if (absl::Status uploader = CheckUploader(tenant); !uploader.ok()) return uploader;
+  // Admission first, before any work: what is refused here changes nothing and counts no item.
+  std::optional<InflightLimit::Ticket> admitted = admitted_.TryAcquire(n);
+  if (!admitted.has_value()) {
+    metrics_->refused_items.Increment();
+    return RetryHint(absl::ResourceExhaustedError(
+        absl::StrCat("ingest is serving ", admitted_.in_use(), " transactions (max_inflight_items ",
+                     admitted_.max(), "); this batch of ", n,
+                     " would exceed it: retry the batch after the hint")));
+  }
   metrics_->batch_items.Observe(n);
   deadline = std::min(deadline, absl::Now() + options_.ack_timeout);
   const absl::Time now = now_();

@@ -54,6 +54,7 @@
 #include "libs/server/authenticator.h"
 #include "proto/ingest.pb.h"
 #include "services/ingest/dedup_index.h"
+#include "services/ingest/inflight_limit.h"
 #include "services/ingest/ingest_config.h"
 #include "services/ingest/ingest_metrics.h"
 #include "services/ingest/validator.h"
@@ -69,10 +70,15 @@ struct IngestorOptions {
   absl::Duration retry_after = absl::Seconds(1);
   // How long a full local produce queue is retried before the call fails RESOURCE_EXHAUSTED.
   absl::Duration queue_full_wait = absl::Milliseconds(200);
+  // Transactions of the calls being served at once (IngestConfig::max_inflight_items): a batch
+  // that would exceed it fails RESOURCE_EXHAUSTED at once, before anything is validated.
+  int64_t max_inflight_items = 500000;
 };
 
 // The retry hint of a status returned by Upload, if it has one.
 std::optional<absl::Duration> RetryAfter(const absl::Status& status);
+// `status` with the retry hint `retry_after` attached (read back by RetryAfter).
+absl::Status WithRetryAfter(absl::Status status, absl::Duration retry_after);
 
 // Ids being produced right now, one owner each. Sharded to keep uploads on different ids apart.
 // An id is held as its 64-bit hash: no copy of the string, no string compares. Two ids with the
@@ -116,14 +122,17 @@ class Ingestor {
   Ingestor& operator=(const Ingestor&) = delete;
 
   // One batch. INVALID_ARGUMENT beyond kBatchSizeMax items; PERMISSION_DENIED for tenants that
-  // may not upload; UNAVAILABLE / RESOURCE_EXHAUSTED (with RetryAfter) as described above;
-  // otherwise one result per item, in order.
+  // may not upload; RESOURCE_EXHAUSTED (with RetryAfter, nothing done) when the batch would take
+  // the transactions being served past max_inflight_items; UNAVAILABLE / RESOURCE_EXHAUSTED
+  // (with RetryAfter) as described above; otherwise one result per item, in order.
   absl::StatusOr<v1::UploadBatchResponse> Upload(const v1::Tenant& tenant,
                                                  const v1::UploadBatchRequest& request,
                                                  absl::Time deadline);
 
   // Ids claimed right now (produced, not settled), for tests.
   int64_t claimed() const { return claims_.size(); }
+  // Transactions of the calls being served right now.
+  int64_t admitted_items() const { return admitted_.in_use(); }
 
  private:
   struct Batch;
@@ -150,6 +159,7 @@ class Ingestor {
   const server::NowFn now_;
   const IngestorOptions options_;
   ClaimTable claims_;
+  InflightLimit admitted_;
 };
 
 }  // namespace tongka::ingest
