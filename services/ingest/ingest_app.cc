@@ -83,6 +83,7 @@ absl::Status IngestApp::Wire() {
   service_ = std::make_unique<IngestService>(
       ingestor_.get(), authenticator_, metrics_.get(),
       IngestServiceOptions{.max_concurrent_calls = config_.max_concurrent_calls,
+                           .stream_window = config_.stream_window,
                            .retry_after = config_.retry_after});
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> server =
       server::GrpcServer::Start(config_.grpc, authenticator_, {service_.get()});

@@ -84,6 +84,9 @@ absl::Status IngestConfig::Validate() const {
                absl::StrCat("must be in [", kBatchSizeMax, " (a largest batch), 100000000]"),
                max_inflight_items);
   }
+  if (stream_window < 1 || stream_window > 64) {
+    return Bad("stream_window", "must be in [1, 64]", stream_window);
+  }
   if (!Within(kafka_message_timeout, absl::Seconds(1), absl::Hours(1))) {
     return Bad("kafka_message_timeout", "must be in [1s, 1h]",
                absl::FormatDuration(kafka_message_timeout));

@@ -86,6 +86,10 @@ struct IngestConfig {
   // always fits when nothing else is in flight; at most 100,000,000. The default, about 0.75 GiB
   // of requests, results and produced copies, sits below the producer's 1M-record queue.
   int64_t max_inflight_items = 500000;
+  // Batches of one UploadStream served at once: the next batch is read and validated while
+  // earlier ones wait for Kafka, answers still in order. Each batch beyond the first takes a
+  // max_concurrent_calls slot while in progress. 1 serves a stream one batch at a time. [1, 64].
+  int32_t stream_window = 4;
   // librdkafka's message.timeout.ms: how long a record is retried inside the producer while
   // Kafka is down. Longer than ack_timeout, so a broker restart does not turn an in-flight record
   // into a failed one that a client retry appends a second time. [1 s, 1 h].

@@ -47,6 +47,8 @@ TEST(IngestConfigTest, EachBadValueNamesItsField) {
       {"max_concurrent_calls", [](IngestConfig& c) { c.max_concurrent_calls = 100001; }},
       {"max_inflight_items", [](IngestConfig& c) { c.max_inflight_items = kBatchSizeMax - 1; }},
       {"max_inflight_items", [](IngestConfig& c) { c.max_inflight_items = 100000001; }},
+      {"stream_window", [](IngestConfig& c) { c.stream_window = 0; }},
+      {"stream_window", [](IngestConfig& c) { c.stream_window = 65; }},
       {"ack_timeout", [](IngestConfig& c) { c.ack_timeout = absl::Milliseconds(99); }},
       {"kafka_message_timeout", [](IngestConfig& c) { c.kafka_message_timeout = c.ack_timeout; }},
       {"replica_count", [](IngestConfig& c) { c.replica_count = 2; }},

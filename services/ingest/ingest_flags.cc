@@ -31,6 +31,8 @@ ABSL_FLAG(int32_t, max_concurrent_calls, 1024,
           "Upload calls served at once (open streams included); more: RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_inflight_items, 500000,
           "Transactions of the batches served at once; more: RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, stream_window, 4,
+          "Batches of one UploadStream served at once (pipelined; answers in order).");
 ABSL_FLAG(absl::Duration, kafka_message_timeout, absl::Minutes(5),
           "librdkafka message.timeout.ms: how long a record is retried while Kafka is down.");
 ABSL_FLAG(absl::Duration, prune_interval, absl::Minutes(10), "Dedup prune sweep interval.");
@@ -68,6 +70,7 @@ IngestConfig ConfigFromFlags() {
   config.retry_after = absl::GetFlag(FLAGS_retry_after);
   config.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
   config.max_inflight_items = absl::GetFlag(FLAGS_max_inflight_items);
+  config.stream_window = absl::GetFlag(FLAGS_stream_window);
   config.kafka_message_timeout = absl::GetFlag(FLAGS_kafka_message_timeout);
   config.prune_interval = absl::GetFlag(FLAGS_prune_interval);
   config.dedup_catch_up_timeout = absl::GetFlag(FLAGS_dedup_catch_up_timeout);

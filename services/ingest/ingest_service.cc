@@ -1,5 +1,12 @@
 #include "services/ingest/ingest_service.h"
 
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -8,7 +15,7 @@
 namespace tongka::ingest {
 namespace {
 
-absl::Time DeadlineOf(const grpc::ServerContext& context) {
+absl::Time DeadlineOf(const grpc::ServerContextBase& context) {
   // gRPC reports "no deadline" as the far future; the ingestor clamps it to its ack_timeout.
   const auto deadline = context.deadline();
   if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
@@ -18,7 +25,7 @@ absl::Time DeadlineOf(const grpc::ServerContext& context) {
 }
 
 // Converts once, at the handler's return, and attaches the retry hint.
-grpc::Status Finish(grpc::ServerContext* context, const absl::Status& status) {
+grpc::Status CallStatus(grpc::ServerContextBase* context, const absl::Status& status) {
   if (std::optional<absl::Duration> retry_after = RetryAfter(status); retry_after.has_value()) {
     context->AddTrailingMetadata(kRetryAfterMetadataKey,
                                  absl::StrCat(absl::ToInt64Milliseconds(*retry_after)));
@@ -51,7 +58,7 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
                                         v1::UploadBatchResponse* response) {
   const absl::Time received = absl::Now();
   absl::StatusOr<InflightLimit::Ticket> call = AdmitCall("UploadBatch");
-  if (!call.ok()) return Finish(context, call.status());
+  if (!call.ok()) return CallStatus(context, call.status());
   absl::Status status;
   absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(*context);
   if (!tenant.ok()) {
@@ -66,30 +73,198 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
     status = result.status();
   }
   CountRequest(metrics_, "UploadBatch", status.code());
-  return Finish(context, status);
+  return CallStatus(context, status);
 }
 
-grpc::Status IngestService::UploadStream(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::UploadBatchResponse, v1::UploadBatchRequest>* stream) {
-  // The slot is held while the stream is open, idle or not: its handler holds a thread.
-  absl::StatusOr<InflightLimit::Ticket> call = AdmitCall("UploadStream");
-  if (!call.ok()) return Finish(context, call.status());
-  absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(*context);
-  if (!tenant.ok()) return Finish(context, tenant.status());
-  v1::UploadBatchRequest request;
-  while (stream->Read(&request)) {
-    const absl::Time received = absl::Now();
-    absl::StatusOr<v1::UploadBatchResponse> result =
-        ingestor_->Upload(*tenant, request, DeadlineOf(*context));
-    CountRequest(metrics_, "UploadStream", result.status().code());
-    if (!result.ok()) return Finish(context, result.status());
-    if (!stream->Write(*result)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+// One UploadStream call. Every reaction, and each batch's worker when its Upload returns, changes
+// the state under `mu_` through Drive, which then decides what to start next (Step) and starts it
+// outside the lock: gRPC may run a reaction inline from a Start* call.
+//
+// Batches are kept in arrival order; the oldest is answered first, once its Upload has returned,
+// and popped when its write is done. Reading stops while `stream_window` batches are unanswered
+// or no call slot is free for one more. A failed batch ends the stream with its status, but only
+// once no worker runs and no write is pending: a worker still running holds a pointer into this
+// reactor's batches. A Start* decided but not yet made by another thread (`performing_`) also
+// holds Finish back, so nothing is started after it.
+class IngestService::StreamReactor final
+    : public grpc::ServerBidiReactor<v1::UploadBatchRequest, v1::UploadBatchResponse> {
+ public:
+  StreamReactor(IngestService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
+    absl::StatusOr<InflightLimit::Ticket> call = service_->AdmitCall("UploadStream");
+    absl::StatusOr<v1::Tenant> tenant = service_->authenticator_->TenantFromContext(*context);
+    if (!call.ok() || !tenant.ok()) {
+      // Nothing was read: finish at once (gRPC holds it until the reactor is bound).
+      finished_ = true;
+      Finish(CallStatus(context, call.ok() ? tenant.status() : call.status()));
+      return;
     }
-    metrics_->ack_stream.Observe(absl::ToDoubleSeconds(absl::Now() - received));
+    call_slot_.emplace(std::move(*call));
+    tenant_ = std::move(*tenant);
+    Drive([] {});
   }
-  return grpc::Status::OK;
+
+  void OnReadDone(bool ok) override {
+    Drive([this, ok]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      read_pending_ = false;
+      std::unique_ptr<Batch> batch = std::move(reading_);
+      if (!ok) {
+        reads_done_ = true;  // the client is done writing (or gone)
+        return;
+      }
+      if (failed_) return;  // the stream is ending: the client resends what had no answer
+      batch->received = absl::Now();
+      // Claims in arrival order: the earlier of two batches in progress owns an id both carry.
+      batch->order.after = std::move(last_claimed_);
+      batch->order.claimed = std::make_shared<absl::Notification>();
+      last_claimed_ = batch->order.claimed;
+      Batch* started = batch.get();
+      batches_.push_back(std::move(batch));
+      ++running_;
+      refs_.fetch_add(1, std::memory_order_relaxed);  // the worker's
+      std::thread([this, started] { RunUpload(started); }).detach();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    Drive([this, ok]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      write_pending_ = false;
+      if (!ok) {
+        if (!failed_) {
+          failed_ = true;
+          final_status_ = absl::CancelledError("the client went away");
+        }
+        return;
+      }
+      service_->metrics_->ack_stream.Observe(
+          absl::ToDoubleSeconds(absl::Now() - batches_.front()->received));
+      batches_.pop_front();  // gives back its call slot
+    });
+  }
+
+  void OnDone() override { Unref(); }
+
+ private:
+  struct Batch {
+    v1::UploadBatchRequest request;
+    absl::Time received;
+    // The call slot of a batch read while an earlier one was unanswered.
+    std::optional<InflightLimit::Ticket> extra_slot;
+    ClaimOrder order;
+    bool done = false;
+    absl::StatusOr<v1::UploadBatchResponse> result;
+  };
+  // What Step decided to start, made outside the lock.
+  struct Actions {
+    v1::UploadBatchRequest* read = nullptr;
+    const v1::UploadBatchResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+    bool any() const { return read != nullptr || write != nullptr || finish.has_value(); }
+  };
+
+  void RunUpload(Batch* batch) {
+    absl::StatusOr<v1::UploadBatchResponse> result =
+        service_->ingestor_->Upload(tenant_, batch->request, DeadlineOf(*context_), batch->order);
+    Drive([this, batch, &result]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      CountRequest(service_->metrics_, "UploadStream", result.status().code());
+      batch->result = std::move(result);
+      batch->done = true;
+      --running_;
+    });
+    Unref();  // last: nothing of the reactor is touched after
+  }
+
+  // The reactor is deleted when gRPC is done with it (OnDone) and no worker is left in it (a
+  // worker may still be leaving Drive, unlocking mu_, when another thread finishes the call).
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Applies `change` under the lock, then starts what that allows, until nothing more is to start.
+  template <typename Change>
+  void Drive(Change change) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      change();
+      actions = Step();
+    }
+    while (actions.any()) {
+      if (actions.read != nullptr) StartRead(actions.read);
+      if (actions.write != nullptr) StartWrite(actions.write);
+      if (actions.finish.has_value()) {
+        Finish(*std::move(actions.finish));
+        return;  // OnDone may delete this reactor from here on
+      }
+      absl::MutexLock lock(&mu_);
+      --performing_;
+      actions = Step();
+    }
+  }
+
+  Actions Step() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions actions;
+    if (finished_) return actions;
+    // The oldest batch, once its Upload has returned: its answer, or the end of the stream.
+    if (!failed_ && !write_pending_ && !batches_.empty() && batches_.front()->done) {
+      Batch& oldest = *batches_.front();
+      if (oldest.result.ok()) {
+        write_pending_ = true;
+        actions.write = &*oldest.result;
+      } else {
+        failed_ = true;
+        final_status_ = oldest.result.status();
+      }
+    }
+    // The next batch, while the window and the call slots allow.
+    if (!failed_ && !reads_done_ && !read_pending_ &&
+        batches_.size() < static_cast<size_t>(service_->options_.stream_window)) {
+      std::optional<InflightLimit::Ticket> extra_slot;
+      if (!batches_.empty()) extra_slot = service_->calls_.TryAcquire(1);
+      if (batches_.empty() || extra_slot.has_value()) {
+        reading_ = std::make_unique<Batch>();
+        reading_->extra_slot = std::move(extra_slot);
+        read_pending_ = true;
+        actions.read = &reading_->request;
+      }
+    }
+    const bool quiet = running_ == 0 && !write_pending_ && performing_ == 0 && !actions.any();
+    if (quiet && failed_) {
+      // A read may still be pending: Finish completes it (not ok) before OnDone.
+      finished_ = true;
+      actions.finish = CallStatus(context_, final_status_);
+    } else if (quiet && reads_done_ && batches_.empty() && !read_pending_) {
+      finished_ = true;
+      actions.finish = grpc::Status::OK;
+    }
+    if (actions.any()) ++performing_;
+    return actions;
+  }
+
+  IngestService* const service_;
+  grpc::CallbackServerContext* const context_;
+  std::optional<InflightLimit::Ticket> call_slot_;
+  v1::Tenant tenant_;
+  std::atomic<int> refs_{1};  // gRPC's (until OnDone) and one per worker
+
+  absl::Mutex mu_;
+  std::deque<std::unique_ptr<Batch>> batches_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Batch> reading_ ABSL_GUARDED_BY(mu_);
+  // Notified once the latest batch started has claimed its ids (ClaimOrder).
+  std::shared_ptr<absl::Notification> last_claimed_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;     // workers whose Upload has not returned
+  int performing_ ABSL_GUARDED_BY(mu_) = 0;  // Drive loops with Start* calls to make
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<v1::UploadBatchRequest, v1::UploadBatchResponse>*
+IngestService::UploadStream(grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context);
 }
 
 }  // namespace tongka::ingest

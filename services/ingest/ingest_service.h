@@ -2,14 +2,24 @@
 // calling (the authenticator), the call's deadline, then Ingestor::Upload, then the status.
 //
 //   UploadBatch   one batch of up to 10,000 transactions -> one result per transaction
-//   UploadStream  a stream of batches -> one response per batch, in order. A batch that fails
-//                 (Kafka slow or down) ends the stream with that status; the client reopens the
-//                 stream and resends the batches that have no response yet.
+//   UploadStream  a stream of batches -> one response per batch, in order. Up to stream_window
+//                 batches of one stream are served at once (pipelined: the next is read and
+//                 validated while earlier ones wait for Kafka), so one high-rate uploader is not
+//                 held to one batch per Kafka round trip. A batch that fails (Kafka slow or
+//                 down) ends the stream with that status once the batches in progress have
+//                 settled; the client reopens the stream and resends the batches that have no
+//                 response yet (what Kafka took comes back DUPLICATE).
 //
 // Admission: at most max_concurrent_calls unary calls in flight plus open streams (a stream holds
 // its slot until it ends); one more fails at once RESOURCE_EXHAUSTED with the retry hint, changing
-// nothing. This bounds the gRPC threads a crowd of uploaders can hold while Kafka is slow (the
-// sync server runs each call on its own thread until the call answers).
+// nothing. This bounds the threads a crowd of uploaders can hold while Kafka is slow: the sync
+// server runs each unary call on its own thread until it answers, and each batch of a stream runs
+// on a thread of its own. A stream's second and later batches in progress take a slot each too;
+// when none is free the stream reads its next batch only once its earlier ones are answered.
+//
+// Threading: UploadBatch runs on gRPC's sync threads. UploadStream is a callback reactor
+// (StreamReactor, ingest_service.cc): its reactions only move state under a lock; each batch's
+// Ingestor::Upload runs on a thread started for it.
 //
 // Errors: UNAUTHENTICATED (no or bad credentials, before the handler), PERMISSION_DENIED (the
 // ministry or a platform service uploading), INVALID_ARGUMENT (more than 10,000 items),
@@ -48,11 +58,14 @@ inline constexpr char kRetryAfterMetadataKey[] = "retry-after-ms";
 struct IngestServiceOptions {
   // IngestConfig::max_concurrent_calls.
   int32_t max_concurrent_calls = 1024;
+  // IngestConfig::stream_window: batches of one stream served at once.
+  int32_t stream_window = 4;
   // The hint attached to a refusal.
   absl::Duration retry_after = absl::Seconds(1);
 };
 
-class IngestService final : public v1::IngestService::Service {
+class IngestService final
+    : public v1::IngestService::WithCallbackMethod_UploadStream<v1::IngestService::Service> {
  public:
   IngestService(Ingestor* ingestor, std::shared_ptr<const server::Authenticator> authenticator,
                 IngestMetrics* metrics, IngestServiceOptions options)
@@ -64,11 +77,12 @@ class IngestService final : public v1::IngestService::Service {
 
   grpc::Status UploadBatch(grpc::ServerContext* context, const v1::UploadBatchRequest* request,
                            v1::UploadBatchResponse* response) override;
-  grpc::Status UploadStream(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::UploadBatchResponse, v1::UploadBatchRequest>* stream) override;
+  grpc::ServerBidiReactor<v1::UploadBatchRequest, v1::UploadBatchResponse>* UploadStream(
+      grpc::CallbackServerContext* context) override;
 
  private:
+  class StreamReactor;
+
   // A slot for one more call, or RESOURCE_EXHAUSTED (counted) with the retry hint.
   absl::StatusOr<InflightLimit::Ticket> AdmitCall(absl::string_view rpc);
 

@@ -578,5 +578,140 @@ TEST_F(IngestServiceTest, BatchesBeyondMaxInflightItemsAreRefusedAndChangeNothin
   EXPECT_EQ(response.accepted(), 5000);
 }
 
+// Batches of `n` taps with consecutive seqs from `first_seq`, ids "p0", "p1", ...
+std::vector<v1::UploadBatchRequest> Consecutive(const txn::CityKeyring& keyring, int batches, int n,
+                                                uint64_t first_seq) {
+  std::vector<v1::UploadBatchRequest> requests(batches);
+  for (int b = 0; b < batches; ++b) {
+    requests[b].set_batch_id(absl::StrCat("p", b));
+    for (int i = 0; i < n; ++i) {
+      *requests[b].add_transactions() =
+          SignedTap(keyring, {.seq = first_seq + static_cast<uint64_t>(b * n + i)});
+    }
+  }
+  return requests;
+}
+
+// The most `admitted_items` reads over `period`.
+int64_t MostAdmitted(const IngestApp& app, absl::Duration period) {
+  int64_t most = 0;
+  for (const absl::Time end = absl::Now() + period; absl::Now() < end;) {
+    most = std::max(most, app.ingestor().admitted_items());
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return most;
+}
+
+TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure) {
+  StartApp(broker_->bootstrap(), absl::Seconds(2),
+           [](IngestConfig& config) { config.stream_window = 4; });
+  const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 6, 100, 1);
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  {
+    grpc::ClientContext context;
+    server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+    auto stream = stub_->UploadStream(&context);
+    for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
+    // Four batches wait for Kafka at once, not one, and not more than the window.
+    ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
+    EXPECT_LE(MostAdmitted(*app_, absl::Milliseconds(300)), 400);
+    stream->WritesDone();
+    // The first batch fails (Kafka is down): the stream ends with its status, no answers.
+    v1::UploadBatchResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    const grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    auto hint = context.GetServerTrailingMetadata().find("retry-after-ms");
+    ASSERT_NE(hint, context.GetServerTrailingMetadata().end());
+    EXPECT_EQ(std::string(hint->second.data(), hint->second.size()), "250");
+  }
+  EXPECT_EQ(app_->ingestor().admitted_items(), 0);
+
+  // Kafka back: the four batches in progress land; the client resends all six on a new stream,
+  // one at a time (waiting for each answer, which a pipelined stream must not deadlock on).
+  ASSERT_TRUE(broker_->SetDown(false).ok());
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  grpc::ClientContext context;
+  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+  auto stream = stub_->UploadStream(&context);
+  for (size_t b = 0; b < requests.size(); ++b) {
+    ASSERT_TRUE(stream->Write(requests[b]));
+    v1::UploadBatchResponse response;
+    ASSERT_TRUE(stream->Read(&response)) << b;
+    EXPECT_EQ(response.batch_id(), requests[b].batch_id());
+    // The four served before the failure reached Kafka; the last two were never read.
+    EXPECT_EQ(response.duplicate(), b < 4 ? 100 : 0) << b;
+    EXPECT_EQ(response.accepted(), b < 4 ? 0 : 100) << b;
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  std::multiset<std::string> ids;
+  for (const v1::Event& event : TopicEvents()) ids.insert(event.event_id());
+  EXPECT_EQ(ids.size(), 600u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 600u) << "a transaction twice";
+}
+
+TEST_F(IngestServiceTest, StreamBatchesInProgressTogetherClaimInArrivalOrder) {
+  // One id in three batches written at once (window 4): the first owns it, as if they had been
+  // served one after the other; other content later is CONFLICT, the same content DUPLICATE.
+  const v1::TransactionUpload first = SignedTap(keyring_, {.seq = 1, .amount_fen = 200});
+  const v1::TransactionUpload other = SignedTap(keyring_, {.seq = 1, .amount_fen = 300});
+  // The first batch is large, so without the turns the later ones would finish validating and
+  // claim long before it does.
+  std::vector<v1::TransactionUpload> large;
+  for (uint64_t seq = 100; seq < 2100; ++seq) large.push_back(SignedTap(keyring_, {.seq = seq}));
+  large.push_back(first);
+  const v1::UploadBatchRequest batches[] = {Batch(large, "s0"), Batch({other}, "s1"),
+                                            Batch({first}, "s2"),
+                                            Batch({SignedTap(keyring_, {.seq = 2})}, "s3")};
+  const v1::ItemOutcome expected[] = {v1::ITEM_OUTCOME_ACCEPTED, v1::ITEM_OUTCOME_CONFLICT,
+                                      v1::ITEM_OUTCOME_DUPLICATE, v1::ITEM_OUTCOME_ACCEPTED};
+  grpc::ClientContext context;
+  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+  auto stream = stub_->UploadStream(&context);
+  for (const v1::UploadBatchRequest& batch : batches) ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  for (int b = 0; b < 4; ++b) {
+    v1::UploadBatchResponse response;
+    ASSERT_TRUE(stream->Read(&response)) << b;
+    EXPECT_EQ(response.batch_id(), batches[b].batch_id());
+    EXPECT_EQ(response.results(response.results_size() - 1).outcome(), expected[b]) << b;
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  const std::vector<v1::Event> events = TopicEvents();
+  ASSERT_EQ(events.size(), 2002u);
+  for (const v1::Event& event : events) {
+    if (event.tap().txn().terminal_seq() == 1) EXPECT_EQ(event.tap().amount_fen(), 200);
+  }
+}
+
+TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
+  // Two slots: the stream's own and one more, so two batches at once although the window is 4.
+  StartApp(broker_->bootstrap(), absl::Seconds(2), [](IngestConfig& config) {
+    config.stream_window = 4;
+    config.max_concurrent_calls = 2;
+  });
+  const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::ClientContext context;
+  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+  auto stream = stub_->UploadStream(&context);
+  for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 200; }));
+  EXPECT_LE(MostAdmitted(*app_, absl::Milliseconds(300)), 200);
+  // Both slots are taken: a unary call is refused meanwhile.
+  v1::UploadBatchResponse response;
+  EXPECT_EQ(Upload(Batch({SignedTap(keyring_, {.seq = 1000})}), &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(broker_->SetDown(false).ok());  // lets the producer's flush at teardown finish
+  ASSERT_TRUE(Eventually([&] {
+    return app_->registry().ExpositionText().find("tongka_ingest_calls_in_progress 0") !=
+           std::string::npos;
+  }));
+}
+
 }  // namespace
 }  // namespace tongka::ingest

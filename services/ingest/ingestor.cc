@@ -5,6 +5,7 @@
 #include <atomic>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
@@ -277,7 +278,14 @@ void Ingestor::KeepEvidence(const std::string& event_id,
 
 absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenant,
                                                          const v1::UploadBatchRequest& request,
-                                                         absl::Time deadline) {
+                                                         absl::Time deadline,
+                                                         const ClaimOrder& order) {
+  // Once this batch has claimed (or, whatever way it returns, at the end), the next batch in
+  // order may claim. Only this call notifies, so the check cannot race.
+  auto let_next_claim = [&order] {
+    if (order.claimed != nullptr && !order.claimed->HasBeenNotified()) order.claimed->Notify();
+  };
+  absl::Cleanup let_next_claim_at_the_end = let_next_claim;
   const int n = request.transactions_size();
   if (n > kBatchSizeMax) {
     return absl::InvalidArgumentError(
@@ -347,6 +355,11 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       producer_->Topic(options_.conflict_topic);
   if (!conflict_topic.ok()) return conflict_topic.status();
 
+  if (order.after != nullptr && !order.after->WaitForNotificationWithDeadline(deadline)) {
+    return RetryHint(absl::UnavailableError(
+        "the batch before this one in its stream is still being claimed; nothing was done"));
+  }
+
   // 2-4. Claim, look up, produce, wait; items blocked by a claim go round again once it is free.
   absl::Status failure;
   while (!todo.empty() && failure.ok()) {
@@ -362,6 +375,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     ids.reserve(todo.size());
     for (const Item& item : todo) ids.push_back(item.verdict.event_id);
     const std::vector<bool> claimed = claims_.TryClaimMany(ids);
+    let_next_claim();         // the first round has claimed what it could
     std::string event_bytes;  // each event's, reused (the producer copies them)
     // The index looked up for the whole round (the unclaimed ids' answers are not used).
     absl::StatusOr<std::vector<std::optional<DedupEntry>>> seen_all = dedup_->LookupMany(ids);

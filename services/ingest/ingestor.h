@@ -48,6 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "libs/event_log/producer.h"
@@ -113,6 +114,18 @@ class ClaimTable {
   Shard shards_[kShards];
 };
 
+// Orders the claims of consecutive batches served at once (one stream's window): a batch claims
+// its ids only after the batch before it has claimed its own, so of two batches in progress
+// together that carry one transaction id, the earlier owns it (ACCEPTED, or CONFLICT against it)
+// and the later waits and finds it (DUPLICATE or CONFLICT), as if served one after the other.
+// Validation still runs side by side; only the claims take turns.
+struct ClaimOrder {
+  // When set, claims wait until it is notified (up to the call's deadline).
+  std::shared_ptr<const absl::Notification> after;
+  // When set, notified once this batch has claimed, or when it returns without claiming.
+  std::shared_ptr<absl::Notification> claimed;
+};
+
 class Ingestor {
  public:
   Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
@@ -127,7 +140,7 @@ class Ingestor {
   // (with RetryAfter) as described above; otherwise one result per item, in order.
   absl::StatusOr<v1::UploadBatchResponse> Upload(const v1::Tenant& tenant,
                                                  const v1::UploadBatchRequest& request,
-                                                 absl::Time deadline);
+                                                 absl::Time deadline, const ClaimOrder& order = {});
 
   // Ids claimed right now (produced, not settled), for tests.
   int64_t claimed() const { return claims_.size(); }

@@ -2,7 +2,7 @@
 // raw librdkafka produce rate of the same serialized records, from one run on the real broker.
 //
 //   bazel run //tools/bench:ingest [-- --transactions=200000 --batch=1000 --concurrency=8
-//                                    --kafka_overrides=linger.ms=50]
+//                                    --kafka_overrides=linger.ms=50 --rpc=stream]
 //
 // It starts a local Kafka broker and, in this process, the ingest service (IngestApp: dev
 // tokens, its own RocksDB dedup index, the idempotent acks=all producer). Each round:
@@ -17,6 +17,9 @@
 //              (serialized ahead, as the raw side's records are: the service parses them all);
 //              the service validates, verifies every MAC, checks and writes the dedup index,
 //              produces, waits for Kafka's acks and answers. Every item must come back ACCEPTED.
+//              With --rpc=stream each client writes all its batches down one UploadStream
+//              instead (the service serves --stream_window of them at once) and reads the
+//              answers as they come: --rpc=stream --concurrency=1 is one high-rate uploader.
 // Rates are medians over the rounds (alternating, so load from elsewhere on the machine hits
 // both sides); ack latency is the per-batch RPC time over all rounds. Two lines before the last,
 // the CPU each side cost per record (medians), in this process and in the broker's JVM:
@@ -34,6 +37,7 @@
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/sync_stream.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <sys/resource.h>
 
@@ -76,6 +80,10 @@ ABSL_FLAG(double, raw_pace, 0,
           "Records per second the raw producer is held to (0: as fast as it can, the baseline of "
           "the ratio). At the ingest rate it shows what Kafka alone costs per record at that "
           "rate; the last line then has no ratio.");
+ABSL_FLAG(std::string, rpc, "unary",
+          "unary: each client calls UploadBatch, one batch at a time; stream: each client "
+          "writes its batches down one UploadStream and reads the answers as they come.");
+ABSL_FLAG(int32_t, stream_window, 4, "The service's stream_window (batches of a stream at once).");
 ABSL_FLAG(int32_t, rounds, 3, "Alternating raw/ingest rounds; rates are medians.");
 ABSL_FLAG(std::string, kafka_overrides, "",
           "Extra librdkafka properties for both producers (the service's and the raw one), "
@@ -92,6 +100,7 @@ namespace {
 
 constexpr char kRawTopic[] = "bench.raw";
 constexpr char kUploadBatchMethod[] = "/tongka.v1.IngestService/UploadBatch";
+constexpr char kUploadStreamMethod[] = "/tongka.v1.IngestService/UploadStream";
 constexpr char kSecret[] = "bench-ingest-dev-secret-0123456789";
 const uint32_t kCities[] = {310000, 110000, 330100, 330200, 320500, 420100, 510100, 450200};
 
@@ -282,6 +291,7 @@ Phase Ingest(const std::string& target, const std::string& work_dir, const Round
   std::atomic<int64_t> accepted{0};
   absl::Mutex mu;
   std::vector<std::thread> clients;
+  const bool stream_mode = absl::GetFlag(FLAGS_rpc) == "stream";
   const CpuMeter meter(work_dir);
   for (int32_t c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
@@ -297,21 +307,56 @@ Phase Ingest(const std::string& target, const std::string& work_dir, const Round
       // stub makes (grpc::internal, as the stub itself uses it), minus serializing the request.
       const grpc::internal::RpcMethod upload_batch(kUploadBatchMethod,
                                                    grpc::internal::RpcMethod::NORMAL_RPC, channel);
-      std::vector<double> mine;
-      for (size_t b = c; b < round.requests.size(); b += concurrency) {
-        grpc::ClientContext context;
-        server::AttachDevToken(&context, token);
-        v1::UploadBatchResponse response;
-        const absl::Time sent = absl::Now();
-        grpc::Status status =
-            grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, v1::UploadBatchResponse>(
-                channel.get(), upload_batch, &context, round.requests[b], &response);
-        mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
-        CHECK(status.ok()) << status.error_code() << " " << status.error_message();
+      std::vector<size_t> batches;  // this client's, in sending order
+      for (size_t b = c; b < round.requests.size(); b += concurrency) batches.push_back(b);
+      auto check = [&](size_t b, const v1::UploadBatchResponse& response) {
         CHECK_EQ(response.accepted(), round.batch_sizes[b])
             << "batch " << b << ": rejected " << response.rejected() << " ("
             << (response.rejected() > 0 ? response.results(0).rule() : "") << ")";
         accepted.fetch_add(response.accepted());
+      };
+      std::vector<double> mine;
+      if (stream_mode) {
+        // One stream: a writer thread sends every batch (flow control holds it back), this
+        // thread reads the answers in order; latency is from each write to its answer.
+        grpc::ClientContext context;
+        server::AttachDevToken(&context, token);
+        const grpc::internal::RpcMethod upload_stream(
+            kUploadStreamMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel);
+        std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, v1::UploadBatchResponse>> stream(
+            grpc::internal::ClientReaderWriterFactory<
+                grpc::ByteBuffer, v1::UploadBatchResponse>::Create(channel.get(), upload_stream,
+                                                                   &context));
+        std::vector<std::atomic<int64_t>> sent_ns(batches.size());
+        std::thread writer([&] {
+          for (size_t k = 0; k < batches.size(); ++k) {
+            sent_ns[k].store(absl::GetCurrentTimeNanos());
+            if (!stream->Write(round.requests[batches[k]])) break;  // Finish says why
+          }
+          stream->WritesDone();
+        });
+        v1::UploadBatchResponse response;
+        for (size_t k = 0; k < batches.size() && stream->Read(&response); ++k) {
+          mine.push_back((absl::GetCurrentTimeNanos() - sent_ns[k].load()) / 1e6);
+          check(batches[k], response);
+        }
+        writer.join();
+        grpc::Status status = stream->Finish();
+        CHECK(status.ok()) << status.error_code() << " " << status.error_message();
+        CHECK_EQ(mine.size(), batches.size()) << "the stream ended early";
+      } else {
+        for (size_t b : batches) {
+          grpc::ClientContext context;
+          server::AttachDevToken(&context, token);
+          v1::UploadBatchResponse response;
+          const absl::Time sent = absl::Now();
+          grpc::Status status =
+              grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, v1::UploadBatchResponse>(
+                  channel.get(), upload_batch, &context, round.requests[b], &response);
+          mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
+          CHECK(status.ok()) << status.error_code() << " " << status.error_message();
+          check(b, response);
+        }
       }
       absl::MutexLock lock(&mu);
       latencies_ms->insert(latencies_ms->end(), mine.begin(), mine.end());
@@ -352,6 +397,12 @@ int Main() {
   config.grpc.max_message_bytes = 64 << 20;
   config.metrics_port = -1;
   config.ack_timeout = absl::Seconds(60);
+  config.stream_window = absl::GetFlag(FLAGS_stream_window);
+  const std::string rpc = absl::GetFlag(FLAGS_rpc);
+  if (rpc != "unary" && rpc != "stream") {
+    std::cerr << "--rpc must be unary or stream, got " << rpc << std::endl;
+    return 2;
+  }
   auto app = ingest::IngestApp::Create(config);
   ExitUnlessOk(app.status(), "ingest");
   const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());
@@ -403,10 +454,11 @@ int Main() {
                    idle.broker_cores < 0 ? "n/a" : absl::StrFormat("%.2f", idle.broker_cores))
             << std::endl;
   std::cout << absl::StrFormat(
-                   "transactions/round=%d batch=%d concurrency=%d rounds=%d sm4_lanes=%s "
-                   "p50_ack_ms=%.1f",
-                   n, batch, concurrency, raw_phases.size(), crypto::Sm4LanesIsaName(),
-                   Percentile(latencies_ms, 0.50))
+                   "transactions/round=%d batch=%d rpc=%s concurrency=%d%s rounds=%d "
+                   "sm4_lanes=%s p50_ack_ms=%.1f",
+                   n, batch, rpc, concurrency,
+                   rpc == "stream" ? absl::StrCat(" stream_window=", config.stream_window) : "",
+                   raw_phases.size(), crypto::Sm4LanesIsaName(), Percentile(latencies_ms, 0.50))
             << std::endl;
   if (absl::GetFlag(FLAGS_raw_pace) > 0) {
     // Not the benchmark's result: the raw side was held back, so there is no ratio.
