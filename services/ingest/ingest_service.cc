@@ -85,7 +85,9 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
 // or no call slot is free for one more. A failed batch ends the stream with its status, but only
 // once no worker runs and no write is pending: a worker still running holds a pointer into this
 // reactor's batches. A Start* decided but not yet made by another thread (`performing_`) also
-// holds Finish back, so nothing is started after it.
+// holds Finish back, so nothing is started after it. The reactor is freed by whoever lets go last:
+// gRPC (OnDone) or a worker leaving Drive; everything of the service it holds (call slots) is
+// given back when Finish is decided, so that last free touches only the reactor.
 class IngestService::StreamReactor final
     : public grpc::ServerBidiReactor<v1::UploadBatchRequest, v1::UploadBatchResponse> {
  public:
@@ -99,9 +101,9 @@ class IngestService::StreamReactor final
       Finish(CallStatus(context, call.ok() ? tenant.status() : call.status()));
       return;
     }
-    call_slot_.emplace(std::move(*call));
     tenant_ = std::move(*tenant);
-    Drive([] {});
+    Drive([this, &call]()
+              ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { call_slot_.emplace(std::move(*call)); });
   }
 
   void OnReadDone(bool ok) override {
@@ -231,11 +233,17 @@ class IngestService::StreamReactor final
     const bool quiet = running_ == 0 && !write_pending_ && performing_ == 0 && !actions.any();
     if (quiet && failed_) {
       // A read may still be pending: Finish completes it (not ok) before OnDone.
-      finished_ = true;
       actions.finish = CallStatus(context_, final_status_);
     } else if (quiet && reads_done_ && batches_.empty() && !read_pending_) {
-      finished_ = true;
       actions.finish = grpc::Status::OK;
+    }
+    if (actions.finish.has_value()) {
+      finished_ = true;
+      // The call slots go back now, not when the reactor is deleted: that may happen on a worker
+      // leaving Drive after the server, and the service with it, are gone.
+      batches_.clear();
+      if (reading_ != nullptr) reading_->extra_slot.reset();
+      call_slot_.reset();
     }
     if (actions.any()) ++performing_;
     return actions;
@@ -243,7 +251,6 @@ class IngestService::StreamReactor final
 
   IngestService* const service_;
   grpc::CallbackServerContext* const context_;
-  std::optional<InflightLimit::Ticket> call_slot_;
   v1::Tenant tenant_;
   std::atomic<int> refs_{1};  // gRPC's (until OnDone) and one per worker
 
@@ -252,6 +259,7 @@ class IngestService::StreamReactor final
   std::unique_ptr<Batch> reading_ ABSL_GUARDED_BY(mu_);
   // Notified once the latest batch started has claimed its ids (ClaimOrder).
   std::shared_ptr<absl::Notification> last_claimed_ ABSL_GUARDED_BY(mu_);
+  std::optional<InflightLimit::Ticket> call_slot_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;     // workers whose Upload has not returned
   int performing_ ABSL_GUARDED_BY(mu_) = 0;  // Drive loops with Start* calls to make
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
