@@ -370,7 +370,9 @@ TEST_F(ValidatorTest, ABatchIsJudgedAsItsItemsAreOneByOne) {
       EXPECT_EQ(verdicts[i].ok(), verifies) << i;
       EXPECT_EQ(verdicts[i].rule, verifies ? "" : "mac_verify") << i;
     }
-    if (item % 8 == 6 && verifies) EXPECT_TRUE(verdicts[i].late) << i;
+    if (item % 8 == 6 && verifies) {
+      EXPECT_TRUE(verdicts[i].late) << i;
+    }
     accepted += verdicts[i].ok();
   }
   EXPECT_EQ(accepted, 18);
