@@ -651,6 +651,32 @@ TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure)
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 600u) << "a transaction twice";
 }
 
+TEST_F(IngestServiceTest, AStreamFailsWhileWaitingForItsNextBatch) {
+  // A lock-step client: one batch written, the stream left open while it waits for the answer.
+  // The service has a read outstanding for the next batch when the first fails; the client must
+  // still get the failure, with its hint, not wait for its deadline.
+  StartApp(broker_->bootstrap(), absl::Seconds(1));
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+  auto stream = stub_->UploadStream(&context);
+  ASSERT_TRUE(stream->Write(Batch({SignedTap(keyring_, {.seq = 1})}, "s0")));
+  v1::UploadBatchResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "acknowledgement"))
+      << status.error_message();
+  EXPECT_NE(context.GetServerTrailingMetadata().find("retry-after-ms"),
+            context.GetServerTrailingMetadata().end());
+  ASSERT_TRUE(broker_->SetDown(false).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return app_->registry().ExpositionText().find("tongka_ingest_calls_in_progress 0") !=
+           std::string::npos;
+  }));
+}
+
 TEST_F(IngestServiceTest, StreamBatchesInProgressTogetherClaimInArrivalOrder) {
   // One id in three batches written at once (window 4): the first owns it, as if they had been
   // served one after the other; other content later is CONFLICT, the same content DUPLICATE.
