@@ -120,6 +120,19 @@ class IngestServiceTest : public ::testing::Test {
     return status;
   }
 
+  // An UploadStream of city 310000's operator on `context`.
+  std::unique_ptr<grpc::ClientReaderWriter<v1::UploadBatchRequest, v1::UploadBatchResponse>>
+  OpenStream(grpc::ClientContext* context) {
+    server::AttachDevToken(context, Token(server::CityTenant(310000)));
+    return stub_->UploadStream(context);
+  }
+
+  // Whether the calls_in_progress gauge is back to 0 (every call and stream has ended).
+  bool NoCallInProgress() {
+    return absl::StrContains(app_->registry().ExpositionText(),
+                             "tongka_ingest_calls_in_progress 0");
+  }
+
   std::vector<v1::Event> TopicEvents(const std::string& topic = kTxnTopic) {
     auto records = testing::ReadTopic(broker_->bootstrap(), topic, absl::Seconds(30));
     EXPECT_TRUE(records.ok()) << records.status();
@@ -412,8 +425,7 @@ TEST_F(IngestServiceTest, BatchLimit) {
 
 TEST_F(IngestServiceTest, StreamAnswersEachBatchInOrder) {
   grpc::ClientContext context;
-  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-  auto stream = stub_->UploadStream(&context);
+  auto stream = OpenStream(&context);
   for (uint64_t b = 0; b < 3; ++b) {
     ASSERT_TRUE(stream->Write(Batch({SignedTap(keyring_, {.seq = b + 1})}, absl::StrCat("s", b))));
   }
@@ -490,8 +502,7 @@ TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothin
   // A stream needs a slot too.
   {
     grpc::ClientContext context;
-    server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-    auto stream = stub_->UploadStream(&context);
+    auto stream = OpenStream(&context);
     stream->Write(second);
     stream->WritesDone();
     v1::UploadBatchResponse streamed;
@@ -609,8 +620,7 @@ TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure)
   ASSERT_TRUE(broker_->SetDown(true).ok());
   {
     grpc::ClientContext context;
-    server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-    auto stream = stub_->UploadStream(&context);
+    auto stream = OpenStream(&context);
     for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
     // Four batches wait for Kafka at once, not one, and not more than the window.
     ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
@@ -632,8 +642,7 @@ TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure)
   ASSERT_TRUE(broker_->SetDown(false).ok());
   ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
   grpc::ClientContext context;
-  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-  auto stream = stub_->UploadStream(&context);
+  auto stream = OpenStream(&context);
   for (size_t b = 0; b < requests.size(); ++b) {
     ASSERT_TRUE(stream->Write(requests[b]));
     v1::UploadBatchResponse response;
@@ -659,8 +668,7 @@ TEST_F(IngestServiceTest, AStreamFailsWhileWaitingForItsNextBatch) {
   ASSERT_TRUE(broker_->SetDown(true).ok());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-  auto stream = stub_->UploadStream(&context);
+  auto stream = OpenStream(&context);
   ASSERT_TRUE(stream->Write(Batch({SignedTap(keyring_, {.seq = 1})}, "s0")));
   v1::UploadBatchResponse response;
   EXPECT_FALSE(stream->Read(&response));
@@ -671,10 +679,7 @@ TEST_F(IngestServiceTest, AStreamFailsWhileWaitingForItsNextBatch) {
   EXPECT_NE(context.GetServerTrailingMetadata().find("retry-after-ms"),
             context.GetServerTrailingMetadata().end());
   ASSERT_TRUE(broker_->SetDown(false).ok());
-  ASSERT_TRUE(Eventually([&] {
-    return app_->registry().ExpositionText().find("tongka_ingest_calls_in_progress 0") !=
-           std::string::npos;
-  }));
+  ASSERT_TRUE(Eventually([&] { return NoCallInProgress(); }));
 }
 
 TEST_F(IngestServiceTest, StreamBatchesInProgressTogetherClaimInArrivalOrder) {
@@ -693,8 +698,7 @@ TEST_F(IngestServiceTest, StreamBatchesInProgressTogetherClaimInArrivalOrder) {
   const v1::ItemOutcome expected[] = {v1::ITEM_OUTCOME_ACCEPTED, v1::ITEM_OUTCOME_CONFLICT,
                                       v1::ITEM_OUTCOME_DUPLICATE, v1::ITEM_OUTCOME_ACCEPTED};
   grpc::ClientContext context;
-  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-  auto stream = stub_->UploadStream(&context);
+  auto stream = OpenStream(&context);
   for (const v1::UploadBatchRequest& batch : batches) ASSERT_TRUE(stream->Write(batch));
   stream->WritesDone();
   for (int b = 0; b < 4; ++b) {
@@ -720,8 +724,7 @@ TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
   const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
   ASSERT_TRUE(broker_->SetDown(true).ok());
   grpc::ClientContext context;
-  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
-  auto stream = stub_->UploadStream(&context);
+  auto stream = OpenStream(&context);
   for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
   ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 200; }));
   EXPECT_LE(MostAdmitted(*app_, absl::Milliseconds(300)), 200);
@@ -733,10 +736,7 @@ TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
   EXPECT_FALSE(stream->Read(&response));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_TRUE(broker_->SetDown(false).ok());  // lets the producer's flush at teardown finish
-  ASSERT_TRUE(Eventually([&] {
-    return app_->registry().ExpositionText().find("tongka_ingest_calls_in_progress 0") !=
-           std::string::npos;
-  }));
+  ASSERT_TRUE(Eventually([&] { return NoCallInProgress(); }));
 }
 
 }  // namespace
