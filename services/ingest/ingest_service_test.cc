@@ -64,6 +64,16 @@ class ManualClock {
   absl::Time now_ ABSL_GUARDED_BY(mu_) = kStart;
 };
 
+// Waits (up to 30 s) until `done` holds; false if it never did.
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!done()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
 class IngestServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -125,6 +135,13 @@ class IngestServiceTest : public ::testing::Test {
   OpenStream(grpc::ClientContext* context) {
     server::AttachDevToken(context, Token(server::CityTenant(310000)));
     return stub_->UploadStream(context);
+  }
+
+  // Brings Kafka back and waits until every record still in the producer has its report (no id
+  // is claimed any more); false if the broker did not come back or a report never came.
+  bool KafkaBackAndSettled() {
+    return broker_->SetDown(false).ok() &&
+           Eventually([this] { return app_->ingestor().claimed() == 0; });
   }
 
   // Whether the calls_in_progress gauge is back to 0 (every call and stream has ended).
@@ -469,16 +486,6 @@ TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
       << "a failed call counted its rejection";
 }
 
-// Waits (up to 30 s) until `done` holds; false if it never did.
-bool Eventually(const std::function<bool()>& done) {
-  const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (!done()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
 TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothing) {
   StartApp(broker_->bootstrap(), absl::Seconds(2),
            [](IngestConfig& config) { config.max_concurrent_calls = 1; });
@@ -525,9 +532,8 @@ TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothin
   EXPECT_TRUE(absl::StrContains(metrics, "tongka_ingest_calls_in_progress 0")) << metrics;
 
   // With the slot free and Kafka back, the refused call's retry goes through, once.
-  ASSERT_TRUE(broker_->SetDown(false).ok());
   // Kafka takes the held call's record once the producer reconnects.
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  ASSERT_TRUE(KafkaBackAndSettled());
   status = Upload(second, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.accepted(), 1);
@@ -582,8 +588,7 @@ TEST_F(IngestServiceTest, BatchesBeyondMaxInflightItemsAreRefusedAndChangeNothin
       << metrics;
   EXPECT_TRUE(absl::StrContains(metrics, "tongka_ingest_admitted_items 0")) << metrics;
   // The refused batch was never seen: once Kafka is back, all of it is ACCEPTED.
-  ASSERT_TRUE(broker_->SetDown(false).ok());
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  ASSERT_TRUE(KafkaBackAndSettled());
   status = Upload(too_many, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.accepted(), 5000);
@@ -639,8 +644,7 @@ TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure)
 
   // Kafka back: the four batches in progress land; the client resends all six on a new stream,
   // one at a time (waiting for each answer, which a pipelined stream must not deadlock on).
-  ASSERT_TRUE(broker_->SetDown(false).ok());
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  ASSERT_TRUE(KafkaBackAndSettled());
   grpc::ClientContext context;
   auto stream = OpenStream(&context);
   for (size_t b = 0; b < requests.size(); ++b) {
