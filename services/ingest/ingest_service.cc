@@ -1,11 +1,13 @@
 #include "services/ingest/ingest_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -82,7 +84,10 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
 //
 // Batches are kept in arrival order; the oldest is answered first, once its Upload has returned,
 // and popped when its write is done. Reading stops while `stream_window` batches are unanswered
-// or no call slot is free for one more. A failed batch ends the stream with its status, but only
+// or no call slot is free for one more. The stream's own slot covers one batch in progress (the
+// one being read counts); each further one holds a slot from `extra_slots_`, given back as soon
+// as the batches in progress drop, so a client that waits for each answer holds one slot. A
+// failed batch ends the stream with its status, but only
 // once no worker runs and no write is pending: a worker still running holds a pointer into this
 // reactor's batches. A Start* decided but not yet made by another thread (`performing_`) also
 // holds Finish back, so nothing is started after it. The reactor is freed by whoever lets go last:
@@ -96,7 +101,9 @@ class IngestService::StreamReactor final
     absl::StatusOr<InflightLimit::Ticket> call = service_->AdmitCall("UploadStream");
     absl::StatusOr<v1::Tenant> tenant = service_->authenticator_->TenantFromContext(*context);
     if (!call.ok() || !tenant.ok()) {
-      // Nothing was read: finish at once (gRPC holds it until the reactor is bound).
+      // Nothing was read: finish at once (gRPC holds it until the reactor is bound). A refusal
+      // was counted by AdmitCall.
+      if (call.ok()) CountRequest(service_->metrics_, "UploadStream", tenant.status().code());
       finished_ = true;
       Finish(CallStatus(context, call.ok() ? tenant.status() : call.status()));
       return;
@@ -140,7 +147,7 @@ class IngestService::StreamReactor final
       }
       service_->metrics_->ack_stream.Observe(
           absl::ToDoubleSeconds(absl::Now() - batches_.front()->received));
-      batches_.pop_front();  // gives back its call slot
+      batches_.pop_front();  // Step gives back the slot it no longer needs
     });
   }
 
@@ -150,8 +157,6 @@ class IngestService::StreamReactor final
   struct Batch {
     v1::UploadBatchRequest request;
     absl::Time received;
-    // The call slot of a batch read while an earlier one was unanswered.
-    std::optional<InflightLimit::Ticket> extra_slot;
     ClaimOrder order;
     bool done = false;
     absl::StatusOr<v1::UploadBatchResponse> result;
@@ -207,6 +212,9 @@ class IngestService::StreamReactor final
   Actions Step() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Actions actions;
     if (finished_) return actions;
+    // Slots beyond the stream's own: one per batch in progress after the first.
+    const size_t in_progress = batches_.size() + (read_pending_ ? 1 : 0);
+    while (extra_slots_.size() > std::max<size_t>(in_progress, 1) - 1) extra_slots_.pop_back();
     // The oldest batch, once its Upload has returned: its answer, or the end of the stream.
     if (!failed_ && !write_pending_ && !batches_.empty() && batches_.front()->done) {
       Batch& oldest = *batches_.front();
@@ -221,11 +229,15 @@ class IngestService::StreamReactor final
     // The next batch, while the window and the call slots allow.
     if (!failed_ && !reads_done_ && !read_pending_ &&
         batches_.size() < static_cast<size_t>(service_->options_.stream_window)) {
-      std::optional<InflightLimit::Ticket> extra_slot;
-      if (!batches_.empty()) extra_slot = service_->calls_.TryAcquire(1);
-      if (batches_.empty() || extra_slot.has_value()) {
+      // The batch read next is in progress beyond the first unless none is.
+      bool has_slot = extra_slots_.size() >= batches_.size();
+      if (!has_slot) {
+        std::optional<InflightLimit::Ticket> extra = service_->calls_.TryAcquire(1);
+        if (extra.has_value()) extra_slots_.push_back(std::move(*extra));
+        has_slot = extra.has_value();
+      }
+      if (has_slot) {
         reading_ = std::make_unique<Batch>();
-        reading_->extra_slot = std::move(extra_slot);
         read_pending_ = true;
         actions.read = &reading_->request;
       }
@@ -242,7 +254,7 @@ class IngestService::StreamReactor final
       // The call slots go back now, not when the reactor is deleted: that may happen on a worker
       // leaving Drive after the server, and the service with it, are gone.
       batches_.clear();
-      if (reading_ != nullptr) reading_->extra_slot.reset();
+      extra_slots_.clear();
       call_slot_.reset();
     }
     if (actions.any()) ++performing_;
@@ -260,6 +272,7 @@ class IngestService::StreamReactor final
   // Notified once the latest batch started has claimed its ids (ClaimOrder).
   std::shared_ptr<absl::Notification> last_claimed_ ABSL_GUARDED_BY(mu_);
   std::optional<InflightLimit::Ticket> call_slot_ ABSL_GUARDED_BY(mu_);
+  std::vector<InflightLimit::Ticket> extra_slots_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;     // workers whose Upload has not returned
   int performing_ ABSL_GUARDED_BY(mu_) = 0;  // Drive loops with Start* calls to make
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;

@@ -715,8 +715,83 @@ TEST_F(IngestServiceTest, StreamBatchesInProgressTogetherClaimInArrivalOrder) {
   const std::vector<v1::Event> events = TopicEvents();
   ASSERT_EQ(events.size(), 2002u);
   for (const v1::Event& event : events) {
-    if (event.tap().txn().terminal_seq() == 1) EXPECT_EQ(event.tap().amount_fen(), 200);
+    if (event.tap().txn().terminal_seq() == 1) {
+      EXPECT_EQ(event.tap().amount_fen(), 200);
+    }
   }
+}
+
+TEST_F(IngestServiceTest, ABatchThatFailsBeforeClaimingKeepsTheStreamsClaimOrder) {
+  // The middle batch is refused at once (it would take the items in progress past
+  // max_inflight_items), before it claims anything. The one after it must still claim after the
+  // one before it, which owns the id they share, although that one is still validating.
+  StartApp(broker_->bootstrap(), absl::Seconds(10),
+           [](IngestConfig& config) { config.max_inflight_items = kBatchSizeMax; });
+  const v1::TransactionUpload first = SignedTap(keyring_, {.seq = 1, .amount_fen = 200});
+  const v1::TransactionUpload other = SignedTap(keyring_, {.seq = 1, .amount_fen = 300});
+  std::vector<v1::TransactionUpload> large;
+  for (uint64_t seq = 100; seq < 9100; ++seq) large.push_back(SignedTap(keyring_, {.seq = seq}));
+  large.push_back(first);
+  std::vector<v1::TransactionUpload> refused;
+  for (uint64_t seq = 10000; seq < 12000; ++seq) {
+    refused.push_back(SignedTap(keyring_, {.seq = seq}));
+  }
+  grpc::ClientContext context;
+  auto stream = OpenStream(&context);
+  ASSERT_TRUE(stream->Write(Batch(large, "s0")));
+  ASSERT_TRUE(stream->Write(Batch(refused, "s1")));
+  ASSERT_TRUE(stream->Write(Batch({other}, "s2")));
+  stream->WritesDone();
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.batch_id(), "s0");
+  EXPECT_EQ(response.accepted(), 9001);
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // The third batch's content waited for the first's and was not accepted over it.
+  int copies = 0;
+  for (const v1::Event& event : TopicEvents()) {
+    if (event.tap().txn().terminal_seq() != 1) continue;
+    ++copies;
+    EXPECT_EQ(event.tap().amount_fen(), 200);
+  }
+  EXPECT_EQ(copies, 1);
+}
+
+TEST_F(IngestServiceTest, AClientWaitingForEachAnswerHoldsOneCallSlot) {
+  // Two slots: with the stream idle between its batches, a unary call always finds one free.
+  StartApp(broker_->bootstrap(), absl::Seconds(10),
+           [](IngestConfig& config) { config.max_concurrent_calls = 2; });
+  grpc::ClientContext context;
+  auto stream = OpenStream(&context);
+  for (uint64_t b = 0; b < 3; ++b) {
+    ASSERT_TRUE(stream->Write(Batch({SignedTap(keyring_, {.seq = b + 1})}, absl::StrCat("s", b))));
+    v1::UploadBatchResponse response;
+    ASSERT_TRUE(stream->Read(&response)) << b;
+    EXPECT_EQ(response.accepted(), 1) << b;
+    // The answer's write completes on the service a moment after the client has read it.
+    ASSERT_TRUE(Eventually([&] {
+      return absl::StrContains(app_->registry().ExpositionText(),
+                               "tongka_ingest_calls_in_progress 1");
+    })) << "the stream holds more than its own slot while idle, batch "
+        << b;
+    EXPECT_TRUE(Upload(Batch({SignedTap(keyring_, {.seq = 100 + b})}), &response).ok()) << b;
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_TRUE(Eventually([&] { return NoCallInProgress(); }));
+}
+
+TEST_F(IngestServiceTest, AStreamWithoutValidCredentialsIsRefusedAndChangesNothing) {
+  grpc::ClientContext context;
+  server::AttachDevToken(&context, "not-a-token");
+  auto stream = stub_->UploadStream(&context);
+  stream->Write(Batch({SignedTap(keyring_, {.seq = 1})}));
+  v1::UploadBatchResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(NoCallInProgress());
+  EXPECT_TRUE(TopicEvents().empty());
 }
 
 TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {

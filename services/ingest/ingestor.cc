@@ -280,12 +280,19 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
                                                          const v1::UploadBatchRequest& request,
                                                          absl::Time deadline,
                                                          const ClaimOrder& order) {
+  deadline = std::min(deadline, absl::Now() + options_.ack_timeout);
   // Once this batch has claimed (or, whatever way it returns, at the end), the next batch in
   // order may claim. Only this call notifies, so the check cannot race.
   auto let_next_claim = [&order] {
     if (order.claimed != nullptr && !order.claimed->HasBeenNotified()) order.claimed->Notify();
   };
-  absl::Cleanup let_next_claim_at_the_end = let_next_claim;
+  // A return before claiming still lets the next batch claim only after the batch before this
+  // one has (up to the deadline): the earliest of the three owns an id they all carry.
+  absl::Cleanup let_next_claim_at_the_end = [&order, &deadline, &let_next_claim] {
+    if (order.claimed == nullptr || order.claimed->HasBeenNotified()) return;
+    if (order.after != nullptr) order.after->WaitForNotificationWithDeadline(deadline);
+    let_next_claim();
+  };
   const int n = request.transactions_size();
   if (n > kBatchSizeMax) {
     return absl::InvalidArgumentError(
@@ -302,7 +309,6 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
                      " would exceed it: retry the batch after the hint")));
   }
   metrics_->batch_items.Observe(n);
-  deadline = std::min(deadline, absl::Now() + options_.ack_timeout);
   const absl::Time now = now_();
 
   v1::UploadBatchResponse response;

@@ -122,7 +122,8 @@ class ClaimTable {
 struct ClaimOrder {
   // When set, claims wait until it is notified (up to the call's deadline).
   std::shared_ptr<const absl::Notification> after;
-  // When set, notified once this batch has claimed, or when it returns without claiming.
+  // When set, notified once this batch has claimed, or when it returns without claiming; never
+  // before `after` is (short of the deadline), so a batch refused at once keeps the order.
   std::shared_ptr<absl::Notification> claimed;
 };
 

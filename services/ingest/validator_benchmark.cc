@@ -9,6 +9,11 @@
 //   BM_ValidateMany      every rule, the MACs in SIMD lanes (Validator::ValidateMany)
 //   BM_ContentDigests    the dedup index's SM3 digests of the accepted items' content
 //   BM_SerializeEvents   the Event bytes produced to tongka.txn (SerializeTxnEventTo)
+//   BM_ResponseServer    the response as the ingestor builds it (every item ACCEPTED), serialized;
+//                        /1 with the event ids, /0 without them (what the ids cost)
+//   BM_ResponseClient    the same response parsed and destroyed, as an uploader's stub does
+//   BM_ParseRequestArena the baseline on a protobuf arena (what the callback API's arena could
+//                        save the service)
 //
 // Each reports items_per_second; a stage's cost relative to the baseline is the ratio of the
 // baseline's rate to the stage's, both from the same run.
@@ -136,6 +141,55 @@ void BM_SerializeEvents(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 BENCHMARK(BM_SerializeEvents);
+
+// The response of a batch whose items were all accepted, the way Ingestor::Upload fills it.
+void BuildResponse(bool with_id, const std::vector<Verdict>& verdicts, std::string* bytes) {
+  v1::UploadBatchResponse response;
+  for (int i = 0; i < kBatch; ++i) response.add_results()->set_index(i);
+  for (int i = 0; i < kBatch; ++i) {
+    v1::ItemResult* result = response.mutable_results(i);
+    result->set_outcome(v1::ITEM_OUTCOME_ACCEPTED);
+    if (with_id) result->set_event_id(verdicts[i].event_id);
+    result->set_late(verdicts[i].late);
+  }
+  response.SerializeToString(bytes);
+}
+
+void BM_ResponseServer(benchmark::State& state) {
+  const Fixture fixture;
+  const std::vector<Verdict> verdicts = fixture.Accepted();
+  std::string bytes;
+  for (auto _ : state) {
+    BuildResponse(state.range(0) != 0, verdicts, &bytes);
+    benchmark::DoNotOptimize(bytes.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_ResponseServer)->Arg(0)->Arg(1);
+
+void BM_ResponseClient(benchmark::State& state) {
+  const Fixture fixture;
+  const std::vector<Verdict> verdicts = fixture.Accepted();
+  std::string bytes;
+  BuildResponse(state.range(0) != 0, verdicts, &bytes);
+  for (auto _ : state) {
+    v1::UploadBatchResponse response;
+    benchmark::DoNotOptimize(response.ParseFromString(bytes));
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_ResponseClient)->Arg(0)->Arg(1);
+
+void BM_ParseRequestArena(benchmark::State& state) {
+  const std::string bytes = Batch().SerializeAsString();
+  for (auto _ : state) {
+    google::protobuf::Arena arena;
+    auto* request = google::protobuf::Arena::CreateMessage<v1::UploadBatchRequest>(&arena);
+    benchmark::DoNotOptimize(request->ParseFromString(bytes));
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_ParseRequestArena);
 
 }  // namespace
 }  // namespace tongka::ingest
