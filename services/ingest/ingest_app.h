@@ -65,6 +65,8 @@ class IngestApp {
   int metrics_port() const { return exposer_ == nullptr ? -1 : exposer_->port(); }
   metrics::Registry& registry() { return registry_; }
   const Ingestor& ingestor() const { return *ingestor_; }
+  // For benchmarks that call Upload without gRPC (tools/bench/ingest --rpc=direct).
+  Ingestor& mutable_ingestor() { return *ingestor_; }
   DedupIndex& dedup() { return *dedup_; }
 
  private:

@@ -20,6 +20,10 @@
 //              With --rpc=stream each client writes all its batches down one UploadStream
 //              instead (the service serves --stream_window of them at once) and reads the
 //              answers as they come: --rpc=stream --concurrency=1 is one high-rate uploader.
+//              With --rpc=direct each client calls the service's Ingestor::Upload in this
+//              process, the request parsed ahead: everything but gRPC (its client, transport,
+//              parsing and response), so set against unary it shows what gRPC costs. Its last
+//              line reads direct_rate=, raw_produce_rate=, direct_ratio=: a diagnosis.
 // Rates are medians over the rounds (alternating, so load from elsewhere on the machine hits
 // both sides); ack latency is the per-batch RPC time over all rounds. Two lines before the last,
 // the CPU each side cost per record (medians), in this process and in the broker's JVM:
@@ -82,7 +86,9 @@ ABSL_FLAG(double, raw_pace, 0,
           "rate; the last line then has no ratio.");
 ABSL_FLAG(std::string, rpc, "unary",
           "unary: each client calls UploadBatch, one batch at a time; stream: each client "
-          "writes its batches down one UploadStream and reads the answers as they come.");
+          "writes its batches down one UploadStream and reads the answers as they come; "
+          "direct: each client calls the service's Ingestor::Upload in this process with the "
+          "request parsed ahead, no gRPC (a diagnosis: what gRPC costs; no ratio).");
 ABSL_FLAG(int32_t, stream_window, 4, "The service's stream_window (batches of a stream at once).");
 ABSL_FLAG(int32_t, rounds, 3, "Alternating raw/ingest rounds; rates are medians.");
 ABSL_FLAG(std::string, kafka_overrides, "",
@@ -179,6 +185,8 @@ struct Round {
   // raw side's records are (a terminal or clearing system serializes on its own machine; here
   // the clients share the service's two cores).
   std::vector<grpc::ByteBuffer> requests;
+  // The same requests parsed, for --rpc=direct only.
+  std::vector<v1::UploadBatchRequest> parsed;
   std::vector<int> batch_sizes;
   std::vector<std::pair<std::string, std::string>> records;  // key, Event bytes (raw side)
 };
@@ -217,6 +225,7 @@ Round Generate(const txn::CityKeyring& keyring, int64_t first_seq, int64_t n, in
     grpc::Slice bytes(request.SerializeAsString());
     round.requests.emplace_back(&bytes, 1);
     round.batch_sizes.push_back(request.transactions_size());
+    if (absl::GetFlag(FLAGS_rpc) == "direct") round.parsed.push_back(std::move(request));
   }
   return round;
 }
@@ -283,15 +292,17 @@ Phase RawProduce(const std::string& bootstrap, const std::string& work_dir, cons
   return phase;
 }
 
-// Uploads every batch through gRPC; appends the per-batch ack latencies.
-Phase Ingest(const std::string& target, const std::string& work_dir, const Round& round,
-             int32_t concurrency, std::vector<double>* latencies_ms) {
+// Uploads every batch through gRPC (or, --rpc=direct, straight to `ingestor`); appends the
+// per-batch ack latencies.
+Phase Ingest(const std::string& target, ingest::Ingestor* ingestor, const std::string& work_dir,
+             const Round& round, int32_t concurrency, std::vector<double>* latencies_ms) {
   auto issuer = server::DevTokenIssuer::Create(kSecret);
   ExitUnlessOk(issuer.status(), "dev tokens");
   std::atomic<int64_t> accepted{0};
   absl::Mutex mu;
   std::vector<std::thread> clients;
   const bool stream_mode = absl::GetFlag(FLAGS_rpc) == "stream";
+  const bool direct_mode = absl::GetFlag(FLAGS_rpc) == "direct";
   const CpuMeter meter(work_dir);
   for (int32_t c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
@@ -316,7 +327,16 @@ Phase Ingest(const std::string& target, const std::string& work_dir, const Round
         accepted.fetch_add(response.accepted());
       };
       std::vector<double> mine;
-      if (stream_mode) {
+      if (direct_mode) {
+        for (size_t b : batches) {
+          const absl::Time sent = absl::Now();
+          absl::StatusOr<v1::UploadBatchResponse> response = ingestor->Upload(
+              server::CityTenant(city), round.parsed[b], absl::Now() + absl::Seconds(60));
+          mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
+          CHECK(response.ok()) << response.status();
+          check(b, *response);
+        }
+      } else if (stream_mode) {
         // One stream: a writer thread sends every batch (flow control holds it back), this
         // thread reads the answers in order; latency is from each write to its answer.
         grpc::ClientContext context;
@@ -399,8 +419,8 @@ int Main() {
   config.ack_timeout = absl::Seconds(60);
   config.stream_window = absl::GetFlag(FLAGS_stream_window);
   const std::string rpc = absl::GetFlag(FLAGS_rpc);
-  if (rpc != "unary" && rpc != "stream") {
-    std::cerr << "--rpc must be unary or stream, got " << rpc << std::endl;
+  if (rpc != "unary" && rpc != "stream" && rpc != "direct") {
+    std::cerr << "--rpc must be unary, stream or direct, got " << rpc << std::endl;
     return 2;
   }
   auto app = ingest::IngestApp::Create(config);
@@ -414,7 +434,7 @@ int Main() {
     Round warm = Generate(keyring, 1, n, batch, concurrency);
     RawProduce(bootstrap, work_dir, warm);
     std::vector<double> ignored;
-    Ingest(target, work_dir, warm, concurrency, &ignored);
+    Ingest(target, &(*app)->mutable_ingestor(), work_dir, warm, concurrency, &ignored);
   }
   // What both sides use while nothing runs: the service's idle threads and the broker's
   // housekeeping, after the warm-up's background work (RocksDB's flushes) has settled.
@@ -425,7 +445,8 @@ int Main() {
   for (int32_t r = 0; r < std::max(1, absl::GetFlag(FLAGS_rounds)); ++r) {
     Round round = Generate(keyring, 1000000000LL * (r + 1), n, batch, concurrency);
     raw_phases.push_back(RawProduce(bootstrap, work_dir, round));
-    ingest_phases.push_back(Ingest(target, work_dir, round, concurrency, &latencies_ms));
+    ingest_phases.push_back(
+        Ingest(target, &(*app)->mutable_ingestor(), work_dir, round, concurrency, &latencies_ms));
   }
   (*app)->Shutdown(absl::Now() + absl::Seconds(10));
   // The median of a field over the phases that have it (-1: the broker's CPU could not be read).
@@ -460,6 +481,14 @@ int Main() {
                    rpc == "stream" ? absl::StrCat(" stream_window=", config.stream_window) : "",
                    raw_phases.size(), crypto::Sm4LanesIsaName(), Percentile(latencies_ms, 0.50))
             << std::endl;
+  if (rpc == "direct") {
+    // Not the benchmark's result either: no gRPC, so no client and no transport.
+    std::cout << absl::StrFormat(
+                     "direct_rate=%.0f raw_produce_rate=%.0f direct_ratio=%.2f p99_ack_ms=%.1f",
+                     ingest, raw, ingest / raw, Percentile(latencies_ms, 0.99))
+              << std::endl;
+    return 0;
+  }
   if (absl::GetFlag(FLAGS_raw_pace) > 0) {
     // Not the benchmark's result: the raw side was held back, so there is no ratio.
     std::cout << absl::StrFormat("ingest_rate=%.0f raw_paced_rate=%.0f p99_ack_ms=%.1f", ingest,
