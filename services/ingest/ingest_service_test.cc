@@ -722,24 +722,22 @@ TEST_F(IngestServiceTest, StreamBatchesInProgressTogetherClaimInArrivalOrder) {
 }
 
 TEST_F(IngestServiceTest, ABatchThatFailsBeforeClaimingKeepsTheStreamsClaimOrder) {
-  // The middle batch is refused at once (it would take the items in progress past
-  // max_inflight_items), before it claims anything. The one after it must still claim after the
-  // one before it, which owns the id they share, although that one is still validating.
-  StartApp(broker_->bootstrap(), absl::Seconds(10),
-           [](IngestConfig& config) { config.max_inflight_items = kBatchSizeMax; });
+  // The middle batch is refused at once (more than 10,000 items), before it claims anything.
+  // The one after it must still claim after the one before it, which owns the id they share,
+  // although that one, large, is still validating when the middle one has failed.
   const v1::TransactionUpload first = SignedTap(keyring_, {.seq = 1, .amount_fen = 200});
   const v1::TransactionUpload other = SignedTap(keyring_, {.seq = 1, .amount_fen = 300});
   std::vector<v1::TransactionUpload> large;
   for (uint64_t seq = 100; seq < 9100; ++seq) large.push_back(SignedTap(keyring_, {.seq = seq}));
   large.push_back(first);
-  std::vector<v1::TransactionUpload> refused;
-  for (uint64_t seq = 10000; seq < 12000; ++seq) {
-    refused.push_back(SignedTap(keyring_, {.seq = seq}));
+  std::vector<v1::TransactionUpload> too_many;
+  for (uint64_t seq = 10000; seq < 10001 + kBatchSizeMax; ++seq) {
+    too_many.push_back(SignedTap(keyring_, {.seq = seq}));
   }
   grpc::ClientContext context;
   auto stream = OpenStream(&context);
   ASSERT_TRUE(stream->Write(Batch(large, "s0")));
-  ASSERT_TRUE(stream->Write(Batch(refused, "s1")));
+  ASSERT_TRUE(stream->Write(Batch(too_many, "s1")));
   ASSERT_TRUE(stream->Write(Batch({other}, "s2")));
   stream->WritesDone();
   v1::UploadBatchResponse response;
@@ -747,7 +745,7 @@ TEST_F(IngestServiceTest, ABatchThatFailsBeforeClaimingKeepsTheStreamsClaimOrder
   EXPECT_EQ(response.batch_id(), "s0");
   EXPECT_EQ(response.accepted(), 9001);
   EXPECT_FALSE(stream->Read(&response));
-  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   // The third batch's content waited for the first's and was not accepted over it.
   int copies = 0;
   for (const v1::Event& event : TopicEvents()) {
