@@ -792,6 +792,39 @@ TEST_F(IngestServiceTest, AStreamWithoutValidCredentialsIsRefusedAndChangesNothi
   EXPECT_TRUE(TopicEvents().empty());
 }
 
+TEST_F(IngestServiceTest, ShuttingDownWithAStreamMidWindowLosesAndDoublesNothing) {
+  // Four batches of a stream wait for a stopped Kafka when the service shuts down. It must end
+  // the stream and stop (the server's shutdown waits for the stream's workers); what Kafka
+  // takes later, during the producer's flush, must come back DUPLICATE after a restart.
+  StartApp(broker_->bootstrap(), absl::Seconds(1),
+           [](IngestConfig& config) { config.stream_window = 4; });
+  const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::ClientContext context;
+  auto stream = OpenStream(&context);
+  for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
+  std::thread kafka_back([this] {
+    absl::SleepFor(absl::Milliseconds(1500));
+    EXPECT_TRUE(broker_->SetDown(false).ok());
+  });
+  app_->Shutdown(absl::Now() + absl::Milliseconds(200));
+  kafka_back.join();
+  v1::UploadBatchResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_FALSE(stream->Finish().ok());
+
+  StartApp(broker_->bootstrap());
+  for (const v1::UploadBatchRequest& request : requests) {
+    ASSERT_TRUE(Upload(request, &response).ok());
+    EXPECT_EQ(response.accepted() + response.duplicate(), 100) << request.batch_id();
+  }
+  std::multiset<std::string> ids;
+  for (const v1::Event& event : TopicEvents()) ids.insert(event.event_id());
+  EXPECT_EQ(ids.size(), 400u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 400u) << "a transaction twice";
+}
+
 TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
   // Two slots: the stream's own and one more, so two batches at once although the window is 4.
   StartApp(broker_->bootstrap(), absl::Seconds(2), [](IngestConfig& config) {
