@@ -83,16 +83,16 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
 // outside the lock: gRPC may run a reaction inline from a Start* call.
 //
 // Batches are kept in arrival order; the oldest is answered first, once its Upload has returned,
-// and popped when its write is done. Reading stops while `stream_window` batches are unanswered
-// or no call slot is free for one more. The stream's own slot covers one batch in progress (the
-// one being read counts); each further one holds a slot from `extra_slots_`, given back as soon
-// as the batches in progress drop, so a client that waits for each answer holds one slot. A
-// failed batch ends the stream with its status, but only
-// once no worker runs and no write is pending: a worker still running holds a pointer into this
-// reactor's batches. A Start* decided but not yet made by another thread (`performing_`) also
-// holds Finish back, so nothing is started after it. The reactor is freed by whoever lets go last:
-// gRPC (OnDone) or a worker leaving Drive; everything of the service it holds (call slots) is
-// given back when Finish is decided, so that last free touches only the reactor.
+// and popped when its write is done. Reading stops while `stream_window` batches are unanswered or
+// no call slot is free for one more. The stream's own slot covers one batch in progress (the one
+// being read counts); each further one holds a slot from `extra_slots_`, given back as soon as the
+// batches in progress drop, so a client that waits for each answer holds one slot. A failed batch
+// ends the stream with its status, but only once no worker runs and no write is pending: a worker
+// still running holds a pointer into this reactor's batches. A Start* decided but not yet made by
+// another thread (`performing_`) also holds Finish back, so nothing is started after it. The
+// reactor is freed by whoever lets go last: gRPC (OnDone) or a worker leaving Drive; everything of
+// the service it holds (call slots) is given back when Finish is decided, so that last free touches
+// only the reactor.
 class IngestService::StreamReactor final
     : public grpc::ServerBidiReactor<v1::UploadBatchRequest, v1::UploadBatchResponse> {
  public:
