@@ -66,8 +66,8 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
   if (!tenant.ok()) {
     status = tenant.status();
   } else {
-    absl::StatusOr<v1::UploadBatchResponse> result =
-        ingestor_->Upload(*tenant, *request, DeadlineOf(*context));
+    absl::StatusOr<v1::UploadBatchResponse> result = ingestor_->Upload(
+        *tenant, *request, DeadlineOf(*context), {}, [context] { return context->IsCancelled(); });
     if (result.ok()) {
       *response = std::move(*result);
       metrics_->ack_unary.Observe(absl::ToDoubleSeconds(absl::Now() - received));
@@ -151,6 +151,10 @@ class IngestService::StreamReactor final
     });
   }
 
+  // The client cancelled, or the server is shutting down: the workers stop waiting (Upload polls
+  // `cancelled_`) and the stream ends once they have returned.
+  void OnCancel() override { cancelled_.store(true, std::memory_order_relaxed); }
+
   void OnDone() override { Unref(); }
 
  private:
@@ -171,7 +175,8 @@ class IngestService::StreamReactor final
 
   void RunUpload(Batch* batch) {
     absl::StatusOr<v1::UploadBatchResponse> result =
-        service_->ingestor_->Upload(tenant_, batch->request, DeadlineOf(*context_), batch->order);
+        service_->ingestor_->Upload(tenant_, batch->request, DeadlineOf(*context_), batch->order,
+                                    [this] { return cancelled_.load(std::memory_order_relaxed); });
     Drive([this, batch, &result]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       CountRequest(service_->metrics_, "UploadStream", result.status().code());
       batch->result = std::move(result);
@@ -265,6 +270,7 @@ class IngestService::StreamReactor final
   grpc::CallbackServerContext* const context_;
   v1::Tenant tenant_;
   std::atomic<int> refs_{1};  // gRPC's (until OnDone) and one per worker
+  std::atomic<bool> cancelled_{false};
 
   absl::Mutex mu_;
   std::deque<std::unique_ptr<Batch>> batches_ ABSL_GUARDED_BY(mu_);

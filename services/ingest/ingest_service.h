@@ -21,6 +21,10 @@
 // (StreamReactor, ingest_service.cc): its reactions only move state under a lock; each batch's
 // Ingestor::Upload runs on a thread started for it.
 //
+// Cancellation: a call or stream the client cancels (or the server's shutdown ends) stops
+// waiting for Kafka within 100 ms and gives back its slots and items; what Kafka later takes of
+// it is settled by its delivery reports, so the client's retry finds it DUPLICATE.
+//
 // Errors: UNAUTHENTICATED (no or bad credentials, before the handler), PERMISSION_DENIED (the
 // ministry or a platform service uploading), INVALID_ARGUMENT (more than 10,000 items),
 // RESOURCE_EXHAUSTED with `retry-after-ms` (a limit reached: max_concurrent_calls here,

@@ -825,6 +825,56 @@ TEST_F(IngestServiceTest, ShuttingDownWithAStreamMidWindowLosesAndDoublesNothing
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 400u) << "a transaction twice";
 }
 
+TEST_F(IngestServiceTest, ACancelledCallStopsWaitingForKafkaAndGivesBackItsSlots) {
+  // A minute's ack_timeout: without heeding the cancel, the call would hold its thread, its call
+  // slot and its items that long.
+  StartApp(broker_->bootstrap(), absl::Minutes(1));
+  const v1::UploadBatchRequest request = Consecutive(keyring_, 1, 100, 1).front();
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::ClientContext context;
+  server::AttachDevToken(&context, Token(server::CityTenant(310000)));
+  v1::UploadBatchResponse response;
+  grpc::Status status;
+  std::thread call([&] { status = stub_->UploadBatch(&context, request, &response); });
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 100; }));
+  context.TryCancel();
+  call.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Eventually([&] {
+    return NoCallInProgress() && app_->ingestor().admitted_items() == 0 &&
+           absl::StrContains(
+               app_->registry().ExpositionText(),
+               "tongka_ingest_requests_total{rpc=\"UploadBatch\",code=\"cancelled\"} 1");
+  }));
+  // Kafka back: what it takes settles by its reports, and the retry finds it DUPLICATE.
+  ASSERT_TRUE(KafkaBackAndSettled());
+  ASSERT_TRUE(Upload(request, &response).ok());
+  EXPECT_EQ(response.duplicate(), 100);
+  EXPECT_EQ(TopicEvents().size(), 100u);
+}
+
+TEST_F(IngestServiceTest, ACancelledStreamStopsWaitingForKafkaAndGivesBackItsSlots) {
+  StartApp(broker_->bootstrap(), absl::Minutes(1),
+           [](IngestConfig& config) { config.stream_window = 4; });
+  const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  grpc::ClientContext context;
+  auto stream = OpenStream(&context);
+  for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(
+      Eventually([&] { return NoCallInProgress() && app_->ingestor().admitted_items() == 0; }));
+  ASSERT_TRUE(KafkaBackAndSettled());
+  v1::UploadBatchResponse response;
+  for (const v1::UploadBatchRequest& request : requests) {
+    ASSERT_TRUE(Upload(request, &response).ok());
+    EXPECT_EQ(response.duplicate(), 100) << request.batch_id();
+  }
+  EXPECT_EQ(TopicEvents().size(), 400u);
+}
+
 TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
   // Two slots: the stream's own and one more, so two batches at once although the window is 4.
   StartApp(broker_->bootstrap(), absl::Seconds(2), [](IngestConfig& config) {

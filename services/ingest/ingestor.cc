@@ -2,7 +2,9 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -171,6 +173,21 @@ struct Ingestor::Item {
 
 namespace {
 
+// How often a waiting call checks whether its client has gone.
+constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
+
+// Runs `wait` (which waits up to the time it is given and says whether what it waits for has
+// come) in slices until it comes, `deadline` passes or `cancelled` says the caller has gone.
+bool WaitInSlices(absl::Time deadline, const CancelledFn& cancelled,
+                  const std::function<bool(absl::Time)>& wait) {
+  if (cancelled == nullptr) return wait(deadline);
+  for (;;) {
+    const absl::Time slice = std::min(deadline, absl::Now() + kCancelPoll);
+    if (wait(slice)) return true;
+    if (slice >= deadline || cancelled()) return false;
+  }
+}
+
 void AnswerConflict(const std::string& event_id, v1::ItemResult* result) {
   result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
   result->set_event_id(event_id);
@@ -279,7 +296,8 @@ void Ingestor::KeepEvidence(const std::string& event_id,
 absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenant,
                                                          const v1::UploadBatchRequest& request,
                                                          absl::Time deadline,
-                                                         const ClaimOrder& order) {
+                                                         const ClaimOrder& order,
+                                                         const CancelledFn& cancelled) {
   deadline = std::min(deadline, absl::Now() + options_.ack_timeout);
   // Once this batch has claimed (or, whatever way it returns, at the end), the next batch in
   // order may claim. Only this call notifies, so the check cannot race.
@@ -361,9 +379,20 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       producer_->Topic(options_.conflict_topic);
   if (!conflict_topic.ok()) return conflict_topic.status();
 
-  if (order.after != nullptr && !order.after->WaitForNotificationWithDeadline(deadline)) {
-    return RetryHint(absl::UnavailableError(
-        "the batch before this one in its stream is still being claimed; nothing was done"));
+  // Set when the client has gone while this call waited (the waits below then stop early).
+  bool gone = false;
+  auto client_gone = [&cancelled, &gone] {
+    gone = gone || (cancelled != nullptr && cancelled());
+    return gone;
+  };
+  if (order.after != nullptr && !WaitInSlices(deadline, cancelled, [&order](absl::Time until) {
+        return order.after->WaitForNotificationWithDeadline(until);
+      })) {
+    return RetryHint(client_gone()
+                         ? absl::CancelledError("the call was cancelled; nothing was done")
+                         : absl::UnavailableError("the batch before this one in its "
+                                                  "stream is still being claimed; "
+                                                  "nothing was done"));
   }
 
   // 2-4. Claim, look up, produce, wait; items blocked by a claim go round again once it is free.
@@ -484,7 +513,10 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       auto all_reported = [&batch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch->mu) {
         return batch->outstanding == 0;
       };
-      batch->mu.AwaitWithDeadline(absl::Condition(&all_reported), deadline);
+      WaitInSlices(deadline, cancelled, [&batch, &all_reported](absl::Time until) {
+        batch->mu.AssertHeld();
+        return batch->mu.AwaitWithDeadline(absl::Condition(&all_reported), until);
+      });
       reports = batch->deliveries;
       if (batch->outstanding > 0) {
         // The unreported records' reports settle them: they get what that takes.
@@ -540,14 +572,24 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     }
     claims_.ReleaseMany(settled);
     if (unreported > 0 && failure.ok()) {
-      failure = absl::UnavailableError(
-          absl::StrCat(unreported, " transactions have no acknowledgement from Kafka yet"));
+      failure = client_gone()
+                    ? absl::CancelledError(
+                          absl::StrCat("the call was cancelled while ", unreported,
+                                       " transactions had no acknowledgement from Kafka yet"))
+                    : absl::UnavailableError(absl::StrCat(
+                          unreported, " transactions have no acknowledgement from Kafka yet"));
     }
     if (failure.ok()) {
       for (const Item& item : blocked) {
-        if (!claims_.AwaitFree(item.verdict.event_id, deadline)) {
-          failure = absl::UnavailableError(absl::StrCat(
-              "an earlier upload of ", item.verdict.event_id, " is still waiting for Kafka"));
+        const std::string& id = item.verdict.event_id;
+        if (!WaitInSlices(deadline, cancelled,
+                          [this, &id](absl::Time until) { return claims_.AwaitFree(id, until); })) {
+          failure = client_gone()
+                        ? absl::CancelledError(
+                              absl::StrCat("the call was cancelled while an earlier upload of ", id,
+                                           " was still waiting for Kafka"))
+                        : absl::UnavailableError(absl::StrCat("an earlier upload of ", id,
+                                                              " is still waiting for Kafka"));
           break;
         }
       }

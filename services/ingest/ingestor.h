@@ -26,7 +26,9 @@
 // produced again. Items whose report is still pending keep their claim until it arrives, so a
 // retry of them waits instead of producing a second copy; when the report finally arrives, a
 // success is recorded in the dedup index by the delivery callback itself (a conflict's evidence
-// is kept, so its retry is answered CONFLICT without publishing it again).
+// is kept, so its retry is answered CONFLICT without publishing it again). A call whose client
+// has gone (`cancelled`, checked every 100 ms while it waits) stops waiting the same way and
+// fails CANCELLED, giving back its admission at once instead of at the deadline.
 //
 // Ownership: borrows everything; the producer must be destroyed (flushing, which runs the last
 // delivery callbacks) before the Ingestor, and the Ingestor before the dedup index and metrics.
@@ -39,6 +41,7 @@
 #ifndef TONGKA_SERVICES_INGEST_INGESTOR_H_
 #define TONGKA_SERVICES_INGEST_INGESTOR_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,6 +130,9 @@ struct ClaimOrder {
   std::shared_ptr<absl::Notification> claimed;
 };
 
+// Whether the caller of Upload has gone (its gRPC call cancelled); called from Upload's thread.
+using CancelledFn = std::function<bool()>;
+
 class Ingestor {
  public:
   Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
@@ -138,10 +144,12 @@ class Ingestor {
   // One batch. INVALID_ARGUMENT beyond kBatchSizeMax items; PERMISSION_DENIED for tenants that
   // may not upload; RESOURCE_EXHAUSTED (with RetryAfter, nothing done) when the batch would take
   // the transactions being served past max_inflight_items; UNAVAILABLE / RESOURCE_EXHAUSTED
-  // (with RetryAfter) as described above; otherwise one result per item, in order.
+  // (with RetryAfter) as described above; CANCELLED (with RetryAfter) once `cancelled` says so
+  // while the call waits; otherwise one result per item, in order.
   absl::StatusOr<v1::UploadBatchResponse> Upload(const v1::Tenant& tenant,
                                                  const v1::UploadBatchRequest& request,
-                                                 absl::Time deadline, const ClaimOrder& order = {});
+                                                 absl::Time deadline, const ClaimOrder& order = {},
+                                                 const CancelledFn& cancelled = nullptr);
 
   // Ids claimed right now (produced, not settled), for tests.
   int64_t claimed() const { return claims_.size(); }
