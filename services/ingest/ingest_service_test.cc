@@ -137,6 +137,18 @@ class IngestServiceTest : public ::testing::Test {
     return stub_->UploadStream(context);
   }
 
+  // Stops Kafka, then writes every request down a new stream on `context` and waits until
+  // `waiting` of their transactions are admitted (the batches in progress, held by Kafka).
+  std::unique_ptr<grpc::ClientReaderWriter<v1::UploadBatchRequest, v1::UploadBatchResponse>>
+  StreamHeldByKafka(grpc::ClientContext* context,
+                    const std::vector<v1::UploadBatchRequest>& requests, int64_t waiting) {
+    EXPECT_TRUE(broker_->SetDown(true).ok());
+    auto stream = OpenStream(context);
+    for (const v1::UploadBatchRequest& request : requests) EXPECT_TRUE(stream->Write(request));
+    EXPECT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == waiting; }));
+    return stream;
+  }
+
   // Brings Kafka back and waits until every record still in the producer has its report (no id
   // is claimed any more); false if the broker did not come back or a report never came.
   bool KafkaBackAndSettled() {
@@ -622,13 +634,11 @@ TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure)
   StartApp(broker_->bootstrap(), absl::Seconds(2),
            [](IngestConfig& config) { config.stream_window = 4; });
   const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 6, 100, 1);
-  ASSERT_TRUE(broker_->SetDown(true).ok());
   {
     grpc::ClientContext context;
-    auto stream = OpenStream(&context);
-    for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
     // Four batches wait for Kafka at once, not one, and not more than the window.
-    ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
+    auto stream = StreamHeldByKafka(&context, requests, 400);
+    ASSERT_FALSE(HasFailure());
     EXPECT_LE(MostAdmitted(*app_, absl::Milliseconds(300)), 400);
     stream->WritesDone();
     // The first batch fails (Kafka is down): the stream ends with its status, no answers.
@@ -799,11 +809,9 @@ TEST_F(IngestServiceTest, ShuttingDownWithAStreamMidWindowLosesAndDoublesNothing
   StartApp(broker_->bootstrap(), absl::Seconds(1),
            [](IngestConfig& config) { config.stream_window = 4; });
   const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
-  ASSERT_TRUE(broker_->SetDown(true).ok());
   grpc::ClientContext context;
-  auto stream = OpenStream(&context);
-  for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
+  auto stream = StreamHeldByKafka(&context, requests, 400);
+  ASSERT_FALSE(HasFailure());
   std::thread kafka_back([this] {
     absl::SleepFor(absl::Milliseconds(1500));
     EXPECT_TRUE(broker_->SetDown(false).ok());
@@ -857,11 +865,9 @@ TEST_F(IngestServiceTest, ACancelledStreamStopsWaitingForKafkaAndGivesBackItsSlo
   StartApp(broker_->bootstrap(), absl::Minutes(1),
            [](IngestConfig& config) { config.stream_window = 4; });
   const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
-  ASSERT_TRUE(broker_->SetDown(true).ok());
   grpc::ClientContext context;
-  auto stream = OpenStream(&context);
-  for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 400; }));
+  auto stream = StreamHeldByKafka(&context, requests, 400);
+  ASSERT_FALSE(HasFailure());
   context.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(
@@ -882,11 +888,9 @@ TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
     config.max_concurrent_calls = 2;
   });
   const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 4, 100, 1);
-  ASSERT_TRUE(broker_->SetDown(true).ok());
   grpc::ClientContext context;
-  auto stream = OpenStream(&context);
-  for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 200; }));
+  auto stream = StreamHeldByKafka(&context, requests, 200);
+  ASSERT_FALSE(HasFailure());
   EXPECT_LE(MostAdmitted(*app_, absl::Milliseconds(300)), 200);
   // Both slots are taken: a unary call is refused meanwhile.
   v1::UploadBatchResponse response;
