@@ -379,20 +379,19 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       producer_->Topic(options_.conflict_topic);
   if (!conflict_topic.ok()) return conflict_topic.status();
 
-  // Set when the client has gone while this call waited (the waits below then stop early).
-  bool gone = false;
-  auto client_gone = [&cancelled, &gone] {
-    gone = gone || (cancelled != nullptr && cancelled());
-    return gone;
+  // Why a wait below ended short of what it waited for: the client went (the waits stop early
+  // then), or the deadline passed.
+  auto waited_in_vain = [&cancelled](absl::string_view what) {
+    if (cancelled != nullptr && cancelled()) {
+      return absl::CancelledError(absl::StrCat("the call was cancelled while ", what));
+    }
+    return absl::UnavailableError(what);
   };
   if (order.after != nullptr && !WaitInSlices(deadline, cancelled, [&order](absl::Time until) {
         return order.after->WaitForNotificationWithDeadline(until);
       })) {
-    return RetryHint(client_gone()
-                         ? absl::CancelledError("the call was cancelled; nothing was done")
-                         : absl::UnavailableError("the batch before this one in its "
-                                                  "stream is still being claimed; "
-                                                  "nothing was done"));
+    return RetryHint(waited_in_vain(
+        "the batch before this one in its stream was still being claimed; nothing was done"));
   }
 
   // 2-4. Claim, look up, produce, wait; items blocked by a claim go round again once it is free.
@@ -572,24 +571,16 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     }
     claims_.ReleaseMany(settled);
     if (unreported > 0 && failure.ok()) {
-      failure = client_gone()
-                    ? absl::CancelledError(
-                          absl::StrCat("the call was cancelled while ", unreported,
-                                       " transactions had no acknowledgement from Kafka yet"))
-                    : absl::UnavailableError(absl::StrCat(
-                          unreported, " transactions have no acknowledgement from Kafka yet"));
+      failure = waited_in_vain(
+          absl::StrCat(unreported, " transactions had no acknowledgement from Kafka yet"));
     }
     if (failure.ok()) {
       for (const Item& item : blocked) {
         const std::string& id = item.verdict.event_id;
         if (!WaitInSlices(deadline, cancelled,
                           [this, &id](absl::Time until) { return claims_.AwaitFree(id, until); })) {
-          failure = client_gone()
-                        ? absl::CancelledError(
-                              absl::StrCat("the call was cancelled while an earlier upload of ", id,
-                                           " was still waiting for Kafka"))
-                        : absl::UnavailableError(absl::StrCat("an earlier upload of ", id,
-                                                              " is still waiting for Kafka"));
+          failure = waited_in_vain(
+              absl::StrCat("an earlier upload of ", id, " was still waiting for Kafka"));
           break;
         }
       }
