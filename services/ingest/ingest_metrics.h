@@ -21,7 +21,9 @@
 //   tongka_ingest_admitted_items                   transactions of the batches being served
 //                                                  (bounded by max_inflight_items)
 //   tongka_ingest_refused_total{limit}             calls refused RESOURCE_EXHAUSTED by a limit:
-//                                                  max_concurrent_calls | max_inflight_items
+//                                                  max_concurrent_calls | max_inflight_items |
+//                                                  threads (the system refused a stream batch's
+//                                                  worker thread)
 // plus tongka_state_store_size_bytes (libs/state_store RuntimeMetrics) and
 // tongka_grpc_unauthenticated_calls_total, registered by the app.
 //
@@ -106,6 +108,7 @@ struct IngestMetrics {
             {"limit"})),
         refused_calls(refused.WithLabels({"max_concurrent_calls"})),
         refused_items(refused.WithLabels({"max_inflight_items"})),
+        refused_threads(refused.WithLabels({"threads"})),
         ack_unary(ack_seconds.WithLabels({"UploadBatch"})),
         ack_stream(ack_seconds.WithLabels({"UploadStream"})) {
     for (const txn::City& city : txn::MemberCities()) {
@@ -138,6 +141,7 @@ struct IngestMetrics {
   metrics::CounterFamily& refused;
   metrics::Counter& refused_calls;
   metrics::Counter& refused_items;
+  metrics::Counter& refused_threads;
   metrics::Histogram& ack_unary;
   metrics::Histogram& ack_stream;
 

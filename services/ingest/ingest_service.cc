@@ -1,10 +1,13 @@
 #include "services/ingest/ingest_service.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -42,6 +45,16 @@ void CountRequest(IngestMetrics* metrics, absl::string_view rpc, absl::StatusCod
 }
 
 }  // namespace
+
+absl::Status StartDetachedThread(std::function<void()> work) {
+  try {
+    std::thread(std::move(work)).detach();
+  } catch (const std::system_error& error) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the system refused a thread: ", error.what()));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<InflightLimit::Ticket> IngestService::AdmitCall(absl::string_view rpc) {
   std::optional<InflightLimit::Ticket> ticket = calls_.TryAcquire(1);
@@ -131,7 +144,9 @@ class IngestService::StreamReactor final
       batches_.push_back(std::move(batch));
       ++running_;
       refs_.fetch_add(1, std::memory_order_relaxed);  // the worker's
-      std::thread([this, started] { RunUpload(started); }).detach();
+      absl::Status worker =
+          service_->options_.start_worker([this, started] { RunUpload(started); });
+      if (!worker.ok()) NoWorkerFor(started, worker);
     });
   }
 
@@ -172,6 +187,26 @@ class IngestService::StreamReactor final
     std::optional<grpc::Status> finish;
     bool any() const { return read != nullptr || write != nullptr || finish.has_value(); }
   };
+
+  // Undoes what starting `batch`'s worker took, and fails the batch, none of it done: it never
+  // claimed, so the next batch claims after the one before it. The stream ends with this status
+  // once the batches ahead are answered.
+  void NoWorkerFor(Batch* batch, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    --running_;
+    refs_.fetch_sub(1, std::memory_order_relaxed);  // gRPC's reference is still held
+    last_claimed_ = std::move(batch->order.after);
+    service_->metrics_->refused_threads.Increment();
+    CountRequest(service_->metrics_, "UploadStream", absl::StatusCode::kResourceExhausted);
+    LOG_EVERY_N(ERROR, 100) << "ingest could not start a stream batch's worker: " << why;
+    batch->result = WithRetryAfter(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "ingest could not start a worker for batch \"", batch->request.batch_id(), "\" (",
+            why.message(),
+            "); nothing of it was done: resend it, and the batches after it that have no "
+            "answer, after the hint")),
+        service_->options_.retry_after);
+    batch->done = true;
+  }
 
   void RunUpload(Batch* batch) {
     absl::StatusOr<v1::UploadBatchResponse> result =
@@ -276,7 +311,7 @@ class IngestService::StreamReactor final
   std::deque<std::unique_ptr<Batch>> batches_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Batch> reading_ ABSL_GUARDED_BY(mu_);
   // Notified once the latest batch started has claimed its ids (ClaimOrder).
-  std::shared_ptr<absl::Notification> last_claimed_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const absl::Notification> last_claimed_ ABSL_GUARDED_BY(mu_);
   std::optional<InflightLimit::Ticket> call_slot_ ABSL_GUARDED_BY(mu_);
   std::vector<InflightLimit::Ticket> extra_slots_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;     // workers whose Upload has not returned

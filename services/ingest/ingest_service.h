@@ -19,7 +19,9 @@
 //
 // Threading: UploadBatch runs on gRPC's sync threads. UploadStream is a callback reactor
 // (StreamReactor, ingest_service.cc): its reactions only move state under a lock; each batch's
-// Ingestor::Upload runs on a thread started for it.
+// Ingestor::Upload runs on a thread started for it. When the system refuses that thread, the
+// batch fails RESOURCE_EXHAUSTED with the retry hint, having done nothing (counted as
+// refused_total{limit="threads"}), and ends the stream like any failed batch.
 //
 // Cancellation: a call or stream the client cancels (or the server's shutdown ends) stops
 // waiting for Kafka within 100 ms and gives back its slots and items; what Kafka later takes of
@@ -43,8 +45,10 @@
 #ifndef TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
 #define TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
 
+#include <functional>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -59,6 +63,10 @@ namespace tongka::ingest {
 // Trailing metadata key carrying the retry hint in milliseconds.
 inline constexpr char kRetryAfterMetadataKey[] = "retry-after-ms";
 
+// Starts `work` on a detached thread of its own; RESOURCE_EXHAUSTED naming the system's refusal
+// when it cannot. How a stream's batches get their workers unless the options say otherwise.
+absl::Status StartDetachedThread(std::function<void()> work);
+
 struct IngestServiceOptions {
   // IngestConfig::max_concurrent_calls.
   int32_t max_concurrent_calls = 1024;
@@ -66,6 +74,9 @@ struct IngestServiceOptions {
   int32_t stream_window = 4;
   // The hint attached to a refusal.
   absl::Duration retry_after = absl::Seconds(1);
+  // Starts the worker of one stream batch (its Ingestor::Upload); an error fails that batch
+  // without doing any of it. Tests inject refusals here.
+  std::function<absl::Status(std::function<void()>)> start_worker = StartDetachedThread;
 };
 
 class IngestService final

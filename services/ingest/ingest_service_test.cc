@@ -17,10 +17,13 @@
 //     max_inflight_items fails RESOURCE_EXHAUSTED with the retry hint, changes nothing, is
 //     counted, and goes through once there is room;
 //   - the metrics count outcomes by city and rule.
+#include "services/ingest/ingest_service.h"
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -31,10 +34,13 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/event_log/admin.h"
 #include "libs/event_log/testing/test_broker.h"
+#include "libs/metrics/metrics.h"
 #include "libs/server/dev_token.h"
+#include "libs/server/grpc_server.h"
 #include "libs/server/tenant.h"
 #include "proto/ingest.grpc.pb.h"
 #include "services/ingest/ingest_app.h"
+#include "services/ingest/ingest_metrics.h"
 #include "services/ingest/testing/topic_reader.h"
 #include "services/ingest/testing/uploads.h"
 
@@ -764,6 +770,96 @@ TEST_F(IngestServiceTest, ABatchThatFailsBeforeClaimingKeepsTheStreamsClaimOrder
     EXPECT_EQ(event.tap().amount_fen(), 200);
   }
   EXPECT_EQ(copies, 1);
+}
+
+TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChangesNothing) {
+  // A second service on the app's ingestor, its own server and metrics, whose worker for a
+  // stream's second batch the system refuses (a thread limit reached).
+  std::atomic<int> starts{0};
+  const server::GrpcServerConfig grpc_config{.listen_address = "127.0.0.1:0",
+                                             .auth_mode = server::AuthMode::kDevToken,
+                                             .dev_token_secret = kSecret};
+  auto authenticator =
+      server::MakeAuthenticator(grpc_config, [clock = &clock_] { return clock->Now(); });
+  ASSERT_TRUE(authenticator.ok()) << authenticator.status();
+  metrics::Registry registry;
+  IngestMetrics metrics(&registry);
+  IngestService service(&app_->mutable_ingestor(), *authenticator, &metrics,
+                        {.retry_after = absl::Milliseconds(250),
+                         .start_worker = [&starts](std::function<void()> work) {
+                           if (starts.fetch_add(1) == 1) {
+                             return absl::ResourceExhaustedError("thread limit (test)");
+                           }
+                           return StartDetachedThread(std::move(work));
+                         }});
+  auto server = server::GrpcServer::Start(grpc_config, *authenticator, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::IngestService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+  const std::vector<v1::UploadBatchRequest> requests = Consecutive(keyring_, 3, 100, 1);
+  auto open_stream = [&](grpc::ClientContext* context) {
+    server::AttachDevToken(context, Token(server::CityTenant(310000)));
+    return stub->UploadStream(context);
+  };
+  {
+    // All three written while Kafka is down, so the third has started (it is admitted) before
+    // the stream can fail.
+    ASSERT_TRUE(broker_->SetDown(true).ok());
+    grpc::ClientContext context;
+    auto stream = open_stream(&context);
+    for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
+    ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 200; }));
+    ASSERT_TRUE(broker_->SetDown(false).ok());
+    stream->WritesDone();
+    // The batch ahead is answered; then the stream ends with the refused batch's status.
+    v1::UploadBatchResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.batch_id(), "p0");
+    EXPECT_EQ(response.accepted(), 100);
+    EXPECT_FALSE(stream->Read(&response));
+    const grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+    EXPECT_TRUE(absl::StrContains(status.error_message(), "batch \"p1\""))
+        << status.error_message();
+    EXPECT_TRUE(absl::StrContains(status.error_message(), "thread limit (test)"))
+        << status.error_message();
+    auto hint = context.GetServerTrailingMetadata().find("retry-after-ms");
+    ASSERT_NE(hint, context.GetServerTrailingMetadata().end());
+    EXPECT_EQ(std::string(hint->second.data(), hint->second.size()), "250");
+  }
+  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  const std::string text = registry.ExpositionText();
+  EXPECT_TRUE(absl::StrContains(text, "tongka_ingest_refused_total{limit=\"threads\"} 1")) << text;
+  EXPECT_TRUE(absl::StrContains(
+      text, "tongka_ingest_requests_total{rpc=\"UploadStream\",code=\"resource_exhausted\"} 1"))
+      << text;
+  EXPECT_TRUE(Eventually([&] {
+    return absl::StrContains(registry.ExpositionText(), "tongka_ingest_calls_in_progress 0");
+  }));
+  // Nothing of the refused batch reached Kafka; the one after it, which must not wait for a
+  // claim the refused one never made, did.
+  std::set<uint64_t> seqs;
+  for (const v1::Event& event : TopicEvents()) seqs.insert(event.tap().txn().terminal_seq());
+  EXPECT_EQ(seqs.size(), 200u);
+  EXPECT_EQ(seqs.count(101), 0u);
+  EXPECT_EQ(seqs.count(201), 1u);
+
+  // The client resends what had no answer: the refused batch is ACCEPTED, the other DUPLICATE.
+  grpc::ClientContext context;
+  auto stream = open_stream(&context);
+  ASSERT_TRUE(stream->Write(requests[1]));
+  ASSERT_TRUE(stream->Write(requests[2]));
+  stream->WritesDone();
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.accepted(), 100);
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.duplicate(), 100);
+  EXPECT_TRUE(stream->Finish().ok());
+  std::multiset<std::string> ids;
+  for (const v1::Event& event : TopicEvents()) ids.insert(event.event_id());
+  EXPECT_EQ(ids.size(), 300u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 300u) << "a transaction twice";
 }
 
 TEST_F(IngestServiceTest, AClientWaitingForEachAnswerHoldsOneCallSlot) {
