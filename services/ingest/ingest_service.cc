@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <optional>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -49,7 +49,7 @@ void CountRequest(IngestMetrics* metrics, absl::string_view rpc, absl::StatusCod
 absl::Status StartDetachedThread(std::function<void()> work) {
   try {
     std::thread(std::move(work)).detach();
-  } catch (const std::system_error& error) {
+  } catch (const std::exception& error) {  // std::system_error, or std::bad_alloc for its state
     return absl::ResourceExhaustedError(
         absl::StrCat("the system refused a thread: ", error.what()));
   }

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -502,6 +503,35 @@ TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
   EXPECT_FALSE(absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 1") ||
                absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 2"))
       << "a failed call counted its rejection";
+}
+
+TEST_F(IngestServiceTest, AFailedCallCountsWhatKafkaTookOnceAndItsDuplicatesNotAtAll) {
+  StartApp(broker_->bootstrap(), absl::Milliseconds(500));
+  auto count = [this](absl::string_view outcome) {
+    const std::string text = app_->registry().ExpositionText();
+    const std::string prefix =
+        absl::StrCat("tongka_ingest_items_total{outcome=\"", outcome, "\",city=\"310000\"} ");
+    const size_t at = text.find(prefix);
+    return at == std::string::npos ? -1 : std::atoi(text.c_str() + at + prefix.size());
+  };
+  const v1::TransactionUpload x = SignedTap(keyring_, {.seq = 1});
+  const v1::TransactionUpload y = SignedTap(keyring_, {.seq = 2});
+  v1::UploadBatchResponse response;
+  ASSERT_TRUE(Upload(Batch({x}), &response).ok());
+  ASSERT_EQ(count("accepted"), 1);
+  // Kafka down: the call fails; x, which it found DUPLICATE, is not counted by it.
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  EXPECT_EQ(Upload(Batch({x, y}), &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(count("duplicate"), 0) << "a failed call counted its duplicate";
+  // Kafka takes y after the call gave up: y is counted accepted then, once.
+  ASSERT_TRUE(KafkaBackAndSettled());
+  EXPECT_EQ(count("accepted"), 2) << "a transaction Kafka took late was not counted";
+  // The retry answers both DUPLICATE and counts them; nothing is counted twice.
+  ASSERT_TRUE(Upload(Batch({x, y}), &response).ok());
+  EXPECT_EQ(response.duplicate(), 2);
+  EXPECT_EQ(count("duplicate"), 2);
+  EXPECT_EQ(count("accepted"), 2);
+  EXPECT_EQ(TopicEvents().size(), 2u);
 }
 
 TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothing) {

@@ -131,11 +131,15 @@ struct Ingestor::Slot final : event_log::DeliveryTarget {
   int index = 0;
   absl::Time produced_at;
   // Filled by the call when it stops waiting with this record unreported (under batch->mu, before
-  // it sets `abandoned`): what the late report needs to settle the record itself, once the call's
-  // items are gone.
-  DedupEntry late_entry;
-  std::shared_ptr<const ingest_storage::ConflictEvidence> late_conflict;
-  uint32_t late_metrics_city = 0;
+  // it sets `abandoned`): what the late report needs to settle and count the record itself, once
+  // the call's items are gone.
+  struct Unanswered {
+    DedupEntry entry;
+    std::shared_ptr<const ingest_storage::ConflictEvidence> conflict;
+    uint32_t metrics_city = 0;
+    bool flagged_late = false;  // older than the late horizon
+    bool cross_city = false;
+  } unanswered;
 };
 
 // The records one round of a call produced and their reports. Freed by whichever lets go last:
@@ -188,6 +192,11 @@ bool WaitInSlices(absl::Time deadline, const CancelledFn& cancelled,
   }
 }
 
+bool IsCrossCity(const v1::TransactionUpload& upload) {
+  const v1::TxnCommon& txn = *txn::CommonOf(upload);
+  return txn.issuer_city() != txn.acquirer_city();
+}
+
 void AnswerConflict(const std::string& event_id, v1::ItemResult* result) {
   result->set_outcome(v1::ITEM_OUTCOME_CONFLICT);
   result->set_event_id(event_id);
@@ -211,6 +220,13 @@ Ingestor::Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Pro
 
 absl::Status Ingestor::RetryHint(absl::Status status) const {
   return WithRetryAfter(std::move(status), options_.retry_after);
+}
+
+void Ingestor::CountAccepted(uint32_t metrics_city, bool flagged_late, bool cross_city) {
+  IngestMetrics::CityCounters& city = metrics_->City(metrics_city);
+  city.accepted->Increment();
+  if (flagged_late) city.late->Increment();
+  if (cross_city) city.cross_city->Increment();
 }
 
 void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
@@ -244,14 +260,18 @@ void Ingestor::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
     // retry finds it DUPLICATE (or, for a conflict, keep its evidence so the retry finds it kept:
     // never a dedup entry, which would replace the accepted content's), then let the retry
     // (waiting on the claim) proceed.
+    // Counted as accepted here, as the call counts what Kafka took in time: the retry is counted
+    // DUPLICATE.
+    const Slot::Unanswered& unanswered = slot.unanswered;
     if (result.status.ok()) {
-      if (slot.late_conflict != nullptr) {
-        KeepEvidence(slot.late_entry.event_id, *slot.late_conflict, slot.late_metrics_city);
+      if (unanswered.conflict != nullptr) {
+        KeepEvidence(unanswered.entry.event_id, *unanswered.conflict, unanswered.metrics_city);
       } else {
-        RecordDurable({slot.late_entry});
+        RecordDurable({unanswered.entry});
+        CountAccepted(unanswered.metrics_city, unanswered.flagged_late, unanswered.cross_city);
       }
     }
-    claims_.Release(slot.late_entry.event_id);
+    claims_.Release(unanswered.entry.event_id);
   }
   BatchUnref()(batch);  // may free the batch, and `slot` with it
 }
@@ -334,13 +354,14 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
   for (int i = 0; i < n; ++i) response.add_results()->set_index(i);
 
   // 1. Validate everything (pure; no I/O but the cached terminal keys; the MACs together).
-  // Rejections are counted only when the call answers: a call that fails is retried whole and would
-  // count them again.
+  // Rejections and duplicates are counted only when the call answers: a call that fails is
+  // retried whole and would count them again.
   struct Rejection {
     uint32_t metrics_city;
     std::string rule;
   };
   std::vector<Rejection> rejected;
+  std::vector<uint32_t> duplicate_cities;
   std::vector<Item> todo;
   todo.reserve(n);
   std::vector<Verdict> verdicts =
@@ -381,8 +402,9 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
 
   // Why a wait below ended short of what it waited for: the client went (the waits stop early
   // then), or the deadline passed.
-  auto waited_in_vain = [&cancelled](absl::string_view what) {
-    if (cancelled != nullptr && cancelled()) {
+  auto waited_in_vain = [&cancelled, &deadline](absl::string_view what) {
+    // gRPC also reports a call whose deadline has passed as cancelled: that one timed out.
+    if (cancelled != nullptr && absl::Now() < deadline && cancelled()) {
       return absl::CancelledError(absl::StrCat("the call was cancelled while ", what));
     }
     return absl::UnavailableError(what);
@@ -432,7 +454,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         if (accepted.digest == item.digest) {
           result->set_outcome(v1::ITEM_OUTCOME_DUPLICATE);
           result->set_event_id(id);
-          metrics_->City(item.verdict.metrics_city).duplicate->Increment();
+          duplicate_cities.push_back(item.verdict.metrics_city);
           claims_.Release(id);
           continue;
         }
@@ -523,9 +545,11 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
           if (reports[index].reported) continue;
           const Item& item = *produced[index];
           Slot& slot = batch->slots[index];
-          slot.late_entry = {item.verdict.event_id, item.digest, absl::ToUnixMicros(now)};
-          slot.late_conflict = item.conflict;
-          slot.late_metrics_city = item.verdict.metrics_city;
+          slot.unanswered = {.entry = {item.verdict.event_id, item.digest, absl::ToUnixMicros(now)},
+                             .conflict = item.conflict,
+                             .metrics_city = item.verdict.metrics_city,
+                             .flagged_late = item.verdict.late,
+                             .cross_city = IsCrossCity(*item.upload)};
         }
       }
       batch->abandoned = true;
@@ -553,11 +577,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       result->set_outcome(v1::ITEM_OUTCOME_ACCEPTED);
       result->set_event_id(item.verdict.event_id);
       result->set_late(item.verdict.late);
-      IngestMetrics::CityCounters& city = metrics_->City(item.verdict.metrics_city);
-      city.accepted->Increment();
-      if (item.verdict.late) city.late->Increment();
-      const v1::TxnCommon& txn = *txn::CommonOf(*item.upload);
-      if (txn.issuer_city() != txn.acquirer_city()) city.cross_city->Increment();
+      CountAccepted(item.verdict.metrics_city, item.verdict.late, IsCrossCity(*item.upload));
     }
     // Kafka has these records; a crash right here must not let a retry append them again (the
     // next start catches the index up from the log: dedup_catch_up.h).
@@ -599,6 +619,8 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     city.rejected->Increment();
     metrics_->rejected.WithLabels({rejection.rule, city.label}).Increment();
   }
+  for (uint32_t metrics_city : duplicate_cities)
+    metrics_->City(metrics_city).duplicate->Increment();
   for (const v1::ItemResult& result : response.results()) {
     switch (result.outcome()) {
       case v1::ITEM_OUTCOME_ACCEPTED:

@@ -169,6 +169,8 @@ class Ingestor {
                            const std::string& value);
   void OnDelivery(Slot& slot, const event_log::DeliveryResult& result);
   void RecordDurable(const std::vector<DedupEntry>& entries);
+  // A transaction Kafka has taken (in time for its call or not), in the accepted counters.
+  void CountAccepted(uint32_t metrics_city, bool flagged_late, bool cross_city);
   // A conflict Kafka has taken: keeps the evidence and counts it, once per content.
   void KeepEvidence(const std::string& event_id, const ingest_storage::ConflictEvidence& evidence,
                     uint32_t metrics_city);
