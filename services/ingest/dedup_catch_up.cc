@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,8 @@ absl::StatusOr<T> RetryUnavailable(absl::Time deadline,
 absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfig& kafka,
                                                const std::string& topic, DedupIndex* dedup,
                                                int64_t since_us, int64_t horizon_start_us,
-                                               absl::Duration timeout) {
+                                               absl::Duration timeout,
+                                               const CatchUpProgressFn& on_progress) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<std::unique_ptr<event_log::PartitionConsumer>> consumer =
       event_log::PartitionConsumer::Create(kafka, "tongka-ingest-catch-up");
@@ -94,6 +96,8 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
   for (const event_log::StartPosition& position : positions) {
     next[position.topic_partition.partition] = position.next_offset;
   }
+  std::map<int32_t, int64_t> newest_replayed_us;  // per partition, once it has replayed an event
+  int64_t reported_us = 0;
   v1::Event event;
   v1::TransactionUpload upload;
   while (!next.empty()) {
@@ -116,8 +120,13 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
       it->second = record.offset + 1;
       ++stats.records_read;
       upload.Clear();
-      if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
-          !UploadOf(event, &upload) || event.recorded_at_us() < horizon_start_us) {
+      if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size()))) {
+        ++stats.skipped;
+        continue;
+      }
+      int64_t& newest = newest_replayed_us[record.partition];
+      newest = std::max(newest, event.recorded_at_us());
+      if (!UploadOf(event, &upload) || event.recorded_at_us() < horizon_start_us) {
         ++stats.skipped;
         continue;
       }
@@ -141,7 +150,49 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
     for (auto it = next.begin(); it != next.end();) {
       it = it->second >= ends[it->first] ? next.erase(it) : std::next(it);
     }
+    // Progress: the partitions still being replayed, each as far as its newest event.
+    std::optional<int64_t> through;
+    for (const auto& [partition, unused] : next) {
+      auto newest = newest_replayed_us.find(partition);
+      if (newest == newest_replayed_us.end()) {
+        through.reset();
+        break;
+      }
+      through = std::min(through.value_or(newest->second), newest->second);
+    }
+    if (on_progress != nullptr && through.has_value() && *through > reported_us) {
+      if (absl::Status kept = on_progress(*through); !kept.ok()) return kept;
+      reported_us = *through;
+    }
   }
+  return stats;
+}
+
+absl::StatusOr<CatchUpStats> CatchUpBeforeServing(const event_log::KafkaClientConfig& kafka,
+                                                  const std::string& topic, DedupIndex* dedup,
+                                                  const CatchUpWindow& window) {
+  absl::StatusOr<std::optional<int64_t>> newest = dedup->NewestRecordedAtUs();
+  if (!newest.ok()) return newest.status();
+  // Set while something Kafka may have could be missing from the index: a catch-up that stopped
+  // partway, a failed index write or delivery report of the last run.
+  absl::StatusOr<std::optional<int64_t>> mark = dedup->CatchUpMarkUs();
+  if (!mark.ok()) return mark.status();
+  const absl::Time horizon_start = window.now - window.horizon;
+  absl::Time since = newest->has_value() ? absl::FromUnixMicros(**newest) - window.margin
+                                         : horizon_start;  // empty: rebuild the whole horizon
+  if (mark->has_value()) since = std::min(since, absl::FromUnixMicros(**mark) - window.margin);
+  since = std::max(since, horizon_start);
+  // Until it has got further, a catch-up that stops restarts here.
+  const int64_t floor_us = absl::ToUnixMicros(since + window.margin);
+  if (absl::Status kept = dedup->SetCatchUpMark(floor_us); !kept.ok()) return kept;
+  absl::StatusOr<CatchUpStats> stats = CatchUpDedupIndex(
+      kafka, topic, dedup, absl::ToUnixMicros(since), absl::ToUnixMicros(horizon_start),
+      window.timeout, [dedup, floor_us](int64_t replayed_through_us) {
+        return dedup->SetCatchUpMark(std::max(floor_us, replayed_through_us));
+      });
+  if (!stats.ok()) return stats.status();
+  if (absl::Status cleared = dedup->SetCatchUpMark(std::nullopt); !cleared.ok()) return cleared;
+  stats->since = since;
   return stats;
 }
 

@@ -88,6 +88,7 @@ bool ValidEventId(absl::string_view event_id) {
 
 constexpr absl::string_view kMarkPrefix = "hw/";
 constexpr absl::string_view kNewestKey = "dedup_newest_recorded_at_us";
+constexpr absl::string_view kCatchUpMarkKey = "dedup_catch_up_mark_us";
 
 // Canonical decimal only (as TxnEventId writes it): "07", "+7" or " 7" would share 7's entry.
 bool ParseSeq(absl::string_view digits, uint64_t* seq) {
@@ -406,20 +407,91 @@ absl::Status DedupIndex::UpgradeFromV1(state_store::StateStore& store) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A stamp written with EncodeMark under `key`, nullopt when there is none.
+absl::StatusOr<std::optional<int64_t>> ReadStamp(const state_store::StateStore& store,
+                                                 absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> stored = store.Get(key);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<int64_t>();
+  CHECK_EQ((*stored)->size(), 8u) << "corrupt " << key;
+  uint64_t value = 0;
+  for (unsigned char c : **stored) value = (value << 8) | c;
+  return std::optional<int64_t>(static_cast<int64_t>(value));
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<int64_t>> DedupIndex::NewestRecordedAtUs() const {
   absl::MutexLock lock(&newest_mu_);
   if (!newest_loaded_) {
-    absl::StatusOr<std::optional<std::string>> stored = store_->Get(kNewestKey);
+    absl::StatusOr<std::optional<int64_t>> stored = ReadStamp(*store_, kNewestKey);
     if (!stored.ok()) return stored.status();
-    if (stored->has_value()) {
-      CHECK_EQ((*stored)->size(), 8u) << "corrupt " << kNewestKey;
-      uint64_t value = 0;
-      for (unsigned char c : **stored) value = (value << 8) | c;
-      newest_us_ = static_cast<int64_t>(value);
-    }
+    newest_us_ = *stored;
     newest_loaded_ = true;
   }
   return newest_us_;
+}
+
+absl::Status DedupIndex::LoadMarkLocked() const {
+  if (mark_loaded_) return absl::OkStatus();
+  absl::StatusOr<std::optional<int64_t>> stored = ReadStamp(*store_, kCatchUpMarkKey);
+  if (!stored.ok()) return stored.status();
+  mark_us_ = *stored;
+  mark_loaded_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status DedupIndex::WriteMarkLocked(std::optional<int64_t> mark_us) {
+  state_store::StateBatch batch(store_);
+  if (mark_us.has_value()) {
+    CHECK_GT(*mark_us, 0);
+    batch.Put(kCatchUpMarkKey, EncodeMark(static_cast<uint64_t>(*mark_us)));
+  } else {
+    batch.Delete(kCatchUpMarkKey);
+  }
+  if (absl::Status committed = store_->Commit(batch); !committed.ok()) return committed;
+  mark_us_ = mark_us;
+  mark_loaded_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<int64_t>> DedupIndex::CatchUpMarkUs() const {
+  absl::MutexLock lock(&mark_mu_);
+  if (absl::Status loaded = LoadMarkLocked(); !loaded.ok()) return loaded;
+  if (unwritten_mark_us_.has_value()) return unwritten_mark_us_;
+  return mark_us_;
+}
+
+void DedupIndex::NoteUnresolved(int64_t recorded_at_us) {
+  absl::MutexLock lock(&mark_mu_);
+  if (unwritten_mark_us_.has_value() && *unwritten_mark_us_ <= recorded_at_us) return;
+  if (LoadMarkLocked().ok() && mark_us_.has_value() && *mark_us_ <= recorded_at_us) return;
+  unwritten_mark_us_ = recorded_at_us;
+  if (!mark_loaded_) return;  // written by PersistCatchUpMark once the store answers
+  if (absl::Status written = WriteMarkLocked(recorded_at_us); !written.ok()) {
+    LOG_EVERY_N(ERROR, 100) << "dedup index: could not write the catch-up mark (retried): "
+                            << written;
+    return;
+  }
+  unwritten_mark_us_.reset();
+}
+
+absl::Status DedupIndex::PersistCatchUpMark() {
+  absl::MutexLock lock(&mark_mu_);
+  if (!unwritten_mark_us_.has_value()) return absl::OkStatus();
+  if (absl::Status loaded = LoadMarkLocked(); !loaded.ok()) return loaded;
+  if (!mark_us_.has_value() || *unwritten_mark_us_ < *mark_us_) {
+    if (absl::Status written = WriteMarkLocked(unwritten_mark_us_); !written.ok()) return written;
+  }
+  unwritten_mark_us_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status DedupIndex::SetCatchUpMark(std::optional<int64_t> recorded_at_us) {
+  absl::MutexLock lock(&mark_mu_);
+  return WriteMarkLocked(recorded_at_us);  // a lower unwritten mark stays, to be written
 }
 
 absl::StatusOr<DedupIndex::ConflictRecorded> DedupIndex::RecordConflict(

@@ -159,6 +159,24 @@ class DedupIndex {
   // index. Where catching the index up from the log starts (dedup_catch_up.h).
   absl::StatusOr<std::optional<int64_t>> NewestRecordedAtUs() const;
 
+  // The catch-up mark (UTC microseconds, the recorded_at clock): the next catch-up starts no later
+  // than this, whatever the newest entry. nullopt when nothing is unresolved. It is set
+  //   - when a record Kafka may hold could be missing from the index while the service runs (an
+  //     index write that failed, a delivery report that failed although the broker may have
+  //     written the record): NoteUnresolved, which only lowers it;
+  //   - by the catch-up itself, to where it has got to, so one that stops partway (a crash, its
+  //     timeout) resumes there and not after the entries of its fastest partition:
+  //     SetCatchUpMark, then cleared by it once everything is replayed.
+  absl::StatusOr<std::optional<int64_t>> CatchUpMarkUs() const;
+  // Lowers the mark to `recorded_at_us` and writes it; a write that fails is retried by the next
+  // call or by PersistCatchUpMark (and a restart before then still starts early enough: the
+  // newest entry is at most a call's wait past it).
+  void NoteUnresolved(int64_t recorded_at_us);
+  // Writes a lowered mark whose write failed before; OK when there is none.
+  absl::Status PersistCatchUpMark();
+  // Sets the mark (nullopt clears it), raising it too: for the catch-up, before serving.
+  absl::Status SetCatchUpMark(std::optional<int64_t> recorded_at_us);
+
  private:
   static constexpr int kShards = 16;
   struct Shard {
@@ -183,6 +201,15 @@ class DedupIndex {
   mutable absl::Mutex newest_mu_;
   mutable std::optional<int64_t> newest_us_ ABSL_GUARDED_BY(newest_mu_);
   mutable bool newest_loaded_ ABSL_GUARDED_BY(newest_mu_) = false;
+  // The catch-up mark as written (loaded once), and a lower one not written yet. Writes are made
+  // under the lock, so a lower mark is never overwritten by a higher one written later.
+  mutable absl::Mutex mark_mu_;
+  mutable std::optional<int64_t> mark_us_ ABSL_GUARDED_BY(mark_mu_);
+  mutable bool mark_loaded_ ABSL_GUARDED_BY(mark_mu_) = false;
+  std::optional<int64_t> unwritten_mark_us_ ABSL_GUARDED_BY(mark_mu_);
+  absl::Status LoadMarkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
+  absl::Status WriteMarkLocked(std::optional<int64_t> mark_us)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
 };
 
 }  // namespace tongka::ingest

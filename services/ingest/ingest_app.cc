@@ -135,32 +135,32 @@ absl::Status IngestApp::CheckTopics() {
 }
 
 absl::Status IngestApp::CatchUp(const event_log::KafkaClientConfig& kafka) {
-  absl::StatusOr<std::optional<int64_t>> newest = dedup_->NewestRecordedAtUs();
-  if (!newest.ok()) return newest.status();
-  const absl::Time now = now_();
-  const absl::Time horizon_start = now - config_.limits.dedup_horizon;
   // A record can wait in the producer for kafka_message_timeout before Kafka acknowledges it,
   // and producer timestamps may lead or lag recorded_at by the allowed skew.
-  const absl::Duration margin = config_.kafka_message_timeout + config_.limits.future_skew_max;
-  const absl::Time since = newest->has_value()
-                               ? absl::FromUnixMicros(**newest) - margin
-                               : horizon_start;  // an empty index: rebuild the whole horizon
-  absl::StatusOr<CatchUpStats> stats = CatchUpDedupIndex(
-      kafka, config_.topic, dedup_.get(), absl::ToUnixMicros(std::max(since, horizon_start)),
-      absl::ToUnixMicros(horizon_start), config_.dedup_catch_up_timeout);
+  absl::StatusOr<CatchUpStats> stats = CatchUpBeforeServing(
+      kafka, config_.topic, dedup_.get(),
+      {.now = now_(),
+       .horizon = config_.limits.dedup_horizon,
+       .margin = config_.kafka_message_timeout + config_.limits.future_skew_max,
+       .timeout = config_.dedup_catch_up_timeout});
   if (!stats.ok()) {
     return absl::Status(stats.status().code(), absl::StrCat("dedup catch-up from ", config_.topic,
                                                             ": ", stats.status().message()));
   }
   LOG(INFO) << "dedup index caught up from " << config_.topic << " since "
-            << absl::FormatTime(since) << ": " << stats->records_read << " records read, "
+            << absl::FormatTime(stats->since) << ": " << stats->records_read << " records read, "
             << stats->recorded << " transactions recorded";
   return absl::OkStatus();
 }
 
 void IngestApp::PruneLoop() {
   while (!stop_pruning_.WaitForNotificationWithTimeout(config_.prune_interval)) {
-    const absl::Time cutoff = now_() - config_.limits.dedup_horizon;
+    // A call validates a device time against its own clock reading and looks the id up as much
+    // as ack_timeout later: an entry just past the horizon then must still be there.
+    const absl::Time cutoff = now_() - config_.limits.dedup_horizon - config_.ack_timeout;
+    if (absl::Status written = dedup_->PersistCatchUpMark(); !written.ok()) {
+      LOG(WARNING) << "dedup catch-up mark still unwritten (retried next interval): " << written;
+    }
     for (;;) {
       // Steps of 5,000 ids: commits wait for each step (a few milliseconds).
       absl::StatusOr<int64_t> pruned = dedup_->Prune(cutoff, 5000);

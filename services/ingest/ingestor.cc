@@ -152,6 +152,7 @@ struct Ingestor::Batch {
   };
   // The call's reference and one per record produced and not yet reported.
   std::atomic<int> refs{1};
+  int64_t recorded_at_us = 0;  // the records' recorded_at
   // Sized before anything is produced and never resized: reports point at their slot.
   std::vector<Slot> slots;
   absl::Mutex mu;
@@ -236,6 +237,10 @@ void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
     // Kafka has these transactions, so they stay ACCEPTED; without the entries a retry would
     // append a second copy, which consumers drop by event_id. Counted, never silent.
     metrics_->dedup_write_errors.Increment(entries.size());
+    // The next start must catch these up from the log, however much is recorded after them.
+    int64_t oldest_us = entries.front().recorded_at_us;
+    for (const DedupEntry& entry : entries) oldest_us = std::min(oldest_us, entry.recorded_at_us);
+    dedup_->NoteUnresolved(oldest_us);
     LOG(ERROR) << "dedup index write failed for " << entries.size()
                << " acknowledged transactions (a retry may append duplicates): " << recorded;
   }
@@ -244,10 +249,13 @@ void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
 void Ingestor::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
   metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - slot.produced_at));
   metrics_->inflight.Add(-1);
+  Batch* batch = slot.batch;
   if (!result.status.ok()) {
     metrics_->kafka_delivery_errors.WithLabels({CodeLabel(result.status.code())}).Increment();
+    // The broker may have written it all the same (a timeout): the next start catches up from
+    // before it.
+    dedup_->NoteUnresolved(batch->recorded_at_us);
   }
-  Batch* batch = slot.batch;
   bool settle_here = false;
   {
     absl::MutexLock lock(&batch->mu);
@@ -422,6 +430,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
     std::vector<Item> blocked;
     std::vector<const Item*> produced;  // by delivery slot
     std::unique_ptr<Batch, BatchUnref> batch(new Batch);
+    batch->recorded_at_us = absl::ToUnixMicros(now);
     batch->slots.resize(todo.size());
     {
       absl::MutexLock lock(&batch->mu);
