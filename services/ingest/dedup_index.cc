@@ -460,8 +460,9 @@ absl::Status DedupIndex::WriteMarkLocked(std::optional<int64_t> mark_us) {
 absl::StatusOr<std::optional<int64_t>> DedupIndex::CatchUpMarkUs() const {
   absl::MutexLock lock(&mark_mu_);
   if (absl::Status loaded = LoadMarkLocked(); !loaded.ok()) return loaded;
-  if (unwritten_mark_us_.has_value()) return unwritten_mark_us_;
-  return mark_us_;
+  if (!unwritten_mark_us_.has_value()) return mark_us_;
+  if (!mark_us_.has_value()) return unwritten_mark_us_;
+  return std::min(*mark_us_, *unwritten_mark_us_);
 }
 
 void DedupIndex::NoteUnresolved(int64_t recorded_at_us) {
