@@ -70,10 +70,10 @@ TEST(IngestNoLossTest, BrokerRestartedMidUploadEveryAckedTxnExactlyOnce) {
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(absl::StrContains(refused.status().message(), ingest::kConflictTopic))
       << refused.status();
-  ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                                      {{.name = ingest::kConflictTopic, .partitions = 8}},
-                                      absl::Seconds(60))
-                  .ok());
+  const absl::Status conflict_topic = event_log::EnsureTopics(
+      {.bootstrap_servers = bootstrap}, {{.name = ingest::kConflictTopic, .partitions = 8}},
+      absl::Seconds(60));
+  ASSERT_TRUE(conflict_topic.ok()) << conflict_topic;
   auto app = ingest::IngestApp::Create(config);
   ASSERT_TRUE(app.ok()) << app.status();
   const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());

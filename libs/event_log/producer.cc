@@ -37,6 +37,8 @@ class Producer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::Ev
     result.status = KafkaErrorToStatus(message.err(), "delivery");
     result.partition = message.partition();
     result.offset = message.offset();
+    result.possibly_persisted = message.err() != RdKafka::ERR_NO_ERROR &&
+                                message.status() != RdKafka::Message::MSG_STATUS_NOT_PERSISTED;
     target->OnDelivery(result);
   }
 

@@ -47,6 +47,10 @@ struct DeliveryResult {
   absl::Status status;
   int32_t partition = -1;
   int64_t offset = -1;
+  // For a failed report: whether the broker may have written the record all the same (it was
+  // sent, and the answer timed out or was lost), as librdkafka's message status says. False for
+  // one that never left the producer (timed out in its queue, purged before sending).
+  bool possibly_persisted = false;
 };
 
 using DeliveryCallback = std::function<void(const DeliveryResult&)>;

@@ -56,6 +56,17 @@ absl::StatusOr<T> RetryUnavailable(absl::Time deadline,
 
 }  // namespace
 
+std::optional<int64_t> ReplayedThroughUs(const std::map<int32_t, int64_t>& newest_replayed_us,
+                                         const std::map<int32_t, int64_t>& still_replaying) {
+  std::optional<int64_t> through;
+  for (const auto& [partition, unused] : still_replaying) {
+    auto newest = newest_replayed_us.find(partition);
+    if (newest == newest_replayed_us.end()) return std::nullopt;  // no event of it replayed yet
+    through = std::min(through.value_or(newest->second), newest->second);
+  }
+  return through;
+}
+
 absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfig& kafka,
                                                const std::string& topic, DedupIndex* dedup,
                                                int64_t since_us, int64_t horizon_start_us,
@@ -150,16 +161,7 @@ absl::StatusOr<CatchUpStats> CatchUpDedupIndex(const event_log::KafkaClientConfi
     for (auto it = next.begin(); it != next.end();) {
       it = it->second >= ends[it->first] ? next.erase(it) : std::next(it);
     }
-    // Progress: the partitions still being replayed, each as far as its newest event.
-    std::optional<int64_t> through;
-    for (const auto& [partition, unused] : next) {
-      auto newest = newest_replayed_us.find(partition);
-      if (newest == newest_replayed_us.end()) {
-        through.reset();
-        break;
-      }
-      through = std::min(through.value_or(newest->second), newest->second);
-    }
+    const std::optional<int64_t> through = ReplayedThroughUs(newest_replayed_us, next);
     if (on_progress != nullptr && through.has_value() && *through > reported_us) {
       if (absl::Status kept = on_progress(*through); !kept.ok()) return kept;
       reported_us = *through;

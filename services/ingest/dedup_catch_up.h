@@ -28,6 +28,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -66,6 +68,12 @@ absl::StatusOr<CatchUpStats> CatchUpBeforeServing(const event_log::KafkaClientCo
 // Every record not replayed yet was appended after those, so it was recorded no earlier than
 // this minus how long a record can wait in the producer. An error stops the catch-up.
 using CatchUpProgressFn = std::function<absl::Status(int64_t replayed_through_us)>;
+
+// That progress: the least of `newest_replayed_us` (partition -> newest recorded_at replayed)
+// over the partitions in `still_replaying` (partition -> next offset), nullopt while one of them
+// has replayed no event, or when none is left.
+std::optional<int64_t> ReplayedThroughUs(const std::map<int32_t, int64_t>& newest_replayed_us,
+                                         const std::map<int32_t, int64_t>& still_replaying);
 
 // Records every transaction appended to `topic` since `since_us` (UTC microseconds), up to the
 // log end as it was when the call started. Entries recorded before `horizon_start_us` are

@@ -120,8 +120,10 @@ TEST_F(DedupCatchUpTest, ACatchUpThatStoppedPartwayResumesWhereItBegan) {
   absl::SleepFor(absl::Seconds(3));
   const v1::Event y = TapEvent("310000-BUS-000002", 1);
   Append(y, 1);
-  // A rebuild of the empty index stops (its timeout) after its first commit held partition 1's
-  // records only: y is recorded, the newest entry is y's, x is not.
+  // A rebuild of the empty index stops (its timeout, here before its first poll). What a rebuild
+  // stopped after a first commit that held partition 1's records only leaves is then made by
+  // hand: y recorded, the newest entry y's, x not. (How far the mark follows the partitions is
+  // ReplayedThroughUsTest's.)
   auto stopped = CatchUp(absl::ZeroDuration());
   ASSERT_EQ(stopped.status().code(), absl::StatusCode::kDeadlineExceeded) << stopped.status();
   auto mark = index_->CatchUpMarkUs();
@@ -166,6 +168,16 @@ TEST_F(DedupCatchUpTest, ARecordTheIndexFailedToKeepIsCaughtUpAtTheNextStart) {
   auto mark = index_->CatchUpMarkUs();
   ASSERT_TRUE(mark.ok());
   EXPECT_FALSE(mark->has_value());
+}
+
+TEST(ReplayedThroughUsTest, TheSlowestPartitionStillReplayingSetsIt) {
+  // Partition 0 has got to 500, partition 1 to 900, partition 2 is done (at 100).
+  const std::map<int32_t, int64_t> newest = {{0, 500}, {1, 900}, {2, 100}};
+  EXPECT_EQ(ReplayedThroughUs(newest, {{0, 7}, {1, 9}}), 500);
+  EXPECT_EQ(ReplayedThroughUs(newest, {{1, 9}}), 900);
+  // One still replaying that has replayed nothing holds it back; none left: nothing to say.
+  EXPECT_EQ(ReplayedThroughUs(newest, {{0, 7}, {3, 0}}), std::nullopt);
+  EXPECT_EQ(ReplayedThroughUs(newest, {}), std::nullopt);
 }
 
 TEST_F(DedupCatchUpTest, TheMarkOnlyGoesDownWhileServing) {

@@ -340,7 +340,24 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
   if (!known.ok()) return known.status();
   const bool newer = !known->has_value() || newest_us > **known;
   if (newer) batch.Put(kNewestKey, EncodeMark(static_cast<uint64_t>(newest_us)));
+  // A lowered catch-up mark not written yet goes in the same commit: the newest entry must not
+  // move past an unresolved record without it. (The lock is held through the commit so that a
+  // lower mark written meanwhile is not overwritten.)
+  absl::ReleasableMutexLock mark_lock(&mark_mu_);
+  std::optional<int64_t> carried_mark;
+  if (unwritten_mark_us_.has_value() && LoadMarkLocked().ok() &&
+      (!mark_us_.has_value() || *unwritten_mark_us_ < *mark_us_)) {
+    carried_mark = unwritten_mark_us_;
+    batch.Put(kCatchUpMarkKey, EncodeMark(static_cast<uint64_t>(*carried_mark)));
+  } else {
+    mark_lock.Release();
+  }
   if (absl::Status committed = store_->Commit(batch); !committed.ok()) return committed;
+  if (carried_mark.has_value()) {
+    mark_us_ = carried_mark;
+    unwritten_mark_us_.reset();
+    mark_lock.Release();
+  }
   if (newer) {
     absl::MutexLock lock(&newest_mu_);
     newest_us_ = newest_us;
@@ -467,20 +484,17 @@ absl::StatusOr<std::optional<int64_t>> DedupIndex::CatchUpMarkUs() const {
 
 void DedupIndex::NoteUnresolved(int64_t recorded_at_us) {
   absl::MutexLock lock(&mark_mu_);
-  if (unwritten_mark_us_.has_value() && *unwritten_mark_us_ <= recorded_at_us) return;
-  if (LoadMarkLocked().ok() && mark_us_.has_value() && *mark_us_ <= recorded_at_us) return;
-  unwritten_mark_us_ = recorded_at_us;
-  if (!mark_loaded_) return;  // written by PersistCatchUpMark once the store answers
-  if (absl::Status written = WriteMarkLocked(recorded_at_us); !written.ok()) {
+  if (!unwritten_mark_us_.has_value() || recorded_at_us < *unwritten_mark_us_) {
+    unwritten_mark_us_ = recorded_at_us;
+  }
+  // Written now, or by the next call, the next Record or PersistCatchUpMark.
+  if (absl::Status written = WriteUnwrittenMarkLocked(); !written.ok()) {
     LOG_EVERY_N(ERROR, 100) << "dedup index: could not write the catch-up mark (retried): "
                             << written;
-    return;
   }
-  unwritten_mark_us_.reset();
 }
 
-absl::Status DedupIndex::PersistCatchUpMark() {
-  absl::MutexLock lock(&mark_mu_);
+absl::Status DedupIndex::WriteUnwrittenMarkLocked() {
   if (!unwritten_mark_us_.has_value()) return absl::OkStatus();
   if (absl::Status loaded = LoadMarkLocked(); !loaded.ok()) return loaded;
   if (!mark_us_.has_value() || *unwritten_mark_us_ < *mark_us_) {
@@ -488,6 +502,11 @@ absl::Status DedupIndex::PersistCatchUpMark() {
   }
   unwritten_mark_us_.reset();
   return absl::OkStatus();
+}
+
+absl::Status DedupIndex::PersistCatchUpMark() {
+  absl::MutexLock lock(&mark_mu_);
+  return WriteUnwrittenMarkLocked();
 }
 
 absl::Status DedupIndex::SetCatchUpMark(std::optional<int64_t> recorded_at_us) {

@@ -168,9 +168,9 @@ class DedupIndex {
   //     timeout) resumes there and not after the entries of its fastest partition:
   //     SetCatchUpMark, then cleared by it once everything is replayed.
   absl::StatusOr<std::optional<int64_t>> CatchUpMarkUs() const;
-  // Lowers the mark to `recorded_at_us` and writes it; a write that fails is retried by the next
-  // call or by PersistCatchUpMark (and a restart before then still starts early enough: the
-  // newest entry is at most a call's wait past it).
+  // Lowers the mark to `recorded_at_us` and writes it. A write that fails is retried by the next
+  // call and by PersistCatchUpMark, and goes into the next Record's commit: the newest entry
+  // never moves past the unresolved record without the mark.
   void NoteUnresolved(int64_t recorded_at_us);
   // Writes a lowered mark whose write failed before; OK when there is none.
   absl::Status PersistCatchUpMark();
@@ -210,6 +210,8 @@ class DedupIndex {
   absl::Status LoadMarkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
   absl::Status WriteMarkLocked(std::optional<int64_t> mark_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
+  // Writes unwritten_mark_us_ when it is below the written mark, then forgets it.
+  absl::Status WriteUnwrittenMarkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
 };
 
 }  // namespace tongka::ingest

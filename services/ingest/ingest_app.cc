@@ -212,6 +212,12 @@ void IngestApp::Shutdown(absl::Time deadline) {
     stop_pruning_.Notify();
     pruner_.join();
   }
+  // The purge's failed reports may have lowered the catch-up mark after the pruner last wrote it.
+  if (dedup_ != nullptr) {
+    if (absl::Status written = dedup_->PersistCatchUpMark(); !written.ok()) {
+      LOG(ERROR) << "dedup catch-up mark not written at shutdown: " << written;
+    }
+  }
   if (exposer_ != nullptr) exposer_->Stop();
 }
 

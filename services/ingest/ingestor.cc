@@ -129,6 +129,7 @@ struct Ingestor::Slot final : event_log::DeliveryTarget {
   Ingestor* ingestor = nullptr;
   Batch* batch = nullptr;
   int index = 0;
+  bool conflict = false;  // a TxnConflict for tongka.txn.conflicts, not a transaction
   absl::Time produced_at;
   // Filled by the call when it stops waiting with this record unreported (under batch->mu, before
   // it sets `abandoned`): what the late report needs to settle and count the record itself, once
@@ -252,9 +253,10 @@ void Ingestor::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
   Batch* batch = slot.batch;
   if (!result.status.ok()) {
     metrics_->kafka_delivery_errors.WithLabels({CodeLabel(result.status.code())}).Increment();
-    // The broker may have written it all the same (a timeout): the next start catches up from
-    // before it.
-    dedup_->NoteUnresolved(batch->recorded_at_us);
+    // The broker may have written it all the same (sent, the answer lost): the next start
+    // catches up from before it. (Conflicts are not in tongka.txn: the evidence is kept by the
+    // retry, which publishes again.)
+    if (result.possibly_persisted && !slot.conflict) dedup_->NoteUnresolved(batch->recorded_at_us);
   }
   bool settle_here = false;
   {
@@ -493,6 +495,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
       slot.ingestor = this;
       slot.batch = batch.get();
       slot.index = static_cast<int>(produced.size());
+      slot.conflict = item.conflict != nullptr;
       {
         absl::MutexLock lock(&batch->mu);
         ++batch->outstanding;
