@@ -345,9 +345,9 @@ absl::Status DedupIndex::Record(const std::vector<DedupEntry>& entries) {
   // lower mark written meanwhile is not overwritten.)
   absl::ReleasableMutexLock mark_lock(&mark_mu_);
   std::optional<int64_t> carried_mark;
-  if (unwritten_mark_us_.has_value() && LoadMarkLocked().ok() &&
-      (!mark_us_.has_value() || *unwritten_mark_us_ < *mark_us_)) {
-    carried_mark = unwritten_mark_us_;
+  if (absl::StatusOr<std::optional<int64_t>> to_write = MarkToWriteLocked();
+      to_write.ok() && to_write->has_value()) {
+    carried_mark = *to_write;
     batch.Put(kCatchUpMarkKey, EncodeMark(static_cast<uint64_t>(*carried_mark)));
   } else {
     mark_lock.Release();
@@ -494,12 +494,21 @@ void DedupIndex::NoteUnresolved(int64_t recorded_at_us) {
   }
 }
 
-absl::Status DedupIndex::WriteUnwrittenMarkLocked() {
-  if (!unwritten_mark_us_.has_value()) return absl::OkStatus();
+absl::StatusOr<std::optional<int64_t>> DedupIndex::MarkToWriteLocked() {
+  if (!unwritten_mark_us_.has_value()) return std::nullopt;
   if (absl::Status loaded = LoadMarkLocked(); !loaded.ok()) return loaded;
-  if (!mark_us_.has_value() || *unwritten_mark_us_ < *mark_us_) {
-    if (absl::Status written = WriteMarkLocked(unwritten_mark_us_); !written.ok()) return written;
+  if (mark_us_.has_value() && *mark_us_ <= *unwritten_mark_us_) {
+    unwritten_mark_us_.reset();  // the written mark already starts earlier
+    return std::nullopt;
   }
+  return unwritten_mark_us_;
+}
+
+absl::Status DedupIndex::WriteUnwrittenMarkLocked() {
+  absl::StatusOr<std::optional<int64_t>> to_write = MarkToWriteLocked();
+  if (!to_write.ok()) return to_write.status();
+  if (!to_write->has_value()) return absl::OkStatus();
+  if (absl::Status written = WriteMarkLocked(*to_write); !written.ok()) return written;
   unwritten_mark_us_.reset();
   return absl::OkStatus();
 }

@@ -210,7 +210,10 @@ class DedupIndex {
   absl::Status LoadMarkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
   absl::Status WriteMarkLocked(std::optional<int64_t> mark_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
-  // Writes unwritten_mark_us_ when it is below the written mark, then forgets it.
+  // unwritten_mark_us_ when it is below the written mark; otherwise forgets it (nullopt).
+  absl::StatusOr<std::optional<int64_t>> MarkToWriteLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
+  // Writes MarkToWriteLocked's mark, then forgets it.
   absl::Status WriteUnwrittenMarkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mark_mu_);
 };
 
