@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -35,6 +36,23 @@ int64_t RoundedFeeFen(int64_t amount_fen, int32_t bp) {
   // amount_fen < 2^63 / 10^4 for any real fare; the CHECK guards the multiplication.
   CHECK_LT(amount_fen, int64_t{1} << 48) << "amount beyond any fare";
   return (amount_fen * bp + kBasisPointsMax / 2) / kBasisPointsMax;
+}
+
+RefundReversal ReverseRefund(const RefundedSoFar& so_far, int64_t amount_fen,
+                             int64_t original_amount_fen, int32_t bp) {
+  DCHECK_GT(amount_fen, 0);
+  DCHECK_GE(so_far.refunded_fen, 0);
+  RefundReversal out;
+  out.refund_fen = amount_fen;
+  if (original_amount_fen > 0) {
+    out.refund_fen =
+        std::max<int64_t>(0, std::min(amount_fen, original_amount_fen - so_far.refunded_fen));
+  }
+  // F is RoundedFeeFen(R, bp) for a record this rule wrote (bp is kept per tap), so the
+  // difference is never negative; the floor only guards a record written otherwise.
+  out.fee_fen = std::max<int64_t>(
+      0, RoundedFeeFen(so_far.refunded_fen + out.refund_fen, bp) - so_far.fee_reversed_fen);
+  return out;
 }
 
 absl::StatusOr<FeeSchedule> FeeSchedule::Parse(absl::string_view spec) {

@@ -33,6 +33,7 @@ constexpr absl::string_view kLateDeltasKey = "stats/late_deltas";
 constexpr absl::string_view kViolationsKey = "stats/invariant_violations";
 constexpr absl::string_view kMismatchesKey = "stats/report_mismatches";
 constexpr absl::string_view kLedgerUnparseableKey = "stats/ledger_unparseable";
+constexpr absl::string_view kRefundsCappedKey = "stats/refunds_capped";
 
 std::string City(uint32_t city) { return absl::StrFormat("%06u", city); }
 
@@ -131,6 +132,18 @@ bool ReadIndexEntries(absl::string_view entries, uint32_t issuer, uint32_t acqui
   return true;
 }
 
+std::string Partition4(int32_t partition) {
+  return absl::StrCat(absl::Dec(partition, absl::kZeroPad4));
+}
+
+// "rfd/<pppp>/<window>/": the taps of partition p first refunded in that window.
+std::string RefundDayPrefix(int32_t partition, absl::string_view window_id) {
+  return absl::StrCat("rfd/", Partition4(partition), "/", window_id, "/");
+}
+std::string RefundHorizonKey(int32_t partition) {
+  return absl::StrCat("rfh/", Partition4(partition));
+}
+
 bool ParseCoverage(absl::string_view text, int64_t* last, int32_t* chunk) {
   std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(text, ':');
   return absl::SimpleAtoi(parts.first, last) && absl::SimpleAtoi(parts.second, chunk);
@@ -168,6 +181,9 @@ std::string CoverageKey(absl::string_view window_id, int32_t partition) {
   return absl::StrCat("cov/", window_id, "/", partition);
 }
 std::string ReserveEventKey(uint32_t city) { return absl::StrCat("float/", City(city)); }
+std::string RefundedTapKey(int32_t partition, absl::string_view original_id) {
+  return absl::StrCat("rf/", Partition4(partition), "/", original_id);
+}
 
 // ---- cells and digests ----
 
@@ -428,6 +444,17 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   }
   int32_t hour = 0;
   const std::string& window_id = slots_.Lookup(txn.recorded_at_us, &hour);
+  RefundReversal reversal;
+  if (txn.kind == TxnKind::kRefund) {
+    absl::StatusOr<std::optional<RefundReversal>> reversed =
+        ReverseRefundOf(record, txn, window_id, batch);
+    if (!reversed.ok()) return reversed.status();
+    if (!reversed->has_value()) {
+      ++invalid_;
+      return absl::OkStatus();
+    }
+    reversal = **reversed;
+  }
   const uint32_t issuer = txn.issuer_city;
   const uint32_t acquirer = txn.acquirer_city;
   OpenCell& open = CellFor(record.partition, window_id, issuer, acquirer, hour, batch);
@@ -444,7 +471,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
           .partition = record.partition, .window = open.id.window, .hour = hour, .bucket = bucket});
     }
     AppendIndexEntry(issuer, acquirer, txn.event_id,
-                     txn.kind == TxnKind::kTap ? amount_fen : -amount_fen,
+                     txn.kind == TxnKind::kTap ? amount_fen : -reversal.refund_fen,
                      &chunks_[last->second].entries);
   }
   if (record.offset <= open.covered_up_to) {
@@ -465,9 +492,8 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
       break;
     case TxnKind::kRefund:
       cell.set_refunds(cell.refunds() + 1);
-      cell.set_refunds_fen(cell.refunds_fen() + amount_fen);
-      cell.set_fee_fen(cell.fee_fen() -
-                       fees_->FeeFen(amount_fen, acquirer, RefundedMode(txn.original_terminal_id)));
+      cell.set_refunds_fen(cell.refunds_fen() + reversal.refund_fen);
+      cell.set_fee_fen(cell.fee_fen() - reversal.fee_fen);
       AddRecordDigest(prepared, txn.event_id, &cell);
       break;
     default:  // load
@@ -478,9 +504,94 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<RefundReversal>> TxnStage::ReverseRefundOf(
+    const event_log::Record& record, const TxnView& txn, const std::string& window_id,
+    StateBatch& batch) {
+  // Refunds are rare: the fields the wire reader leaves out come from a full parse.
+  v1::Event event;
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+      !event.has_refund() || event.refund().original_terminal_id().empty()) {
+    return std::optional<RefundReversal>();
+  }
+  const v1::Refund& refund = event.refund();
+  auto pruned = refunds_pruned_for_.find(record.partition);
+  if (pruned == refunds_pruned_for_.end() || pruned->second != window_id) {
+    absl::StatusOr<absl::CivilDay> day = ParseWindowId(window_id);
+    CHECK(day.ok()) << day.status();
+    absl::Status status = PruneRefundedTaps(record.partition, *day, batch);
+    if (!status.ok()) return status;
+    refunds_pruned_for_[record.partition] = window_id;
+  }
+  const std::string original_id =
+      absl::StrCat("txn/", refund.original_terminal_id(), "/", refund.original_terminal_seq());
+  const std::string key = RefundedTapKey(record.partition, original_id);
+  absl::StatusOr<std::optional<std::string>> stored = batch.Get(key);
+  if (!stored.ok()) return stored.status();
+  RefundedTap tap;
+  if (stored->has_value()) {
+    if (!tap.ParseFromString(**stored) || tap.first_window_id().empty()) {
+      return absl::InternalError(absl::StrCat("corrupt refund record ", key));
+    }
+  } else {
+    tap.set_basis_points(
+        fees_->BasisPoints(txn.acquirer_city, RefundedMode(txn.original_terminal_id)));
+    tap.set_first_window_id(window_id);
+    batch.Put(absl::StrCat(RefundDayPrefix(record.partition, window_id), original_id), "");
+  }
+  if (tap.original_amount_fen() == 0 && refund.original_amount_fen() > 0) {
+    tap.set_original_amount_fen(refund.original_amount_fen());
+  }
+  const RefundReversal reversal = ReverseRefund(
+      {.refunded_fen = tap.refunded_fen(), .fee_reversed_fen = tap.fee_reversed_fen()},
+      txn.amount_fen, tap.original_amount_fen(), tap.basis_points());
+  DCHECK(tap.original_amount_fen() == 0 ||
+         tap.refunded_fen() + reversal.refund_fen <= tap.original_amount_fen());
+  if (reversal.refund_fen < txn.amount_fen) ++refunds_capped_;
+  tap.set_refunded_fen(tap.refunded_fen() + reversal.refund_fen);
+  tap.set_fee_reversed_fen(tap.fee_reversed_fen() + reversal.fee_fen);
+  tap.set_refunds(tap.refunds() + 1);
+  batch.Put(key, tap.SerializeAsString());
+  return std::optional<RefundReversal>(reversal);
+}
+
+absl::Status TxnStage::PruneRefundedTaps(int32_t partition, absl::CivilDay day, StateBatch& batch) {
+  const absl::CivilDay keep_from = day - kRefundHorizonWindows;
+  const std::string horizon_key = RefundHorizonKey(partition);
+  absl::StatusOr<std::optional<std::string>> stored = batch.Get(horizon_key);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value()) {
+    absl::StatusOr<absl::CivilDay> kept_from = ParseWindowId(**stored);
+    if (!kept_from.ok()) {
+      return absl::InternalError(absl::StrCat("corrupt refund horizon ", horizon_key));
+    }
+    if (*kept_from >= keep_from) return absl::OkStatus();
+    // One window at a time: each scan reads only the taps first refunded that day.
+    for (absl::CivilDay expired_day = *kept_from; expired_day < keep_from; ++expired_day) {
+      const std::string prefix = RefundDayPrefix(partition, WindowIdOf(expired_day));
+      std::vector<std::string> expired;
+      absl::Status scanned =
+          batch.ScanPrefix(prefix, [&](absl::string_view key, absl::string_view) {
+            expired.emplace_back(key);
+            return true;
+          });
+      if (!scanned.ok()) return scanned;
+      for (const std::string& key : expired) {
+        batch.Delete(RefundedTapKey(partition, absl::string_view(key).substr(prefix.size())));
+        batch.Delete(key);
+      }
+    }
+  }
+  // With no record yet, nothing older exists: the horizon starts here.
+  batch.Put(horizon_key, WindowIdOf(keep_from));
+  return absl::OkStatus();
+}
+
 absl::Status TxnStage::FinishBatch(StateBatch& batch) {
   absl::Status counted = AddToCounter(batch, kTxnInvalidKey, invalid_);
   invalid_ = 0;
+  if (!counted.ok()) return counted;
+  counted = AddToCounter(batch, kRefundsCappedKey, refunds_capped_);
+  refunds_capped_ = 0;
   if (!counted.ok()) return counted;
   // (partition, window, issuer, acquirer, hour) order: the deltas' contents and the outbox order
   // do not depend on the order records arrived in within the batch.
@@ -1014,7 +1125,8 @@ absl::StatusOr<LedgerStats> ReadStats(const StateView& view) {
                             std::pair{kViolationsKey, &stats.invariant_violations},
                             std::pair{kMismatchesKey, &stats.report_mismatches},
                             std::pair{kLedgerUnparseableKey, &stats.ledger_unparseable},
-                            std::pair{kTxnInvalidKey, &stats.txn_invalid}}) {
+                            std::pair{kTxnInvalidKey, &stats.txn_invalid},
+                            std::pair{kRefundsCappedKey, &stats.refunds_capped}}) {
     absl::StatusOr<std::optional<std::string>> value = view.get(key);
     if (!value.ok()) return value.status();
     if (value->has_value() && !absl::SimpleAtoi(**value, field)) {

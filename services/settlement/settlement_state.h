@@ -5,14 +5,16 @@
 // tap, refund and load (read with ParseTxnView, libs/txn/txn_view.h) it finds the window and hour
 // of the platform's recorded time (business_day.h), the interchange fee (fees.h, per transaction),
 // and adds it to its batch's cell (window, issuer, acquirer, hour): counts, fen, fee, and the
-// order-independent digest of the transaction ids. It indexes every tap and refund id with its
-// pair under its hour for the id drill-down, appended (StateBatch::Append) to one chunk per hour
-// and bucket of its partition's offsets: a few dozen writes per batch, none read back. FinishBatch
-// emits one SettlementDelta per (source partition, window) to the outbox, keyed by window_id, with
-// the event id "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>", where first and last
-// are the offsets of that window's first and last counted record in the batch: a resend after a
-// crash has the same id. Records the ledger already has (a rebuild after a lost volume, a partition
-// moved to a new owner) are indexed again but not re-emitted.
+// order-independent digest of the transaction ids. A refund reverses money and fee by the
+// cumulative rule of fees.h, against what earlier refunds of the same tap reversed ("rf/" keys,
+// read and written for refunds only; taps never touch them). It indexes every tap and refund id
+// with its pair under its hour for the id drill-down, appended (StateBatch::Append) to one chunk
+// per hour and bucket of its partition's offsets: a few dozen writes per batch, none read back.
+// FinishBatch emits one SettlementDelta per (source partition, window) to the outbox, keyed by
+// window_id, with the event id "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>", where
+// first and last are the offsets of that window's first and last counted record in the batch: a
+// resend after a crash has the same id. Records the ledger already has (a rebuild after a lost
+// volume, a partition moved to a new owner) are indexed again but not re-emitted.
 //
 // Stage two, WindowLedger, consumes every partition of tongka.settlement in every replica and
 // applies the same deterministic decisions, so any replica can answer any query; only the owner
@@ -48,6 +50,12 @@
 //   r/<event_id>                                    RequestOutcome of a command
 //   cov/<window>/<partition>                        "<last_offset>:<chunk>" of stage one's deltas
 //   stats/<name>                                    decimal counters
+//   rf/<pppp>/<original transaction id>             RefundedTap: what the refunds of one tap of
+//                                                   partition p reversed so far
+//   rfd/<pppp>/<window>/<original transaction id>   "" : the same tap, under the window of its
+//                                                   first refund (for the horizon's pruning)
+//   rfh/<pppp>                                      the first window still kept: rf records whose
+//                                                   first refund is older are deleted
 //
 // Determinism: no clock (times come from the events' recorded_at), ordered containers only, so
 // the same log yields the same bytes. Records that do not parse are counted and skipped.
@@ -93,6 +101,12 @@ inline constexpr size_t kCellsPerDeltaMax = 4000;
 // drill-down of one pair's hour reads the whole hour of this replica's index and keeps the pair's
 // entries.
 inline constexpr int64_t kIndexBucketOffsets = 1000;
+// How long stage one remembers what a tap's refunds reversed, in windows after its first refund.
+// When a partition's refunds reach window W, the records of taps first refunded before
+// W - kRefundHorizonWindows are deleted (in log order, so the same log keeps the same records); a
+// refund of such a tap later counts as its first. Keeps the state bounded by the refunds of the
+// horizon.
+inline constexpr int32_t kRefundHorizonWindows = 120;
 
 // ---- keys ----
 std::string WindowKey(absl::string_view window_id);
@@ -112,6 +126,8 @@ std::string OutcomeKey(absl::string_view event_id);
 // "cov/<window>/<partition>": how far the ledger has applied stage one's deltas of one tongka.txn
 // partition for one window, as "<last_offset>:<chunk>".
 std::string CoverageKey(absl::string_view window_id, int32_t partition);
+// "rf/<pppp>/<original transaction id>": the refunds of one tap so far (RefundedTap).
+std::string RefundedTapKey(int32_t partition, absl::string_view original_id);
 // The key a command's event goes to on tongka.settlement.
 std::string ReserveEventKey(uint32_t city);
 
@@ -207,6 +223,15 @@ class TxnStage : public state_store::Applier {
   // after the ledger has caught up, so after a rebuild the first read is complete.
   int64_t CoveredUpTo(state_store::StateBatch& batch, const std::string& window_id,
                       int32_t partition);
+  // What the refund in `record` (window `window_id`) reverses, by the cumulative rule of fees.h,
+  // recording it against its tap; nullopt for a refund that does not parse as an event.
+  absl::StatusOr<std::optional<RefundReversal>> ReverseRefundOf(const event_log::Record& record,
+                                                                const txn::TxnView& txn,
+                                                                const std::string& window_id,
+                                                                state_store::StateBatch& batch);
+  // Deletes the refund records of `partition` that fell out of the horizon at window `day`.
+  absl::Status PruneRefundedTaps(int32_t partition, absl::CivilDay day,
+                                 state_store::StateBatch& batch);
 
   const BusinessCalendar* calendar_;
   const FeeSchedule* fees_;
@@ -223,7 +248,11 @@ class TxnStage : public state_store::Applier {
   // another window's delta overlap what the ledger applied.
   std::map<std::pair<int32_t, int32_t>, Source> sources_;
   std::map<std::pair<std::string, int32_t>, int64_t> coverage_;
-  int64_t invalid_ = 0;  // this batch's unusable records, added to stats/txn_invalid
+  int64_t invalid_ = 0;         // this batch's unusable records, added to stats/txn_invalid
+  int64_t refunds_capped_ = 0;  // this batch's refunds cut to what was left of their tap
+  // Per partition, the window of its refunds the horizon was last pruned for (by this process;
+  // pruning again is harmless, so a restart only repeats it once).
+  absl::flat_hash_map<int32_t, std::string> refunds_pruned_for_;
   state_store::PreparedQueue<Prepared> prepared_;
 };
 
@@ -298,7 +327,8 @@ struct LedgerStats {
   int64_t invariant_violations = 0;  // must stay zero
   int64_t report_mismatches = 0;     // a report on the log that differs from ours: must stay zero
   int64_t ledger_unparseable = 0;
-  int64_t txn_invalid = 0;  // stage one: records it could not use (this replica's)
+  int64_t txn_invalid = 0;     // stage one: records it could not use (this replica's)
+  int64_t refunds_capped = 0;  // stage one: refunds cut to what was left of their tap
 };
 absl::StatusOr<LedgerStats> ReadStats(const StateView& view);
 

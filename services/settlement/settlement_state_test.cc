@@ -1,7 +1,9 @@
 // Proves the settlement apply logic on a real RocksDB in a temp dir, without Kafka: records are
 // fed to the appliers directly and stage one's outbox is fed to the ledger, as the log would.
 //   - stage one: cells per (window, issuer, acquirer, hour) with per-transaction fees; refunds
-//     reverse what they refund (amount and fee); loads move float only; the id digest is
+//     reverse what they refund (amount and fee), all refunds of one tap together never more
+//     than the tap carried, and what it keeps per refunded tap is bounded by a horizon; loads
+//     move float only; the id digest is
 //     order-independent; a rebuilt stage one emits nothing the ledger already covers;
 //   - the ledger: resent deltas dropped (by offsets and by event id), overlapping ones refused;
 //     the lifecycle and its refusals by rule; the report's netting invariants; a late delta is
@@ -195,6 +197,116 @@ TEST_F(SettlementStateTest, ReportNetsTapsFeesAndRefundsToTheFen) {
   EXPECT_EQ(shanghai.spent_fen(), 1000 + 250 + 500);
   EXPECT_EQ(shanghai.refunded_fen(), 250);
   EXPECT_EQ(floats->at(kNingbo).spent_fen(), 300);
+}
+
+// The cumulative refund rule of fees.h through stage one and the report: refunds of one tap name
+// it (terminal and seq), and together reverse no more fee, nor money, than the tap carried.
+TEST_F(SettlementStateTest, PartialRefundsReverseNoMoreThanTheirTap) {
+  auto store = FreshStore("partial-refunds");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  const int64_t at = kDayStartUs + 9 * kHourUs;
+  // Ningbo cards at Shanghai's metro (50 bp). Tap seq 1 (300 fen, fee 2) is refunded three
+  // times by 100 fen: 2 fen reversed in all (alone, each would reverse round(0.5) = 1).
+  std::vector<v1::Event> events = {Txn(v1::Event::kTap, kNingbo, kShanghai, 300, at, 1)};
+  for (uint64_t seq = 2; seq <= 4; ++seq) {
+    events.push_back(Txn(v1::Event::kRefund, kNingbo, kShanghai, 100, at + 1, seq));
+  }
+  // Liuzhou cards at Shanghai: tap seq 1 of another terminal (300 fen, fee 2); refunds naming its
+  // amount of 250, 100 (only 50 left) and 80 (nothing left), then one of 40 not naming it.
+  auto liuzhou = [&](v1::Event::BodyCase kind, int64_t amount_fen, uint64_t seq,
+                     int64_t original_amount_fen) {
+    v1::Event event = Txn(kind, kLiuzhou, kShanghai, amount_fen, at + 2, seq);
+    const std::string terminal = "310000-METRO-000002";
+    event.set_event_id(absl::StrCat("txn/", terminal, "/", seq));
+    v1::TxnCommon* txn = kind == v1::Event::kTap ? event.mutable_tap()->mutable_txn()
+                                                 : event.mutable_refund()->mutable_txn();
+    txn->set_terminal_id(terminal);
+    if (kind == v1::Event::kRefund) {
+      event.mutable_refund()->set_original_terminal_id(terminal);
+      event.mutable_refund()->set_original_amount_fen(original_amount_fen);
+    }
+    return event;
+  };
+  events.push_back(liuzhou(v1::Event::kTap, 300, 1, 0));
+  events.push_back(liuzhou(v1::Event::kRefund, 250, 2, 300));
+  events.push_back(liuzhou(v1::Event::kRefund, 100, 3, 300));
+  events.push_back(liuzhou(v1::Event::kRefund, 80, 4, 300));
+  events.push_back(liuzhou(v1::Event::kRefund, 40, 5, 0));
+  for (const auto& entry : StageOne(store.get(), &stage, events, 0, 0, 3)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at + kHourUs, "close"))
+                  .ok());
+  auto report = ReadReport(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(report.ok() && report->has_value());
+  ASSERT_EQ((*report)->bilateral_size(), 2);
+  const v1::BilateralPosition& ningbo = (*report)->bilateral(0);
+  ASSERT_EQ(ningbo.issuer_city(), kNingbo);
+  EXPECT_EQ(ningbo.refunds_fen(), 300);
+  EXPECT_EQ(ningbo.gross_fen(), 0);
+  EXPECT_EQ(ningbo.fee_fen(), 0) << "the tap's 2 fen, reversed exactly once";
+  EXPECT_EQ(ningbo.net_fen(), 0);
+  const v1::BilateralPosition& liuzhou_row = (*report)->bilateral(1);
+  ASSERT_EQ(liuzhou_row.issuer_city(), kLiuzhou);
+  EXPECT_EQ(liuzhou_row.refunds(), 4);
+  EXPECT_EQ(liuzhou_row.refunds_fen(), 300) << "never more money than the tap carried";
+  EXPECT_EQ(liuzhou_row.gross_fen(), 0);
+  EXPECT_EQ(liuzhou_row.fee_fen(), 0);
+  EXPECT_TRUE(CheckReportInvariants(**report).empty());
+  EXPECT_EQ(ReadFloats(ViewOf(*store))->at(kLiuzhou).refunded_fen(), 300);
+  EXPECT_EQ(ReadStats(ViewOf(*store))->refunds_capped, 3);
+  // The id index holds what each refund reversed, so its sums agree with the report.
+  auto ids = ReadCellTransactions(ViewOf(*store), "2026-11-24", kLiuzhou, kShanghai, 9);
+  ASSERT_TRUE(ids.ok());
+  std::vector<std::pair<std::string, int64_t>> expected = {{"txn/310000-METRO-000002/1", 300},
+                                                           {"txn/310000-METRO-000002/2", -250},
+                                                           {"txn/310000-METRO-000002/3", -50},
+                                                           {"txn/310000-METRO-000002/4", 0},
+                                                           {"txn/310000-METRO-000002/5", 0}};
+  EXPECT_EQ(*ids, expected);
+}
+
+// What stage one keeps per refunded tap is bounded: once a partition's refunds reach
+// kRefundHorizonWindows windows past a tap's first refund, the tap's record goes, and the same
+// log leaves the same records however it is batched.
+TEST_F(SettlementStateTest, RefundRecordsLeaveWithTheHorizon) {
+  std::vector<v1::Event> events;
+  events.push_back(Txn(v1::Event::kRefund, kNingbo, kShanghai, 100, kDayStartUs + 60, 2));
+  v1::Event other = Txn(v1::Event::kRefund, kNingbo, kShanghai, 100, kDayStartUs + 120, 3);
+  other.mutable_refund()->set_original_terminal_seq(2);
+  events.push_back(other);
+  v1::Event later = Txn(v1::Event::kRefund, kNingbo, kShanghai, 100,
+                        kDayStartUs + (int64_t{kRefundHorizonWindows} + 1) * 24 * kHourUs + 60, 4);
+  later.mutable_refund()->set_original_terminal_seq(3);
+  events.push_back(later);
+  auto refund_keys = [](StateStore& store) {
+    std::map<std::string, std::string> keys;
+    for (const char* prefix : {"rf/", "rfd/", "rfh/"}) {
+      EXPECT_TRUE(store
+                      .ScanPrefix(prefix,
+                                  [&](absl::string_view key, absl::string_view value) {
+                                    keys.emplace(std::string(key), std::string(value));
+                                    return true;
+                                  })
+                      .ok());
+    }
+    return keys;
+  };
+  std::map<std::string, std::string> kept[2];
+  for (int run = 0; run < 2; ++run) {
+    acked_ = 0;
+    auto store = FreshStore(absl::StrCat("refund-horizon", run));
+    TxnStage stage(&*calendar_, &*fees_);
+    StageOne(store.get(), &stage, events, 0, 0, run == 0 ? 1 : 3);
+    kept[run] = refund_keys(*store);
+  }
+  EXPECT_EQ(kept[0], kept[1]);
+  EXPECT_EQ(kept[0].count("rf/0000/txn/310000-METRO-000001/1"), 0u);
+  EXPECT_EQ(kept[0].count("rf/0000/txn/310000-METRO-000001/2"), 0u);
+  EXPECT_EQ(kept[0].count("rf/0000/txn/310000-METRO-000001/3"), 1u);
+  EXPECT_EQ(kept[0].size(), 3u) << "one tap's rf and rfd, and the horizon";
 }
 
 TEST_F(SettlementStateTest, InvariantsCatchABrokenReport) {
