@@ -197,7 +197,9 @@ class Sm4CmacManyTest : public ::testing::TestWithParam<bool> {
 INSTANTIATE_TEST_SUITE_P(LanesOrOpenSsl, Sm4CmacManyTest, ::testing::Bool());
 
 TEST_P(Sm4CmacManyTest, ManyEqualsOneByOneOnAnyCpu) {
-  if (GetParam()) EXPECT_FALSE(Sm4LanesSupported());
+  if (GetParam()) {
+    EXPECT_FALSE(Sm4LanesSupported());
+  }
   const Sm4Key key = ExampleKey();
   Sm4Key other = key;
   other[0] ^= 0x5a;

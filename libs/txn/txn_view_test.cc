@@ -122,7 +122,9 @@ void CheckEveryPrefix(const std::string& bytes, const std::string& what) {
       ASSERT_TRUE(lean) << what << ": protobuf parses the first " << size << " bytes";
       ExpectSame(view, Expected(event), absl::StrCat(what, ", first ", size, " bytes"));
     }
-    if (!lean) EXPECT_FALSE(full) << what << ": refused " << size << " bytes protobuf parses";
+    if (!lean) {
+      EXPECT_FALSE(full) << what << ": refused " << size << " bytes protobuf parses";
+    }
   }
 }
 
