@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "libs/event_log/ownership.h"
+
 namespace tongka::event_log {
 
 Record Record::Owned(std::string topic, int32_t partition, int64_t offset, std::string key,
@@ -35,6 +37,13 @@ Record Record::FromKafka(rd_kafka_message_t* message) {
   }
   record.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
   return record;
+}
+
+int32_t PartitionForKey(absl::string_view key, int32_t partition_count) {
+  // librdkafka's own function, so the answer is the producer's by construction; it reads
+  // neither the topic nor the opaques.
+  return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partition_count, nullptr,
+                                          nullptr);
 }
 
 void Record::MessageDeleter::operator()(rd_kafka_message_t* message) const {

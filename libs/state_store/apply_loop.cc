@@ -29,9 +29,11 @@ absl::Status ApplyLoop::Start() {
   if (!stored.ok()) return stored.status();
 
   std::vector<TopicPartition> owned;
+  std::map<std::string, int32_t> partition_counts;
   for (const std::string& topic : options_.topics) {
     absl::StatusOr<int32_t> count = consumer_->PartitionCount(topic, absl::Seconds(30));
     if (!count.ok()) return count.status();
+    partition_counts[topic] = *count;
     absl::StatusOr<std::vector<int32_t>> partitions =
         event_log::OwnedPartitions(*count, options_.replica_index, options_.replica_count);
     if (!partitions.ok()) return partitions.status();
@@ -56,6 +58,8 @@ absl::Status ApplyLoop::Start() {
     if (it == stored->end()) init.SetNextOffset(tp, 0);
     positions.push_back({tp, next});
   }
+  filter_ = std::make_unique<EventFilter>(store_, options_.filter);
+  if (absl::Status loaded = filter_->Load(owned, partition_counts); !loaded.ok()) return loaded;
   if (!init.empty()) {
     absl::Status status = store_->Commit(init);
     if (!status.ok()) return status;
@@ -185,14 +189,42 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
       ++slot->records;
     }
   }
+  // The dropped records' partition, looked up when it changes (drops are rare).
+  PendingPartition* drop_slot = nullptr;
+  TopicPartition drop_tp;
   for (const Record& record : records_) {
-    absl::Status status = applier_->Apply(record, *pending_);
+    absl::StatusOr<EventFilter::Verdict> verdict = filter_->Admit(record, *pending_);
+    absl::Status status = verdict.status();
+    if (status.ok() && *verdict == EventFilter::Verdict::kApply) {
+      status = applier_->Apply(record, *pending_);
+    } else if (status.ok()) {
+      if (drop_slot == nullptr || record.partition != drop_tp.partition ||
+          record.topic != drop_tp.topic) {
+        drop_tp = {std::string(record.topic), record.partition};
+        drop_slot = &pending_partitions_.at(drop_tp);
+      }
+      if (*verdict == EventFilter::Verdict::kDuplicate) {
+        ++drop_slot->duplicates;
+        LOG_EVERY_N(WARNING, 1000)
+            << "dropped a repeated event id at " << record.topic << "/" << record.partition << "@"
+            << record.offset << " (" << google::COUNTER << " so far)";
+      } else {
+        ++drop_slot->misrouted;
+        LOG_EVERY_N(WARNING, 1000)
+            << "refused a record whose key hashes to another partition at " << record.topic << "/"
+            << record.partition << "@" << record.offset << " (" << google::COUNTER << " so far)";
+      }
+    }
     if (!status.ok()) {
       failed_ =
           absl::Status(status.code(), absl::StrCat("apply ", record.topic, "/", record.partition,
                                                    "@", record.offset, ": ", status.message()));
       return failed_;
     }
+  }
+  if (absl::Status flushed = filter_->Flush(*pending_); !flushed.ok()) {
+    failed_ = flushed;
+    return failed_;
   }
   if (!records_.empty()) {
     absl::Status finished = applier_->FinishBatch(*pending_);
@@ -241,7 +273,9 @@ absl::Status ApplyLoop::Commit() {
     for (const auto& [tp, partition] : pending_partitions_) {
       PartitionProgress& progress = progress_[tp];
       progress.next_offset = partition.next_offset;
-      progress.applied_total += partition.records;
+      progress.applied_total += partition.records - partition.duplicates - partition.misrouted;
+      progress.duplicates_dropped_total += partition.duplicates;
+      progress.misrouted_dropped_total += partition.misrouted;
     }
   }
   pending_partitions_.clear();

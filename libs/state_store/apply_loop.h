@@ -5,10 +5,12 @@
 // this replica owns (p % replica_count == replica_index) at those offsets; a fresh store starts
 // every owned partition at offset 0 and records that in the same commit style. Each RunOnce polls
 // up to batch_max_records records, calls Applier::Apply for each in log order, records the next
-// offset of each partition in the same StateBatch, and commits it. A crash anywhere before the
-// commit loses the whole batch and its position together; the next start re-applies it. Under a
-// backlog one commit may cover several batches (commit_max_records): what was applied and not
-// yet committed is lost and re-applied together in the same way.
+// offset of each partition in the same StateBatch, and commits it. Before Apply, an EventFilter
+// drops records whose event_id the partition already had within a horizon, and refuses records
+// that sit in a partition their key does not hash to; their offsets move on with the batch. A crash
+// anywhere before the commit loses the whole batch and its position together; the next start
+// re-applies it. Under a backlog one commit may cover several batches (commit_max_records): what
+// was applied and not yet committed is lost and re-applied together in the same way.
 //
 // A store that has offsets for some owned partitions but not others is corrupt (or was built for a
 // different replica layout): Start fails with FAILED_PRECONDITION naming the partition, never
@@ -38,6 +40,7 @@
 #include "libs/event_log/partition_consumer.h"
 #include "libs/event_log/record.h"
 #include "libs/metrics/metrics.h"
+#include "libs/state_store/event_filter.h"
 #include "libs/state_store/state_store.h"
 
 namespace tongka::state_store {
@@ -101,12 +104,19 @@ struct ApplyLoopOptions {
   // gathered meanwhile (at most batch_max_records). Kafka fetching then overlaps with RocksDB
   // work; nothing is applied out of order.
   bool prefetch = true;
+  // What the loop drops before the applier sees it: repeats of an event_id within a horizon of
+  // log time, and records in a partition their key does not hash to (event_filter.h). Both are
+  // consumed and counted (PartitionProgress), never applied.
+  EventFilterOptions filter;
 };
 
 struct PartitionProgress {
   int64_t next_offset = 0;      // committed position
   int64_t high_watermark = -1;  // last known end of the log, -1 if unknown
   int64_t applied_total = 0;    // records applied since start
+  // Records consumed but not applied since start (committed), by EventFilter's verdict.
+  int64_t duplicates_dropped_total = 0;
+  int64_t misrouted_dropped_total = 0;
 };
 
 class ApplyLoop {
@@ -159,7 +169,10 @@ class ApplyLoop {
   struct PendingPartition {
     int64_t next_offset = 0;
     int64_t records = 0;
+    int64_t duplicates = 0;
+    int64_t misrouted = 0;
   };
+  std::unique_ptr<EventFilter> filter_;
   std::unique_ptr<StateBatch> pending_;
   std::map<event_log::TopicPartition, PendingPartition> pending_partitions_;
   size_t pending_records_ = 0;

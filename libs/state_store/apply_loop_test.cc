@@ -4,7 +4,8 @@
 // split the partitions with nothing missed or shared; a store with a partial offset set refuses
 // to start; the outbox reaches Kafka and its cursor advances only after delivery; under a
 // backlog one commit covers several batches, and what was not committed is applied again, once;
-// a failed batch is never committed and stops the loop.
+// a failed batch is never committed and stops the loop; a repeated event id is consumed and
+// counted, never applied, also after a restart.
 #include "libs/state_store/apply_loop.h"
 
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "libs/event_log/producer.h"
 #include "libs/event_log/testing/test_broker.h"
 #include "libs/state_store/outbox_publisher.h"
+#include "proto/events.pb.h"
 
 namespace tongka::state_store {
 namespace {
@@ -145,6 +147,49 @@ TEST_F(ApplyLoopTest, AppliesEveryRecordOnceAcrossRestarts) {
   for (const auto& [tp, offset] : *offsets) next_total += offset;
   EXPECT_EQ(next_total, 1500);
   EXPECT_EQ(store->OutboxDepth(), 1500);
+}
+
+TEST_F(ApplyLoopTest, RepeatedEventIdsAreConsumedButNotAppliedAcrossRestarts) {
+  // 300 events with ids, then the first 100 again (a producer retry across its restart, or
+  // another producer), then, after a restart of the loop, the next 100 again.
+  auto produce_events = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      v1::Event event;
+      event.set_event_id(absl::StrCat("txn/T1/", i));
+      ASSERT_TRUE(
+          producer_->Produce("in", absl::StrCat("key", i % 10), event.SerializeAsString(), nullptr)
+              .ok());
+    }
+    ASSERT_TRUE(producer_->Flush(absl::Seconds(30)).ok());
+  };
+  produce_events(0, 300);
+  produce_events(0, 100);
+  auto store = OpenStore("repeats");
+  {
+    auto loop = MakeLoop(store.get(), 0, 1);
+    ASSERT_TRUE(loop->Start().ok());
+    RunUntilCaughtUp(*loop);
+    int64_t dropped = 0;
+    int64_t applied = 0;
+    for (const auto& [tp, progress] : loop->Progress()) {
+      dropped += progress.duplicates_dropped_total;
+      applied += progress.applied_total;
+      EXPECT_EQ(progress.misrouted_dropped_total, 0);
+    }
+    EXPECT_EQ(dropped, 100);
+    EXPECT_EQ(applied, 300);
+  }
+  EXPECT_EQ(TotalCount(*store), 300);
+  produce_events(100, 200);
+  auto loop = MakeLoop(store.get(), 0, 1);
+  ASSERT_TRUE(loop->Start().ok());
+  RunUntilCaughtUp(*loop);
+  EXPECT_EQ(TotalCount(*store), 300) << "repeats after a restart are dropped too";
+  EXPECT_EQ(CommittedRecords(*store), 500) << "every record is consumed";
+  absl::StatusOr<DropCounts> drops = ReadDropCounts(*store, "in");
+  ASSERT_TRUE(drops.ok()) << drops.status();
+  EXPECT_EQ(drops->duplicates, 200);
+  EXPECT_EQ(store->OutboxDepth(), 300) << "a dropped record derives nothing";
 }
 
 TEST_F(ApplyLoopTest, TwoReplicasSplitThePartitions) {

@@ -57,28 +57,30 @@ class PreparedQueue {
     pushed_.push_back(std::move(entries));
   }
 
-  // The prepared form of `record` if it is the next one queued, or nullptr, and then the queue is
-  // emptied (it is out of step). The pointer stays valid until the next Take; the taker may
-  // change what it points to.
+  // The prepared form of `record` if it is queued, skipping the entries before it, or nullptr,
+  // and then the queue is emptied (it is out of step). The pointer stays valid until the next Take;
+  // the taker may change what it points to.
   T* Take(const event_log::Record& record) {
-    if (next_ == taking_.size()) {
-      taking_.clear();
-      next_ = 0;
-      absl::MutexLock lock(&mu_);
-      if (pushed_.empty()) return nullptr;
-      taking_ = std::move(pushed_.front());
-      pushed_.pop_front();
+    // The loop may skip records it did not let through (EventFilter drops repeats): their
+    // entries come before the record's, in this group or at the end of the one before. An
+    // entry that is not found at all means out of step, and the search has emptied the queue.
+    while (true) {
+      if (next_ == taking_.size()) {
+        taking_.clear();
+        next_ = 0;
+        absl::MutexLock lock(&mu_);
+        if (pushed_.empty()) return nullptr;
+        taking_ = std::move(pushed_.front());
+        pushed_.pop_front();
+      }
+      for (; next_ < taking_.size(); ++next_) {
+        Entry& entry = taking_[next_];
+        if (entry.partition == record.partition && entry.offset == record.offset) {
+          ++next_;
+          return &entry.value;
+        }
+      }
     }
-    Entry& entry = taking_[next_];
-    if (entry.partition != record.partition || entry.offset != record.offset) {
-      taking_.clear();
-      next_ = 0;
-      absl::MutexLock lock(&mu_);
-      pushed_.clear();
-      return nullptr;
-    }
-    ++next_;
-    return &entry.value;
   }
 
  private:

@@ -1,5 +1,6 @@
 // Proves PreparedQueue hands each record its own prepared value in log order across pushed
-// groups, answers nullptr when nothing is queued, and on a record out of step drops everything
+// groups, steps over the entries of records the loop skipped, answers nullptr when nothing is
+// queued, and on a record never prepared drops everything
 // queued (then the taker computes the record itself) and starts over with the next push.
 #include "libs/state_store/prepared_queue.h"
 
@@ -41,12 +42,26 @@ TEST(PreparedQueueTest, TakesInStepAcrossGroups) {
   EXPECT_EQ(queue.Take(At(1, 7)), nullptr) << "all taken";
 }
 
+TEST(PreparedQueueTest, SkippedRecordsAreSteppedOverInAndAcrossGroups) {
+  // The apply loop drops repeated and misrouted records before Apply: their entries are passed.
+  Queue queue;
+  queue.Push(Group(0, 0, 3));
+  queue.Push(Group(0, 3, 3));
+  ASSERT_NE(queue.Take(At(0, 0)), nullptr);
+  std::string* value = queue.Take(At(0, 2));
+  ASSERT_NE(value, nullptr) << "offset 1 was skipped";
+  EXPECT_EQ(*value, "p0@2");
+  value = queue.Take(At(0, 4));
+  ASSERT_NE(value, nullptr) << "offset 3, the next group's first, was skipped";
+  EXPECT_EQ(*value, "p0@4");
+}
+
 TEST(PreparedQueueTest, ARecordOutOfStepDropsEverythingQueued) {
   Queue queue;
   queue.Push(Group(0, 0, 3));
   queue.Push(Group(0, 3, 3));
   ASSERT_NE(queue.Take(At(0, 0)), nullptr);
-  EXPECT_EQ(queue.Take(At(0, 2)), nullptr) << "offset 1 was skipped";
+  EXPECT_EQ(queue.Take(At(1, 0)), nullptr) << "never prepared";
   EXPECT_EQ(queue.Take(At(0, 3)), nullptr) << "the later group went too";
   queue.Push(Group(2, 9, 1));
   std::string* value = queue.Take(At(2, 9));

@@ -22,7 +22,13 @@ RuntimeMetrics::RuntimeMetrics(metrics::Registry* registry, const StateStore* st
       applied_(registry->AddCallbackCounter(
           "tongka_consumer_applied_events_total",
           "Records applied and committed by this process since it started.",
-          {"loop", "topic", "partition"})) {
+          {"loop", "topic", "partition"})),
+      dropped_(registry->AddCallbackCounter(
+          "tongka_consumer_dropped_events_total",
+          "Records consumed and committed but not applied by this process since it started: "
+          "reason=duplicate (an event_id the partition had already applied) or "
+          "reason=misrouted (a key that hashes to another partition).",
+          {"loop", "topic", "partition", "reason"})) {
   registrations_.push_back(registry->AddCallbackGauge(
       "tongka_outbox_depth_events",
       "Derived events committed to the outbox and not yet acknowledged by Kafka.",
@@ -50,6 +56,16 @@ void RuntimeMetrics::WatchLoop(const std::string& loop_name, const ApplyLoop* lo
     }));
     registrations_.push_back(applied_.Register(
         labels, [progress_of] { return static_cast<double>(progress_of().applied_total); }));
+    std::vector<std::string> duplicate = labels;
+    duplicate.push_back("duplicate");
+    registrations_.push_back(dropped_.Register(duplicate, [progress_of] {
+      return static_cast<double>(progress_of().duplicates_dropped_total);
+    }));
+    std::vector<std::string> misrouted = labels;
+    misrouted.push_back("misrouted");
+    registrations_.push_back(dropped_.Register(misrouted, [progress_of] {
+      return static_cast<double>(progress_of().misrouted_dropped_total);
+    }));
   }
 }
 

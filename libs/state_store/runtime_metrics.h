@@ -5,6 +5,10 @@
 //   tongka_consumer_committed_offset{loop,topic,partition}   next offset committed to RocksDB
 //   tongka_consumer_lag_events{loop,topic,partition}         log end minus committed offset
 //   tongka_consumer_applied_events_total{loop,topic,partition}
+//   tongka_consumer_dropped_events_total{loop,topic,partition,reason}  consumed, not applied:
+//                                                            reason "duplicate" (an event_id
+//                                                            seen before) or "misrouted" (a key
+//                                                            hashing to another partition)
 //   tongka_apply_batch_seconds{loop}                         histogram, apply + commit per batch
 //   tongka_outbox_depth_events                               committed, not yet in Kafka
 //   tongka_outbox_published_events_total, tongka_outbox_publish_errors_total
@@ -52,6 +56,7 @@ class RuntimeMetrics {
   metrics::CallbackFamily& committed_;
   metrics::CallbackFamily& lag_;
   metrics::CallbackFamily& applied_;
+  metrics::CallbackFamily& dropped_;
   std::vector<metrics::CallbackRegistration> registrations_;
 };
 

@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/state_store/event_filter.h"
 #include "libs/txn/txn_view.h"
 #include "tools/sample/sample_storage.pb.h"
 
@@ -13,7 +14,6 @@ namespace {
 // both would lose updates.
 constexpr absl::string_view kTapsUnparseableKey = "stats/taps_unparseable";
 constexpr absl::string_view kTalliesUnparseableKey = "stats/tallies_unparseable";
-constexpr absl::string_view kDuplicatesKey = "stats/duplicates";
 
 absl::Status Add(state_store::StateBatch& batch, absl::string_view key, int64_t delta) {
   absl::StatusOr<std::optional<std::string>> current = batch.Get(key);
@@ -149,9 +149,7 @@ absl::Status CityTally::Apply(const event_log::Record& record, state_store::Stat
       event.body_case() != v1::Event::kSampleTally || event.event_id().empty()) {
     return Increment(batch, kTalliesUnparseableKey);
   }
-  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
-  if (!first.ok()) return first.status();
-  if (!*first) return Increment(batch, kDuplicatesKey);
+  // A resent tally never gets here: the apply loop's EventFilter drops repeated event ids.
   const v1::SampleTally& tally = event.sample_tally();
   std::string key = absl::StrFormat("city/%06d", tally.acquirer_city());
   absl::StatusOr<CityTotals> totals = ReadMessage<CityTotals>(batch, key);
@@ -185,8 +183,10 @@ absl::StatusOr<SampleTotals> ReadTotals(const state_store::StateStore& store) {
   });
   if (!status.ok()) return status;
   if (corrupt) return absl::InternalError("corrupt sample totals in the state store");
-  for (auto [key, field] : {std::pair{kDuplicatesKey, &totals.duplicates_dropped},
-                            std::pair{kTapsUnparseableKey, &totals.unparseable},
+  absl::StatusOr<state_store::DropCounts> drops = state_store::ReadDropCounts(store);
+  if (!drops.ok()) return drops.status();
+  totals.duplicates_dropped = drops->duplicates;
+  for (auto [key, field] : {std::pair{kTapsUnparseableKey, &totals.unparseable},
                             std::pair{kTalliesUnparseableKey, &totals.unparseable}}) {
     absl::StatusOr<std::optional<std::string>> value = store.Get(key);
     if (!value.ok()) return value.status();

@@ -5,8 +5,9 @@
 //   stage one (TapCounter) consumes tongka.txn, keeps per-card totals, and per batch derives one
 //     SampleTally per (partition, acquirer city) into its outbox, keyed by acquirer city, with the
 //     event id "sample/tongka.txn/<partition>/<first>-<last>/<city>" (the offsets it covers);
-//   stage two (CityTally) consumes tongka.sample.tally, drops repeated event ids (resent outbox
-//     entries after a crash), and keeps per-city totals: the single writer per city key.
+//   stage two (CityTally) consumes tongka.sample.tally and keeps per-city totals: the single
+//     writer per city key. Repeated event ids (resent outbox entries after a crash) never reach
+//     it: the apply loop's EventFilter drops them, as it does on every loop.
 // If no record is lost or applied twice, stage two's city totals equal the sums over the taps.
 //
 // Both appliers are deterministic (no clock, no I/O besides the batch) so a rebuild from offset 0
@@ -87,7 +88,7 @@ struct SampleTotals {
   int64_t card_spent_fen = 0;
   int64_t city_taps = 0;  // stage two: sum over cities
   int64_t city_amount_fen = 0;
-  int64_t duplicates_dropped = 0;
+  int64_t duplicates_dropped = 0;  // both stages' loops (state_store::ReadDropCounts)
   int64_t unparseable = 0;
   std::map<uint32_t, std::pair<int64_t, int64_t>> per_city;  // city -> (taps, amount_fen)
 };
