@@ -139,6 +139,9 @@ absl::StatusOr<v1::GetWindowResponse> SettlementApi::GetWindow(
   summary->set_start_at_us(absl::ToUnixMicros(deps_.calendar->Start(day)));
   summary->set_end_at_us(absl::ToUnixMicros(deps_.calendar->End(day)));
   summary->set_report_ready(!window->report_digest().empty());
+  if (server::CanReadAll(tenant)) {
+    summary->mutable_invariant_violations()->CopyFrom(window->invariant_violations());
+  }
   for (const PaymentReference& ref : window->payment_references()) {
     if (server::CanReadCity(tenant, ref.city())) {
       (*summary->mutable_payment_references())[ref.city()] = ref.reference();

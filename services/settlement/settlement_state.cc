@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -674,6 +675,7 @@ absl::Status WindowLedger::Apply(const event_log::Record& record, StateBatch& ba
     case v1::Event::kSettlementReport:
       return ApplyReport(event, batch);
     case v1::Event::kSettlementWindowChanged:
+    case v1::Event::kSettlementInvariantViolated:
       return absl::OkStatus();  // our own audit trail: the state already has the decision
     default:
       return AddToCounter(batch, kLedgerUnparseableKey, 1);
@@ -910,14 +912,41 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
         ReadPairs(ViewOf(batch), request.window_id());
     if (!pairs.ok()) return pairs.status();
     v1::SettlementReport report = BuildReport(request.window_id(), *pairs);
-    std::vector<std::string> violations = CheckReportInvariants(report);
-    for (const std::string& violation : violations) {
-      LOG(ERROR) << "settlement invariant violated in window " << request.window_id() << ": "
-                 << violation;
+    std::vector<std::string> violations =
+        options_.check_report ? options_.check_report(report) : CheckReportInvariants(report);
+    if (!violations.empty()) {
+      // Figures that break an invariant are never paid on: the window keeps its state and
+      // takes no report; the ministry sees why and closes it again once it is understood.
+      for (const std::string& violation : violations) {
+        LOG(ERROR) << "settlement invariant violated in window " << request.window_id() << ": "
+                   << violation << "; the report is withheld";
+      }
+      absl::Status counted =
+          AddToCounter(batch, kViolationsKey, static_cast<int64_t>(violations.size()));
+      if (!counted.ok()) return counted;
+      window.clear_invariant_violations();
+      for (const std::string& violation : violations) window.add_invariant_violations(violation);
+      batch.Put(WindowKey(request.window_id()), window.SerializeAsString());
+      if (Owns(record.partition)) {
+        v1::Event out;
+        out.set_event_id(state_store::DerivedEventId(kServiceName, record, "invariant"));
+        out.set_recorded_at_us(event.recorded_at_us());
+        out.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+        out.mutable_source()->set_service(kServiceName);
+        v1::SettlementInvariantViolated* violated = out.mutable_settlement_invariant_violated();
+        violated->set_window_id(request.window_id());
+        violated->set_request_id(request.request_id());
+        violated->set_state(from);
+        for (const std::string& violation : violations) violated->add_violations(violation);
+        violated->set_report_digest(report.digest());
+        batch.AppendOutbox(kSettlementTopic, request.window_id(), out.SerializeAsString());
+      }
+      return refuse(
+          "invariant_violation",
+          absl::StrCat("window ", request.window_id(), " stays ", v1::WindowState_Name(from),
+                       ": its report breaks ", absl::StrJoin(violations, "; ")));
     }
-    absl::Status counted =
-        AddToCounter(batch, kViolationsKey, static_cast<int64_t>(violations.size()));
-    if (!counted.ok()) return counted;
+    window.clear_invariant_violations();
     window.set_report_digest(report.digest());
     batch.Put(ReportKey(request.window_id()), report.SerializeAsString());
     if (Owns(record.partition)) {

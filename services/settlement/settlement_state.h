@@ -26,9 +26,13 @@
 //     owner re-emits its cells for the next day's window (carried = true), counted as late;
 //   - decides WindowCloseRequested commands by the lifecycle below and records the outcome under
 //     the command's event id (the API waits for it: read-your-writes);
-//   - on CLOSED, freezes the window, builds its report (bilateral matrix, multilateral net,
-//     SM3 digest), checks the invariants (nets sum to zero; payables == receivables) and counts
-//     violations; on ABORTED, carries every cell forward to the next window;
+//   - on CLOSED, builds the window's report (bilateral matrix, multilateral net, SM3 digest)
+//     and checks its invariants (nets sum to zero; payables == receivables; rows net to the
+//     nets). If they hold, it freezes the window and publishes the report. If one breaks, the
+//     close is refused (rule invariant_violation): no report is stored or published, the window
+//     keeps its state (CLOSING, still taking deltas), records the violations for GetWindow, the
+//     owner writes a SettlementInvariantViolated event, and stats/invariant_violations counts
+//     them (the metric and alert). On ABORTED, carries every cell forward to the next window;
 //   - records FloatReserveRecorded; compares a SettlementReport read back from the log with its
 //     own (a replica that disagrees counts a report mismatch).
 // Lifecycle: OPEN -> CLOSING -> CLOSED -> SETTLED, OPEN -> CLOSED directly (the ministry), and
@@ -262,6 +266,9 @@ struct LedgerOptions {
   // This replica owns (and writes events for) the tongka.settlement partitions p % N == k.
   int32_t replica_index = 0;
   int32_t replica_count = 1;
+  // The invariants a report must hold before it is published; empty: CheckReportInvariants.
+  // Tests inject a failing check to prove what a violation does.
+  std::function<std::vector<std::string>(const v1::SettlementReport&)> check_report;
 };
 
 class WindowLedger : public state_store::Applier {

@@ -6,7 +6,8 @@
 //     move float only; the id digest is
 //     order-independent; a rebuilt stage one emits nothing the ledger already covers;
 //   - the ledger: resent deltas dropped (by offsets and by event id), overlapping ones refused;
-//     the lifecycle and its refusals by rule; the report's netting invariants; a late delta is
+//     the lifecycle and its refusals by rule; the report's netting invariants, and a close whose
+//     report breaks one withheld (window stays CLOSING, event written, counted); a late delta is
 //     carried into the next window; abort carries everything; the float per issuer;
 //   - the same transactions in two batchings give the same report digest.
 #include "services/settlement/settlement_state.h"
@@ -322,6 +323,85 @@ TEST_F(SettlementStateTest, InvariantsCatchABrokenReport) {
   std::vector<std::string> violations = CheckReportInvariants(report);
   ASSERT_FALSE(violations.empty());
   EXPECT_NE(violations[0].find("net_sums_to_zero"), std::string::npos);
+}
+
+// A close whose report breaks an invariant publishes nothing: the window stays CLOSING (still
+// taking deltas) with the violations recorded for GetWindow, the owner writes a
+// SettlementInvariantViolated event, the counter behind the alert moves; a later close whose
+// report holds goes through and clears them. The broken report is forced by an injected check.
+TEST_F(SettlementStateTest, ABrokenReportIsWithheldAndTheWindowStaysClosing) {
+  auto store = FreshStore("violation");
+  TxnStage stage(&*calendar_, &*fees_);
+  bool broken = true;
+  WindowLedger ledger(
+      {.calendar = &*calendar_, .check_report = [&](const v1::SettlementReport& report) {
+         std::vector<std::string> violations = CheckReportInvariants(report);
+         if (broken) {
+           violations.push_back("payables_equal_receivables: receivable 990 fen, payable 989 fen");
+         }
+         return violations;
+       }});
+  const int64_t at = kDayStartUs + 9 * kHourUs;
+  for (const auto& entry :
+       StageOne(store.get(), &stage, {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, at, 1)}, 0, 0,
+                10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  const int64_t closing_at = kDayStartUs + 24 * kHourUs;
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSING, closing_at, "closing"))
+                  .ok());
+  LedgerOutbox(store.get());
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, closing_at + kHourUs, "close"))
+                  .ok());
+  RequestOutcome refused = Outcome(store.get(), "close");
+  EXPECT_FALSE(refused.accepted());
+  EXPECT_EQ(refused.rule(), "invariant_violation");
+  EXPECT_EQ(refused.state(), v1::WINDOW_STATE_CLOSING);
+  EXPECT_NE(refused.message().find("payables_equal_receivables"), std::string::npos);
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(window.ok() && window->has_value());
+  EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_CLOSING);
+  EXPECT_TRUE((*window)->report_digest().empty());
+  ASSERT_EQ((*window)->invariant_violations_size(), 1);
+  EXPECT_NE((*window)->invariant_violations(0).find("payable 989 fen"), std::string::npos);
+  EXPECT_FALSE(ReadReport(ViewOf(*store), "2026-11-24")->has_value()) << "no report stored";
+  EXPECT_EQ(ReadStats(ViewOf(*store))->invariant_violations, 1);
+  std::vector<std::string> written = LedgerOutbox(store.get());
+  ASSERT_EQ(written.size(), 1u) << "the violation only: no report, no window change";
+  v1::Event violated;
+  ASSERT_TRUE(violated.ParseFromString(written[0]));
+  ASSERT_TRUE(violated.has_settlement_invariant_violated());
+  EXPECT_EQ(violated.settlement_invariant_violated().window_id(), "2026-11-24");
+  EXPECT_EQ(violated.settlement_invariant_violated().request_id(), "close");
+  EXPECT_EQ(violated.settlement_invariant_violated().state(), v1::WINDOW_STATE_CLOSING);
+  ASSERT_EQ(violated.settlement_invariant_violated().violations_size(), 1);
+  // Read back from the log, the event changes nothing.
+  ASSERT_TRUE(Ledger(store.get(), &ledger, written[0]).ok());
+  EXPECT_EQ((*ReadWindow(ViewOf(*store), "2026-11-24"))->state(), v1::WINDOW_STATE_CLOSING);
+
+  // Still CLOSING: a delta still lands in it.
+  for (const auto& entry :
+       StageOne(store.get(), &stage, {Txn(v1::Event::kTap, kShanghai, kNingbo, 500, at + 1, 2)}, 0,
+                1, 10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  EXPECT_EQ((*ReadWindow(ViewOf(*store), "2026-11-24"))->transactions(), 2);
+
+  broken = false;
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, closing_at + 2 * kHourUs,
+                             "close-again"))
+                  .ok());
+  EXPECT_TRUE(Outcome(store.get(), "close-again").accepted());
+  window = ReadWindow(ViewOf(*store), "2026-11-24");
+  EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_CLOSED);
+  EXPECT_EQ((*window)->invariant_violations_size(), 0);
+  auto report = ReadReport(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(report.ok() && report->has_value());
+  EXPECT_EQ((*report)->bilateral(0).gross_fen(), 1500);
+  EXPECT_EQ(ReadStats(ViewOf(*store))->invariant_violations, 1);
 }
 
 TEST_F(SettlementStateTest, IdDigestIsOrderIndependentAndAdditive) {
