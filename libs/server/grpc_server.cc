@@ -159,6 +159,11 @@ class PlaintextCredentials final : public grpc::ServerCredentials {
   grpc_server_credentials* const credentials_;
 };
 
+absl::Status TlsFileInDevMode(absl::string_view field) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": must be empty in dev_token mode (it serves plaintext and would ignore it)"));
+}
+
 }  // namespace
 
 absl::Status ValidateGrpcServerConfig(const GrpcServerConfig& config) {
@@ -189,6 +194,11 @@ absl::Status ValidateGrpcServerConfig(const GrpcServerConfig& config) {
       }
       return absl::OkStatus();
     case AuthMode::kDevToken:
+      // Dev mode serves plaintext: TLS files here would be ignored, and a config that names them
+      // was meant for mTLS.
+      if (!config.tls_cert_path.empty()) return TlsFileInDevMode("grpc.tls_cert_path");
+      if (!config.tls_key_path.empty()) return TlsFileInDevMode("grpc.tls_key_path");
+      if (!config.tls_client_ca_path.empty()) return TlsFileInDevMode("grpc.tls_client_ca_path");
       if (config.dev_token_secret.size() < kDevTokenSecretSizeMin) {
         return absl::InvalidArgumentError(
             absl::StrCat("grpc.dev_token_secret: must be at least ", kDevTokenSecretSizeMin,

@@ -68,7 +68,8 @@ struct GrpcServerConfig {
   // kMtls in production. kDevToken only for local and CI environments.
   AuthMode auth_mode = AuthMode::kMtls;
   // kMtls: PEM files for the server's certificate chain, its private key, and the CA bundle that
-  // client certificates must chain to. Required in kMtls mode, ignored otherwise.
+  // client certificates must chain to. Required in kMtls mode, must be empty otherwise (a dev
+  // server serves plaintext; TLS files it would ignore mean the config was meant for mTLS).
   std::string tls_cert_path;
   std::string tls_key_path;
   std::string tls_client_ca_path;

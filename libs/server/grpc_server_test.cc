@@ -310,6 +310,9 @@ TEST(GrpcServerConfigTest, RejectsBadConfigNamingTheField) {
        "grpc.max_message_bytes"},
       {[](GrpcServerConfig& c) { c.dev_token_secret = "short"; }, "grpc.dev_token_secret"},
       {[](GrpcServerConfig& c) { c.auth_mode = AuthMode::kMtls; }, "grpc.tls_cert_path"},
+      {[](GrpcServerConfig& c) { c.tls_cert_path = "/x"; }, "grpc.tls_cert_path"},
+      {[](GrpcServerConfig& c) { c.tls_key_path = "/x"; }, "grpc.tls_key_path"},
+      {[](GrpcServerConfig& c) { c.tls_client_ca_path = "/x"; }, "grpc.tls_client_ca_path"},
       {[](GrpcServerConfig& c) {
          c.auth_mode = AuthMode::kMtls;
          c.tls_cert_path = c.tls_key_path = c.tls_client_ca_path = "/x";
