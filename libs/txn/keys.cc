@@ -189,4 +189,16 @@ std::vector<uint32_t> CityKeyring::Cities() const {
   return cities;
 }
 
+std::vector<uint32_t> CityKeyring::CitiesWithDevKeys() const {
+  std::vector<uint32_t> cities;
+  for (const auto& [city, key] : shared_->master_keys) {
+    absl::StatusOr<crypto::Sm4Key> dev = DevCityMasterKey(city);
+    // Constant time: the key compared is a secret (the dev key is public).
+    if (dev.ok() && CRYPTO_memcmp(dev->data(), key.data(), key.size()) == 0) {
+      cities.push_back(city);
+    }
+  }
+  return cities;
+}
+
 }  // namespace tongka::txn

@@ -76,6 +76,11 @@ class CityKeyring {
   // The cities this keyring holds keys for, ascending.
   std::vector<uint32_t> Cities() const;
 
+  // The cities whose master key here is their public dev key (DevCityMasterKey), ascending: all of
+  // them for Dev(), and any a key file was filled with by mistake. A production server refuses to
+  // start when this is not empty, since anyone can forge those cities' MACs.
+  std::vector<uint32_t> CitiesWithDevKeys() const;
+
  private:
   struct Shared;
   explicit CityKeyring(std::map<uint32_t, crypto::Sm4Key> master_keys);

@@ -157,6 +157,24 @@ TEST(CityKeyringTest, FromTextRejectsBadLinesNamingThem) {
   }
 }
 
+TEST(CityKeyringTest, CitiesWithDevKeysFindsPublicKeysInAFile) {
+  absl::StatusOr<CityKeyring> dev = CityKeyring::Dev();
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  EXPECT_EQ(dev->CitiesWithDevKeys(), dev->Cities());
+
+  const std::string ningbo_dev_key = Hex(*DevCityMasterKey(330200));
+  absl::StatusOr<CityKeyring> mixed = CityKeyring::FromText(
+      absl::StrCat("310000 000102030405060708090a0b0c0d0e0f\n330200 ", ningbo_dev_key, "\n"),
+      "keys.txt");
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->CitiesWithDevKeys(), (std::vector<uint32_t>{330200}));
+
+  absl::StatusOr<CityKeyring> real =
+      CityKeyring::FromText("310000 000102030405060708090a0b0c0d0e0f\n", "keys.txt");
+  ASSERT_TRUE(real.ok()) << real.status();
+  EXPECT_TRUE(real->CitiesWithDevKeys().empty());
+}
+
 TEST(CityKeyringTest, FromFile) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   std::string dir = tmp != nullptr ? tmp : "/tmp";
