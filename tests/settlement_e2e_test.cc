@@ -13,9 +13,13 @@
 //
 // Part 2, two replicas. The same tongka.txn (every record, same key, same partition) is copied
 // into a second, fresh broker and settled by two replicas that own alternate partitions (one of
-// them SIGKILLed once it has begun applying). Both replicas' reports must carry the digest of part
-// 1's single-replica report, and reconciliation through the peer fan-out must narrow a city's id
-// list for one hour (one id removed, one invented) to exactly those two ids, for an hour whose
+// them SIGKILLed once it has begun applying). Into that copy go, mixed with the traffic and again
+// while the replica is down, exact copies of records (same key, same partition: what a producer
+// retry across its restart appends) and copies written into a partition their key does not hash
+// to: the float and the report must not move, and each replica must count exactly the copies it
+// dropped and the misrouted records it refused. Both replicas' reports must carry the digest of
+// part 1's single-replica report, and reconciliation through the peer fan-out must narrow a city's
+// id list for one hour (one id removed, one invented) to exactly those two ids, for an hour whose
 // transactions sit in partitions of both replicas.
 //
 // The operator CLI (tools/cli:tongka_ctl) is run against part 1's service and must print the same
@@ -24,6 +28,7 @@
 // The window cut is placed twelve hours away from the test's start, so every transaction lands
 // in one window whatever the time of day the test runs.
 #include <grpcpp/grpcpp.h>
+#include <librdkafka/rdkafka.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -45,6 +50,8 @@
 #include "libs/server/authenticator.h"
 #include "libs/server/dev_token.h"
 #include "libs/server/tenant.h"
+#include "libs/state_store/event_filter.h"
+#include "libs/state_store/state_store.h"
 #include "libs/testing/subprocess.h"
 #include "libs/txn/upload.h"
 #include "proto/events.pb.h"
@@ -211,14 +218,15 @@ struct Replica {
   std::unique_ptr<v1::SettlementService::Stub> stub;
 
   void Launch() {
-    process = Start({"services/settlement/tongka_settlement", "--kafka_bootstrap=" + bootstrap,
-                     "--state_dir=" + state_dir, absl::StrCat("--replica_index=", index),
-                     absl::StrCat("--replica_count=", count), "--peers=" + peers,
-                     "--grpc_host=127.0.0.1", absl::StrCat("--grpc_port=", grpc_port),
-                     absl::StrCat("--window_cut=", absl::ToInt64Minutes(cut), "m"),
-                     "--schedule_close=false", absl::StrCat("--fee_schedule=default:", kFeeBp),
-                     absl::StrCat("--dev_token_secret=", kSecret), "--metrics_port=-1"},
-                    absl::StrCat("settlement-", index, ".log"));
+    process =
+        Start({"services/settlement/tongka_settlement", "--kafka_bootstrap=" + bootstrap,
+               "--state_dir=" + state_dir, absl::StrCat("--replica_index=", index),
+               absl::StrCat("--replica_count=", count), "--peers=" + peers, "--grpc_host=127.0.0.1",
+               absl::StrCat("--grpc_port=", grpc_port),
+               absl::StrCat("--window_cut=", absl::ToInt64Minutes(cut), "m"),
+               "--schedule_close=false", absl::StrCat("--fee_schedule=default:", kFeeBp),
+               "--auth=dev", absl::StrCat("--dev_token_secret=", kSecret), "--metrics_port=-1"},
+              absl::StrCat("settlement-", index, ".log"));
     stub = v1::SettlementService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
                                                               grpc::InsecureChannelCredentials()));
   }
@@ -270,6 +278,55 @@ void AwaitTransactions(Replica& replica, const std::string& window_id, int64_t t
          << " transactions\n"
          << replica.process->Log();
 }
+
+// Each issuer's float change in the window (non-zero only), as the ministry reads it.
+std::map<uint32_t, int64_t> FloatChange(Replica& replica, const std::string& window_id) {
+  v1::GetFloatRequest request;
+  request.set_window_id(window_id);
+  v1::GetFloatResponse response;
+  const grpc::Status status = Call(replica, server::MinistryTenant(),
+                                   &v1::SettlementService::Stub::GetFloat, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::map<uint32_t, int64_t> change;
+  for (const v1::FloatPosition& issuer : response.issuers()) {
+    if (issuer.window_change_fen() != 0) change[issuer.issuer_city()] = issuer.window_change_fen();
+  }
+  return change;
+}
+
+// Appends copies of records at the partition the test names, whatever their key says: what a
+// producer with another partitioner (or a hand-picked partition) would write. Raw librdkafka,
+// since Tongka's own Producer always partitions by the key.
+class RawPartitionWriter {
+ public:
+  explicit RawPartitionWriter(const std::string& bootstrap) {
+    char error[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    CHECK_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), error, sizeof(error)),
+             RD_KAFKA_CONF_OK)
+        << error;
+    producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
+    CHECK(producer_ != nullptr) << error;
+  }
+  ~RawPartitionWriter() {
+    rd_kafka_flush(producer_, 60000);
+    rd_kafka_destroy(producer_);
+  }
+  void Write(const std::string& topic, int32_t partition, absl::string_view key,
+             absl::string_view value) {
+    const rd_kafka_resp_err_t error = rd_kafka_producev(
+        producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+    CHECK_EQ(error, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(error);
+    rd_kafka_poll(producer_, 0);
+  }
+  void Flush() { CHECK_EQ(rd_kafka_flush(producer_, 60000), RD_KAFKA_RESP_ERR_NO_ERROR); }
+
+ private:
+  rd_kafka_t* producer_ = nullptr;
+};
 
 v1::SettlementReport CloseAndReport(Replica& closer, std::vector<Replica*> readers,
                                     const std::string& window_id) {
@@ -337,7 +394,7 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
   const int ingest_port = metrics::test_support::PickFreeTcpPort();
   auto ingest = Start({"services/ingest/tongka_ingest", "--kafka_bootstrap=" + bootstrap,
                        "--state_dir=" + TempPath("ingest"), "--grpc_host=127.0.0.1",
-                       absl::StrCat("--grpc_port=", ingest_port),
+                       absl::StrCat("--grpc_port=", ingest_port), "--auth=dev",
                        absl::StrCat("--dev_token_secret=", kSecret), "--metrics_port=-1"},
                       "ingest.log");
   ASSERT_NE(ingest, nullptr);
@@ -447,18 +504,10 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
   EXPECT_EQ(logged.size(), acked.size());
 
   AwaitTransactions(single, window_id, expected.transactions);
+  std::map<uint32_t, int64_t> part1_float_change;
   {
-    v1::GetFloatRequest request;
-    request.set_window_id(window_id);
-    v1::GetFloatResponse response;
-    ASSERT_TRUE(Call(single, server::MinistryTenant(), &v1::SettlementService::Stub::GetFloat,
-                     request, &response)
-                    .ok());
-    std::map<uint32_t, int64_t> change;
-    for (const v1::FloatPosition& issuer : response.issuers()) {
-      if (issuer.window_change_fen() != 0)
-        change[issuer.issuer_city()] = issuer.window_change_fen();
-    }
+    part1_float_change = FloatChange(single, window_id);
+    const std::map<uint32_t, int64_t>& change = part1_float_change;
     std::map<uint32_t, int64_t> expected_change;
     for (const auto& [city, fen] : expected.float_change_fen) {
       if (fen != 0) expected_change[city] = fen;
@@ -493,6 +542,10 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
   kafka.reset();  // stops the first broker
 
   // ---- Part 2: the same log, a fresh broker, two replicas ----
+  // The log is copied with repeats and misrouted copies mixed in, and more of both are written
+  // after a replica's SIGKILL: the report, the float and the reconciliation must not move.
+  int64_t copies = 0;
+  int64_t misrouted = 0;
   std::unique_ptr<event_log::LocalKafka> kafka2 = StartBroker("kafka2");
   ASSERT_NE(kafka2, nullptr);
   const std::string bootstrap2 = kafka2->bootstrap();
@@ -501,19 +554,33 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
     ASSERT_TRUE(producer.ok()) << producer.status();
     std::atomic<int64_t> misplaced{0};
     std::atomic<int64_t> failed{0};
-    for (const event_log::Record& record : *records) {
+    // Every 25th record goes in twice, the copy right behind the original among the traffic
+    // (a producer retry across its restart, or a second producer: same key, same partition).
+    RawPartitionWriter misrouter(bootstrap2);
+    for (size_t i = 0; i < records->size(); ++i) {
+      const event_log::Record& record = (*records)[i];
       const int32_t partition = record.partition;
-      ASSERT_TRUE((*producer)
-                      ->ProduceWaiting(
-                          kTxnTopic, record.key, record.value,
-                          [&, partition](const event_log::DeliveryResult& result) {
-                            if (!result.status.ok()) ++failed;
-                            if (result.partition != partition) ++misplaced;
-                          },
-                          absl::Minutes(1))
-                      .ok());
+      for (int copy = 0; copy < (i % 25 == 0 ? 2 : 1); ++copy) {
+        ASSERT_TRUE((*producer)
+                        ->ProduceWaiting(
+                            kTxnTopic, record.key, record.value,
+                            [&, partition](const event_log::DeliveryResult& result) {
+                              if (!result.status.ok()) ++failed;
+                              if (result.partition != partition) ++misplaced;
+                            },
+                            absl::Minutes(1))
+                        .ok());
+      }
+      if (i % 25 == 0) ++copies;
+      // Every 40th record also goes, a copy, into the next partition: a per-partition id index
+      // would not see it there, so the consumer must refuse it by its key.
+      if (i % 40 == 7) {
+        misrouter.Write(kTxnTopic, (partition + 1) % kTxnPartitions, record.key, record.value);
+        ++misrouted;
+      }
     }
     ASSERT_TRUE((*producer)->Flush(absl::Minutes(2)).ok());
+    misrouter.Flush();
     ASSERT_EQ(failed.load(), 0);
     ASSERT_EQ(misplaced.load(), 0) << "murmur2 must place a card in the same partition";
   }
@@ -541,8 +608,26 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
   }
   replicas[1].process->Kill();
   replicas[1].process->Wait();
+  {
+    // While it is down: every 30th record once more, in its own partition and in the next.
+    auto producer = event_log::Producer::Create({.bootstrap_servers = bootstrap2});
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    RawPartitionWriter misrouter(bootstrap2);
+    for (size_t i = 0; i < records->size(); i += 30) {
+      const event_log::Record& record = (*records)[i];
+      ASSERT_TRUE(
+          (*producer)->ProduceSync(kTxnTopic, record.key, record.value, absl::Minutes(1)).ok());
+      ++copies;
+      misrouter.Write(kTxnTopic, (record.partition + 3) % kTxnPartitions, record.key, record.value);
+      ++misrouted;
+    }
+    misrouter.Flush();
+  }
   replicas[1].Launch();
   for (Replica& replica : replicas) AwaitTransactions(replica, window_id, expected.transactions);
+  for (Replica& replica : replicas) {
+    EXPECT_EQ(FloatChange(replica, window_id), part1_float_change) << "replica " << replica.index;
+  }
   const v1::SettlementReport report2 =
       CloseAndReport(replicas[1], {&replicas[0], &replicas[1]}, window_id);
   ExpectReportEquals(report2, expected);
@@ -593,6 +678,22 @@ TEST(SettlementE2eTest, ReportEqualsTapgenToTheFenAcrossKillsAndReplicas) {
             std::vector<std::string>{invented});
   EXPECT_EQ(response.platform_count(), static_cast<int64_t>(chosen->size()));
   for (Replica& replica : replicas) replica.process->TerminateAndWait(absl::Seconds(20));
+
+  // Every repeat and every misrouted copy was seen, dropped and counted once, by the replica
+  // that owns its partition (the counts are state: replica 1's kill did not double them).
+  state_store::DropCounts dropped_total;
+  for (Replica& replica : replicas) {
+    auto store = state_store::StateStore::Open({.path = replica.state_dir});
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<state_store::DropCounts> drops = state_store::ReadDropCounts(**store, kTxnTopic);
+    ASSERT_TRUE(drops.ok()) << drops.status();
+    dropped_total.duplicates += drops->duplicates;
+    dropped_total.misrouted += drops->misrouted;
+  }
+  EXPECT_EQ(dropped_total.duplicates, copies);
+  EXPECT_EQ(dropped_total.misrouted, misrouted);
+  EXPECT_GT(copies, 100);
+  EXPECT_GT(misrouted, 100);
 }
 
 }  // namespace
