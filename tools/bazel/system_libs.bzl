@@ -5,6 +5,9 @@ Tongka builds offline against the distribution's libraries. For every entry in `
 `defines` carry the -D flags and whose `linkopts` carry the full link line (pkg-config's complete
 list matters: gRPC and protobuf need abseil's libraries spelled out).
 
+An entry named in `left_out_when` links nothing under the given config_setting (jemalloc under the
+sanitizer configs, whose runtimes bring their own allocator).
+
 Example (WORKSPACE):
     system_libs(name = "system", libs = {"grpcpp": ["grpc++"], "rocksdb": ["rocksdb"]})
     # then: deps = ["@system//:grpcpp"]
@@ -38,10 +41,16 @@ def _system_libs_impl(rctx):
                          (rctx.name, name, flag))
             else:
                 linkopts.append(flag)
+        linkopts = repr(extra + linkopts)
+        if name in rctx.attr.left_out_when:
+            linkopts = 'select({"%s": [], "//conditions:default": %s})' % (
+                rctx.attr.left_out_when[name],
+                linkopts,
+            )
         build.append("cc_library(")
         build.append('    name = "%s",' % name)
         build.append("    defines = %s," % repr(defines))
-        build.append("    linkopts = %s," % repr(extra + linkopts))
+        build.append("    linkopts = %s," % linkopts)
         build.append(")")
         build.append("")
     rctx.file("WORKSPACE", 'workspace(name = "%s")\n' % rctx.name)
@@ -52,6 +61,9 @@ system_libs = repository_rule(
     attrs = {
         "libs": attr.string_list_dict(
             doc = "target name -> pkg-config modules, plus literal linker flags starting with '-'",
+        ),
+        "left_out_when": attr.string_dict(
+            doc = "target name -> config_setting label under which the target links nothing",
         ),
     },
     local = True,
