@@ -49,8 +49,8 @@ std::unique_ptr<testing::Subprocess> StartIngest(const std::string& bootstrap, i
   auto process = testing::Subprocess::Start(
       {"services/ingest/tongka_ingest", "--kafka_bootstrap=" + bootstrap,
        "--state_dir=" + TempPath("ingest"), "--grpc_host=127.0.0.1",
-       absl::StrCat("--grpc_port=", grpc_port), absl::StrCat("--dev_token_secret=", kSecret),
-       "--metrics_port=-1"},
+       absl::StrCat("--grpc_port=", grpc_port), "--auth=dev",
+       absl::StrCat("--dev_token_secret=", kSecret), "--metrics_port=-1"},
       env, TempPath("ingest.log"));
   EXPECT_TRUE(process.ok()) << process.status();
   return process.ok() ? std::move(*process) : nullptr;

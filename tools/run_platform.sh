@@ -23,7 +23,8 @@ serve=false
 readonly TXNS="${TONGKA_TXNS:-200000}"
 readonly RATE="${TONGKA_RATE:-40000}"
 readonly RUN_DIR="${TONGKA_RUN_DIR:-$(mktemp -d /tmp/tongka-run.XXXXXX)}"
-# Development only: both services accept dev tokens signed with this secret (tapgen's default).
+# Development only: both services run with --auth=dev (plaintext gRPC) and accept dev tokens
+# signed with this secret (tapgen's default), which they read from a file, not the command line.
 readonly SECRET="tongka-dev-token-secret-v1"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -52,6 +53,8 @@ tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn.conflicts 8 >/dev/
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.settlement 4 >/dev/null
 echo "topics: tongka.txn and tongka.txn.conflicts (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
 
+SECRET_FILE="$RUN_DIR/dev-token-secret"
+(umask 077 && printf '%s\n' "$SECRET" >"$SECRET_FILE")
 INGEST_GRPC=$(free_port)
 INGEST_METRICS=$(free_port)
 SETTLEMENT_GRPC=$(free_port)
@@ -59,14 +62,14 @@ SETTLEMENT_METRICS=$(free_port)
 say "starting ingest (gRPC 127.0.0.1:$INGEST_GRPC, metrics :$INGEST_METRICS) and settlement (gRPC 127.0.0.1:$SETTLEMENT_GRPC, metrics :$SETTLEMENT_METRICS)"
 "$BIN/services/ingest/tongka_ingest" --kafka_bootstrap="$BOOTSTRAP" --state_dir="$RUN_DIR/ingest" \
   --grpc_host=127.0.0.1 --grpc_port="$INGEST_GRPC" --metrics_port="$INGEST_METRICS" \
-  --dev_token_secret="$SECRET" 2>"$RUN_DIR/ingest.log" &
+  --auth=dev --dev_token_secret_file="$SECRET_FILE" 2>"$RUN_DIR/ingest.log" &
 pids+=($!)
 # The ministry closes windows by hand here (--schedule_close=false); in production the schedule
 # closes each business day at the cut (24:00 Asia/Shanghai) plus a 2 h grace.
 "$BIN/services/settlement/tongka_settlement" --kafka_bootstrap="$BOOTSTRAP" \
   --state_dir="$RUN_DIR/settlement" --grpc_host=127.0.0.1 --grpc_port="$SETTLEMENT_GRPC" \
-  --metrics_port="$SETTLEMENT_METRICS" --dev_token_secret="$SECRET" --schedule_close=false \
-  --fee_schedule=default:50 2>"$RUN_DIR/settlement.log" &
+  --metrics_port="$SETTLEMENT_METRICS" --auth=dev --dev_token_secret_file="$SECRET_FILE" \
+  --schedule_close=false --fee_schedule=default:50 2>"$RUN_DIR/settlement.log" &
 pids+=($!)
 for _ in $(seq 1 600); do
   curl -sf "http://127.0.0.1:$INGEST_METRICS/readyz" >/dev/null &&

@@ -43,7 +43,7 @@ absl::Status IngestApp::Wire() {
                         absl::StrCat("city_keys_path: ", keyring.status().message()));
   }
   if (config_.city_keys_path.empty()) {
-    LOG(WARNING) << "ingest runs on the PUBLIC development city keys (dev-token mode only)";
+    LOG(WARNING) << "ingest runs on the PUBLIC development city keys (--auth=dev only)";
   }
   keyring_ = std::move(*keyring);
   validator_ = std::make_unique<Validator>(config_.limits, &*keyring_);
@@ -98,7 +98,8 @@ absl::Status IngestApp::Wire() {
   // Phase 5: the metrics endpoint, last, so it never shows a half-wired service.
   if (config_.metrics_port >= 0) {
     exposer_ = std::make_unique<metrics::HttpExposer>(
-        &registry_, metrics::HttpExposerOptions{.port = config_.metrics_port});
+        &registry_,
+        metrics::HttpExposerOptions{.host = config_.metrics_host, .port = config_.metrics_port});
     if (absl::Status started = exposer_->Start(); !started.ok()) return started;
     // Ingest reads no log: it is ready (/readyz) as soon as it serves.
     exposer_->SetReady(true);

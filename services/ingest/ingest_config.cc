@@ -61,11 +61,14 @@ absl::Status IngestConfig::Validate() const {
   if (state_dir.empty()) return Bad("state_dir", "required", "\"\"");
   if (city_keys_path.empty() && grpc.auth_mode != server::AuthMode::kDevToken) {
     return Bad("city_keys_path",
-               "required unless grpc.auth_mode is dev_token (dev keys are public)", "\"\"");
+               "required unless grpc.auth_mode is dev_token (--auth=dev): empty means the public "
+               "development keys",
+               "\"\"");
   }
   if (absl::Status grpc_ok = server::ValidateGrpcServerConfig(grpc); !grpc_ok.ok()) {
     return grpc_ok;
   }
+  if (metrics_host.empty()) return Bad("metrics_host", "required", "\"\"");
   if (metrics_port < -1 || metrics_port > 65535) {
     return Bad("metrics_port", "must be -1 (off) or in [0, 65535]", metrics_port);
   }

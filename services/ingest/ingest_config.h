@@ -63,11 +63,14 @@ struct IngestConfig {
   // RocksDB directory of the dedup index. Required.
   std::string state_dir;
   // Cities' master key file (libs/txn/keys.h format). Empty: the public DEV keys, allowed only
-  // together with grpc.auth_mode == kDevToken (a production server never runs on dev keys).
+  // together with grpc.auth_mode == kDevToken (--auth=dev): anyone can compute them, so a
+  // production server never runs on them. For the same reason a file holding any city's dev key is
+  // refused at start unless the mode is kDevToken.
   std::string city_keys_path;
   // The gRPC server (listen address, mTLS or dev tokens, message size).
   server::GrpcServerConfig grpc;
-  // Port of /metrics; 0 picks a free port, -1 disables the endpoint.
+  // Address of /metrics (and /healthz, /readyz); port 0 picks a free port, -1 disables them.
+  std::string metrics_host = "0.0.0.0";
   int32_t metrics_port = 9100;
   // Validation bounds.
   ValidationLimits limits;

@@ -1,6 +1,7 @@
 // IngestConfig::Validate: a complete dev config passes; each bad value stops start-up with
 // INVALID_ARGUMENT naming its field and rule (the admission limits at both ends of their ranges,
-// and the time settings whose relations protect against duplicates).
+// the time settings whose relations protect against duplicates, and the public development keys
+// outside dev-token mode).
 #include "services/ingest/ingest_config.h"
 
 #include <gtest/gtest.h>
@@ -52,6 +53,14 @@ TEST(IngestConfigTest, EachBadValueNamesItsField) {
       {"ack_timeout", [](IngestConfig& c) { c.ack_timeout = absl::Milliseconds(99); }},
       {"kafka_message_timeout", [](IngestConfig& c) { c.kafka_message_timeout = c.ack_timeout; }},
       {"replica_count", [](IngestConfig& c) { c.replica_count = 2; }},
+      {"metrics_host", [](IngestConfig& c) { c.metrics_host.clear(); }},
+      // The public development keys (no key file) only with dev tokens.
+      {"city_keys_path",
+       [](IngestConfig& c) {
+         c.grpc.auth_mode = server::AuthMode::kMtls;
+         c.grpc.dev_token_secret.clear();
+         c.grpc.tls_cert_path = c.grpc.tls_key_path = c.grpc.tls_client_ca_path = "/x.pem";
+       }},
       {"limits.dedup_horizon",
        [](IngestConfig& c) { c.limits.dedup_horizon = c.limits.late_horizon; }},
   };

@@ -2,29 +2,19 @@
 
 #include <glog/logging.h>
 
-#include "absl/flags/flag.h"
-#include "absl/strings/str_cat.h"
+#include <utility>
 
-ABSL_FLAG(std::string, kafka_bootstrap, "", "Kafka bootstrap servers, host:port[,host:port].");
-ABSL_FLAG(std::string, kafka_ca, "", "Kafka cluster CA (PEM); with --kafka_cert/--kafka_key.");
-ABSL_FLAG(std::string, kafka_cert, "", "This service's Kafka client certificate (PEM).");
-ABSL_FLAG(std::string, kafka_key, "", "This service's Kafka client key (PEM).");
+#include "absl/flags/flag.h"
+#include "libs/service/common_flags.h"
+#include "libs/service/grpc_flags.h"
+
+// Ingest's own flags. The common ones (--kafka_*, --state_dir, --metrics_*, --replica_*) and the
+// gRPC ones (--grpc_*, --auth, --tls_*, --dev_token_secret*) are libs/service's.
 ABSL_FLAG(std::string, topic, "tongka.txn", "Topic transactions are appended to.");
 ABSL_FLAG(std::string, conflict_topic, "tongka.txn.conflicts",
           "Topic CONFLICT uploads are published to (TxnConflict events).");
-ABSL_FLAG(std::string, state_dir, "", "RocksDB directory of the dedup index.");
-ABSL_FLAG(std::string, city_keys, "", "City master key file; empty: public dev keys (dev only).");
-ABSL_FLAG(std::string, grpc_host, "0.0.0.0", "gRPC listen host.");
-ABSL_FLAG(int32_t, grpc_port, 7000, "gRPC port; 0 picks a free one.");
-ABSL_FLAG(std::string, tls_cert, "", "gRPC server certificate chain (PEM), mTLS mode.");
-ABSL_FLAG(std::string, tls_key, "", "gRPC server private key (PEM), mTLS mode.");
-ABSL_FLAG(std::string, tls_ca, "", "CA that client (tenant) certificates chain to, mTLS mode.");
-ABSL_FLAG(std::string, dev_token_secret, "",
-          "Development only: accept signed dev tokens instead of mTLS (>= 16 bytes).");
-ABSL_FLAG(int32_t, metrics_port, 9100, "Port of /metrics; 0 = any free port, -1 = off.");
-ABSL_FLAG(int32_t, replica_index, 0,
-          "Accepted for the deployment convention; ingest is one replica.");
-ABSL_FLAG(int32_t, replica_count, 1, "Must be 1: the dedup index is per replica (README).");
+ABSL_FLAG(std::string, city_keys, "",
+          "City master key file. Empty: the public development keys, only with --auth=dev.");
 ABSL_FLAG(absl::Duration, ack_timeout, absl::Seconds(10), "Longest wait for Kafka per batch.");
 ABSL_FLAG(absl::Duration, retry_after, absl::Seconds(1), "retry-after-ms hint on UNAVAILABLE.");
 ABSL_FLAG(int32_t, max_concurrent_calls, 1024,
@@ -47,25 +37,33 @@ ABSL_FLAG(absl::Duration, dedup_horizon, absl::Hours(24 * 30), "How long retries
 
 namespace tongka::ingest {
 
-IngestConfig ConfigFromFlags() {
+absl::StatusOr<IngestConfig> ConfigFromFlags() {
+  absl::StatusOr<service::CommonConfig> common = service::CommonConfigFromFlags();
+  if (!common.ok()) return common.status();
+  absl::StatusOr<server::GrpcServerConfig> grpc = service::GrpcConfigFromFlags();
+  if (!grpc.ok()) return grpc.status();
   IngestConfig config;
-  config.kafka_bootstrap = absl::GetFlag(FLAGS_kafka_bootstrap);
-  config.kafka_ca_path = absl::GetFlag(FLAGS_kafka_ca);
-  config.kafka_cert_path = absl::GetFlag(FLAGS_kafka_cert);
-  config.kafka_key_path = absl::GetFlag(FLAGS_kafka_key);
+  config.kafka_bootstrap = common->kafka_bootstrap;
+  config.kafka_ca_path = common->kafka_ca_path;
+  config.kafka_cert_path = common->kafka_cert_path;
+  config.kafka_key_path = common->kafka_key_path;
+  config.state_dir = common->state_dir;
+  config.metrics_host = common->metrics_host;
+  config.metrics_port = common->metrics_port;
+  config.replica_count = common->replica_count;
+  LOG_IF(INFO, common->replica_index != 0)
+      << "replica_index " << common->replica_index << " ignored: ingest runs as one replica";
+  config.grpc = *std::move(grpc);
+  config.city_keys_path = absl::GetFlag(FLAGS_city_keys);
+  if (config.city_keys_path.empty() && config.grpc.auth_mode != server::AuthMode::kDevToken) {
+    // Anyone can compute the development keys, so anyone could forge a MAC a server using them
+    // accepts.
+    return absl::InvalidArgumentError(
+        "--auth=mtls needs --city_keys (the member cities' master key file): without it ingest "
+        "would verify MACs with the public development keys, allowed only with --auth=dev");
+  }
   config.topic = absl::GetFlag(FLAGS_topic);
   config.conflict_topic = absl::GetFlag(FLAGS_conflict_topic);
-  config.state_dir = absl::GetFlag(FLAGS_state_dir);
-  config.city_keys_path = absl::GetFlag(FLAGS_city_keys);
-  config.grpc.listen_address =
-      absl::StrCat(absl::GetFlag(FLAGS_grpc_host), ":", absl::GetFlag(FLAGS_grpc_port));
-  config.grpc.dev_token_secret = absl::GetFlag(FLAGS_dev_token_secret);
-  config.grpc.auth_mode =
-      config.grpc.dev_token_secret.empty() ? server::AuthMode::kMtls : server::AuthMode::kDevToken;
-  config.grpc.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
-  config.grpc.tls_key_path = absl::GetFlag(FLAGS_tls_key);
-  config.grpc.tls_client_ca_path = absl::GetFlag(FLAGS_tls_ca);
-  config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.ack_timeout = absl::GetFlag(FLAGS_ack_timeout);
   config.retry_after = absl::GetFlag(FLAGS_retry_after);
   config.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
@@ -80,9 +78,6 @@ IngestConfig ConfigFromFlags() {
   config.limits.future_skew_max = absl::GetFlag(FLAGS_future_skew_max);
   config.limits.late_horizon = absl::GetFlag(FLAGS_late_horizon);
   config.limits.dedup_horizon = absl::GetFlag(FLAGS_dedup_horizon);
-  config.replica_count = absl::GetFlag(FLAGS_replica_count);
-  LOG_IF(INFO, absl::GetFlag(FLAGS_replica_index) != 0)
-      << "replica_index " << absl::GetFlag(FLAGS_replica_index) << " ignored";
   return config;
 }
 

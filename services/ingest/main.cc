@@ -13,7 +13,12 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // ~2% of CPU on hot paths
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
-  auto app = tongka::ingest::IngestApp::Create(tongka::ingest::ConfigFromFlags());
+  absl::StatusOr<tongka::ingest::IngestConfig> config = tongka::ingest::ConfigFromFlags();
+  if (!config.ok()) {
+    LOG(ERROR) << "tongka_ingest cannot start: " << config.status();
+    return 2;
+  }
+  auto app = tongka::ingest::IngestApp::Create(*config);
   if (!app.ok()) {
     LOG(ERROR) << "tongka_ingest cannot start: " << app.status();
     return 2;

@@ -13,7 +13,13 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
-  auto app = tongka::settlement::SettlementApp::Create(tongka::settlement::ConfigFromFlags());
+  absl::StatusOr<tongka::settlement::SettlementConfig> config =
+      tongka::settlement::ConfigFromFlags();
+  if (!config.ok()) {
+    LOG(ERROR) << "tongka_settlement cannot start: " << config.status();
+    return 2;
+  }
+  auto app = tongka::settlement::SettlementApp::Create(*config);
   if (!app.ok()) {
     LOG(ERROR) << "tongka_settlement cannot start: " << app.status();
     return 2;

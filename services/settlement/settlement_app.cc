@@ -235,7 +235,8 @@ absl::Status SettlementApp::Wire() {
   background_ = std::thread([this] { BackgroundLoop(); });
   if (config_.metrics_port >= 0) {
     exposer_ = std::make_unique<metrics::HttpExposer>(
-        &registry_, metrics::HttpExposerOptions{.port = config_.metrics_port});
+        &registry_,
+        metrics::HttpExposerOptions{.host = config_.metrics_host, .port = config_.metrics_port});
     if (absl::Status started = exposer_->Start(); !started.ok()) return started;
   }
   LOG(INFO) << "settlement serving on :" << server_->port() << " ("

@@ -34,6 +34,7 @@ absl::Status SettlementConfig::Validate() const {
   if (!fees.ok()) return fees.status();
   absl::Status grpc_ok = server::ValidateGrpcServerConfig(grpc);
   if (!grpc_ok.ok()) return grpc_ok;
+  if (metrics_host.empty()) return absl::InvalidArgumentError("metrics_host: required");
   if (metrics_port < -1 || metrics_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics_port: must be -1 (off) or in [0, 65535], got ", metrics_port));

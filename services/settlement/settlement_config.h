@@ -41,7 +41,8 @@ struct SettlementConfig {
   std::string fee_schedule = "default:50";
   // The gRPC server (listen address, mTLS or dev tokens).
   server::GrpcServerConfig grpc;
-  // Port of /metrics; 0 picks a free port, -1 disables the endpoint.
+  // Address of /metrics (and /healthz, /readyz); port 0 picks a free port, -1 disables them.
+  std::string metrics_host = "0.0.0.0";
   int32_t metrics_port = 9100;
   // Records per RocksDB commit of stage one, [1, 100000].
   int32_t batch_max_records = 10000;

@@ -7,17 +7,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "libs/server/grpc_server.h"
+#include "libs/service/common_flags.h"
 #include "tools/sample/sample_app.h"
 #include "tools/sample/summary.h"
 
-ABSL_FLAG(std::string, kafka_bootstrap, "", "Kafka bootstrap servers, host:port[,host:port].");
-ABSL_FLAG(std::string, kafka_ca, "", "Kafka TLS: PEM file of the cluster CA (empty: plaintext).");
-ABSL_FLAG(std::string, kafka_cert, "", "Kafka TLS: PEM file of this client's certificate.");
-ABSL_FLAG(std::string, kafka_key, "", "Kafka TLS: PEM file of this client's private key.");
-ABSL_FLAG(std::string, state_dir, "", "RocksDB directory of this replica.");
-ABSL_FLAG(int32_t, replica_index, 0, "This replica's index k: owns partitions p % N == k.");
-ABSL_FLAG(int32_t, replica_count, 1, "Number of replicas N.");
-ABSL_FLAG(int32_t, metrics_port, 0, "Port of /metrics; 0 = any free port, -1 = off.");
+// The sample's own flags. The common ones (--kafka_*, --state_dir, --metrics_*, --replica_*) are
+// libs/service's; the sample serves no gRPC, so it has no --grpc_*, --auth or --tls_* flags.
 ABSL_FLAG(int32_t, batch_max_records, tongka::sample::SampleConfig().batch_max_records,
           "Records per apply batch.");
 ABSL_FLAG(int64_t, commit_max_records, tongka::sample::SampleConfig().commit_max_records,
@@ -32,20 +27,29 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
+  // --summary inspects a store and needs --state_dir alone.
+  if (absl::GetFlag(FLAGS_summary)) {
+    return tongka::sample::PrintSummary(tongka::service::ReadCommonFlags().state_dir);
+  }
+  absl::StatusOr<tongka::service::CommonConfig> common = tongka::service::CommonConfigFromFlags();
+  if (!common.ok()) {
+    LOG(ERROR) << "tongka_sample cannot start: " << common.status();
+    return 2;
+  }
   tongka::sample::SampleConfig config{
-      .kafka_bootstrap = absl::GetFlag(FLAGS_kafka_bootstrap),
-      .kafka_ca = absl::GetFlag(FLAGS_kafka_ca),
-      .kafka_cert = absl::GetFlag(FLAGS_kafka_cert),
-      .kafka_key = absl::GetFlag(FLAGS_kafka_key),
-      .state_dir = absl::GetFlag(FLAGS_state_dir),
-      .replica_index = absl::GetFlag(FLAGS_replica_index),
-      .replica_count = absl::GetFlag(FLAGS_replica_count),
-      .metrics_port = absl::GetFlag(FLAGS_metrics_port),
+      .kafka_bootstrap = common->kafka_bootstrap,
+      .kafka_ca = common->kafka_ca_path,
+      .kafka_cert = common->kafka_cert_path,
+      .kafka_key = common->kafka_key_path,
+      .state_dir = common->state_dir,
+      .replica_index = common->replica_index,
+      .replica_count = common->replica_count,
+      .metrics_host = common->metrics_host,
+      .metrics_port = common->metrics_port,
       .batch_max_records = absl::GetFlag(FLAGS_batch_max_records),
       .commit_max_records = absl::GetFlag(FLAGS_commit_max_records),
       .exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up),
       .publish = absl::GetFlag(FLAGS_publish)};
-  if (absl::GetFlag(FLAGS_summary)) return tongka::sample::PrintSummary(config.state_dir);
   auto app = tongka::sample::SampleApp::Create(config);
   if (!app.ok()) {
     LOG(ERROR) << "tongka_sample cannot start: " << app.status();

@@ -29,6 +29,7 @@ absl::Status SampleConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "replica_index: must be in [0, replica_count=", replica_count, "), got ", replica_index));
   }
+  if (metrics_host.empty()) return absl::InvalidArgumentError("metrics_host: required");
   if (metrics_port < -1 || metrics_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics_port: must be -1 (off) or in [0, 65535], got ", metrics_port));
@@ -109,7 +110,8 @@ absl::Status SampleApp::Wire() {
   // Phase 3: the metrics endpoint, last, so it never shows a half-wired service.
   if (config_.metrics_port >= 0) {
     exposer_ = std::make_unique<metrics::HttpExposer>(
-        &registry_, metrics::HttpExposerOptions{.port = config_.metrics_port});
+        &registry_,
+        metrics::HttpExposerOptions{.host = config_.metrics_host, .port = config_.metrics_port});
     absl::Status started = exposer_->Start();
     if (!started.ok()) return started;
   }

@@ -41,7 +41,8 @@ struct SampleConfig {
   // Replica k of N owns partitions p % N == k of both topics.
   int32_t replica_index = 0;
   int32_t replica_count = 1;
-  // Port of /metrics; 0 picks a free port, -1 disables the endpoint.
+  // Address of /metrics (and /healthz, /readyz); port 0 picks a free port, -1 disables them.
+  std::string metrics_host = "0.0.0.0";
   int32_t metrics_port = 0;
   // Records per apply batch, 1..100000.
   int32_t batch_max_records = 10000;
