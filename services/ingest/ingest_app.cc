@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "libs/crypto/self_test.h"
 #include "services/ingest/dedup_catch_up.h"
@@ -42,8 +44,16 @@ absl::Status IngestApp::Wire() {
     return absl::Status(keyring.status().code(),
                         absl::StrCat("city_keys_path: ", keyring.status().message()));
   }
-  if (config_.city_keys_path.empty()) {
-    LOG(WARNING) << "ingest runs on the PUBLIC development city keys (--auth=dev only)";
+  if (const std::vector<uint32_t> dev_cities = keyring->CitiesWithDevKeys(); !dev_cities.empty()) {
+    // Anyone can compute a dev key and forge MACs with it: only a dev server may hold one.
+    if (config_.grpc.auth_mode != server::AuthMode::kDevToken) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "city_keys_path: holds the public development key of city ", dev_cities.front(),
+          dev_cities.size() > 1 ? absl::StrCat(" and ", dev_cities.size() - 1, " more") : "",
+          "; development keys are allowed only with auth mode dev (--auth=dev)"));
+    }
+    LOG(WARNING) << "ingest runs on the PUBLIC development keys of " << dev_cities.size()
+                 << " cities (--auth=dev only)";
   }
   keyring_ = std::move(*keyring);
   validator_ = std::make_unique<Validator>(config_.limits, &*keyring_);
