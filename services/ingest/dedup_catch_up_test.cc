@@ -5,6 +5,7 @@
 // after it; the mark is cleared once a catch-up has replayed everything.
 #include "services/ingest/dedup_catch_up.h"
 
+#include <glog/logging.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/event_log/admin.h"
+#include "libs/event_log/ownership.h"
 #include "libs/event_log/producer.h"
 #include "libs/event_log/testing/test_broker.h"
 #include "proto/events.pb.h"
@@ -25,15 +27,27 @@ std::string TempPath(const std::string& name) {
   return absl::StrCat(::testing::TempDir(), "/", name);
 }
 
-// A tap event as ingest appends it, recorded now.
-v1::Event TapEvent(const std::string& terminal, uint64_t seq) {
+constexpr int32_t kPartitions = 2;
+
+// The first test card whose key the producer's murmur2 partitioner puts in `partition`, found by
+// computing the hash, so each event is written once, where the test needs it.
+std::string CardIn(int32_t partition) {
+  for (int k = 1; k < 1000; ++k) {
+    std::string card = absl::StrCat("31000000000", 10000 + k);
+    if (event_log::PartitionForKey(card, kPartitions) == partition) return card;
+  }
+  LOG(FATAL) << "no test card hashes to partition " << partition;
+}
+
+// A tap event as ingest appends it (keyed by its card, here one in `partition`), recorded now.
+v1::Event TapEvent(int32_t partition, const std::string& terminal, uint64_t seq) {
   const int64_t now_us = absl::ToUnixMicros(absl::Now());
   v1::Event event;
   event.set_event_id(absl::StrCat("txn/", terminal, "/", seq));
   event.set_occurred_at_us(now_us - 1000);
   event.set_recorded_at_us(now_us);
   v1::TxnCommon* txn = event.mutable_tap()->mutable_txn();
-  txn->set_card_id("3100000000000001");
+  txn->set_card_id(CardIn(partition));
   txn->set_terminal_id(terminal);
   txn->set_terminal_seq(seq);
   txn->set_mac("0123456789abcdef");
@@ -58,7 +72,8 @@ class DedupCatchUpTest : public ::testing::Test {
     topic_ = absl::StrCat("tongka.txn.",
                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = kafka_->bootstrap()},
-                                        {{.name = topic_, .partitions = 2}}, absl::Seconds(60))
+                                        {{.name = topic_, .partitions = kPartitions}},
+                                        absl::Seconds(60))
                     .ok());
     auto producer = event_log::Producer::Create({.bootstrap_servers = kafka_->bootstrap()});
     ASSERT_TRUE(producer.ok()) << producer.status();
@@ -78,15 +93,13 @@ class DedupCatchUpTest : public ::testing::Test {
     index_ = std::make_unique<DedupIndex>(store_.get());
   }
 
-  // Appends `event` to partition `partition` (trying keys until one lands there).
+  // Appends `event` once, keyed by its card as ingest does, and checks that it landed in
+  // `partition`.
   void Append(const v1::Event& event, int32_t partition) {
-    for (int k = 0; k < 64; ++k) {
-      auto delivered = producer_->ProduceSync(topic_, absl::StrCat("card", k),
-                                              event.SerializeAsString(), absl::Seconds(30));
-      ASSERT_TRUE(delivered.ok()) << delivered.status();
-      if (delivered->partition == partition) return;
-    }
-    FAIL() << "no key of 64 lands in partition " << partition;
+    auto delivered = producer_->ProduceSync(topic_, event.tap().txn().card_id(),
+                                            event.SerializeAsString(), absl::Seconds(30));
+    ASSERT_TRUE(delivered.ok()) << delivered.status();
+    ASSERT_EQ(delivered->partition, partition);
   }
 
   absl::StatusOr<CatchUpStats> CatchUp(absl::Duration timeout = absl::Seconds(60)) {
@@ -115,10 +128,10 @@ event_log::LocalKafka* DedupCatchUpTest::kafka_ = nullptr;
 
 TEST_F(DedupCatchUpTest, ACatchUpThatStoppedPartwayResumesWhereItBegan) {
   // x in partition 0; y in partition 1, more than the margin later.
-  const v1::Event x = TapEvent("310000-BUS-000001", 1);
+  const v1::Event x = TapEvent(0, "310000-BUS-000001", 1);
   Append(x, 0);
   absl::SleepFor(absl::Seconds(3));
-  const v1::Event y = TapEvent("310000-BUS-000002", 1);
+  const v1::Event y = TapEvent(1, "310000-BUS-000002", 1);
   Append(y, 1);
   // A rebuild of the empty index stops (its timeout, here before its first poll). What a rebuild
   // stopped after a first commit that held partition 1's records only leaves is then made by
@@ -152,11 +165,11 @@ TEST_F(DedupCatchUpTest, ACatchUpThatStoppedPartwayResumesWhereItBegan) {
 TEST_F(DedupCatchUpTest, ARecordTheIndexFailedToKeepIsCaughtUpAtTheNextStart) {
   // Kafka took x, but its index write failed (NoteUnresolved, as the ingestor does then); later
   // writes succeed, more than the margin later.
-  const v1::Event x = TapEvent("310000-BUS-000001", 7);
+  const v1::Event x = TapEvent(0, "310000-BUS-000001", 7);
   Append(x, 0);
   index_->NoteUnresolved(x.recorded_at_us());
   absl::SleepFor(absl::Seconds(3));
-  const v1::Event y = TapEvent("310000-BUS-000002", 7);
+  const v1::Event y = TapEvent(0, "310000-BUS-000002", 7);
   Append(y, 0);
   ASSERT_TRUE(index_->Record({{y.event_id(), {}, y.recorded_at_us()}}).ok());
 
