@@ -6,8 +6,12 @@
 // is exactly the local calendar day D; with a cut of 23:00, a transaction recorded at 23:30 on
 // D-1 already belongs to D (clearing systems' "after the cut-off, next business day").
 //
-// Transactions are assigned by the platform's recorded time, never the device time, so an
-// offline upload that arrives days late lands in the window that is open when it arrives.
+// Transactions are assigned by the platform's recorded time, never the device time: an offline
+// upload that arrives days late belongs to the window of the day it was uploaded, its origin
+// window. If that window has already frozen (CLOSED, SETTLED or ABORTED) by the time its money
+// reaches the ledger, the money is carried to the next day's window, keeping its origin window
+// and hour, and on until an OPEN or CLOSING window takes it; the id index follows the money
+// (settlement_state.h, proto/events.proto SettlementDelta).
 // Hours: a transaction's hour is the whole hours elapsed since its window's start, 0..23 (24 on
 // the long day of a zone that changes its clocks).
 //

@@ -354,9 +354,10 @@ absl::StatusOr<v1::DrillDownResponse> SettlementApi::DrillDown(
 
 absl::StatusOr<std::vector<v1::CellTransaction>> SettlementApi::LocalCellTransactions(
     const v1::ListCellTransactionsRequest& request) const {
-  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ids =
-      ReadCellTransactions(ViewOf(*deps_.store), request.origin_window_id(), request.issuer_city(),
-                           request.acquirer_city(), request.hour());
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ids = ReadCellTransactions(
+      ViewOf(*deps_.store),
+      request.window_id().empty() ? request.origin_window_id() : request.window_id(),
+      request.origin_window_id(), request.issuer_city(), request.acquirer_city(), request.hour());
   if (!ids.ok()) return ids.status();
   std::vector<v1::CellTransaction> out;
   out.reserve(ids->size());
@@ -401,6 +402,7 @@ absl::StatusOr<v1::ReconcileHourResponse> SettlementApi::ReconcileHour(
 
   v1::ListCellTransactionsRequest cell;
   cell.set_origin_window_id(origin);
+  cell.set_window_id(request.window_id());
   cell.set_issuer_city(request.issuer_city());
   cell.set_acquirer_city(request.acquirer_city());
   cell.set_hour(request.hour());

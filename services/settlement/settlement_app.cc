@@ -19,7 +19,7 @@ namespace {
 
 // The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
 // 2: the id index as one chunk per (origin window, hour, partition bucket), appended to.
-constexpr char kStoreLayout[] = "settlement/2";
+constexpr char kStoreLayout[] = "settlement/3";
 constexpr char kFeeScheduleKey[] = "config/fee_schedule";
 constexpr int kMetricWindows = 14;         // windows with state gauges
 constexpr int kMetricPositionWindows = 3;  // windows with net position gauges

@@ -94,11 +94,11 @@ v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
   return terminal->mode;
 }
 
-// Stage one's index values: entries back to back, each the id's length (varint), the id, and
-// the signed amount (zigzag varint), in protobuf's encodings. Appending to a chunk is appending
-// bytes.
+// Stage one's index values: entries back to back, each the pair (two varints), the id's length
+// (varint), the id, the signed amount (zigzag varint) and the record's offset within its bucket
+// (varint), in protobuf's encodings. Appending to a chunk is appending bytes.
 void AppendIndexEntry(uint32_t issuer, uint32_t acquirer, absl::string_view id, int64_t amount_fen,
-                      std::string* entries) {
+                      int64_t offset_in_bucket, std::string* entries) {
   uint8_t buffer[4 * 10];  // four varints at their longest
   uint8_t* end = CodedOutputStream::WriteVarint32ToArray(issuer, buffer);
   end = CodedOutputStream::WriteVarint32ToArray(acquirer, end);
@@ -106,13 +106,20 @@ void AppendIndexEntry(uint32_t issuer, uint32_t acquirer, absl::string_view id, 
   entries->append(reinterpret_cast<const char*>(buffer), end - buffer);
   entries->append(id.data(), id.size());
   end = CodedOutputStream::WriteVarint64ToArray(WireFormatLite::ZigZagEncode64(amount_fen), buffer);
+  end = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(offset_in_bucket), end);
   entries->append(reinterpret_cast<const char*>(buffer), end - buffer);
 }
+
+struct IndexEntry {
+  std::string id;
+  int64_t amount_fen = 0;
+  int64_t offset_in_bucket = 0;
+};
 
 // Appends the entries of (issuer, acquirer) in `entries` to `out`; false when they do not parse
 // to the end.
 bool ReadIndexEntries(absl::string_view entries, uint32_t issuer, uint32_t acquirer,
-                      std::vector<std::pair<std::string, int64_t>>* out) {
+                      std::vector<IndexEntry>* out) {
   CodedInputStream in(reinterpret_cast<const uint8_t*>(entries.data()),
                       static_cast<int>(entries.size()));
   while (in.CurrentPosition() < static_cast<int>(entries.size())) {
@@ -121,13 +128,16 @@ bool ReadIndexEntries(absl::string_view entries, uint32_t issuer, uint32_t acqui
     uint32_t size = 0;
     std::string id;
     uint64_t zigzag = 0;
+    uint64_t offset_in_bucket = 0;
     if (!in.ReadVarint32(&entry_issuer) || !in.ReadVarint32(&entry_acquirer) ||
         !in.ReadVarint32(&size) || size == 0 || !in.ReadString(&id, static_cast<int>(size)) ||
-        !in.ReadVarint64(&zigzag)) {
+        !in.ReadVarint64(&zigzag) || !in.ReadVarint64(&offset_in_bucket) ||
+        offset_in_bucket >= static_cast<uint64_t>(kIndexBucketOffsets)) {
       return false;
     }
     if (entry_issuer == issuer && entry_acquirer == acquirer) {
-      out->emplace_back(std::move(id), WireFormatLite::ZigZagDecode64(zigzag));
+      out->push_back(IndexEntry{std::move(id), WireFormatLite::ZigZagDecode64(zigzag),
+                                static_cast<int64_t>(offset_in_bucket)});
     }
   }
   return true;
@@ -144,6 +154,15 @@ std::string RefundDayPrefix(int32_t partition, absl::string_view window_id) {
 std::string RefundHorizonKey(int32_t partition) {
   return absl::StrCat("rfh/", Partition4(partition));
 }
+
+// The ledger's record of where money went (settlement_state.h, keys fz/, lt/, mv/).
+std::string FreezeKey(absl::string_view window_id, int32_t partition) {
+  return absl::StrCat("fz/", window_id, "/", Partition4(partition));
+}
+std::string LateRangePrefix(absl::string_view origin_window_id, int32_t partition) {
+  return absl::StrCat("lt/", origin_window_id, "/", Partition4(partition), "/");
+}
+std::string MoveKey(absl::string_view window_id) { return absl::StrCat("mv/", window_id); }
 
 bool ParseCoverage(absl::string_view text, int64_t* last, int32_t* chunk) {
   std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(text, ':');
@@ -473,7 +492,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
     }
     AppendIndexEntry(issuer, acquirer, txn.event_id,
                      txn.kind == TxnKind::kTap ? amount_fen : -reversal.refund_fen,
-                     &chunks_[last->second].entries);
+                     record.offset - bucket, &chunks_[last->second].entries);
   }
   if (record.offset <= open.covered_up_to) {
     return absl::OkStatus();  // already in the ledger's deltas (a rebuild)
@@ -741,10 +760,37 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
     // Late: the window is frozen. Its owner carries the cells into the next day's window.
     record_now.set_late_deltas(record_now.late_deltas() + 1);
     batch.Put(WindowKey(delta.window_id()), record_now.SerializeAsString());
+    // Where the money comes from travels with it, so its ids can follow it when it lands.
+    v1::SettlementDelta provenance;
+    if (delta.carried()) {
+      provenance.set_late_window_id(delta.late_window_id());
+      provenance.set_late_source_partition(delta.late_source_partition());
+      provenance.set_late_first_offset(delta.late_first_offset());
+      provenance.set_late_last_offset(delta.late_last_offset());
+      provenance.set_moved_window_id(delta.moved_window_id());
+    } else {
+      provenance.set_late_window_id(delta.window_id());
+      provenance.set_late_source_partition(delta.source_partition());
+      provenance.set_late_first_offset(delta.first_offset());
+      provenance.set_late_last_offset(delta.last_offset());
+    }
     CarryForward(record, event.event_id(), delta.window_id(),
                  std::vector<v1::SettlementCell>(delta.cells().begin(), delta.cells().end()),
-                 batch);
+                 provenance, batch);
     return AddToCounter(batch, kLateDeltasKey, 1);
+  }
+
+  // Carried money lands here: record where, for the id index (ReadCellTransactions).
+  if (delta.carried() && !delta.late_window_id().empty()) {
+    batch.Put(absl::StrCat(LateRangePrefix(delta.late_window_id(), delta.late_source_partition()),
+                           absl::Dec(delta.late_first_offset(), absl::kZeroPad20)),
+              absl::StrCat(delta.late_last_offset(), ":", delta.window_id()));
+  }
+  if (delta.carried() && !delta.moved_window_id().empty()) {
+    absl::StatusOr<std::optional<std::string>> moved = batch.Get(MoveKey(delta.moved_window_id()));
+    if (!moved.ok()) return moved.status();
+    // Chunks of one move land together unless a close falls between them; the first decides.
+    if (!moved->has_value()) batch.Put(MoveKey(delta.moved_window_id()), delta.window_id());
   }
 
   std::map<std::pair<uint32_t, uint32_t>, v1::SettlementCell> pairs;
@@ -787,7 +833,8 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
 
 void WindowLedger::CarryForward(const event_log::Record& record, absl::string_view base_event_id,
                                 absl::string_view from_window,
-                                std::vector<v1::SettlementCell> cells, StateBatch& batch) {
+                                std::vector<v1::SettlementCell> cells,
+                                const v1::SettlementDelta& provenance, StateBatch& batch) {
   if (!Owns(record.partition) || cells.empty()) return;
   const std::string next = WindowIdOf(*ParseWindowId(from_window) + 1);
   const int32_t chunks =
@@ -803,6 +850,11 @@ void WindowLedger::CarryForward(const event_log::Record& record, absl::string_vi
     delta->set_source_partition(-1);
     delta->set_carried(true);
     delta->set_carried_from_window_id(std::string(from_window));
+    delta->set_late_window_id(provenance.late_window_id());
+    delta->set_late_source_partition(provenance.late_source_partition());
+    delta->set_late_first_offset(provenance.late_first_offset());
+    delta->set_late_last_offset(provenance.late_last_offset());
+    delta->set_moved_window_id(provenance.moved_window_id());
     delta->set_chunk(chunk);
     delta->set_chunks(chunks);
     for (size_t n = 0; n < kCellsPerDeltaMax && i < cells.size(); ++n, ++i) {
@@ -948,6 +1000,9 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
     }
     window.clear_invariant_violations();
     window.set_report_digest(report.digest());
+    if (absl::Status frozen = RecordFreeze(request.window_id(), batch); !frozen.ok()) {
+      return frozen;
+    }
     batch.Put(ReportKey(request.window_id()), report.SerializeAsString());
     if (Owns(record.partition)) {
       v1::Event out;
@@ -965,8 +1020,15 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
     absl::StatusOr<std::vector<v1::SettlementCell>> cells = ScanMessages<v1::SettlementCell>(
         ViewOf(batch), absl::StrCat("wc/", request.window_id(), "/"));
     if (!cells.ok()) return cells.status();
+    if (AcceptsDeltas(from)) {
+      if (absl::Status frozen = RecordFreeze(request.window_id(), batch); !frozen.ok()) {
+        return frozen;
+      }
+    }
+    v1::SettlementDelta provenance;
+    provenance.set_moved_window_id(request.window_id());
     CarryForward(record, absl::StrCat(kServiceName, "/abort/", request.window_id()),
-                 request.window_id(), std::move(*cells), batch);
+                 request.window_id(), std::move(*cells), provenance, batch);
     window.set_reason(request.reason());
   }
 
@@ -993,6 +1055,28 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
   outcome.set_accepted(true);
   outcome.set_state(target);
   return outcome;
+}
+
+absl::Status WindowLedger::RecordFreeze(absl::string_view window_id, StateBatch& batch) {
+  const std::string prefix = absl::StrCat("cov/", window_id, "/");
+  std::vector<std::pair<int32_t, int64_t>> covered;
+  bool corrupt = false;
+  absl::Status scanned =
+      batch.ScanPrefix(prefix, [&](absl::string_view key, absl::string_view value) {
+        int32_t partition = 0;
+        int64_t last = -1;
+        int32_t chunk = 0;
+        corrupt = !absl::SimpleAtoi(key.substr(prefix.size()), &partition) ||
+                  !ParseCoverage(value, &last, &chunk);
+        covered.emplace_back(partition, last);
+        return !corrupt;
+      });
+  if (!scanned.ok()) return scanned;
+  if (corrupt) return absl::InternalError(absl::StrCat("corrupt coverage under ", prefix));
+  for (const auto& [partition, last] : covered) {
+    batch.Put(FreezeKey(window_id, partition), absl::StrCat(last));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WindowLedger::ApplyWindowRequest(const event_log::Record& record,
@@ -1110,18 +1194,127 @@ absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& 
   return ReadMessage<v1::SettlementReport>(view, ReportKey(window_id));
 }
 
+namespace {
+
+// Which window the money of each record of one origin window was counted in, from the ledger's
+// records (fz/, lt/, mv/): counted in the origin when the origin never froze or the record's
+// offset was covered when it froze; else where its late offset range landed. Then on through
+// the windows an abort moved it to. Reads each key once.
+class MoneyWindows {
+ public:
+  MoneyWindows(const StateView& view, absl::string_view origin_window_id)
+      : view_(view), origin_(origin_window_id) {}
+
+  // The window, or nullopt when the money is on its way (a carried delta not applied yet).
+  absl::StatusOr<std::optional<std::string>> WindowOf(int32_t partition, int64_t offset) {
+    if (!origin_state_.has_value()) {
+      absl::StatusOr<std::optional<WindowRecord>> origin = ReadWindow(view_, origin_);
+      if (!origin.ok()) return origin.status();
+      origin_state_ = origin->has_value() ? (*origin)->state() : v1::WINDOW_STATE_OPEN;
+    }
+    if (AcceptsDeltas(*origin_state_)) return Follow(origin_);
+    absl::StatusOr<const Filing*> filing = FilingOf(partition);
+    if (!filing.ok()) return filing.status();
+    if (offset <= (*filing)->frozen_last) return Follow(origin_);
+    auto range = (*filing)->late.upper_bound(offset);
+    if (range == (*filing)->late.begin()) return std::optional<std::string>();
+    --range;
+    if (offset > range->second.first) return std::optional<std::string>();
+    return Follow(range->second.second);
+  }
+
+ private:
+  struct Filing {
+    int64_t frozen_last = -1;  // the last offset counted in the origin before it froze
+    std::map<int64_t, std::pair<int64_t, std::string>> late;  // first -> (last, landed in)
+  };
+
+  absl::StatusOr<const Filing*> FilingOf(int32_t partition) {
+    auto [it, inserted] = filings_.try_emplace(partition);
+    if (!inserted) return &it->second;
+    Filing& filing = it->second;
+    absl::StatusOr<std::optional<std::string>> frozen = view_.get(FreezeKey(origin_, partition));
+    if (!frozen.ok()) return frozen.status();
+    if (frozen->has_value() && !absl::SimpleAtoi(**frozen, &filing.frozen_last)) {
+      return absl::InternalError(absl::StrCat("corrupt freeze record of ", origin_));
+    }
+    const std::string prefix = LateRangePrefix(origin_, partition);
+    bool corrupt = false;
+    absl::Status scanned = view_.scan(prefix, [&](absl::string_view key, absl::string_view value) {
+      int64_t first = 0;
+      int64_t last = 0;
+      std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(value, ':');
+      corrupt = !absl::SimpleAtoi(key.substr(prefix.size()), &first) ||
+                !absl::SimpleAtoi(parts.first, &last) || parts.second.empty();
+      filing.late[first] = {last, std::string(parts.second)};
+      return !corrupt;
+    });
+    if (!scanned.ok()) return scanned;
+    if (corrupt) return absl::InternalError(absl::StrCat("corrupt late range under ", prefix));
+    return &filing;
+  }
+
+  // `window`, or where an abort moved its money (again and again).
+  absl::StatusOr<std::optional<std::string>> Follow(const std::string& window) {
+    auto known = followed_.find(window);
+    if (known != followed_.end()) return known->second;
+    std::optional<std::string> landed = window;
+    absl::StatusOr<std::optional<WindowRecord>> record = ReadWindow(view_, window);
+    if (!record.ok()) return record.status();
+    if (record->has_value() && (*record)->state() == v1::WINDOW_STATE_ABORTED) {
+      absl::StatusOr<std::optional<std::string>> moved = view_.get(MoveKey(window));
+      if (!moved.ok()) return moved.status();
+      landed.reset();
+      if (moved->has_value()) {
+        absl::StatusOr<std::optional<std::string>> next = Follow(**moved);
+        if (!next.ok()) return next.status();
+        landed = *next;
+      }
+    }
+    followed_[window] = landed;
+    return landed;
+  }
+
+  const StateView& view_;
+  const std::string origin_;
+  std::optional<v1::WindowState> origin_state_;
+  std::map<int32_t, Filing> filings_;
+  std::map<std::string, std::optional<std::string>> followed_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
-    const StateView& view, absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-    int32_t hour) {
+    const StateView& view, absl::string_view window_id, absl::string_view origin_window_id,
+    uint32_t issuer, uint32_t acquirer, int32_t hour) {
   const std::string prefix = IndexPrefix(origin_window_id, hour);
-  std::vector<std::pair<std::string, int64_t>> out;
+  std::vector<std::pair<int32_t, int64_t>> chunks;  // (partition, bucket) of each chunk's entries
+  std::vector<std::vector<IndexEntry>> entries;
   bool corrupt = false;
-  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view entries) {
-    corrupt = entries.empty() || !ReadIndexEntries(entries, issuer, acquirer, &out);
+  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
+    std::pair<absl::string_view, absl::string_view> where =
+        absl::StrSplit(key.substr(prefix.size()), '/');
+    int32_t partition = 0;
+    int64_t bucket = 0;
+    entries.emplace_back();
+    corrupt = value.empty() || !absl::SimpleAtoi(where.first, &partition) ||
+              !absl::SimpleAtoi(where.second, &bucket) ||
+              !ReadIndexEntries(value, issuer, acquirer, &entries.back());
+    chunks.emplace_back(partition, bucket);
     return !corrupt;
   });
   if (!status.ok()) return status;
   if (corrupt) return absl::InternalError(absl::StrCat("corrupt index under ", prefix));
+  MoneyWindows windows(view, origin_window_id);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    for (IndexEntry& entry : entries[i]) {
+      absl::StatusOr<std::optional<std::string>> counted_in =
+          windows.WindowOf(chunks[i].first, chunks[i].second + entry.offset_in_bucket);
+      if (!counted_in.ok()) return counted_in.status();
+      if (*counted_in == window_id) out.emplace_back(std::move(entry.id), entry.amount_fen);
+    }
+  }
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -16,6 +16,13 @@
 // resend after a crash has the same id. Records the ledger already has (a rebuild after a lost
 // volume, a partition moved to a new owner) are indexed again but not re-emitted.
 //
+// Where each transaction's money went (the one rule of business_day.h and events.proto): stage
+// one files ids by their origin window and hour, before anyone knows whether their delta will be
+// late; the ledger, the single writer that decides lateness, records its decisions (fz/, lt/,
+// mv/ keys: the offsets counted before a window froze, where late offset ranges landed, where
+// an aborted window's money went). ReadCellTransactions joins the two, so the id index answers
+// by the window the money was counted in, on every replica, from the log alone.
+//
 // Stage two, WindowLedger, consumes every partition of tongka.settlement in every replica and
 // applies the same deterministic decisions, so any replica can answer any query; only the owner
 // of a window's partition (p % N == k) writes the derived events (window changes, reports,
@@ -41,11 +48,19 @@
 // Keys (state column family):
 //   t/<origin>/<hh>/<pppp>/<bucket>                 stage one's index: entries (issuer,
 //                                                   acquirer, id length varints, id, zigzag
-//                                                   amount), the pairs, ids and signed amounts
-//                                                   (refunds < 0) of the taps and refunds of one
-//                                                   hour among partition p's records at offsets
+//                                                   amount, offset - bucket varint), the pairs,
+//                                                   ids, signed amounts (refunds < 0) and offsets
+//                                                   of the taps and refunds of one hour among
+//                                                   partition p's records at offsets
 //                                                   [bucket, bucket + kIndexBucketOffsets), in
 //                                                   log order (bucket: 20 digits)
+//   fz/<window>/<pppp>                              the ledger's: the last offset of partition p
+//                                                   counted in the window when it froze (CLOSED
+//                                                   or ABORTED); later ones were late
+//   lt/<origin>/<pppp>/<first>                      the ledger's: "<last>:<window>", the window
+//                                                   late money of those offsets landed in
+//   mv/<window>                                     the ledger's: the window an aborted window's
+//                                                   money landed in
 //   wi/<window>                                     WindowRecord
 //   wp/<window>/<issuer>/<acquirer>                 SettlementCell summed over hours (a pair)
 //   wc/<window>/<issuer>/<acquirer>/<origin>/<hh>   SettlementCell of one hour
@@ -286,10 +301,13 @@ class WindowLedger : public state_store::Applier {
                                   state_store::StateBatch& batch);
   absl::Status ApplyReserve(const v1::Event& event, state_store::StateBatch& batch);
   absl::Status ApplyReport(const v1::Event& event, state_store::StateBatch& batch);
-  // Re-emits `cells` as deltas for the window after `from_window` (owner only).
+  // Re-emits `cells` as deltas for the window after `from_window` (owner only), each carrying
+  // the late_* and moved_window_id fields of `provenance` (where the money comes from).
   void CarryForward(const event_log::Record& record, absl::string_view base_event_id,
                     absl::string_view from_window, std::vector<v1::SettlementCell> cells,
-                    state_store::StateBatch& batch);
+                    const v1::SettlementDelta& provenance, state_store::StateBatch& batch);
+  // Records, as the window freezes, the last offset per partition counted in it.
+  absl::Status RecordFreeze(absl::string_view window_id, state_store::StateBatch& batch);
   // Decides a request; returns the outcome (accepted or the rule it broke).
   absl::StatusOr<RequestOutcome> Decide(const event_log::Record& record, const v1::Event& event,
                                         state_store::StateBatch& batch);
@@ -320,10 +338,13 @@ absl::StatusOr<std::vector<v1::SettlementCell>> ReadHours(const StateView& view,
                                                           uint32_t issuer, uint32_t acquirer);
 absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& view,
                                                                absl::string_view window_id);
-// Stage one's index: (event id, signed amount) of one hour of one pair, in id order.
+// Stage one's index: (event id, signed amount) of the transactions of one pair recorded in one
+// hour of `origin_window_id` whose money was counted in `window_id` (the origin itself, or a later
+// window the money was carried to), in id order. Ids whose carried money has not landed yet are
+// in no window.
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
-    const StateView& view, absl::string_view origin_window_id, uint32_t issuer, uint32_t acquirer,
-    int32_t hour);
+    const StateView& view, absl::string_view window_id, absl::string_view origin_window_id,
+    uint32_t issuer, uint32_t acquirer, int32_t hour);
 absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view);
 absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
                                                           absl::string_view event_id);
