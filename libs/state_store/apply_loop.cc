@@ -92,6 +92,7 @@ void ApplyLoop::PrefetchLoop() {
   // (Handing over only full batches, one at a time, stalled the loop for a whole poll_timeout
   // whenever librdkafka's queue ran short of one batch while it was busy.)
   std::vector<Record> polled;
+  std::vector<EventFilter::Prepared> prepared;
   std::vector<Record> spent;
   size_t room = options_.batch_max_records;
   while (true) {
@@ -110,9 +111,12 @@ void ApplyLoop::PrefetchLoop() {
       status = consumer_->Poll(room - 1, options_.batch_linger, &polled);
     }
     if (!polled.empty()) applier_->Prepare(polled);
+    prepared.clear();
+    for (const Record& record : polled) prepared.push_back(filter_->Prepare(record));
     absl::MutexLock lock(&prefetch_mu_);
     if (prefetch_stop_) return;
     for (Record& record : polled) prefetched_.push_back(std::move(record));
+    prefetched_prepared_.insert(prefetched_prepared_.end(), prepared.begin(), prepared.end());
     if (!status.ok()) {
       prefetch_status_ = status;
       prefetch_ready_ = true;
@@ -128,15 +132,19 @@ void ApplyLoop::PrefetchLoop() {
   }
 }
 
-absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
+absl::Status ApplyLoop::NextBatch(std::vector<Record>* records,
+                                  std::vector<EventFilter::Prepared>* prepared) {
   if (!options_.prefetch) {
     records->clear();
+    prepared->clear();
     absl::Status status =
         consumer_->Poll(options_.batch_max_records, options_.poll_timeout, records);
     if (!records->empty()) applier_->Prepare(*records);
+    for (const Record& record : *records) prepared->push_back(filter_->Prepare(record));
     return status;
   }
   if (!prefetch_thread_.joinable()) prefetch_thread_ = std::thread([this] { PrefetchLoop(); });
+  prepared->clear();  // it views the records about to be handed back
   std::vector<Record> free_here;
   absl::MutexLock lock(&prefetch_mu_);
   // The applied batch goes to the prefetch thread to be freed; if it has not freed the one
@@ -151,6 +159,7 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
     return absl::OkStatus();
   }
   records->swap(prefetched_);
+  prepared->swap(prefetched_prepared_);
   // A consumer error ended the prefetch thread: it stays the answer of every later call.
   prefetch_ready_ = !prefetch_status_.ok();
   return prefetch_status_;
@@ -158,7 +167,7 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records) {
 
 absl::StatusOr<size_t> ApplyLoop::RunOnce() {
   if (!failed_.ok()) return failed_;
-  absl::Status polled = NextBatch(&records_);
+  absl::Status polled = NextBatch(&records_, &prepared_);
   absl::Time started = absl::Now();
   // Records read before a consumer error are still applied; the error stops the loop after.
   if (pending_ == nullptr) pending_ = std::make_unique<StateBatch>(store_);
@@ -192,8 +201,14 @@ absl::StatusOr<size_t> ApplyLoop::RunOnce() {
   // The dropped records' partition, looked up when it changes (drops are rare).
   PendingPartition* drop_slot = nullptr;
   TopicPartition drop_tp;
-  for (const Record& record : records_) {
-    absl::StatusOr<EventFilter::Verdict> verdict = filter_->Admit(record, *pending_);
+  // The filter's table slot of a record a few ahead is fetched while this one is applied.
+  constexpr size_t kPrefetchAhead = 8;
+  for (size_t i = 0; i < records_.size() && i < kPrefetchAhead; ++i)
+    filter_->Prefetch(prepared_[i]);
+  for (size_t i = 0; i < records_.size(); ++i) {
+    const Record& record = records_[i];
+    if (i + kPrefetchAhead < records_.size()) filter_->Prefetch(prepared_[i + kPrefetchAhead]);
+    absl::StatusOr<EventFilter::Verdict> verdict = filter_->Admit(record, prepared_[i], *pending_);
     absl::Status status = verdict.status();
     if (status.ok() && *verdict == EventFilter::Verdict::kApply) {
       status = applier_->Apply(record, *pending_);

@@ -159,10 +159,12 @@ class ApplyLoop {
   Applier* applier_;
   ApplyLoopOptions options_;
   // Fetches the next batch: directly, or from the prefetch thread.
-  absl::Status NextBatch(std::vector<event_log::Record>* records);
+  absl::Status NextBatch(std::vector<event_log::Record>* records,
+                         std::vector<EventFilter::Prepared>* prepared);
   void PrefetchLoop();
 
   std::vector<event_log::Record> records_;
+  std::vector<EventFilter::Prepared> prepared_;  // filter_->Prepare of each of records_
 
   // Applied and not yet committed: the batch, and per partition the next offset and how many
   // records it covers.
@@ -186,6 +188,7 @@ class ApplyLoop {
   // free (each record returns a librdkafka message) off the apply thread.
   absl::Mutex prefetch_mu_;
   std::vector<event_log::Record> prefetched_ ABSL_GUARDED_BY(prefetch_mu_);
+  std::vector<EventFilter::Prepared> prefetched_prepared_ ABSL_GUARDED_BY(prefetch_mu_);
   std::vector<event_log::Record> spent_ ABSL_GUARDED_BY(prefetch_mu_);
   absl::Status prefetch_status_ ABSL_GUARDED_BY(prefetch_mu_);
   bool prefetch_ready_ ABSL_GUARDED_BY(prefetch_mu_) = false;

@@ -169,8 +169,7 @@ absl::Status EventFilter::Load(const std::vector<TopicPartition>& partitions,
 }
 
 void EventFilter::Remember(PartitionIndex& index, uint64_t hash, int64_t bucket) {
-  auto [it, inserted] = index.ids.try_emplace(hash, bucket);
-  if (!inserted) index.collided[hash].push_back(bucket);
+  if (!index.ids.Insert(hash, bucket).second) index.collided[hash].push_back(bucket);
 }
 
 absl::StatusOr<bool> EventFilter::StoredIn(const PartitionIndex& index, int64_t bucket,
@@ -194,48 +193,71 @@ absl::StatusOr<bool> EventFilter::StoredIn(const PartitionIndex& index, int64_t 
   return found;
 }
 
-absl::StatusOr<EventFilter::Verdict> EventFilter::Admit(const Record& record, StateBatch& batch) {
-  if (last_ == nullptr || record.partition != last_partition_ || record.topic != last_topic_) {
-    auto it = partitions_.find(TopicPartition{std::string(record.topic), record.partition});
-    CHECK(it != partitions_.end()) << "event filter: record from an unloaded partition "
-                                   << record.topic << "/" << record.partition;
-    last_ = &it->second;
-    last_topic_ = std::string(record.topic);
-    last_partition_ = record.partition;
+EventFilter::Prepared EventFilter::Prepare(const Record& record) const {
+  Prepared prepared;
+  auto it = partitions_.find(TopicPartition{std::string(record.topic), record.partition});
+  CHECK(it != partitions_.end()) << "event filter: record from an unloaded partition "
+                                 << record.topic << "/" << record.partition;
+  const PartitionIndex& index = it->second;
+  prepared.partition = &index;
+  prepared.misrouted =
+      options_.refuse_misrouted && !record.key.empty() &&
+      event_log::PartitionForKey(record.key, index.partition_count) != record.partition;
+  if (!options_.drop_duplicates || prepared.misrouted) return prepared;
+  std::optional<absl::string_view> id = EnvelopeEventId(record.value);
+  if (!id.has_value()) return prepared;
+  prepared.has_id = true;
+  prepared.id = *id;
+  prepared.hash = Hash(*id);
+  return prepared;
+}
+
+void EventFilter::Prefetch(const Prepared& prepared) const {
+  if (prepared.has_id) {
+    static_cast<const PartitionIndex*>(prepared.partition)->ids.Prefetch(prepared.hash);
   }
-  PartitionIndex& index = *last_;
-  if (options_.refuse_misrouted && !record.key.empty() &&
-      event_log::PartitionForKey(record.key, index.partition_count) != record.partition) {
+}
+
+absl::StatusOr<bool> EventFilter::Repeats(PartitionIndex& index, int64_t bucket,
+                                          const Prepared& prepared, const StateBatch& batch) {
+  absl::StatusOr<bool> stored = StoredIn(index, bucket, prepared.id, batch);
+  if (!stored.ok() || *stored) return stored;
+  if (auto more = index.collided.find(prepared.hash); more != index.collided.end()) {
+    for (int64_t other : more->second) {
+      stored = StoredIn(index, other, prepared.id, batch);
+      if (!stored.ok() || *stored) return stored;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<EventFilter::Verdict> EventFilter::Admit(const Record& record,
+                                                        const Prepared& prepared,
+                                                        StateBatch& batch) {
+  // Prepare only read the index; the loop owns it, so this thread may change it.
+  PartitionIndex& index =
+      *const_cast<PartitionIndex*>(static_cast<const PartitionIndex*>(prepared.partition));
+  if (prepared.misrouted) {
     ++index.pending_drops.misrouted;
     return Verdict::kMisrouted;
   }
-  if (!options_.drop_duplicates) return Verdict::kApply;
-  std::optional<absl::string_view> id = EnvelopeEventId(record.value);
-  if (!id.has_value()) return Verdict::kApply;
+  if (!prepared.has_id) return Verdict::kApply;
 
-  const uint64_t hash = Hash(*id);
-  if (auto it = index.ids.find(hash); it != index.ids.end()) {
-    absl::StatusOr<bool> stored = StoredIn(index, it->second, *id, batch);
-    if (!stored.ok()) return stored.status();
-    if (*stored) {
+  // A new id is filed under the partition's clock, which only moves forward. One probe of the
+  // table for the common case (a new id): the slot is claimed for it at once.
+  const int64_t bucket =
+      std::max(BucketOf(record.timestamp_ms, bucket_width_ms_), index.clock_bucket.value_or(0));
+  auto [stored_bucket, inserted] = index.ids.Insert(prepared.hash, bucket);
+  if (!inserted) {
+    absl::StatusOr<bool> repeats = Repeats(index, *stored_bucket, prepared, batch);
+    if (!repeats.ok()) return repeats.status();
+    if (*repeats) {
       ++index.pending_drops.duplicates;
       return Verdict::kDuplicate;
     }
-    if (auto more = index.collided.find(hash); more != index.collided.end()) {
-      for (int64_t bucket : more->second) {
-        stored = StoredIn(index, bucket, *id, batch);
-        if (!stored.ok()) return stored.status();
-        if (*stored) {
-          ++index.pending_drops.duplicates;
-          return Verdict::kDuplicate;
-        }
-      }
-    }
+    // Another id with the same hash: this one is new all the same.
+    index.collided[prepared.hash].push_back(bucket);
   }
-
-  // A new id: file it under the partition's clock, which only moves forward.
-  const int64_t bucket =
-      std::max(BucketOf(record.timestamp_ms, bucket_width_ms_), index.clock_bucket.value_or(0));
   if (!index.clock_bucket.has_value() || bucket > *index.clock_bucket) {
     FlushPartition(index, batch);
     index.clock_bucket = bucket;
@@ -244,9 +266,8 @@ absl::StatusOr<EventFilter::Verdict> EventFilter::Admit(const Record& record, St
     if (!pruned.ok()) return pruned;
   }
   index.pending_bucket = bucket;
-  AppendVarint(id->size(), &index.pending);
-  index.pending.append(id->data(), id->size());
-  Remember(index, hash, bucket);
+  AppendVarint(prepared.id.size(), &index.pending);
+  index.pending.append(prepared.id.data(), prepared.id.size());
   return Verdict::kApply;
 }
 
@@ -321,15 +342,16 @@ absl::Status EventFilter::Prune(PartitionIndex& index, StateBatch& batch) {
           auto own = std::find(others.begin(), others.end(), bucket);
           if (own != others.end()) {
             others.erase(own);
-          } else if (auto main = index.ids.find(hash); main != index.ids.end()) {
-            main->second = others.back();  // another id with this hash takes the slot
+          } else if (int64_t* main = index.ids.Find(hash); main != nullptr) {
+            *main = others.back();  // another id with this hash takes the slot
             others.pop_back();
           }
           if (others.empty()) index.collided.erase(more);
           return true;
         }
-        auto main = index.ids.find(hash);
-        if (main != index.ids.end() && main->second == bucket) index.ids.erase(main);
+        if (int64_t* main = index.ids.Find(hash); main != nullptr && *main == bucket) {
+          index.ids.Erase(hash);
+        }
         return true;
       });
       if (!decoded) {
@@ -345,7 +367,7 @@ absl::Status EventFilter::Prune(PartitionIndex& index, StateBatch& batch) {
 int64_t EventFilter::RememberedIds() const {
   int64_t total = 0;
   for (const auto& [tp, index] : partitions_) {
-    total += index.ids.size();
+    total += static_cast<int64_t>(index.ids.size());
     for (const auto& [hash, more] : index.collided) total += more.size();
   }
   return total;

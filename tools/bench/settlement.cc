@@ -81,6 +81,9 @@ ABSL_FLAG(int64_t, split_events, 200000, "Events of the in-process breakdown (--
 ABSL_FLAG(std::string, kafka_overrides, "",
           "Extra librdkafka properties for both consumers, \"name=value,...\" (default: none, as "
           "the settlement service runs).");
+ABSL_FLAG(
+    bool, event_filter, true,
+    "Run the apply loop's EventFilter (repeats and misrouted records); false shows its cost.");
 ABSL_FLAG(std::string, work_dir, "", "Where the broker and the stores live (default: a temp dir).");
 
 namespace tongka::bench {
@@ -354,7 +357,9 @@ ApplyRound Apply(const std::string& bootstrap, const std::string& store_dir, int
   state_store::ApplyLoop loop(store->get(), std::move(*consumer), &clock,
                               {.topics = {kTxnTopic},
                                .batch_max_records = static_cast<size_t>(batch_max_records),
-                               .batch_seconds = &step_seconds});
+                               .batch_seconds = &step_seconds,
+                               .filter = {.drop_duplicates = absl::GetFlag(FLAGS_event_filter),
+                                          .refuse_misrouted = absl::GetFlag(FLAGS_event_filter)}});
   ExitUnlessOk(loop.Start(), "loop start");
   int64_t applied = 0;
   int64_t batches = 0;

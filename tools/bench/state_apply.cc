@@ -51,6 +51,9 @@ ABSL_FLAG(int32_t, rounds, 3,
 ABSL_FLAG(int64_t, state_memtable_bytes,
           tongka::state_store::StateStoreOptions().state_memtable_bytes,
           "Memtable size of the store's state column family.");
+ABSL_FLAG(
+    bool, event_filter, true,
+    "Run the apply loop's EventFilter (repeats and misrouted records); false shows its cost.");
 ABSL_FLAG(std::string, work_dir, "", "Where the broker and the store live (default: a temp dir).");
 ABSL_FLAG(bool, splits, true, "Also time each step of the apply path in process, without Kafka.");
 ABSL_FLAG(bool, splits_only, false,
@@ -88,7 +91,9 @@ double Apply(const std::string& bootstrap, const std::string& store_dir, int64_t
   state_store::ApplyLoop loop(store->get(), std::move(*consumer), &applier,
                               {.topics = {kTopic},
                                .batch_max_records = static_cast<size_t>(batch_max_records),
-                               .commit_max_records = static_cast<size_t>(commit_max_records)});
+                               .commit_max_records = static_cast<size_t>(commit_max_records),
+                               .filter = {.drop_duplicates = absl::GetFlag(FLAGS_event_filter),
+                                          .refuse_misrouted = absl::GetFlag(FLAGS_event_filter)}});
   ExitUnlessOk(loop.Start(), "loop start");
   int64_t applied = 0;
   absl::Time start = absl::Now();
