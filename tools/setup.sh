@@ -17,7 +17,7 @@ readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly PACKAGES=(
   bazel-bootstrap bazel-platforms pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  librdkafka-dev librocksdb-dev libabsl-dev libssl-dev libgoogle-glog-dev libcpp-httplib-dev libjemalloc-dev tzdata
+  librdkafka-dev librocksdb-dev libabsl-dev libssl-dev libgoogle-glog-dev libcpp-httplib-dev libjemalloc-dev prometheus-cpp-dev tzdata
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   prometheus kcat clang-format
   default-jdk-headless maven golang-go curl python3

@@ -1,25 +1,24 @@
 #include "libs/metrics/metrics.h"
 
 #include <glog/logging.h>
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 
 namespace tongka::metrics {
 namespace {
 
-// The largest magnitude below which every integer is a double; beyond it an integral double is
-// printed in exponent form, because its trailing digits would be invented.
-constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
-
-// Prometheus' metric name regex: [a-zA-Z_:][a-zA-Z0-9_:]*
+// Prometheus' metric name regex: [a-zA-Z_:][a-zA-Z0-9_:]*. prometheus-cpp checks the same but
+// reports by throwing, and Tongka does not use exceptions: names are checked here first.
 bool IsValidMetricName(absl::string_view name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -72,8 +71,9 @@ size_t Utf8SequenceLength(absl::string_view s) {
   return length;
 }
 
-// Prometheus rejects a whole scrape when one label value or help text is not UTF-8, so each
-// invalid byte becomes U+FFFD, as Go's strings.ToValidUTF8 would do per byte.
+// Prometheus rejects a whole scrape when one label value or help text is not UTF-8, and
+// prometheus-cpp passes bytes through, so each invalid byte becomes U+FFFD, as Go's
+// strings.ToValidUTF8 would do per byte.
 std::string SanitizeUtf8(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -90,7 +90,8 @@ std::string SanitizeUtf8(absl::string_view s) {
   return out;
 }
 
-// HELP text escapes backslash and newline (format 0.0.4).
+// HELP text escapes backslash and newline (format 0.0.4). prometheus-cpp 1.0.1's serializer
+// escapes label values but writes help verbatim, where a newline would end the line early.
 std::string EscapeHelp(absl::string_view help) {
   std::string out;
   for (const char c : help) {
@@ -105,93 +106,54 @@ std::string EscapeHelp(absl::string_view help) {
   return out;
 }
 
-// Label values also escape the double quote that delimits them.
-std::string EscapeLabelValue(absl::string_view value) {
-  std::string out;
-  for (const char c : value) {
-    if (c == '\\') {
-      out.append("\\\\");
-    } else if (c == '\n') {
-      out.append("\\n");
-    } else if (c == '"') {
-      out.append("\\\"");
-    } else {
-      out.push_back(c);
-    }
+std::vector<double> CheckedBucketBounds(std::vector<double> bounds) {
+  if (!bounds.empty() && std::isinf(bounds.back()) && bounds.back() > 0) bounds.pop_back();
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    CHECK(!std::isnan(bounds[i])) << "histogram bucket bound " << i << " is NaN";
+    CHECK(i == 0 || bounds[i - 1] < bounds[i])
+        << "histogram bucket bounds must be strictly increasing; bound " << i << " (" << bounds[i]
+        << ") follows " << bounds[i - 1];
   }
-  return out;
+  return bounds;
 }
 
-// Prometheus' float syntax: integers without exponent or fraction where the double holds them
-// exactly; otherwise the shortest text that reads back to the same double, in %g style (exponent
-// below 1e-4 and from 1e6 on, like the Go client's strconv 'g'); and `+Inf`, `-Inf`, `NaN`.
-std::string FormatDouble(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  if (std::trunc(value) == value && std::fabs(value) <= kMaxExactInteger) {
-    return absl::StrCat(static_cast<int64_t>(value));
+template <typename P>
+prometheus::Family<P>& BuildFamily(const std::string& name, const std::string& help,
+                                   prometheus::Registry* registry);
+
+template <>
+prometheus::Family<prometheus::Counter>& BuildFamily(const std::string& name,
+                                                     const std::string& help,
+                                                     prometheus::Registry* registry) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(*registry);
+}
+
+template <>
+prometheus::Family<prometheus::Gauge>& BuildFamily(const std::string& name, const std::string& help,
+                                                   prometheus::Registry* registry) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(*registry);
+}
+
+template <>
+prometheus::Family<prometheus::Histogram>& BuildFamily(const std::string& name,
+                                                       const std::string& help,
+                                                       prometheus::Registry* registry) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(*registry);
+}
+
+// prometheus-cpp keeps a family's children in a hash map, and its registry lists families by type;
+// sorting makes the exposition a function of the values alone.
+void SortForExposition(std::vector<prometheus::MetricFamily>* families) {
+  for (prometheus::MetricFamily& family : *families) {
+    std::sort(family.metric.begin(), family.metric.end(),
+              [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
+                return a.label < b.label;
+              });
   }
-  char buffer[64];
-  const std::to_chars_result result =
-      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::general);
-  CHECK(result.ec == std::errc()) << "to_chars failed for a double";
-  return std::string(buffer, result.ptr);
-}
-
-// Appends one sample line: `name{labels,le="..."} value`.
-void AppendSample(absl::string_view name, absl::string_view suffix, absl::string_view labels,
-                  absl::string_view le, double value, std::string* out) {
-  absl::StrAppend(out, name, suffix);
-  if (!labels.empty() || !le.empty()) {
-    out->push_back('{');
-    out->append(labels.data(), labels.size());
-    if (!le.empty()) {
-      absl::StrAppend(out, labels.empty() ? "" : ",", "le=\"", le, "\"");
-    }
-    out->push_back('}');
-  }
-  absl::StrAppend(out, " ", FormatDouble(value), "\n");
-}
-
-void AppendChildSamples(const Counter& counter, absl::string_view name, absl::string_view labels,
-                        std::string* out) {
-  AppendSample(name, "", labels, "", counter.Value(), out);
-}
-
-void AppendChildSamples(const Gauge& gauge, absl::string_view name, absl::string_view labels,
-                        std::string* out) {
-  AppendSample(name, "", labels, "", gauge.Value(), out);
-}
-
-void AppendChildSamples(const Histogram& histogram, absl::string_view name,
-                        absl::string_view labels, std::string* out) {
-  const Histogram::Snapshot snapshot = histogram.GetSnapshot();
-  for (size_t i = 0; i < snapshot.bucket_bounds.size(); ++i) {
-    AppendSample(name, "_bucket", labels, FormatDouble(snapshot.bucket_bounds[i]),
-                 static_cast<double>(snapshot.cumulative_counts[i]), out);
-  }
-  AppendSample(name, "_bucket", labels, "+Inf", static_cast<double>(snapshot.count), out);
-  AppendSample(name, "_sum", labels, "", snapshot.sum, out);
-  AppendSample(name, "_count", labels, "", static_cast<double>(snapshot.count), out);
-}
-
-const char* TypeName(MetricType type) {
-  switch (type) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    case MetricType::kHistogram:
-      return "histogram";
-  }
-  LOG(FATAL) << "unknown MetricType " << static_cast<int>(type);
-}
-
-// Adds with a compare-and-swap loop: C++17 std::atomic<double> has no fetch_add.
-void AtomicAdd(std::atomic<double>* target, double delta) {
-  double current = target->load(std::memory_order_relaxed);
-  while (!target->compare_exchange_weak(current, current + delta, std::memory_order_relaxed)) {
-  }
+  std::sort(families->begin(), families->end(),
+            [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+              return a.name < b.name;
+            });
 }
 
 }  // namespace
@@ -214,68 +176,47 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count) {
   return bounds;
 }
 
-// ---- Counter, Gauge, Histogram ----
-
-double Counter::Value() const {
-  return static_cast<double>(integer_.load(std::memory_order_relaxed)) +
-         fractional_.load(std::memory_order_relaxed);
-}
-
-void Counter::AddDouble(double delta) {
-  // `!(delta >= 0)` also catches NaN, which would poison the counter for good.
-  if (!(delta >= 0)) FailBadIncrement(delta);
-  AtomicAdd(&fractional_, delta);
-}
+// ---- Counter, Histogram ----
 
 void Counter::FailBadIncrement(double delta) {
   LOG(FATAL) << "Counter::Increment(" << delta
              << "): a counter only goes up; use a Gauge for values that go down";
 }
 
-void Gauge::Add(double delta) { AtomicAdd(&value_, delta); }
-
-namespace {
-
-std::vector<double> CheckedBucketBounds(std::vector<double> bounds) {
-  if (!bounds.empty() && std::isinf(bounds.back()) && bounds.back() > 0) bounds.pop_back();
-  for (size_t i = 0; i < bounds.size(); ++i) {
-    CHECK(!std::isnan(bounds[i])) << "histogram bucket bound " << i << " is NaN";
-    CHECK(i == 0 || bounds[i - 1] < bounds[i])
-        << "histogram bucket bounds must be strictly increasing; bound " << i << " (" << bounds[i]
-        << ") follows " << bounds[i - 1];
-  }
-  return bounds;
-}
-
-}  // namespace
-
 Histogram::Histogram(std::vector<double> bucket_bounds)
     : bounds_(CheckedBucketBounds(std::move(bucket_bounds))),
-      counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
-}
+      owned_(std::make_unique<prometheus::Histogram>(bounds_)),
+      histogram_(owned_.get()) {}
+
+Histogram::Histogram(std::vector<double> checked_bounds, prometheus::Histogram* histogram)
+    : bounds_(std::move(checked_bounds)), histogram_(histogram) {}
+
+Histogram::~Histogram() = default;
 
 void Histogram::Observe(double value) {
-  // The first bucket whose bound is >= value; NaN satisfies no comparison and lands in +Inf.
-  const auto it = std::partition_point(bounds_.begin(), bounds_.end(),
-                                       [value](double bound) { return !(bound >= value); });
-  counts_[it - bounds_.begin()].fetch_add(1, std::memory_order_relaxed);
-  AtomicAdd(&sum_, value);
+  if (std::isnan(value)) {
+    // prometheus-cpp finds the bucket with std::lower_bound, which puts NaN in the lowest bucket;
+    // a NaN is no evidence of a fast request, so it goes to +Inf only (and poisons the sum, which
+    // is what makes it visible).
+    std::vector<double> increments(bounds_.size() + 1, 0.0);
+    increments.back() = 1;
+    histogram_->ObserveMultiple(increments, value);
+    return;
+  }
+  histogram_->Observe(value);
 }
 
 Histogram::Snapshot Histogram::GetSnapshot() const {
+  // Collect reads buckets and sum under the histogram's mutex, so they agree with each other.
+  const prometheus::ClientMetric metric = histogram_->Collect();
   Snapshot snapshot;
   snapshot.bucket_bounds = bounds_;
-  snapshot.cumulative_counts.reserve(bounds_.size() + 1);
-  // The count is the sum of the buckets read here, never a separate counter, so `+Inf` and
-  // `_count` agree even while other threads observe.
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    cumulative += counts_[i].load(std::memory_order_relaxed);
-    snapshot.cumulative_counts.push_back(cumulative);
+  snapshot.cumulative_counts.reserve(metric.histogram.bucket.size());
+  for (const prometheus::ClientMetric::Bucket& bucket : metric.histogram.bucket) {
+    snapshot.cumulative_counts.push_back(bucket.cumulative_count);
   }
-  snapshot.count = cumulative;
-  snapshot.sum = sum_.load(std::memory_order_relaxed);
+  snapshot.sum = metric.histogram.sample_sum;
+  snapshot.count = metric.histogram.sample_count;
   return snapshot;
 }
 
@@ -286,12 +227,12 @@ namespace internal {
 FamilyBase::FamilyBase(std::string name, std::string help, MetricType type,
                        std::vector<std::string> label_names)
     : name_(std::move(name)),
-      help_(SanitizeUtf8(help)),
+      escaped_help_(EscapeHelp(SanitizeUtf8(help))),
       type_(type),
       label_names_(std::move(label_names)) {
   CHECK(IsValidMetricName(name_)) << "invalid metric name '" << name_
                                   << "': must match [a-zA-Z_:][a-zA-Z0-9_:]*";
-  CHECK(!help_.empty()) << "metric " << name_ << " needs help text";
+  CHECK(!escaped_help_.empty()) << "metric " << name_ << " needs help text";
   if (type_ == MetricType::kCounter) {
     CHECK(absl::EndsWith(name_, "_total"))
         << "counter " << name_ << " must end in _total (Prometheus naming)";
@@ -312,15 +253,6 @@ FamilyBase::FamilyBase(std::string name, std::string help, MetricType type,
 
 FamilyBase::~FamilyBase() = default;
 
-void FamilyBase::AppendText(std::string* out) const {
-  const size_t start = out->size();
-  absl::StrAppend(out, "# HELP ", name_, " ", EscapeHelp(help_), "\n", "# TYPE ", name_, " ",
-                  TypeName(type_), "\n");
-  const size_t header_end = out->size();
-  AppendSamples(out);
-  if (out->size() == header_end) out->resize(start);
-}
-
 std::vector<std::string> FamilyBase::MakeKey(const std::vector<std::string>& label_values) const {
   CHECK_EQ(label_values.size(), label_names_.size())
       << "metric " << name_ << " has labels {" << absl::StrJoin(label_names_, ",") << "} but got "
@@ -331,23 +263,30 @@ std::vector<std::string> FamilyBase::MakeKey(const std::vector<std::string>& lab
   return key;
 }
 
-std::string FamilyBase::RenderLabels(const std::vector<std::string>& key) const {
-  std::string text;
-  for (size_t i = 0; i < key.size(); ++i) {
-    absl::StrAppend(&text, i == 0 ? "" : ",", label_names_[i], "=\"", EscapeLabelValue(key[i]),
-                    "\"");
-  }
-  return text;
+std::map<std::string, std::string> FamilyBase::MakeLabels(
+    const std::vector<std::string>& key) const {
+  std::map<std::string, std::string> labels;
+  for (size_t i = 0; i < key.size(); ++i) labels.emplace(label_names_[i], key[i]);
+  return labels;
 }
 
 }  // namespace internal
 
 template <typename T>
 Family<T>::Family(std::string name, std::string help, MetricType type,
-                  std::vector<std::string> label_names,
-                  std::function<std::unique_ptr<T>()> new_child)
+                  std::vector<std::string> label_names, std::vector<double> bucket_bounds)
     : FamilyBase(std::move(name), std::move(help), type, std::move(label_names)),
-      new_child_(std::move(new_child)) {}
+      bucket_bounds_(std::move(bucket_bounds)) {}
+
+template <typename T>
+void Family<T>::Attach(prometheus::Registry* registry) {
+  CHECK(family_ == nullptr) << "metric " << name() << " attached twice";
+  family_ =
+      &BuildFamily<typename internal::PrometheusType<T>::type>(name(), escaped_help(), registry);
+}
+
+template <typename T>
+Family<T>::~Family() = default;
 
 template <typename T>
 T& Family<T>::WithLabels(const std::vector<std::string>& label_values) {
@@ -355,18 +294,15 @@ T& Family<T>::WithLabels(const std::vector<std::string>& label_values) {
   absl::MutexLock lock(&mu_);
   auto it = children_.find(key);
   if (it == children_.end()) {
-    Child child{RenderLabels(key), new_child_()};
+    std::unique_ptr<T> child;
+    if constexpr (std::is_same_v<T, Histogram>) {
+      child.reset(new Histogram(bucket_bounds_, &family_->Add(MakeLabels(key), bucket_bounds_)));
+    } else {
+      child.reset(new T(&family_->Add(MakeLabels(key))));
+    }
     it = children_.emplace(std::move(key), std::move(child)).first;
   }
-  return *it->second.metric;
-}
-
-template <typename T>
-void Family<T>::AppendSamples(std::string* out) const {
-  absl::MutexLock lock(&mu_);
-  for (const auto& [key, child] : children_) {
-    AppendChildSamples(*child.metric, name(), child.labels_text, out);
-  }
+  return *it->second;
 }
 
 template class Family<Counter>;
@@ -407,23 +343,37 @@ CallbackRegistration CallbackFamily::Register(const std::vector<std::string>& la
 
 void CallbackFamily::Insert(std::vector<std::string> key, std::function<double()> callback) {
   CHECK(callback) << "metric " << name() << ": null callback";
-  std::string labels_text = RenderLabels(key);
   absl::MutexLock lock(&mu_);
-  const bool inserted =
-      children_.emplace(std::move(key), Child{std::move(labels_text), std::move(callback)}).second;
+  const bool inserted = children_.emplace(std::move(key), std::move(callback)).second;
   CHECK(inserted) << "metric " << name() << ": a callback is already registered for these labels";
 }
 
-void CallbackFamily::AppendSamples(std::string* out) const {
+void CallbackFamily::Collect(std::vector<prometheus::MetricFamily>* out) const {
   absl::MutexLock lock(&mu_);
-  for (const auto& [key, child] : children_) {
-    AppendSample(name(), "", child.labels_text, "", child.callback(), out);
+  if (children_.empty()) return;
+  prometheus::MetricFamily family;
+  family.name = name();
+  family.help = escaped_help();
+  family.type = type() == MetricType::kCounter ? prometheus::MetricType::Counter
+                                               : prometheus::MetricType::Gauge;
+  family.metric.reserve(children_.size());
+  for (const auto& [key, callback] : children_) {
+    prometheus::ClientMetric metric;
+    for (const auto& [label, value] : MakeLabels(key)) metric.label.push_back({label, value});
+    const double value = callback();
+    if (type() == MetricType::kCounter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+    family.metric.push_back(std::move(metric));
   }
+  out->push_back(std::move(family));
 }
 
 // ---- Registry ----
 
-Registry::Registry() = default;
+Registry::Registry() : prometheus_registry_(std::make_unique<prometheus::Registry>()) {}
 Registry::~Registry() = default;
 
 void Registry::Insert(std::unique_ptr<internal::FamilyBase> family) {
@@ -434,7 +384,6 @@ void Registry::Insert(std::unique_ptr<internal::FamilyBase> family) {
     series.push_back(name + "_sum");
     series.push_back(name + "_count");
   }
-  absl::MutexLock lock(&mu_);
   CHECK(families_.find(name) == families_.end()) << "metric " << name << " is declared twice";
   for (const std::string& s : series) {
     const auto it = series_names_.find(s);
@@ -453,46 +402,52 @@ void Registry::RemoveFamily(const std::string& name) {
   }
 }
 
-CounterFamily& Registry::AddCounter(const std::string& name, const std::string& help,
-                                    const std::vector<std::string>& label_names) {
-  auto* family = new CounterFamily(name, help, MetricType::kCounter, label_names,
-                                   [] { return std::make_unique<Counter>(); });
+template <typename T>
+Family<T>& Registry::AddFamily(const std::string& name, const std::string& help, MetricType type,
+                               const std::vector<std::string>& label_names,
+                               std::vector<double> bucket_bounds) {
+  auto* family = new Family<T>(name, help, type, label_names, std::move(bucket_bounds));
+  absl::MutexLock lock(&mu_);
+  Insert(std::unique_ptr<internal::FamilyBase>(family));
+  family->Attach(prometheus_registry_.get());
+  return *family;
+}
+
+CallbackFamily& Registry::AddCallbackFamily(const std::string& name, const std::string& help,
+                                            MetricType type,
+                                            const std::vector<std::string>& label_names) {
+  auto* family = new CallbackFamily(name, help, type, label_names);
+  absl::MutexLock lock(&mu_);
   Insert(std::unique_ptr<internal::FamilyBase>(family));
   return *family;
 }
 
+CounterFamily& Registry::AddCounter(const std::string& name, const std::string& help,
+                                    const std::vector<std::string>& label_names) {
+  return AddFamily<Counter>(name, help, MetricType::kCounter, label_names, {});
+}
+
 GaugeFamily& Registry::AddGauge(const std::string& name, const std::string& help,
                                 const std::vector<std::string>& label_names) {
-  auto* family = new GaugeFamily(name, help, MetricType::kGauge, label_names,
-                                 [] { return std::make_unique<Gauge>(); });
-  Insert(std::unique_ptr<internal::FamilyBase>(family));
-  return *family;
+  return AddFamily<Gauge>(name, help, MetricType::kGauge, label_names, {});
 }
 
 HistogramFamily& Registry::AddHistogram(const std::string& name, const std::string& help,
                                         const std::vector<std::string>& label_names,
                                         const std::vector<double>& bucket_bounds) {
   // Validate the bounds now, at declaration, rather than when the first child appears.
-  std::vector<double> bounds = CheckedBucketBounds(bucket_bounds);
-  auto* family = new HistogramFamily(
-      name, help, MetricType::kHistogram, label_names,
-      [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); });
-  Insert(std::unique_ptr<internal::FamilyBase>(family));
-  return *family;
+  return AddFamily<Histogram>(name, help, MetricType::kHistogram, label_names,
+                              CheckedBucketBounds(bucket_bounds));
 }
 
 CallbackFamily& Registry::AddCallbackCounter(const std::string& name, const std::string& help,
                                              const std::vector<std::string>& label_names) {
-  auto* family = new CallbackFamily(name, help, MetricType::kCounter, label_names);
-  Insert(std::unique_ptr<internal::FamilyBase>(family));
-  return *family;
+  return AddCallbackFamily(name, help, MetricType::kCounter, label_names);
 }
 
 CallbackFamily& Registry::AddCallbackGauge(const std::string& name, const std::string& help,
                                            const std::vector<std::string>& label_names) {
-  auto* family = new CallbackFamily(name, help, MetricType::kGauge, label_names);
-  Insert(std::unique_ptr<internal::FamilyBase>(family));
-  return *family;
+  return AddCallbackFamily(name, help, MetricType::kGauge, label_names);
 }
 
 Counter& Registry::AddCounter(const std::string& name, const std::string& help) {
@@ -521,10 +476,15 @@ CallbackRegistration Registry::AddCallbackGauge(const std::string& name, const s
 }
 
 std::string Registry::ExpositionText() const {
-  std::string out;
   absl::MutexLock lock(&mu_);
-  for (const auto& [name, family] : families_) family->AppendText(&out);
-  return out;
+  std::vector<prometheus::MetricFamily> families = prometheus_registry_->Collect();
+  for (const auto& [name, family] : families_) {
+    if (const auto* callbacks = dynamic_cast<const CallbackFamily*>(family.get())) {
+      callbacks->Collect(&families);
+    }
+  }
+  SortForExposition(&families);
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace tongka::metrics

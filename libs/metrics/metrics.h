@@ -1,5 +1,15 @@
-// Tongka's Prometheus metrics: a registry of counter, gauge and histogram families, and its text
-// exposition (format 0.0.4).
+// Tongka's Prometheus metrics: typed counter, gauge and histogram families on top of
+// prometheus-cpp, callback metrics read at scrape time, and the text exposition (format 0.0.4).
+//
+// prometheus-cpp (Debian's prometheus-cpp-core 1.0.1) holds the values and writes the text: each
+// family here is a `prometheus::Family`, each child a `prometheus::Counter`, `Gauge` or
+// `Histogram`, and `ExpositionText` runs `prometheus::TextSerializer`. This layer adds what
+// prometheus-cpp leaves to the caller: a fixed list of label names per family (children are looked
+// up by values in declaration order, and the wrong number of values is a bug), Prometheus naming
+// rules checked at declaration (`_total` on counters, reserved label names, series names that
+// collide across families), help text and label values made safe for the text format, NaN
+// observations kept out of the finite buckets, callback metrics, and a deterministic exposition
+// order.
 //
 // A family is declared once, with a name, help text and a fixed list of label names; its children
 // are the time series, one per tuple of label values. Services declare every family of a component
@@ -11,10 +21,11 @@
 // are the exception that proves the rule: they call into objects the Registry does not own, so each
 // one is tied to a `CallbackRegistration` handle held by the owner of those objects.
 //
-// Thread-safety: everything is thread-safe. `Counter`, `Gauge` and `Histogram` updates are
-// lock-free (relaxed std::atomic; a double is added with a compare-and-swap loop). `WithLabels`
-// takes the family's mutex, which is why hot paths cache the child. `ExpositionText` holds the
-// registry's mutex while it renders, and calls the callbacks under it.
+// Thread-safety: everything is thread-safe. Counter and gauge updates are lock-free (prometheus-cpp
+// adds to a std::atomic<double> with a compare-and-swap loop); a histogram observation takes the
+// child's own mutex, so that a scrape sees its buckets, sum and count agree. `WithLabels` takes the
+// family's mutex, which is why hot paths cache the child. `ExpositionText` holds the registry's
+// mutex while it collects, and calls the callbacks under it.
 //
 // Failure behaviour: declaring a metric wrongly is a programming error and CHECK-fails (glog): a
 // name or label name that does not match Prometheus' regexes, a reserved label name (`__*`, or `le`
@@ -48,7 +59,13 @@
 #ifndef TONGKA_LIBS_METRICS_METRICS_H_
 #define TONGKA_LIBS_METRICS_METRICS_H_
 
-#include <atomic>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -75,63 +92,63 @@ std::vector<double> DefaultLatencyBuckets();
 // factor > 1 and count >= 1.
 std::vector<double> ExponentialBuckets(double start, double factor, int count);
 
-// A monotonically increasing value, such as events applied. Integer increments are exact (an
-// int64 accumulator); fractional ones go to a separate double accumulator. The exposed value is
-// their sum.
+template <typename T>
+class Family;
+class Registry;
+
+// A monotonically increasing value, such as events applied: a `prometheus::Counter` (a double, so
+// integer increments are exact up to 2^53) that refuses to go down.
 class Counter {
  public:
-  Counter() = default;
   Counter(const Counter&) = delete;
   Counter& operator=(const Counter&) = delete;
 
-  void Increment() { AddInteger(1); }
+  void Increment() { counter_->Increment(); }
 
   // Adds `delta`, which must be >= 0 (a counter that goes down is a bug; use a Gauge).
+  // prometheus-cpp would silently drop a negative delta; here it CHECK-fails.
   template <typename T, typename = std::enable_if_t<std::is_arithmetic_v<T>>>
   void Increment(T delta) {
-    if constexpr (std::is_integral_v<T>) {
-      AddInteger(static_cast<int64_t>(delta));
-    } else {
-      AddDouble(static_cast<double>(delta));
-    }
+    const double value = static_cast<double>(delta);
+    // `!(value >= 0)` also catches NaN, which would poison the counter for good.
+    if (!(value >= 0)) FailBadIncrement(value);
+    counter_->Increment(value);
   }
 
-  double Value() const;
+  double Value() const { return counter_->Value(); }
 
  private:
-  void AddInteger(int64_t delta) {
-    if (delta < 0) FailBadIncrement(static_cast<double>(delta));
-    integer_.fetch_add(delta, std::memory_order_relaxed);
-  }
-  void AddDouble(double delta);
+  friend class Family<Counter>;
+  explicit Counter(prometheus::Counter* counter) : counter_(counter) {}
   [[noreturn]] static void FailBadIncrement(double delta);
 
-  std::atomic<int64_t> integer_{0};
-  std::atomic<double> fractional_{0.0};
+  prometheus::Counter* const counter_;  // Owned by the prometheus::Family.
 };
 
 // A value that goes up and down, such as outbox depth.
 class Gauge {
  public:
-  Gauge() = default;
   Gauge(const Gauge&) = delete;
   Gauge& operator=(const Gauge&) = delete;
 
-  void Set(double value) { value_.store(value, std::memory_order_relaxed); }
+  void Set(double value) { gauge_->Set(value); }
   // Adds `delta`, which may be negative.
-  void Add(double delta);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  void Add(double delta) { gauge_->Increment(delta); }
+  double Value() const { return gauge_->Value(); }
 
  private:
-  std::atomic<double> value_{0.0};
+  friend class Family<Gauge>;
+  explicit Gauge(prometheus::Gauge* gauge) : gauge_(gauge) {}
+
+  prometheus::Gauge* const gauge_;  // Owned by the prometheus::Family.
 };
 
 // Counts observations into buckets by upper bound (base units, e.g. seconds) and keeps their sum.
 // An observation equal to a bound counts in that bound's bucket, as Prometheus' `le` says. NaN
-// counts only in `+Inf`.
+// counts only in `+Inf` (prometheus-cpp alone would count it in the lowest bucket).
 class Histogram {
  public:
-  // A point-in-time copy, for tests and for the exposition.
+  // A point-in-time copy, for tests and benchmarks.
   struct Snapshot {
     std::vector<double> bucket_bounds;
     // Cumulative: `cumulative_counts[i]` observations were <= `bucket_bounds[i]`; the last element
@@ -141,26 +158,30 @@ class Histogram {
     uint64_t count = 0;
   };
 
-  // `bucket_bounds` must be strictly increasing and not NaN; a trailing +Inf is dropped because the
-  // +Inf bucket is always there. CHECK-fails otherwise.
+  // A histogram outside any registry (benchmarks and tools that only read it back).
+  // `bucket_bounds` must be strictly increasing and not NaN; a trailing +Inf is dropped because
+  // the +Inf bucket is always there. CHECK-fails otherwise.
   explicit Histogram(std::vector<double> bucket_bounds);
   Histogram(const Histogram&) = delete;
   Histogram& operator=(const Histogram&) = delete;
+  ~Histogram();
 
   void Observe(double value);
   Snapshot GetSnapshot() const;
 
  private:
+  friend class Family<Histogram>;
+  Histogram(std::vector<double> checked_bounds, prometheus::Histogram* histogram);
+
   const std::vector<double> bounds_;
-  // Per bucket, not cumulative, so that Observe touches one counter; bounds_.size() + 1 of them.
-  const std::unique_ptr<std::atomic<uint64_t>[]> counts_;
-  std::atomic<double> sum_{0.0};
+  const std::unique_ptr<prometheus::Histogram> owned_;  // Only outside a registry.
+  prometheus::Histogram* const histogram_;
 };
 
 namespace internal {
 
-// What every family shares: its name, help, type and label names, and how it is rendered. Users
-// see only the concrete families below.
+// What every family shares: its name, help, type and label names. Users see only the concrete
+// families below.
 class FamilyBase {
  public:
   FamilyBase(const FamilyBase&) = delete;
@@ -171,55 +192,68 @@ class FamilyBase {
   MetricType type() const { return type_; }
   const std::vector<std::string>& label_names() const { return label_names_; }
 
-  // Appends `# HELP`, `# TYPE` and one line per sample; nothing at all while the family has no
-  // children (as the Go client does).
-  void AppendText(std::string* out) const;
-
  protected:
+  // CHECK-fails on a name, help text or label name that breaks Prometheus' rules.
   FamilyBase(std::string name, std::string help, MetricType type,
              std::vector<std::string> label_names);
 
+  // The help text as the text format wants it: valid UTF-8, backslash and newline escaped
+  // (prometheus-cpp's serializer writes help verbatim).
+  const std::string& escaped_help() const { return escaped_help_; }
   // The map key of a child: the values, after CHECK-ing their count and replacing invalid UTF-8.
   std::vector<std::string> MakeKey(const std::vector<std::string>& label_values) const;
-  // The escaped label pairs of a child, `city="310000",mode="bus"`; empty without labels.
-  std::string RenderLabels(const std::vector<std::string>& key) const;
+  // The prometheus-cpp labels of a child.
+  std::map<std::string, std::string> MakeLabels(const std::vector<std::string>& key) const;
 
  private:
-  virtual void AppendSamples(std::string* out) const = 0;
-
   const std::string name_;
-  const std::string help_;
+  const std::string escaped_help_;
   const MetricType type_;
   const std::vector<std::string> label_names_;
 };
 
+// The prometheus-cpp type under each of ours.
+template <typename T>
+struct PrometheusType;
+template <>
+struct PrometheusType<Counter> {
+  using type = prometheus::Counter;
+};
+template <>
+struct PrometheusType<Gauge> {
+  using type = prometheus::Gauge;
+};
+template <>
+struct PrometheusType<Histogram> {
+  using type = prometheus::Histogram;
+};
+
 }  // namespace internal
 
-class Registry;
-
-// A family of counters, gauges or histograms.
+// A family of counters, gauges or histograms: a `prometheus::Family` with fixed label names.
 template <typename T>
 class Family final : public internal::FamilyBase {
  public:
+  ~Family() override;
+
   // Returns the child for `label_values`, one per label name in declaration order, created at zero
   // on first use. CHECK-fails on the wrong number of values. Takes a mutex: cache the result.
   T& WithLabels(const std::vector<std::string>& label_values);
 
  private:
   friend class Registry;
-  struct Child {
-    std::string labels_text;  // Rendered once, so scrapes do not re-escape.
-    std::unique_ptr<T> metric;
-  };
+  using PrometheusFamily = prometheus::Family<typename internal::PrometheusType<T>::type>;
 
   Family(std::string name, std::string help, MetricType type, std::vector<std::string> label_names,
-         std::function<std::unique_ptr<T>()> new_child);
-  void AppendSamples(std::string* out) const override;
+         std::vector<double> bucket_bounds);
+  // Creates the prometheus-cpp family, once the Registry has checked that the name is free
+  // (prometheus-cpp would merge or throw instead).
+  void Attach(prometheus::Registry* registry);
 
-  const std::function<std::unique_ptr<T>()> new_child_;
-  mutable absl::Mutex mu_;
-  // A std::map keeps children in label-value order, which makes the exposition deterministic.
-  std::map<std::vector<std::string>, Child> children_ ABSL_GUARDED_BY(mu_);
+  PrometheusFamily* family_ = nullptr;       // Owned by the prometheus::Registry; set by Attach.
+  const std::vector<double> bucket_bounds_;  // Histograms only.
+  absl::Mutex mu_;
+  std::map<std::vector<std::string>, std::unique_ptr<T>> children_ ABSL_GUARDED_BY(mu_);
 };
 
 using CounterFamily = Family<Counter>;
@@ -251,7 +285,8 @@ class CallbackRegistration {
 };
 
 // A counter or gauge family whose values are computed at scrape time by callbacks, for figures
-// that live elsewhere (RocksDB size, consumer lag, process memory). Callbacks run on the scraping
+// that live elsewhere (RocksDB size, consumer lag, process memory). It collects itself into
+// prometheus-cpp's `MetricFamily`, which the same serializer writes. Callbacks run on the scraping
 // thread under the registry's mutex: they must be fast, thread-safe, and must not call the
 // Registry.
 class CallbackFamily final : public internal::FamilyBase {
@@ -263,21 +298,18 @@ class CallbackFamily final : public internal::FamilyBase {
 
  private:
   friend class Registry;
-  struct Child {
-    std::string labels_text;
-    std::function<double()> callback;
-  };
 
   using FamilyBase::FamilyBase;
   void Insert(std::vector<std::string> key, std::function<double()> callback);
-  void AppendSamples(std::string* out) const override;
+  // Calls every callback; no family at all while there are none.
+  void Collect(std::vector<prometheus::MetricFamily>* out) const;
 
   mutable absl::Mutex mu_;
-  std::map<std::vector<std::string>, Child> children_ ABSL_GUARDED_BY(mu_);
+  std::map<std::vector<std::string>, std::function<double()>> children_ ABSL_GUARDED_BY(mu_);
 };
 
-// All the metrics one process exports. Usually one per service process, created first and
-// destroyed last.
+// All the metrics one process exports: a `prometheus::Registry` plus the callback families. Usually
+// one per service process, created first and destroyed last.
 class Registry {
  public:
   Registry();
@@ -312,15 +344,26 @@ class Registry {
                                                       const std::string& help,
                                                       std::function<double()> callback);
 
-  // Every family in text format 0.0.4 (Content-Type `kTextContentType`), families sorted by name
-  // and children by label values, so equal states render to equal bytes.
+  // Every family with at least one child in text format 0.0.4 (Content-Type `kTextContentType`),
+  // written by prometheus-cpp's TextSerializer. Families are sorted by name and children by their
+  // labels (name-sorted pairs, as prometheus-cpp keeps them), so equal states render to equal
+  // bytes.
   std::string ExpositionText() const;
 
  private:
-  // Validates and takes `family`, CHECK-failing on a bad or taken name.
-  void Insert(std::unique_ptr<internal::FamilyBase> family);
+  // Checks the names `family` exposes against the other families' and takes it, CHECK-failing on
+  // a taken name.
+  void Insert(std::unique_ptr<internal::FamilyBase> family) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  template <typename T>
+  Family<T>& AddFamily(const std::string& name, const std::string& help, MetricType type,
+                       const std::vector<std::string>& label_names,
+                       std::vector<double> bucket_bounds);
+  CallbackFamily& AddCallbackFamily(const std::string& name, const std::string& help,
+                                    MetricType type, const std::vector<std::string>& label_names);
   void RemoveFamily(const std::string& name);
 
+  // Declared first so that it is destroyed last: families hold pointers into it.
+  const std::unique_ptr<prometheus::Registry> prometheus_registry_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<internal::FamilyBase>> families_ ABSL_GUARDED_BY(mu_);
   // Every series name a family exposes (`x`, or `x_bucket`, `x_sum`, `x_count` and `x` for a

