@@ -34,7 +34,9 @@ TEST(IdTableTest, AgreesWithAMapUnderRandomInsertsFindsAndErases) {
         int64_t* found = table.Find(key);
         auto it = model.find(key == 0 ? 1 : key);
         ASSERT_EQ(found != nullptr, it != model.end()) << step;
-        if (found != nullptr) ASSERT_EQ(*found, it->second) << step;
+        if (found != nullptr) {
+          ASSERT_EQ(*found, it->second) << step;
+        }
       }
       ASSERT_EQ(table.size(), model.size()) << step;
     }
