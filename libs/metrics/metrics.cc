@@ -141,13 +141,30 @@ prometheus::Family<prometheus::Histogram>& BuildFamily(const std::string& name,
   return prometheus::BuildHistogram().Name(name).Help(help).Register(*registry);
 }
 
-// prometheus-cpp keeps a family's children in a hash map, and its registry lists families by type;
-// sorting makes the exposition a function of the values alone.
+// Puts a child's labels back in the family's declaration order (prometheus-cpp keeps them in a
+// name-sorted map), so `{outcome="accepted",city="310000"}` reads as the family was declared.
+void OrderLabels(const std::vector<std::string>& label_names, prometheus::ClientMetric* metric) {
+  if (metric->label.size() != label_names.size()) return;  // Never: every child has them all.
+  std::vector<prometheus::ClientMetric::Label> ordered;
+  ordered.reserve(label_names.size());
+  for (const std::string& name : label_names) {
+    for (prometheus::ClientMetric::Label& label : metric->label) {
+      if (label.name == name) ordered.push_back(std::move(label));
+    }
+  }
+  metric->label = std::move(ordered);
+}
+
+// Equal states render to equal bytes: prometheus-cpp keeps a family's children in a hash map and
+// lists families by type, so families are sorted by name and children by label values.
 void SortForExposition(std::vector<prometheus::MetricFamily>* families) {
   for (prometheus::MetricFamily& family : *families) {
     std::sort(family.metric.begin(), family.metric.end(),
               [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
-                return a.label < b.label;
+                return std::lexicographical_compare(
+                    a.label.begin(), a.label.end(), b.label.begin(), b.label.end(),
+                    [](const prometheus::ClientMetric::Label& x,
+                       const prometheus::ClientMetric::Label& y) { return x.value < y.value; });
               });
   }
   std::sort(families->begin(), families->end(),
@@ -359,7 +376,7 @@ void CallbackFamily::Collect(std::vector<prometheus::MetricFamily>* out) const {
   family.metric.reserve(children_.size());
   for (const auto& [key, callback] : children_) {
     prometheus::ClientMetric metric;
-    for (const auto& [label, value] : MakeLabels(key)) metric.label.push_back({label, value});
+    for (size_t i = 0; i < key.size(); ++i) metric.label.push_back({label_names()[i], key[i]});
     const double value = callback();
     if (type() == MetricType::kCounter) {
       metric.counter.value = value;
@@ -478,6 +495,13 @@ CallbackRegistration Registry::AddCallbackGauge(const std::string& name, const s
 std::string Registry::ExpositionText() const {
   absl::MutexLock lock(&mu_);
   std::vector<prometheus::MetricFamily> families = prometheus_registry_->Collect();
+  for (prometheus::MetricFamily& collected : families) {
+    const auto it = families_.find(collected.name);
+    CHECK(it != families_.end()) << "prometheus-cpp collected unknown metric " << collected.name;
+    for (prometheus::ClientMetric& metric : collected.metric) {
+      OrderLabels(it->second->label_names(), &metric);
+    }
+  }
   for (const auto& [name, family] : families_) {
     if (const auto* callbacks = dynamic_cast<const CallbackFamily*>(family.get())) {
       callbacks->Collect(&families);

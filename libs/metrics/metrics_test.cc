@@ -66,9 +66,9 @@ TEST(ExpositionTest, RendersFamiliesSortedByNameAndChildrenByLabelValues) {
             "tongka_outbox_depth 17\n");
 }
 
-// prometheus-cpp keeps labels in a name-sorted map, so `code` comes before `method` whatever the
-// declaration order; `le` always comes last.
-TEST(ExpositionTest, LabelledHistogramSortsLabelsByNameAndPutsLeLast) {
+// prometheus-cpp keeps labels in a name-sorted map; they are exposed in declaration order anyway
+// (`method` before `code`), with `le` last.
+TEST(ExpositionTest, LabelledHistogramKeepsLabelOrderAndPutsLeLast) {
   Registry registry;
   HistogramFamily& latency =
       registry.AddHistogram("tongka_rpc_seconds", "RPC latency.", {"method", "code"}, {0.5, kInf});
@@ -78,10 +78,26 @@ TEST(ExpositionTest, LabelledHistogramSortsLabelsByNameAndPutsLeLast) {
   EXPECT_EQ(registry.ExpositionText(),
             "# HELP tongka_rpc_seconds RPC latency.\n"
             "# TYPE tongka_rpc_seconds histogram\n"
-            "tongka_rpc_seconds_count{code=\"OK\",method=\"Authorize\"} 2\n"
-            "tongka_rpc_seconds_sum{code=\"OK\",method=\"Authorize\"} 1\n"
-            "tongka_rpc_seconds_bucket{code=\"OK\",method=\"Authorize\",le=\"0.5\"} 1\n"
-            "tongka_rpc_seconds_bucket{code=\"OK\",method=\"Authorize\",le=\"+Inf\"} 2\n");
+            "tongka_rpc_seconds_count{method=\"Authorize\",code=\"OK\"} 2\n"
+            "tongka_rpc_seconds_sum{method=\"Authorize\",code=\"OK\"} 1\n"
+            "tongka_rpc_seconds_bucket{method=\"Authorize\",code=\"OK\",le=\"0.5\"} 1\n"
+            "tongka_rpc_seconds_bucket{method=\"Authorize\",code=\"OK\",le=\"+Inf\"} 2\n");
+}
+
+// Children sort by their values in declaration order: `zone` first, although `city` < `zone`.
+TEST(ExpositionTest, SortsChildrenByValuesInDeclarationOrder) {
+  Registry registry;
+  GaugeFamily& family = registry.AddGauge("tongka_depth", "Depth.", {"zone", "city"});
+  family.WithLabels({"b", "1"}).Set(1);
+  family.WithLabels({"a", "2"}).Set(2);
+  family.WithLabels({"a", "1"}).Set(3);
+
+  EXPECT_EQ(registry.ExpositionText(),
+            "# HELP tongka_depth Depth.\n"
+            "# TYPE tongka_depth gauge\n"
+            "tongka_depth{zone=\"a\",city=\"1\"} 3\n"
+            "tongka_depth{zone=\"a\",city=\"2\"} 2\n"
+            "tongka_depth{zone=\"b\",city=\"1\"} 1\n");
 }
 
 TEST(ExpositionTest, EscapesHelpAndLabelValues) {
