@@ -345,9 +345,8 @@ class Registry {
                                                       std::function<double()> callback);
 
   // Every family with at least one child in text format 0.0.4 (Content-Type `kTextContentType`),
-  // written by prometheus-cpp's TextSerializer. Families are sorted by name and children by their
-  // labels (name-sorted pairs, as prometheus-cpp keeps them), so equal states render to equal
-  // bytes.
+  // written by prometheus-cpp's TextSerializer. Families are sorted by name, children by label
+  // values, and labels appear in declaration order, so equal states render to equal bytes.
   std::string ExpositionText() const;
 
  private:
