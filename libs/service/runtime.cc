@@ -277,12 +277,13 @@ void Runtime::Shutdown(absl::Time deadline) {
   if (exposer_ != nullptr) exposer_->SetReady(false);
   for (auto stop = stops_.rbegin(); stop != stops_.rend(); ++stop) (*stop)();
   stops_.clear();
+  // Last: /metrics answered during the stop, and no scrape may read what the app destroys next.
+  if (exposer_ != nullptr) exposer_->Stop();
 }
 
 Runtime::~Runtime() {
   Shutdown(absl::Now() + absl::Seconds(5));
-  // Reverse order of wiring; the endpoint answered /metrics until now.
-  if (exposer_ != nullptr) exposer_->Stop();
+  // Reverse order of wiring.
   exposer_.reset();
   grpc_server_.reset();
   publisher_.reset();

@@ -17,7 +17,8 @@
 //
 // Every part that runs registers how it stops; Shutdown() stops them in reverse order of wiring,
 // after leaving /readyz, and an app inserts its own stop steps at the right place with OnStop().
-// The store stays open (and /metrics keeps answering) until the Runtime is destroyed.
+// /metrics answers until the end of Shutdown; the store stays open until the Runtime is
+// destroyed. The appliers its loops hold must outlive the Runtime (declare them before it).
 //
 // Readiness (/readyz): ready once, after Serve(), every apply loop has caught up with its log, the
 // outbox is empty (when a publisher runs) and every loop has caught up again (what the publisher
@@ -32,8 +33,9 @@
 // finished its work), and ServiceMain then exits 0.
 //
 // Ownership: the Runtime owns everything it creates; the app owns its own parts, which must
-// outlive their use by the Runtime's threads (declare the Runtime first among the app's members
-// so that it is destroyed last, and call Shutdown in the app's destructor).
+// outlive their use by the Runtime's threads: declare the appliers before the Runtime, what uses
+// the Runtime (metrics in its registry, the API) after it, and call Shutdown first thing in the
+// app's destructor.
 // Thread-safety: wiring calls, RunLoops, Shutdown and the destructor on one thread; ready(),
 // error(), stop_requested(), Fail() and RequestStop() from any thread.
 // Failure behaviour: wiring calls return the part's own error (naming the field or the topic); the

@@ -19,9 +19,9 @@ int ServiceMain(int argc, char** argv, const std::string& name,
   internal::SetHostedByServiceMain(true);
 
   AppOrExit made = factory(SystemClock::Get());
-  if (StartFailure* failure = std::get_if<StartFailure>(&made)) {
-    LOG(ERROR) << name << " cannot start: " << failure->status;
-    return failure->exit_code;
+  if (const Exit* exit = std::get_if<Exit>(&made)) {
+    if (!exit->status.ok()) LOG(ERROR) << name << " cannot start: " << exit->status;
+    return exit->exit_code;
   }
   std::unique_ptr<App> app = std::move(std::get<std::unique_ptr<App>>(made));
   app->runtime().RunLoops();

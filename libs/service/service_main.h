@@ -47,15 +47,18 @@ class App {
   virtual void Shutdown(absl::Time deadline) = 0;
 };
 
-// The factory's answer: a started app, or the status that stops the start with its exit code.
-struct StartFailure {
+// The factory's answer: a started app, or an exit without serving: a refused start (the status
+// is logged) or a one-shot mode that did its work (OK status, such as a store inspection).
+struct Exit {
   absl::Status status;
   int exit_code = 1;
 };
-using AppOrExit = std::variant<std::unique_ptr<App>, StartFailure>;
+using AppOrExit = std::variant<std::unique_ptr<App>, Exit>;
 
 // A flag or config value was refused: exit 2.
-inline AppOrExit BadFlags(absl::Status status) { return StartFailure{std::move(status), 2}; }
+inline AppOrExit BadFlags(absl::Status status) { return Exit{std::move(status), 2}; }
+// A one-shot mode finished with `exit_code`; nothing is served.
+inline AppOrExit Finished(int exit_code) { return Exit{absl::OkStatus(), exit_code}; }
 
 // An app's Create result: a configuration refused by Create (INVALID_ARGUMENT) exits 2, any other
 // start failure exits 1.
@@ -63,7 +66,7 @@ template <typename T>
 AppOrExit Started(absl::StatusOr<std::unique_ptr<T>> app) {
   if (app.ok()) return std::unique_ptr<App>(std::move(*app));
   const int code = app.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-  return StartFailure{app.status(), code};
+  return Exit{app.status(), code};
 }
 
 // Runs the service; returns the process's exit code. `name` is the binary's name for log lines;
