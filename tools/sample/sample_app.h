@@ -1,4 +1,4 @@
-// SampleApp: the runtime's sample service, wired in phases like every Tongka service:
+// SampleApp: the runtime's sample service, wired in phases on the service kit (libs/service):
 // store, then logic, then consumers and publisher, then metrics; stopped in reverse.
 //
 // It runs the two-stage sample pipeline of sample_state.h on one RocksDB: a TapCounter loop on
@@ -9,6 +9,8 @@
 // Thread-safety: Create and Run on one thread; Run starts one thread per loop plus the publisher
 // and returns after joining them. Failure: Create returns the first configuration or start-up
 // error (naming the field); Run returns the first loop error (a corrupt store, a lost offset).
+// Under ServiceMain (main.cc) the loops run until SIGTERM, a loop error (exit 1) or, with
+// exit_when_caught_up, the first time everything is applied (exit 0).
 #ifndef TONGKA_TOOLS_SAMPLE_SAMPLE_APP_H_
 #define TONGKA_TOOLS_SAMPLE_SAMPLE_APP_H_
 
@@ -18,12 +20,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "libs/event_log/producer.h"
-#include "libs/metrics/http_exposer.h"
-#include "libs/metrics/metrics.h"
-#include "libs/state_store/apply_loop.h"
-#include "libs/state_store/outbox_publisher.h"
-#include "libs/state_store/runtime_metrics.h"
+#include "libs/service/clock.h"
+#include "libs/service/common_flags.h"
+#include "libs/service/runtime.h"
+#include "libs/service/service_main.h"
 #include "libs/state_store/state_store.h"
 #include "tools/sample/sample_state.h"
 
@@ -57,36 +57,35 @@ struct SampleConfig {
   // everything the outbox would carry (verification of a live store, the crash test).
   bool publish = true;
 
+  // The part of this config every service has, for the kit's Runtime.
+  service::CommonConfig Common() const;
   absl::Status Validate() const;
 };
 
-class SampleApp {
+class SampleApp : public service::App {
  public:
-  static absl::StatusOr<std::unique_ptr<SampleApp>> Create(const SampleConfig& config);
-  ~SampleApp();
+  static absl::StatusOr<std::unique_ptr<SampleApp>> Create(const SampleConfig& config,
+                                                           const service::Clock* clock = nullptr);
+  ~SampleApp() override;
 
   // Runs until `stop` is set, an error occurs, or (with exit_when_caught_up) all is applied.
   absl::Status Run(std::atomic<bool>& stop);
 
-  int metrics_port() const { return exposer_ == nullptr ? -1 : exposer_->port(); }
-  const state_store::StateStore& store() const { return *store_; }
+  service::Runtime& runtime() override { return runtime_; }
+  void Shutdown(absl::Time deadline) override { runtime_.Shutdown(deadline); }
+
+  int metrics_port() const { return runtime_.metrics_port(); }
+  const state_store::StateStore& store() const { return *runtime_.store(); }
 
  private:
-  explicit SampleApp(SampleConfig config) : config_(std::move(config)) {}
+  SampleApp(SampleConfig config, const service::Clock* clock);
   absl::Status Wire();
-  absl::StatusOr<bool> AllApplied();
 
-  SampleConfig config_;
-  metrics::Registry registry_;
-  std::unique_ptr<state_store::StateStore> store_;
+  const SampleConfig config_;
+  // The logic, before the runtime: its loops hold the appliers until they are destroyed.
   TapCounter tap_counter_;
   CityTally city_tally_;
-  std::unique_ptr<event_log::Producer> producer_;
-  std::unique_ptr<state_store::ApplyLoop> tap_loop_;
-  std::unique_ptr<state_store::ApplyLoop> tally_loop_;
-  std::unique_ptr<state_store::OutboxPublisher> publisher_;
-  std::unique_ptr<state_store::RuntimeMetrics> runtime_metrics_;
-  std::unique_ptr<metrics::HttpExposer> exposer_;
+  service::Runtime runtime_;
 };
 
 }  // namespace tongka::sample

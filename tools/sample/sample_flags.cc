@@ -1,0 +1,37 @@
+#include "tools/sample/sample_flags.h"
+
+#include "absl/flags/flag.h"
+#include "libs/service/common_flags.h"
+
+ABSL_FLAG(int32_t, batch_max_records, tongka::sample::SampleConfig().batch_max_records,
+          "Records per apply batch.");
+ABSL_FLAG(int64_t, commit_max_records, tongka::sample::SampleConfig().commit_max_records,
+          "Under a backlog, commit once this many records are pending; 0 = every batch.");
+ABSL_FLAG(bool, exit_when_caught_up, false, "Exit once everything in the log is applied.");
+ABSL_FLAG(bool, publish, true,
+          "Publish the outbox; false only to replay a log that already holds the derived events.");
+ABSL_FLAG(bool, summary, false, "Print the state's digest and totals as JSON, then exit.");
+
+namespace tongka::sample {
+
+absl::StatusOr<SampleConfig> ConfigFromFlags() {
+  absl::StatusOr<service::CommonConfig> common = service::CommonConfigFromFlags();
+  if (!common.ok()) return common.status();
+  return SampleConfig{.kafka_bootstrap = common->kafka_bootstrap,
+                      .kafka_ca = common->kafka_ca_path,
+                      .kafka_cert = common->kafka_cert_path,
+                      .kafka_key = common->kafka_key_path,
+                      .state_dir = common->state_dir,
+                      .replica_index = common->replica_index,
+                      .replica_count = common->replica_count,
+                      .metrics_host = common->metrics_host,
+                      .metrics_port = common->metrics_port,
+                      .batch_max_records = absl::GetFlag(FLAGS_batch_max_records),
+                      .commit_max_records = absl::GetFlag(FLAGS_commit_max_records),
+                      .exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up),
+                      .publish = absl::GetFlag(FLAGS_publish)};
+}
+
+bool SummaryRequested() { return absl::GetFlag(FLAGS_summary); }
+
+}  // namespace tongka::sample
