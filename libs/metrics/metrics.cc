@@ -193,7 +193,11 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count) {
   return bounds;
 }
 
-// ---- Counter, Histogram ----
+// ---- Counter, Gauge, Histogram ----
+
+Counter::Counter() : owned_(std::make_unique<prometheus::Counter>()), counter_(owned_.get()) {}
+
+Gauge::Gauge() : owned_(std::make_unique<prometheus::Gauge>()), gauge_(owned_.get()) {}
 
 void Counter::FailBadIncrement(double delta) {
   LOG(FATAL) << "Counter::Increment(" << delta

@@ -100,6 +100,8 @@ class Registry;
 // integer increments are exact up to 2^53) that refuses to go down.
 class Counter {
  public:
+  // A counter outside any registry (tests and tools that only read it back).
+  Counter();
   Counter(const Counter&) = delete;
   Counter& operator=(const Counter&) = delete;
 
@@ -122,12 +124,15 @@ class Counter {
   explicit Counter(prometheus::Counter* counter) : counter_(counter) {}
   [[noreturn]] static void FailBadIncrement(double delta);
 
-  prometheus::Counter* const counter_;  // Owned by the prometheus::Family.
+  const std::unique_ptr<prometheus::Counter> owned_;  // Only outside a registry.
+  prometheus::Counter* const counter_;                // Otherwise owned by the prometheus::Family.
 };
 
 // A value that goes up and down, such as outbox depth.
 class Gauge {
  public:
+  // A gauge outside any registry (tests and tools that only read it back).
+  Gauge();
   Gauge(const Gauge&) = delete;
   Gauge& operator=(const Gauge&) = delete;
 
@@ -140,7 +145,8 @@ class Gauge {
   friend class Family<Gauge>;
   explicit Gauge(prometheus::Gauge* gauge) : gauge_(gauge) {}
 
-  prometheus::Gauge* const gauge_;  // Owned by the prometheus::Family.
+  const std::unique_ptr<prometheus::Gauge> owned_;  // Only outside a registry.
+  prometheus::Gauge* const gauge_;                  // Otherwise owned by the prometheus::Family.
 };
 
 // Counts observations into buckets by upper bound (base units, e.g. seconds) and keeps their sum.

@@ -197,6 +197,17 @@ TEST(HistogramTest, NanCountsOnlyInTheInfBucket) {
   EXPECT_TRUE(std::isnan(snapshot.sum));
 }
 
+TEST(StandaloneTest, CounterAndGaugeWorkOutsideARegistry) {
+  Counter counter;
+  counter.Increment();
+  counter.Increment(int64_t{2});
+  EXPECT_EQ(counter.Value(), 3);
+  Gauge gauge;
+  gauge.Set(5);
+  gauge.Add(-7);
+  EXPECT_EQ(gauge.Value(), -2);
+}
+
 TEST(HistogramTest, BucketHelpers) {
   const std::vector<double> defaults = DefaultLatencyBuckets();
   EXPECT_TRUE(std::is_sorted(defaults.begin(), defaults.end()));
