@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -66,6 +67,49 @@ CommonConfig ReadCommonFlags();
 
 // ReadCommonFlags(), validated.
 absl::StatusOr<CommonConfig> CommonConfigFromFlags();
+
+namespace internal {
+template <typename T, typename = void>
+struct HasReplicaIndex : std::false_type {};
+template <typename T>
+struct HasReplicaIndex<T, std::void_t<decltype(T::replica_index)>> : std::true_type {};
+}  // namespace internal
+
+// A service's typed config keeps CommonConfig's fields under the same names (its tests and tools
+// set them directly). These copy them across in one place: into the config from the flags, and
+// out of it for the service kit's Runtime. A config without `replica_index` (ingest runs as one
+// replica) is replica 0.
+template <typename ServiceConfig>
+void CopyCommonInto(const CommonConfig& common, ServiceConfig* config) {
+  config->kafka_bootstrap = common.kafka_bootstrap;
+  config->kafka_ca_path = common.kafka_ca_path;
+  config->kafka_cert_path = common.kafka_cert_path;
+  config->kafka_key_path = common.kafka_key_path;
+  config->state_dir = common.state_dir;
+  config->metrics_host = common.metrics_host;
+  config->metrics_port = common.metrics_port;
+  if constexpr (internal::HasReplicaIndex<ServiceConfig>::value) {
+    config->replica_index = common.replica_index;
+  }
+  config->replica_count = common.replica_count;
+}
+
+template <typename ServiceConfig>
+CommonConfig CommonPartOf(const ServiceConfig& config) {
+  CommonConfig common;
+  common.kafka_bootstrap = config.kafka_bootstrap;
+  common.kafka_ca_path = config.kafka_ca_path;
+  common.kafka_cert_path = config.kafka_cert_path;
+  common.kafka_key_path = config.kafka_key_path;
+  common.state_dir = config.state_dir;
+  common.metrics_host = config.metrics_host;
+  common.metrics_port = config.metrics_port;
+  if constexpr (internal::HasReplicaIndex<ServiceConfig>::value) {
+    common.replica_index = config.replica_index;
+  }
+  common.replica_count = config.replica_count;
+  return common;
+}
 
 }  // namespace tongka::service
 

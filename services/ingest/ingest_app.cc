@@ -8,20 +8,6 @@
 #include "services/ingest/dedup_catch_up.h"
 
 namespace tongka::ingest {
-namespace {
-
-service::CommonConfig CommonOf(const IngestConfig& config) {
-  return {.kafka_bootstrap = config.kafka_bootstrap,
-          .kafka_ca_path = config.kafka_ca_path,
-          .kafka_cert_path = config.kafka_cert_path,
-          .kafka_key_path = config.kafka_key_path,
-          .state_dir = config.state_dir,
-          .metrics_host = config.metrics_host,
-          .metrics_port = config.metrics_port,
-          .replica_count = config.replica_count};
-}
-
-}  // namespace
 
 IngestApp::IngestApp(IngestConfig config, std::unique_ptr<service::Clock> owned_clock,
                      const service::Clock* clock)
@@ -30,7 +16,7 @@ IngestApp::IngestApp(IngestConfig config, std::unique_ptr<service::Clock> owned_
       clock_(owned_clock_ != nullptr ? owned_clock_.get()
              : clock != nullptr      ? clock
                                      : service::SystemClock::Get()),
-      runtime_({.name = "ingest", .common = CommonOf(config_), .clock = clock_}) {}
+      runtime_({.name = "ingest", .common = service::CommonPartOf(config_), .clock = clock_}) {}
 
 absl::StatusOr<std::unique_ptr<IngestApp>> IngestApp::Create(const IngestConfig& config,
                                                              server::NowFn now) {
@@ -206,12 +192,8 @@ void IngestApp::PruneLoop() {
 }
 
 IngestApp::~IngestApp() {
+  // The members then go in reverse order of declaration, which is the reverse of Wire.
   Shutdown(absl::Now() + absl::Seconds(5));
-  // The kit's threads and the pruner are stopped: what they used can go, in reverse of Wire.
-  service_.reset();
-  ingestor_.reset();
-  validator_.reset();
-  dedup_.reset();
 }
 
 }  // namespace tongka::ingest

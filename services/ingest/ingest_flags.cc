@@ -43,14 +43,7 @@ absl::StatusOr<IngestConfig> ConfigFromFlags() {
   absl::StatusOr<server::GrpcServerConfig> grpc = service::GrpcConfigFromFlags();
   if (!grpc.ok()) return grpc.status();
   IngestConfig config;
-  config.kafka_bootstrap = common->kafka_bootstrap;
-  config.kafka_ca_path = common->kafka_ca_path;
-  config.kafka_cert_path = common->kafka_cert_path;
-  config.kafka_key_path = common->kafka_key_path;
-  config.state_dir = common->state_dir;
-  config.metrics_host = common->metrics_host;
-  config.metrics_port = common->metrics_port;
-  config.replica_count = common->replica_count;
+  service::CopyCommonInto(*common, &config);
   LOG_IF(INFO, common->replica_index != 0)
       << "replica_index " << common->replica_index << " ignored: ingest runs as one replica";
   config.grpc = *std::move(grpc);

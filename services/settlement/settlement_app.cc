@@ -19,23 +19,11 @@ constexpr int kScheduleEveryTicks = 5;  // the schedule runs every 10 s
 constexpr absl::Duration kLedgerCatchUpTimeout = absl::Minutes(30);
 constexpr absl::Duration kPeerCallTimeout = absl::Seconds(30);
 
-service::CommonConfig CommonOf(const SettlementConfig& config) {
-  return {.kafka_bootstrap = config.kafka_bootstrap,
-          .kafka_ca_path = config.kafka_ca_path,
-          .kafka_cert_path = config.kafka_cert_path,
-          .kafka_key_path = config.kafka_key_path,
-          .state_dir = config.state_dir,
-          .metrics_host = config.metrics_host,
-          .metrics_port = config.metrics_port,
-          .replica_index = config.replica_index,
-          .replica_count = config.replica_count};
-}
-
 }  // namespace
 
 SettlementApp::SettlementApp(SettlementConfig config, const service::Clock* clock)
     : config_(std::move(config)),
-      runtime_({.name = "settlement", .common = CommonOf(config_), .clock = clock}) {}
+      runtime_({.name = "settlement", .common = service::CommonPartOf(config_), .clock = clock}) {}
 
 absl::StatusOr<std::unique_ptr<SettlementApp>> SettlementApp::Create(const SettlementConfig& config,
                                                                      const service::Clock* clock) {
@@ -248,12 +236,8 @@ void SettlementApp::BackgroundLoop() {
 void SettlementApp::Shutdown(absl::Time deadline) { runtime_.Shutdown(deadline); }
 
 SettlementApp::~SettlementApp() {
+  // The members then go in reverse order of declaration, which is the reverse of Wire.
   Shutdown(absl::Now() + absl::Seconds(5));
-  // The kit's threads are stopped: what they used can go, in reverse order of Wire.
-  scheduler_.reset();
-  service_.reset();
-  api_.reset();
-  peers_.clear();
 }
 
 }  // namespace tongka::settlement

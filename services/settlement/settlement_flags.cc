@@ -25,15 +25,7 @@ absl::StatusOr<SettlementConfig> ConfigFromFlags() {
   absl::StatusOr<server::GrpcServerConfig> grpc = service::GrpcConfigFromFlags();
   if (!grpc.ok()) return grpc.status();
   SettlementConfig config;
-  config.kafka_bootstrap = common->kafka_bootstrap;
-  config.kafka_ca_path = common->kafka_ca_path;
-  config.kafka_cert_path = common->kafka_cert_path;
-  config.kafka_key_path = common->kafka_key_path;
-  config.state_dir = common->state_dir;
-  config.replica_index = common->replica_index;
-  config.replica_count = common->replica_count;
-  config.metrics_host = common->metrics_host;
-  config.metrics_port = common->metrics_port;
+  service::CopyCommonInto(*common, &config);
   config.grpc = *std::move(grpc);
   config.peers = absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipEmpty());
   config.window_zone = absl::GetFlag(FLAGS_window_zone);

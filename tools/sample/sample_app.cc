@@ -12,20 +12,8 @@ constexpr char kStoreLayout[] = "sample/1";
 
 }  // namespace
 
-service::CommonConfig SampleConfig::Common() const {
-  return {.kafka_bootstrap = kafka_bootstrap,
-          .kafka_ca_path = kafka_ca,
-          .kafka_cert_path = kafka_cert,
-          .kafka_key_path = kafka_key,
-          .state_dir = state_dir,
-          .metrics_host = metrics_host,
-          .metrics_port = metrics_port,
-          .replica_index = replica_index,
-          .replica_count = replica_count};
-}
-
 absl::Status SampleConfig::Validate() const {
-  if (absl::Status common = Common().Validate(); !common.ok()) return common;
+  if (absl::Status common = service::CommonPartOf(*this).Validate(); !common.ok()) return common;
   if (batch_max_records < 1 || batch_max_records > 100000) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch_max_records: must be in [1, 100000], got ", batch_max_records));
@@ -39,7 +27,7 @@ absl::Status SampleConfig::Validate() const {
 
 SampleApp::SampleApp(SampleConfig config, const service::Clock* clock)
     : config_(std::move(config)),
-      runtime_({.name = "sample", .common = config_.Common(), .clock = clock}) {}
+      runtime_({.name = "sample", .common = service::CommonPartOf(config_), .clock = clock}) {}
 
 absl::StatusOr<std::unique_ptr<SampleApp>> SampleApp::Create(const SampleConfig& config,
                                                              const service::Clock* clock) {

@@ -33,9 +33,9 @@ struct SampleConfig {
   // Kafka bootstrap servers (host:port,...). Required.
   std::string kafka_bootstrap;
   // Kafka TLS (PEM paths): cluster CA, client certificate and key. Empty: plaintext.
-  std::string kafka_ca;
-  std::string kafka_cert;
-  std::string kafka_key;
+  std::string kafka_ca_path;
+  std::string kafka_cert_path;
+  std::string kafka_key_path;
   // RocksDB directory. Required.
   std::string state_dir;
   // Replica k of N owns partitions p % N == k of both topics.
@@ -57,8 +57,6 @@ struct SampleConfig {
   // everything the outbox would carry (verification of a live store, the crash test).
   bool publish = true;
 
-  // The part of this config every service has, for the kit's Runtime.
-  service::CommonConfig Common() const;
   absl::Status Validate() const;
 };
 

@@ -17,19 +17,13 @@ namespace tongka::sample {
 absl::StatusOr<SampleConfig> ConfigFromFlags() {
   absl::StatusOr<service::CommonConfig> common = service::CommonConfigFromFlags();
   if (!common.ok()) return common.status();
-  return SampleConfig{.kafka_bootstrap = common->kafka_bootstrap,
-                      .kafka_ca = common->kafka_ca_path,
-                      .kafka_cert = common->kafka_cert_path,
-                      .kafka_key = common->kafka_key_path,
-                      .state_dir = common->state_dir,
-                      .replica_index = common->replica_index,
-                      .replica_count = common->replica_count,
-                      .metrics_host = common->metrics_host,
-                      .metrics_port = common->metrics_port,
-                      .batch_max_records = absl::GetFlag(FLAGS_batch_max_records),
-                      .commit_max_records = absl::GetFlag(FLAGS_commit_max_records),
-                      .exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up),
-                      .publish = absl::GetFlag(FLAGS_publish)};
+  SampleConfig config;
+  service::CopyCommonInto(*common, &config);
+  config.batch_max_records = absl::GetFlag(FLAGS_batch_max_records);
+  config.commit_max_records = absl::GetFlag(FLAGS_commit_max_records);
+  config.exit_when_caught_up = absl::GetFlag(FLAGS_exit_when_caught_up);
+  config.publish = absl::GetFlag(FLAGS_publish);
+  return config;
 }
 
 bool SummaryRequested() { return absl::GetFlag(FLAGS_summary); }
