@@ -45,6 +45,21 @@ class App {
   virtual ~App() = default;
   virtual Runtime& runtime() = 0;
   virtual void Shutdown(absl::Time deadline) = 0;
+
+ protected:
+  // Wires the app in phases (libs/service/README.md); called once, by Wired().
+  virtual absl::Status Wire() = 0;
+
+  // For the app's Create: `app` wired, or Wire's error with everything it started stopped again.
+  template <typename T>
+  static absl::StatusOr<std::unique_ptr<T>> Wired(std::unique_ptr<T> app) {
+    App& base = *app;
+    if (absl::Status wired = base.Wire(); !wired.ok()) {
+      base.Shutdown(absl::Now());
+      return wired;
+    }
+    return app;
+  }
 };
 
 // The factory's answer: a started app, or an exit without serving: a refused start (the status

@@ -21,24 +21,14 @@ IngestApp::IngestApp(IngestConfig config, std::unique_ptr<service::Clock> owned_
 absl::StatusOr<std::unique_ptr<IngestApp>> IngestApp::Create(const IngestConfig& config,
                                                              server::NowFn now) {
   if (absl::Status valid = config.Validate(); !valid.ok()) return valid;
-  std::unique_ptr<IngestApp> app(
-      new IngestApp(config, std::make_unique<service::FunctionClock>(std::move(now)), nullptr));
-  if (absl::Status wired = app->Wire(); !wired.ok()) {
-    app->Shutdown(absl::Now());
-    return wired;
-  }
-  return app;
+  return Wired(std::unique_ptr<IngestApp>(
+      new IngestApp(config, std::make_unique<service::FunctionClock>(std::move(now)), nullptr)));
 }
 
 absl::StatusOr<std::unique_ptr<IngestApp>> IngestApp::Create(const IngestConfig& config,
                                                              const service::Clock* clock) {
   if (absl::Status valid = config.Validate(); !valid.ok()) return valid;
-  std::unique_ptr<IngestApp> app(new IngestApp(config, nullptr, clock));
-  if (absl::Status wired = app->Wire(); !wired.ok()) {
-    app->Shutdown(absl::Now());
-    return wired;
-  }
-  return app;
+  return Wired(std::unique_ptr<IngestApp>(new IngestApp(config, nullptr, clock)));
 }
 
 absl::Status IngestApp::Wire() {

@@ -75,7 +75,7 @@ class IngestApp : public service::App {
  private:
   IngestApp(IngestConfig config, std::unique_ptr<service::Clock> owned_clock,
             const service::Clock* clock);
-  absl::Status Wire();
+  absl::Status Wire() override;
   absl::Status CheckTopics();
   absl::Status CatchUp(const event_log::KafkaClientConfig& kafka);
   void PruneLoop();

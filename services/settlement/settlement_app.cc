@@ -28,12 +28,7 @@ SettlementApp::SettlementApp(SettlementConfig config, const service::Clock* cloc
 absl::StatusOr<std::unique_ptr<SettlementApp>> SettlementApp::Create(const SettlementConfig& config,
                                                                      const service::Clock* clock) {
   if (absl::Status valid = config.Validate(); !valid.ok()) return valid;
-  std::unique_ptr<SettlementApp> app(new SettlementApp(config, clock));
-  if (absl::Status wired = app->Wire(); !wired.ok()) {
-    app->Shutdown(absl::Now());
-    return wired;
-  }
-  return app;
+  return Wired(std::unique_ptr<SettlementApp>(new SettlementApp(config, clock)));
 }
 
 absl::Status SettlementApp::CheckFeeSchedule() {

@@ -77,7 +77,7 @@ class SettlementApp : public service::App {
 
  private:
   SettlementApp(SettlementConfig config, const service::Clock* clock);
-  absl::Status Wire();
+  absl::Status Wire() override;
   absl::Status CheckFeeSchedule();
   void BackgroundLoop();  // scheduler, metrics refresh
   void RefreshMetrics();

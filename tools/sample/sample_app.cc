@@ -32,9 +32,7 @@ SampleApp::SampleApp(SampleConfig config, const service::Clock* clock)
 absl::StatusOr<std::unique_ptr<SampleApp>> SampleApp::Create(const SampleConfig& config,
                                                              const service::Clock* clock) {
   if (absl::Status valid = config.Validate(); !valid.ok()) return valid;
-  std::unique_ptr<SampleApp> app(new SampleApp(config, clock));
-  if (absl::Status wired = app->Wire(); !wired.ok()) return wired;
-  return app;
+  return Wired(std::unique_ptr<SampleApp>(new SampleApp(config, clock)));
 }
 
 absl::Status SampleApp::Wire() {

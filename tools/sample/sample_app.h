@@ -77,7 +77,7 @@ class SampleApp : public service::App {
 
  private:
   SampleApp(SampleConfig config, const service::Clock* clock);
-  absl::Status Wire();
+  absl::Status Wire() override;
 
   const SampleConfig config_;
   // The logic, before the runtime: its loops hold the appliers until they are destroyed.
