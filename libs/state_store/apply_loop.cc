@@ -112,7 +112,7 @@ void ApplyLoop::PrefetchLoop() {
     }
     if (!polled.empty()) applier_->Prepare(polled);
     prepared.clear();
-    for (const Record& record : polled) prepared.push_back(filter_->Prepare(record));
+    filter_->PrepareAll(polled, &prepared);
     absl::MutexLock lock(&prefetch_mu_);
     if (prefetch_stop_) return;
     for (Record& record : polled) prefetched_.push_back(std::move(record));
@@ -140,7 +140,7 @@ absl::Status ApplyLoop::NextBatch(std::vector<Record>* records,
     absl::Status status =
         consumer_->Poll(options_.batch_max_records, options_.poll_timeout, records);
     if (!records->empty()) applier_->Prepare(*records);
-    for (const Record& record : *records) prepared->push_back(filter_->Prepare(record));
+    filter_->PrepareAll(*records, prepared);
     return status;
   }
   if (!prefetch_thread_.joinable()) prefetch_thread_ = std::thread([this] { PrefetchLoop(); });

@@ -193,12 +193,35 @@ absl::StatusOr<bool> EventFilter::StoredIn(const PartitionIndex& index, int64_t 
   return found;
 }
 
-EventFilter::Prepared EventFilter::Prepare(const Record& record) const {
-  Prepared prepared;
+const EventFilter::PartitionIndex& EventFilter::IndexOf(const Record& record) const {
   auto it = partitions_.find(TopicPartition{std::string(record.topic), record.partition});
   CHECK(it != partitions_.end()) << "event filter: record from an unloaded partition "
                                  << record.topic << "/" << record.partition;
-  const PartitionIndex& index = it->second;
+  return it->second;
+}
+
+EventFilter::Prepared EventFilter::Prepare(const Record& record) const {
+  return PrepareIn(IndexOf(record), record);
+}
+
+void EventFilter::PrepareAll(const std::vector<Record>& records,
+                             std::vector<Prepared>* prepared) const {
+  prepared->reserve(prepared->size() + records.size());
+  const PartitionIndex* index = nullptr;
+  const Record* previous = nullptr;
+  for (const Record& record : records) {
+    if (previous == nullptr || record.partition != previous->partition ||
+        record.topic != previous->topic) {
+      index = &IndexOf(record);
+    }
+    prepared->push_back(PrepareIn(*index, record));
+    previous = &record;
+  }
+}
+
+EventFilter::Prepared EventFilter::PrepareIn(const PartitionIndex& index,
+                                             const Record& record) const {
+  Prepared prepared;
   prepared.partition = &index;
   prepared.misrouted =
       options_.refuse_misrouted && !record.key.empty() &&

@@ -117,6 +117,10 @@ class EventFilter {
     uint64_t hash = 0;
   };
   Prepared Prepare(const event_log::Record& record) const;
+  // Prepare of each record, appended to `prepared`; looks a partition up once per run of its
+  // records (a batch comes in runs per partition).
+  void PrepareAll(const std::vector<event_log::Record>& records,
+                  std::vector<Prepared>* prepared) const;
 
   // Decides one record, in log order per partition. kApply: the record's id is now remembered
   // (written into `batch` by Flush or by a later Admit); the caller applies it. kDuplicate and
@@ -158,6 +162,8 @@ class EventFilter {
   };
 
   std::string ChunkKey(const PartitionIndex& index, int64_t bucket) const;
+  const PartitionIndex& IndexOf(const event_log::Record& record) const;
+  Prepared PrepareIn(const PartitionIndex& index, const event_log::Record& record) const;
   uint64_t Hash(absl::string_view id) const;
   // True when `id` is stored in `bucket` (in the store, the batch, or the pending bytes).
   absl::StatusOr<bool> StoredIn(const PartitionIndex& index, int64_t bucket, absl::string_view id,

@@ -165,6 +165,30 @@ TEST_F(EventFilterTest, ReadsTheEventIdAsAFullParseDoes) {
   EXPECT_EQ(EnvelopeEventId(v1::Event().SerializeAsString()), std::nullopt);
 }
 
+TEST_F(EventFilterTest, PrepareAllPreparesEachRecordAsPrepareDoes) {
+  auto store = OpenStore("prepare-all");
+  auto filter = LoadFilter(store.get());
+  std::vector<Record> records;
+  for (int i = 0; i < 40; ++i) {
+    const int32_t partition = (i / 3) % 2;  // runs of three per partition
+    records.push_back(i % 7 == 6 ? Record::Owned(kTopic, partition, i, KeyIn(1 - partition),
+                                                 EventBytes(absl::StrCat("txn/P/", i)), 0)
+                                 : TxnRecord(partition, i, absl::StrCat("txn/P/", i), 0));
+  }
+  std::vector<EventFilter::Prepared> all;
+  filter->PrepareAll(records, &all);
+  ASSERT_EQ(all.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const EventFilter::Prepared one = filter->Prepare(records[i]);
+    EXPECT_EQ(all[i].partition, one.partition) << i;
+    EXPECT_EQ(all[i].misrouted, one.misrouted) << i;
+    EXPECT_EQ(all[i].has_id, one.has_id) << i;
+    EXPECT_EQ(all[i].id, one.id) << i;
+    EXPECT_EQ(all[i].hash, one.hash) << i;
+    EXPECT_EQ(all[i].misrouted, i % 7 == 6) << i;
+  }
+}
+
 TEST_F(EventFilterTest, PartitionForKeyIsKafkasMurmur2) {
   std::mt19937_64 random(11);
   for (int i = 0; i < 20000; ++i) {

@@ -157,9 +157,7 @@ void PrintInProcessSplit(const std::string& store_dir, int64_t events, int32_t p
     if (filtering) {
       absl::Time f0 = absl::Now();
       prepared.clear();
-      for (const event_log::Record& record : batch_records) {
-        prepared.push_back(filter.Prepare(record));
-      }
+      filter.PrepareAll(batch_records, &prepared);
       absl::Time f1 = absl::Now();
       for (size_t j = 0; j < batch_records.size(); ++j) {
         if (j + 8 < batch_records.size()) filter.Prefetch(prepared[j + 8]);
