@@ -163,7 +163,7 @@ TEST_F(DedupCatchUpTest, ACatchUpThatStoppedPartwayResumesWhereItBegan) {
 }
 
 TEST_F(DedupCatchUpTest, ARecordTheIndexFailedToKeepIsCaughtUpAtTheNextStart) {
-  // Kafka took x, but its index write failed (NoteUnresolved, as the ingestor does then); later
+  // Kafka took x, but its index write failed (NoteUnresolved, as the IngestApi does then); later
   // writes succeed, more than the margin later.
   const v1::Event x = TapEvent(0, "310000-BUS-000001", 7);
   Append(x, 0);

@@ -71,7 +71,7 @@ absl::Status IngestApp::Wire() {
   keyring_ = std::move(*keyring);
   validator_ = std::make_unique<Validator>(config_.limits, &*keyring_);
 
-  // Phase 3: Kafka and the ingestor.
+  // Phase 3: Kafka and the IngestApi.
   event_log::KafkaClientConfig kafka = runtime_.KafkaClient();
   kafka.overrides = config_.kafka_overrides;
   event_log::KafkaClientConfig producing = kafka;
@@ -84,13 +84,13 @@ absl::Status IngestApp::Wire() {
   // The log is the truth: before serving, record what Kafka has that the index may have missed
   // (a crash between Kafka's ack and the index write), so a retry of it is a DUPLICATE.
   if (absl::Status caught_up = CatchUp(kafka); !caught_up.ok()) return caught_up;
-  ingestor_ = std::make_unique<Ingestor>(
+  ingest_api_ = std::make_unique<IngestApi>(
       validator_.get(), dedup_.get(), producer_, metrics_.get(), service::NowFnOf(clock_),
-      IngestorOptions{.topic = config_.topic,
-                      .conflict_topic = config_.conflict_topic,
-                      .ack_timeout = config_.ack_timeout,
-                      .retry_after = config_.retry_after,
-                      .max_inflight_items = config_.max_inflight_items});
+      IngestApiOptions{.topic = config_.topic,
+                       .conflict_topic = config_.conflict_topic,
+                       .ack_timeout = config_.ack_timeout,
+                       .retry_after = config_.retry_after,
+                       .max_inflight_items = config_.max_inflight_items});
   pruner_ = std::thread([this] { PruneLoop(); });
   runtime_.OnStop([this] {
     stop_pruning_.Notify();
@@ -102,7 +102,7 @@ absl::Status IngestApp::Wire() {
       runtime_.MakeAuthenticator(config_.grpc);
   if (!authenticator.ok()) return authenticator.status();
   service_ = std::make_unique<IngestService>(
-      ingestor_.get(), *authenticator, metrics_.get(),
+      ingest_api_.get(), *authenticator, metrics_.get(),
       IngestServiceOptions{.max_concurrent_calls = config_.max_concurrent_calls,
                            .stream_window = config_.stream_window,
                            .retry_after = config_.retry_after});

@@ -1,6 +1,6 @@
 // IngestApp: the ingest service wired in phases on the service kit (libs/service, runtime.h):
 // store (RocksDB dedup index), then logic (keyring, validator), then the Kafka producer and the
-// ingestor, then the gRPC server, then the metrics endpoint; stopped in reverse. It reads no log,
+// ingest_api, then the gRPC server, then the metrics endpoint; stopped in reverse. It reads no log,
 // so it is ready (/readyz) as soon as it serves; a fatal Kafka producer error is the kit's fatal
 // stop (exit 1, so the orchestrator restarts it with a new producer).
 //
@@ -34,10 +34,10 @@
 #include "libs/service/service_main.h"
 #include "libs/txn/keys.h"
 #include "services/ingest/dedup_index.h"
+#include "services/ingest/ingest_api.h"
 #include "services/ingest/ingest_config.h"
 #include "services/ingest/ingest_metrics.h"
 #include "services/ingest/ingest_service.h"
-#include "services/ingest/ingestor.h"
 #include "services/ingest/validator.h"
 
 namespace tongka::ingest {
@@ -67,9 +67,9 @@ class IngestApp : public service::App {
   int grpc_port() const { return runtime_.grpc_port(); }
   int metrics_port() const { return runtime_.metrics_port(); }
   metrics::Registry& registry() { return runtime_.registry(); }
-  const Ingestor& ingestor() const { return *ingestor_; }
+  const IngestApi& ingest_api() const { return *ingest_api_; }
   // For benchmarks that call Upload without gRPC (tools/bench/ingest --rpc=direct).
-  Ingestor& mutable_ingestor() { return *ingestor_; }
+  IngestApi& mutable_ingest_api() { return *ingest_api_; }
   DedupIndex& dedup() { return *dedup_; }
 
  private:
@@ -89,7 +89,7 @@ class IngestApp : public service::App {
   std::optional<txn::CityKeyring> keyring_;
   std::unique_ptr<Validator> validator_;
   event_log::Producer* producer_ = nullptr;
-  std::unique_ptr<Ingestor> ingestor_;
+  std::unique_ptr<IngestApi> ingest_api_;
   std::unique_ptr<IngestService> service_;
   absl::Notification stop_pruning_;
   std::thread pruner_;

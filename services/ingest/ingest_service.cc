@@ -21,7 +21,7 @@ namespace tongka::ingest {
 namespace {
 
 absl::Time DeadlineOf(const grpc::ServerContextBase& context) {
-  // gRPC reports "no deadline" as the far future; the ingestor clamps it to its ack_timeout.
+  // gRPC reports "no deadline" as the far future; the IngestApi clamps it to its ack_timeout.
   const auto deadline = context.deadline();
   if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
     return absl::InfiniteFuture();
@@ -79,7 +79,7 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
   if (!tenant.ok()) {
     status = tenant.status();
   } else {
-    absl::StatusOr<v1::UploadBatchResponse> result = ingestor_->Upload(
+    absl::StatusOr<v1::UploadBatchResponse> result = ingest_api_->Upload(
         *tenant, *request, DeadlineOf(*context), {}, [context] { return context->IsCancelled(); });
     if (result.ok()) {
       *response = std::move(*result);
@@ -209,9 +209,9 @@ class IngestService::StreamReactor final
   }
 
   void RunUpload(Batch* batch) {
-    absl::StatusOr<v1::UploadBatchResponse> result =
-        service_->ingestor_->Upload(tenant_, batch->request, DeadlineOf(*context_), batch->order,
-                                    [this] { return cancelled_.load(std::memory_order_relaxed); });
+    absl::StatusOr<v1::UploadBatchResponse> result = service_->ingest_api_->Upload(
+        tenant_, batch->request, DeadlineOf(*context_), batch->order,
+        [this] { return cancelled_.load(std::memory_order_relaxed); });
     Drive([this, batch, &result]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       CountRequest(service_->metrics_, "UploadStream", result.status().code());
       batch->result = std::move(result);

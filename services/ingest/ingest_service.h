@@ -1,5 +1,5 @@
 // IngestService: the gRPC handlers of tongka.v1.IngestService (proto/ingest.proto). Thin: who is
-// calling (the authenticator), the call's deadline, then Ingestor::Upload, then the status.
+// calling (the authenticator), the call's deadline, then IngestApi::Upload, then the status.
 //
 //   UploadBatch   one batch of up to 10,000 transactions -> one result per transaction
 //   UploadStream  a stream of batches -> one response per batch, in order. Up to stream_window
@@ -19,7 +19,7 @@
 //
 // Threading: UploadBatch runs on gRPC's sync threads. UploadStream is a callback reactor
 // (StreamReactor, ingest_service.cc): its reactions only move state under a lock; each batch's
-// Ingestor::Upload runs on a thread started for it. When the system refuses that thread, the
+// IngestApi::Upload runs on a thread started for it. When the system refuses that thread, the
 // batch fails RESOURCE_EXHAUSTED with the retry hint, having done nothing (counted as
 // refused_total{limit="threads"}), and ends the stream like any failed batch.
 //
@@ -30,16 +30,16 @@
 // Errors: UNAUTHENTICATED (no or bad credentials, before the handler), PERMISSION_DENIED (the
 // ministry or a platform service uploading), INVALID_ARGUMENT (more than 10,000 items),
 // RESOURCE_EXHAUSTED with `retry-after-ms` (a limit reached: max_concurrent_calls here,
-// max_inflight_items in the ingestor),
-// UNAVAILABLE / RESOURCE_EXHAUSTED with trailing metadata `retry-after-ms` (see ingestor.h:
+// max_inflight_items in the IngestApi),
+// UNAVAILABLE / RESOURCE_EXHAUSTED with trailing metadata `retry-after-ms` (see ingest_api.h:
 // retry the same batch; what Kafka has comes back DUPLICATE). Bad items are not errors: they are
 // REJECTED results naming field and rule, and the good items of the batch are accepted.
 //
-// Ownership: borrows the ingestor and metrics; shares the authenticator.
-// Thread-safety: handlers run concurrently on gRPC's threads; Ingestor is thread-safe.
+// Ownership: borrows the IngestApi and metrics; shares the authenticator.
+// Thread-safety: handlers run concurrently on gRPC's threads; IngestApi is thread-safe.
 //
 // Example:
-//   IngestService service(&ingestor, authenticator, &metrics,
+//   IngestService service(&ingest_api, authenticator, &metrics,
 //                         {.max_concurrent_calls = 1024, .retry_after = absl::Seconds(1)});
 //   auto server = server::GrpcServer::Start(config.grpc, authenticator, {&service});
 #ifndef TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
@@ -55,8 +55,8 @@
 #include "libs/server/authenticator.h"
 #include "proto/ingest.grpc.pb.h"
 #include "services/ingest/inflight_limit.h"
+#include "services/ingest/ingest_api.h"
 #include "services/ingest/ingest_metrics.h"
-#include "services/ingest/ingestor.h"
 
 namespace tongka::ingest {
 
@@ -74,7 +74,7 @@ struct IngestServiceOptions {
   int32_t stream_window = 4;
   // The hint attached to a refusal.
   absl::Duration retry_after = absl::Seconds(1);
-  // Starts the worker of one stream batch (its Ingestor::Upload); an error fails that batch
+  // Starts the worker of one stream batch (its IngestApi::Upload); an error fails that batch
   // without doing any of it. Tests inject refusals here.
   std::function<absl::Status(std::function<void()>)> start_worker = StartDetachedThread;
 };
@@ -82,9 +82,9 @@ struct IngestServiceOptions {
 class IngestService final
     : public v1::IngestService::WithCallbackMethod_UploadStream<v1::IngestService::Service> {
  public:
-  IngestService(Ingestor* ingestor, std::shared_ptr<const server::Authenticator> authenticator,
+  IngestService(IngestApi* ingest_api, std::shared_ptr<const server::Authenticator> authenticator,
                 IngestMetrics* metrics, IngestServiceOptions options)
-      : ingestor_(ingestor),
+      : ingest_api_(ingest_api),
         authenticator_(std::move(authenticator)),
         metrics_(metrics),
         options_(options),
@@ -101,7 +101,7 @@ class IngestService final
   // A slot for one more call, or RESOURCE_EXHAUSTED (counted) with the retry hint.
   absl::StatusOr<InflightLimit::Ticket> AdmitCall(absl::string_view rpc);
 
-  Ingestor* const ingestor_;
+  IngestApi* const ingest_api_;
   const std::shared_ptr<const server::Authenticator> authenticator_;
   IngestMetrics* const metrics_;
   const IngestServiceOptions options_;

@@ -152,7 +152,7 @@ class IngestServiceTest : public ::testing::Test {
     EXPECT_TRUE(broker_->SetDown(true).ok());
     auto stream = OpenStream(context);
     for (const v1::UploadBatchRequest& request : requests) EXPECT_TRUE(stream->Write(request));
-    EXPECT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == waiting; }));
+    EXPECT_TRUE(Eventually([&] { return app_->ingest_api().admitted_items() == waiting; }));
     return stream;
   }
 
@@ -160,7 +160,7 @@ class IngestServiceTest : public ::testing::Test {
   // is claimed any more); false if the broker did not come back or a report never came.
   bool KafkaBackAndSettled() {
     return broker_->SetDown(false).ok() &&
-           Eventually([this] { return app_->ingestor().claimed() == 0; });
+           Eventually([this] { return app_->ingest_api().claimed() == 0; });
   }
 
   // Whether the calls_in_progress gauge is back to 0 (every call and stream has ended).
@@ -281,7 +281,7 @@ TEST_F(IngestServiceTest, SameBatchTwiceIsAllDuplicate) {
     EXPECT_FALSE(r.event_id().empty());
   }
   EXPECT_EQ(TopicEvents().size(), 50u);
-  EXPECT_EQ(app_->ingestor().claimed(), 0);
+  EXPECT_EQ(app_->ingest_api().claimed(), 0);
 }
 
 TEST_F(IngestServiceTest, RepeatInsideOneBatchIsDuplicate) {
@@ -366,14 +366,14 @@ TEST_F(IngestServiceTest, AConflictKafkaTakesLateIsKeptOnceAndPublishedOnce) {
   ASSERT_TRUE(broker_->SetDown(true).ok());
   grpc::Status status = Upload(Batch({clone}), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_EQ(app_->ingestor().claimed(), 1) << "the conflict waits in the producer";
+  EXPECT_EQ(app_->ingest_api().claimed(), 1) << "the conflict waits in the producer";
   EXPECT_TRUE(app_->dedup().Conflicts(id)->empty()) << "kept before Kafka had it";
   ASSERT_TRUE(broker_->SetDown(false).ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (app_->ingestor().claimed() > 0 && absl::Now() < deadline) {
+  while (app_->ingest_api().claimed() > 0 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(50));
   }
-  ASSERT_EQ(app_->ingestor().claimed(), 0) << "the late report never came";
+  ASSERT_EQ(app_->ingest_api().claimed(), 0) << "the late report never came";
   auto evidence = app_->dedup().Conflicts(id);
   ASSERT_EQ(evidence->size(), 1u);
   EXPECT_TRUE((*evidence)[0].published());
@@ -493,12 +493,12 @@ TEST_F(IngestServiceTest, KafkaDownIsUnavailableWithRetryHintAndNoSecondCopy) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_EQ(retry_after, "250");
   // The first copy is still in the producer: the retry waits for it instead of producing again.
-  EXPECT_EQ(app_->ingestor().claimed(), 1);
+  EXPECT_EQ(app_->ingest_api().claimed(), 1);
   status = Upload(request, &response, server::CityTenant(310000), &retry_after);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_TRUE(absl::StrContains(status.error_message(), "still waiting for Kafka"))
       << status.error_message();
-  EXPECT_EQ(app_->ingestor().claimed(), 1);
+  EXPECT_EQ(app_->ingest_api().claimed(), 1);
   const std::string metrics = app_->registry().ExpositionText();
   EXPECT_FALSE(absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 1") ||
                absl::StrContains(metrics, "outcome=\"rejected\",city=\"310000\"} 2"))
@@ -544,7 +544,7 @@ TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothin
     v1::UploadBatchResponse response;
     first = Upload(Batch({SignedTap(keyring_, {.seq = 1})}, "held"), &response);
   });
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return app_->ingest_api().admitted_items() == 1; }));
 
   const v1::UploadBatchRequest second = Batch({SignedTap(keyring_, {.seq = 2})}, "second");
   v1::UploadBatchResponse response;
@@ -565,8 +565,8 @@ TEST_F(IngestServiceTest, CallsBeyondMaxConcurrentCallsAreRefusedAndChangeNothin
     EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
   // Nothing of the refused calls was claimed or admitted.
-  EXPECT_EQ(app_->ingestor().claimed(), 1);
-  EXPECT_EQ(app_->ingestor().admitted_items(), 1);
+  EXPECT_EQ(app_->ingest_api().claimed(), 1);
+  EXPECT_EQ(app_->ingest_api().admitted_items(), 1);
   holder.join();
   EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE) << first.error_message();
   const std::string metrics = app_->registry().ExpositionText();
@@ -611,7 +611,7 @@ TEST_F(IngestServiceTest, BatchesBeyondMaxInflightItemsAreRefusedAndChangeNothin
     v1::UploadBatchResponse response;
     first = Upload(held, &response);
   });
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 6000; }));
+  ASSERT_TRUE(Eventually([&] { return app_->ingest_api().admitted_items() == 6000; }));
 
   // 6,000 + 5,000 would exceed 10,000: refused before anything is validated or claimed.
   v1::UploadBatchResponse response;
@@ -622,14 +622,14 @@ TEST_F(IngestServiceTest, BatchesBeyondMaxInflightItemsAreRefusedAndChangeNothin
       << status.error_message();
   EXPECT_TRUE(absl::StrContains(status.error_message(), "batch of 5000")) << status.error_message();
   EXPECT_EQ(retry_after, "250");
-  EXPECT_EQ(app_->ingestor().admitted_items(), 6000);
-  EXPECT_LE(app_->ingestor().claimed(), 6000);
+  EXPECT_EQ(app_->ingest_api().admitted_items(), 6000);
+  EXPECT_LE(app_->ingest_api().claimed(), 6000);
   // 6,000 + 4,000 fits: admitted, and then fails as any call does while Kafka is down.
   status = Upload(fits, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   holder.join();
   EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE) << first.error_message();
-  EXPECT_EQ(app_->ingestor().admitted_items(), 0);
+  EXPECT_EQ(app_->ingest_api().admitted_items(), 0);
   const std::string metrics = app_->registry().ExpositionText();
   EXPECT_TRUE(
       absl::StrContains(metrics, "tongka_ingest_refused_total{limit=\"max_inflight_items\"} 1"))
@@ -660,7 +660,7 @@ std::vector<v1::UploadBatchRequest> Consecutive(const txn::CityKeyring& keyring,
 int64_t MostAdmitted(const IngestApp& app, absl::Duration period) {
   int64_t most = 0;
   for (const absl::Time end = absl::Now() + period; absl::Now() < end;) {
-    most = std::max(most, app.ingestor().admitted_items());
+    most = std::max(most, app.ingest_api().admitted_items());
     absl::SleepFor(absl::Milliseconds(2));
   }
   return most;
@@ -686,7 +686,7 @@ TEST_F(IngestServiceTest, StreamServesItsWindowOfBatchesAtOnceAndEndsOnAFailure)
     ASSERT_NE(hint, context.GetServerTrailingMetadata().end());
     EXPECT_EQ(std::string(hint->second.data(), hint->second.size()), "250");
   }
-  EXPECT_EQ(app_->ingestor().admitted_items(), 0);
+  EXPECT_EQ(app_->ingest_api().admitted_items(), 0);
 
   // Kafka back: the four batches in progress land; the client resends all six on a new stream,
   // one at a time (waiting for each answer, which a pipelined stream must not deadlock on).
@@ -803,7 +803,7 @@ TEST_F(IngestServiceTest, ABatchThatFailsBeforeClaimingKeepsTheStreamsClaimOrder
 }
 
 TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChangesNothing) {
-  // A second service on the app's ingestor, its own server and metrics, whose worker for a
+  // A second service on the app's ingest_api, its own server and metrics, whose worker for a
   // stream's second batch the system refuses (a thread limit reached).
   std::atomic<int> starts{0};
   const server::GrpcServerConfig grpc_config{.listen_address = "127.0.0.1:0",
@@ -814,7 +814,7 @@ TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChange
   ASSERT_TRUE(authenticator.ok()) << authenticator.status();
   metrics::Registry registry;
   IngestMetrics metrics(&registry);
-  IngestService service(&app_->mutable_ingestor(), *authenticator, &metrics,
+  IngestService service(&app_->mutable_ingest_api(), *authenticator, &metrics,
                         {.retry_after = absl::Milliseconds(250),
                          .start_worker = [&starts](std::function<void()> work) {
                            if (starts.fetch_add(1) == 1) {
@@ -838,7 +838,7 @@ TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChange
     grpc::ClientContext context;
     auto stream = open_stream(&context);
     for (const v1::UploadBatchRequest& request : requests) ASSERT_TRUE(stream->Write(request));
-    ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 200; }));
+    ASSERT_TRUE(Eventually([&] { return app_->ingest_api().admitted_items() == 200; }));
     ASSERT_TRUE(broker_->SetDown(false).ok());
     stream->WritesDone();
     // The batch ahead is answered; then the stream ends with the refused batch's status.
@@ -857,7 +857,7 @@ TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChange
     ASSERT_NE(hint, context.GetServerTrailingMetadata().end());
     EXPECT_EQ(std::string(hint->second.data(), hint->second.size()), "250");
   }
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().claimed() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return app_->ingest_api().claimed() == 0; }));
   const std::string text = registry.ExpositionText();
   EXPECT_TRUE(absl::StrContains(text, "tongka_ingest_refused_total{limit=\"threads\"} 1")) << text;
   EXPECT_TRUE(absl::StrContains(
@@ -970,12 +970,12 @@ TEST_F(IngestServiceTest, ACancelledCallStopsWaitingForKafkaAndGivesBackItsSlots
   v1::UploadBatchResponse response;
   grpc::Status status;
   std::thread call([&] { status = stub_->UploadBatch(&context, request, &response); });
-  ASSERT_TRUE(Eventually([&] { return app_->ingestor().admitted_items() == 100; }));
+  ASSERT_TRUE(Eventually([&] { return app_->ingest_api().admitted_items() == 100; }));
   context.TryCancel();
   call.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(Eventually([&] {
-    return NoCallInProgress() && app_->ingestor().admitted_items() == 0 &&
+    return NoCallInProgress() && app_->ingest_api().admitted_items() == 0 &&
            absl::StrContains(
                app_->registry().ExpositionText(),
                "tongka_ingest_requests_total{rpc=\"UploadBatch\",code=\"cancelled\"} 1");
@@ -997,7 +997,7 @@ TEST_F(IngestServiceTest, ACancelledStreamStopsWaitingForKafkaAndGivesBackItsSlo
   context.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(
-      Eventually([&] { return NoCallInProgress() && app_->ingestor().admitted_items() == 0; }));
+      Eventually([&] { return NoCallInProgress() && app_->ingest_api().admitted_items() == 0; }));
   ASSERT_TRUE(KafkaBackAndSettled());
   v1::UploadBatchResponse response;
   for (const v1::UploadBatchRequest& request : requests) {

@@ -9,7 +9,7 @@
 //   BM_ValidateMany      every rule, the MACs in SIMD lanes (Validator::ValidateMany)
 //   BM_ContentDigests    the dedup index's SM3 digests of the accepted items' content
 //   BM_SerializeEvents   the Event bytes produced to tongka.txn (SerializeTxnEventTo)
-//   BM_ResponseServer    the response as the ingestor builds it (every item ACCEPTED), serialized;
+//   BM_ResponseServer    the response as the IngestApi builds it (every item ACCEPTED), serialized;
 //                        /1 with the event ids, /0 without them (what the ids cost)
 //   BM_ResponseClient    the same response parsed and destroyed, as an uploader's stub does
 //   BM_ParseRequestArena the baseline on a protobuf arena (what the callback API's arena could
@@ -142,7 +142,7 @@ void BM_SerializeEvents(benchmark::State& state) {
 }
 BENCHMARK(BM_SerializeEvents);
 
-// The response of a batch whose items were all accepted, the way Ingestor::Upload fills it.
+// The response of a batch whose items were all accepted, the way IngestApi::Upload fills it.
 void BuildResponse(bool with_id, const std::vector<Verdict>& verdicts, std::string* bytes) {
   v1::UploadBatchResponse response;
   for (int i = 0; i < kBatch; ++i) response.add_results()->set_index(i);

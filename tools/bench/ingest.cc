@@ -20,7 +20,7 @@
 //              With --rpc=stream each client writes all its batches down one UploadStream
 //              instead (the service serves --stream_window of them at once) and reads the
 //              answers as they come: --rpc=stream --concurrency=1 is one high-rate uploader.
-//              With --rpc=direct each client calls the service's Ingestor::Upload in this
+//              With --rpc=direct each client calls the service's IngestApi::Upload in this
 //              process, the request parsed ahead: everything but gRPC (its client, transport,
 //              parsing and response), so set against unary it shows what gRPC costs. Its last
 //              line reads direct_rate=, raw_produce_rate=, direct_ratio=: a diagnosis.
@@ -87,7 +87,7 @@ ABSL_FLAG(double, raw_pace, 0,
 ABSL_FLAG(std::string, rpc, "unary",
           "unary: each client calls UploadBatch, one batch at a time; stream: each client "
           "writes its batches down one UploadStream and reads the answers as they come; "
-          "direct: each client calls the service's Ingestor::Upload in this process with the "
+          "direct: each client calls the service's IngestApi::Upload in this process with the "
           "request parsed ahead, no gRPC (a diagnosis: what gRPC costs; no ratio).");
 ABSL_FLAG(int32_t, stream_window, 4, "The service's stream_window (batches of a stream at once).");
 ABSL_FLAG(int32_t, rounds, 3, "Alternating raw/ingest rounds; rates are medians.");
@@ -292,9 +292,9 @@ Phase RawProduce(const std::string& bootstrap, const std::string& work_dir, cons
   return phase;
 }
 
-// Uploads every batch through gRPC (or, --rpc=direct, straight to `ingestor`); appends the
+// Uploads every batch through gRPC (or, --rpc=direct, straight to `ingest_api`); appends the
 // per-batch ack latencies.
-Phase Ingest(const std::string& target, ingest::Ingestor* ingestor, const std::string& work_dir,
+Phase Ingest(const std::string& target, ingest::IngestApi* ingest_api, const std::string& work_dir,
              const Round& round, int32_t concurrency, std::vector<double>* latencies_ms) {
   auto issuer = server::DevTokenIssuer::Create(kSecret);
   ExitUnlessOk(issuer.status(), "dev tokens");
@@ -330,7 +330,7 @@ Phase Ingest(const std::string& target, ingest::Ingestor* ingestor, const std::s
       if (direct_mode) {
         for (size_t b : batches) {
           const absl::Time sent = absl::Now();
-          absl::StatusOr<v1::UploadBatchResponse> response = ingestor->Upload(
+          absl::StatusOr<v1::UploadBatchResponse> response = ingest_api->Upload(
               server::CityTenant(city), round.parsed[b], absl::Now() + absl::Seconds(60));
           mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent));
           CHECK(response.ok()) << response.status();
@@ -434,7 +434,7 @@ int Main() {
     Round warm = Generate(keyring, 1, n, batch, concurrency);
     RawProduce(bootstrap, work_dir, warm);
     std::vector<double> ignored;
-    Ingest(target, &(*app)->mutable_ingestor(), work_dir, warm, concurrency, &ignored);
+    Ingest(target, &(*app)->mutable_ingest_api(), work_dir, warm, concurrency, &ignored);
   }
   // What both sides use while nothing runs: the service's idle threads and the broker's
   // housekeeping, after the warm-up's background work (RocksDB's flushes) has settled.
@@ -446,7 +446,7 @@ int Main() {
     Round round = Generate(keyring, 1000000000LL * (r + 1), n, batch, concurrency);
     raw_phases.push_back(RawProduce(bootstrap, work_dir, round));
     ingest_phases.push_back(
-        Ingest(target, &(*app)->mutable_ingestor(), work_dir, round, concurrency, &latencies_ms));
+        Ingest(target, &(*app)->mutable_ingest_api(), work_dir, round, concurrency, &latencies_ms));
   }
   (*app)->Shutdown(absl::Now() + absl::Seconds(10));
   // The median of a field over the phases that have it (-1: the broker's CPU could not be read).

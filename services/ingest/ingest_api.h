@@ -1,4 +1,4 @@
-// Ingestor: one upload batch from validation to Kafka's acknowledgement, the core of the ingest
+// IngestApi: one upload batch from validation to Kafka's acknowledgement, the core of the ingest
 // service (the gRPC handlers are a thin shell around Upload).
 //
 // For each transaction of a batch, in order:
@@ -31,15 +31,15 @@
 // fails CANCELLED, giving back its admission at once instead of at the deadline.
 //
 // Ownership: borrows everything; the producer must be destroyed (flushing, which runs the last
-// delivery callbacks) before the Ingestor, and the Ingestor before the dedup index and metrics.
+// delivery callbacks) before the IngestApi, and the IngestApi before the dedup index and metrics.
 // Thread-safety: Upload may be called from any number of threads at once.
 //
 // Example:
-//   Ingestor ingestor(&validator, &dedup, producer.get(), &metrics, absl::Now, {});
+//   IngestApi ingest_api(&validator, &dedup, producer.get(), &metrics, absl::Now, {});
 //   absl::StatusOr<v1::UploadBatchResponse> response =
-//       ingestor.Upload(tenant, request, absl::Now() + absl::Seconds(10));
-#ifndef TONGKA_SERVICES_INGEST_INGESTOR_H_
-#define TONGKA_SERVICES_INGEST_INGESTOR_H_
+//       ingest_api.Upload(tenant, request, absl::Now() + absl::Seconds(10));
+#ifndef TONGKA_SERVICES_INGEST_INGEST_API_H_
+#define TONGKA_SERVICES_INGEST_INGEST_API_H_
 
 #include <functional>
 #include <memory>
@@ -65,7 +65,7 @@
 
 namespace tongka::ingest {
 
-struct IngestorOptions {
+struct IngestApiOptions {
   std::string topic = kTxnTopic;
   std::string conflict_topic = kConflictTopic;
   // Longest wait for Kafka's acknowledgements of one batch.
@@ -133,13 +133,13 @@ struct ClaimOrder {
 // Whether the caller of Upload has gone (its gRPC call cancelled); called from Upload's thread.
 using CancelledFn = std::function<bool()>;
 
-class Ingestor {
+class IngestApi {
  public:
-  Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
-           IngestMetrics* metrics, server::NowFn now, IngestorOptions options);
+  IngestApi(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
+            IngestMetrics* metrics, server::NowFn now, IngestApiOptions options);
 
-  Ingestor(const Ingestor&) = delete;
-  Ingestor& operator=(const Ingestor&) = delete;
+  IngestApi(const IngestApi&) = delete;
+  IngestApi& operator=(const IngestApi&) = delete;
 
   // One batch. INVALID_ARGUMENT beyond kBatchSizeMax items; PERMISSION_DENIED for tenants that
   // may not upload; RESOURCE_EXHAUSTED (with RetryAfter, nothing done) when the batch would take
@@ -181,11 +181,11 @@ class Ingestor {
   event_log::Producer* const producer_;
   IngestMetrics* const metrics_;
   const server::NowFn now_;
-  const IngestorOptions options_;
+  const IngestApiOptions options_;
   ClaimTable claims_;
   InflightLimit admitted_;
 };
 
 }  // namespace tongka::ingest
 
-#endif  // TONGKA_SERVICES_INGEST_INGESTOR_H_
+#endif  // TONGKA_SERVICES_INGEST_INGEST_API_H_

@@ -1,4 +1,4 @@
-#include "services/ingest/ingestor.h"
+#include "services/ingest/ingest_api.h"
 
 #include <glog/logging.h>
 
@@ -117,16 +117,16 @@ int64_t ClaimTable::size() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ingestor
+// IngestApi
 
 // One produced record of a batch: the record's delivery target (no allocation per record: the
 // slots live in their batch).
-struct Ingestor::Slot final : event_log::DeliveryTarget {
+struct IngestApi::Slot final : event_log::DeliveryTarget {
   void OnDelivery(const event_log::DeliveryResult& result) override {
-    ingestor->OnDelivery(*this, result);
+    ingest_api->OnDelivery(*this, result);
   }
 
-  Ingestor* ingestor = nullptr;
+  IngestApi* ingest_api = nullptr;
   Batch* batch = nullptr;
   int index = 0;
   bool conflict = false;  // a TxnConflict for tongka.txn.conflicts, not a transaction
@@ -146,7 +146,7 @@ struct Ingestor::Slot final : event_log::DeliveryTarget {
 // The records one round of a call produced and their reports. Freed by whichever lets go last:
 // the call, or the report of its last record (a call stops waiting at its deadline, and the
 // records' reports point into the batch).
-struct Ingestor::Batch {
+struct IngestApi::Batch {
   struct Delivery {
     bool reported = false;
     absl::Status status;
@@ -163,11 +163,11 @@ struct Ingestor::Batch {
   std::vector<Delivery> deliveries ABSL_GUARDED_BY(mu);
 };
 
-void Ingestor::BatchUnref::operator()(Batch* batch) const {
+void IngestApi::BatchUnref::operator()(Batch* batch) const {
   if (batch->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete batch;
 }
 
-struct Ingestor::Item {
+struct IngestApi::Item {
   int index = 0;
   const v1::TransactionUpload* upload = nullptr;
   Verdict verdict;
@@ -208,8 +208,8 @@ void AnswerConflict(const std::string& event_id, v1::ItemResult* result) {
 
 }  // namespace
 
-Ingestor::Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
-                   IngestMetrics* metrics, server::NowFn now, IngestorOptions options)
+IngestApi::IngestApi(const Validator* validator, DedupIndex* dedup, event_log::Producer* producer,
+                     IngestMetrics* metrics, server::NowFn now, IngestApiOptions options)
     : validator_(validator),
       dedup_(dedup),
       producer_(producer),
@@ -220,18 +220,18 @@ Ingestor::Ingestor(const Validator* validator, DedupIndex* dedup, event_log::Pro
   CHECK_GE(options_.max_inflight_items, kBatchSizeMax) << "a largest batch must always fit";
 }
 
-absl::Status Ingestor::RetryHint(absl::Status status) const {
+absl::Status IngestApi::RetryHint(absl::Status status) const {
   return WithRetryAfter(std::move(status), options_.retry_after);
 }
 
-void Ingestor::CountAccepted(uint32_t metrics_city, bool flagged_late, bool cross_city) {
+void IngestApi::CountAccepted(uint32_t metrics_city, bool flagged_late, bool cross_city) {
   IngestMetrics::CityCounters& city = metrics_->City(metrics_city);
   city.accepted->Increment();
   if (flagged_late) city.late->Increment();
   if (cross_city) city.cross_city->Increment();
 }
 
-void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
+void IngestApi::RecordDurable(const std::vector<DedupEntry>& entries) {
   if (entries.empty()) return;
   absl::Status recorded = dedup_->Record(entries);
   if (!recorded.ok()) {
@@ -247,7 +247,7 @@ void Ingestor::RecordDurable(const std::vector<DedupEntry>& entries) {
   }
 }
 
-void Ingestor::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
+void IngestApi::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
   metrics_->kafka_delivery_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - slot.produced_at));
   metrics_->inflight.Add(-1);
   Batch* batch = slot.batch;
@@ -286,8 +286,8 @@ void Ingestor::OnDelivery(Slot& slot, const event_log::DeliveryResult& result) {
   BatchUnref()(batch);  // may free the batch, and `slot` with it
 }
 
-absl::Status Ingestor::ProduceItem(Slot& slot, const Item& item, event_log::ProducerTopic* topic,
-                                   const std::string& value) {
+absl::Status IngestApi::ProduceItem(Slot& slot, const Item& item, event_log::ProducerTopic* topic,
+                                    const std::string& value) {
   slot.produced_at = absl::Now();
   const std::string& card_id = txn::CommonOf(*item.upload)->card_id();
   const absl::Time give_up = slot.produced_at + options_.queue_full_wait;
@@ -302,9 +302,9 @@ absl::Status Ingestor::ProduceItem(Slot& slot, const Item& item, event_log::Prod
   }
 }
 
-void Ingestor::KeepEvidence(const std::string& event_id,
-                            const ingest_storage::ConflictEvidence& evidence,
-                            uint32_t metrics_city) {
+void IngestApi::KeepEvidence(const std::string& event_id,
+                             const ingest_storage::ConflictEvidence& evidence,
+                             uint32_t metrics_city) {
   IngestMetrics::CityCounters& city = metrics_->City(metrics_city);
   absl::StatusOr<DedupIndex::ConflictRecorded> recorded =
       dedup_->RecordConflict(event_id, evidence);
@@ -323,11 +323,11 @@ void Ingestor::KeepEvidence(const std::string& event_id,
                             << server::TenantName(evidence.source());
 }
 
-absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenant,
-                                                         const v1::UploadBatchRequest& request,
-                                                         absl::Time deadline,
-                                                         const ClaimOrder& order,
-                                                         const CancelledFn& cancelled) {
+absl::StatusOr<v1::UploadBatchResponse> IngestApi::Upload(const v1::Tenant& tenant,
+                                                          const v1::UploadBatchRequest& request,
+                                                          absl::Time deadline,
+                                                          const ClaimOrder& order,
+                                                          const CancelledFn& cancelled) {
   deadline = std::min(deadline, absl::Now() + options_.ack_timeout);
   // Once this batch has claimed (or, whatever way it returns, at the end), the next batch in
   // order may claim. Only this call notifies, so the check cannot race.
@@ -492,7 +492,7 @@ absl::StatusOr<v1::UploadBatchResponse> Ingestor::Upload(const v1::Tenant& tenan
         item.conflict = std::move(evidence);
       }
       Slot& slot = batch->slots[produced.size()];
-      slot.ingestor = this;
+      slot.ingest_api = this;
       slot.batch = batch.get();
       slot.index = static_cast<int>(produced.size());
       slot.conflict = item.conflict != nullptr;

@@ -2,9 +2,9 @@
 // is exclusive until released; a batch claims in order, so a repeat of an id within the batch
 // is not claimed (it waits, like a second upload); a batch's claims, released together, free
 // every id; ids of one batch spread over many shards are claimed and released alike; AwaitFree
-// returns once the holder releases. The rest of the Ingestor runs against the real broker in
+// returns once the holder releases. The rest of the IngestApi runs against the real broker in
 // ingest_service_test and tests/.
-#include "services/ingest/ingestor.h"
+#include "services/ingest/ingest_api.h"
 
 #include <gtest/gtest.h>
 
