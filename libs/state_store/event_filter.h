@@ -16,9 +16,9 @@
 // A chunk is deleted, in the batch that moves the partition's clock past it by more than
 // `horizon`, so the index holds between `horizon` and `horizon + bucket_width` of ids. It is
 // rebuilt by replay like every other key and counts in the state digest. In memory the filter
-// holds a hash of each id with its bucket (about 20 bytes per id, loaded from the chunks at
-// start); a hash match is confirmed against the stored ids before anything is dropped, so only
-// an exact repeat of an id is ever dropped.
+// holds a hash of each id with its bucket (16-byte slots in a table kept at most half full:
+// 32 to 64 bytes per id, loaded from the chunks at start); a hash match is confirmed against the
+// stored ids before anything is dropped, so only an exact repeat of an id is ever dropped.
 //
 // Misrouted records. Tongka's producers place a record with murmur2 of its key (Kafka's and
 // librdkafka's murmur2_random partitioner), so a card's transactions and card events share a
