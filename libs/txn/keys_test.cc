@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "libs/crypto/sm3.h"
 #include "libs/crypto/terminal_key.h"
@@ -22,13 +23,7 @@ namespace tongka::txn {
 namespace {
 
 std::string Hex(const crypto::Sm4Key& key) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : key) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
+  return absl::BytesToHexString(crypto::AsStringView(key));
 }
 
 TEST(DevCityMasterKeyTest, FollowsTheDocumentedDerivation) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/txn/keys.h"
@@ -22,13 +23,7 @@ std::string TempPath(const std::string& name) {
 }
 
 std::string Hex(const crypto::Sm4Key& key) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : key) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
+  return absl::BytesToHexString(crypto::AsStringView(key));
 }
 
 TEST(IngestAppTest, AKeyFileWithADevelopmentKeyIsRefusedOutsideDevMode) {
