@@ -45,10 +45,14 @@ absl::Time BusinessCalendar::Start(absl::CivilDay day) const {
 
 absl::Time BusinessCalendar::End(absl::CivilDay day) const { return Start(day + 1); }
 
-WindowSlot BusinessCalendar::SlotOf(absl::Time recorded_at) const {
+absl::CivilDay BusinessCalendar::DayOf(absl::Time recorded_at) const {
   const absl::CivilSecond local = absl::ToCivilSecond(recorded_at, zone_);
   // Shift so the cut lands on midnight: the shifted date is the window.
-  const absl::CivilDay day(local + (86400 - absl::ToInt64Seconds(cut_)));
+  return absl::CivilDay(local + (86400 - absl::ToInt64Seconds(cut_)));
+}
+
+WindowSlot BusinessCalendar::SlotOf(absl::Time recorded_at) const {
+  const absl::CivilDay day = DayOf(recorded_at);
   const int64_t hour = (recorded_at - Start(day)) / absl::Hours(1);
   return WindowSlot{WindowIdOf(day), static_cast<int32_t>(hour)};
 }

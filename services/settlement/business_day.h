@@ -49,6 +49,7 @@ class BusinessCalendar {
   static absl::StatusOr<BusinessCalendar> Create(absl::string_view zone_name, absl::Duration cut);
 
   WindowSlot SlotOf(absl::Time recorded_at) const;
+  absl::CivilDay DayOf(absl::Time recorded_at) const;
   // [Start, End) of window `day`.
   absl::Time Start(absl::CivilDay day) const;
   absl::Time End(absl::CivilDay day) const;
