@@ -7,6 +7,9 @@
 //   tongka_ctl ... close 2026-12-01            the ministry closes it (read-your-writes answer)
 //   tongka_ctl ... report 2026-12-01 [--top=N] the report: net positions, largest flows
 //   tongka_ctl ... float [2026-12-01]          every issuer's prepaid float and reserve coverage
+//   tongka_ctl ... rules [2026-12-01]          the business-day and fee rules, window by window
+//   tongka_ctl ... schedule-rules 2026-12-20 --zone=Asia/Shanghai --cut=24h --fees=default:40
+//                                              the ministry changes them from that window on
 //
 // Exit status: 0 on success, 1 when the call failed (the gRPC status is printed), 2 on bad usage.
 #include <grpcpp/grpcpp.h>
@@ -24,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "libs/server/authenticator.h"
 #include "libs/server/dev_token.h"
 #include "libs/server/grpc_server.h"
@@ -40,7 +44,13 @@ ABSL_FLAG(std::string, tls_ca, "", "mTLS: the CA of the service's certificate (P
 ABSL_FLAG(std::string, tls_cert, "", "mTLS: the caller's client certificate (PEM).");
 ABSL_FLAG(std::string, tls_key, "", "mTLS: the caller's client key (PEM).");
 ABSL_FLAG(int32_t, top, 10, "report: how many of the largest inter-city flows to list.");
-ABSL_FLAG(std::string, request_id, "", "close: the idempotency key (default: derived).");
+ABSL_FLAG(std::string, request_id, "",
+          "close, schedule-rules: the idempotency key (default: derived).");
+ABSL_FLAG(std::string, zone, "", "schedule-rules: the business-day zone (default: unchanged).");
+ABSL_FLAG(absl::Duration, cut, absl::ZeroDuration(),
+          "schedule-rules: the local time of day of the cut, (0, 24h] (default: unchanged).");
+ABSL_FLAG(std::string, fees, "", "schedule-rules: the fee schedule (default: unchanged).");
+ABSL_FLAG(std::string, reason, "", "schedule-rules: why, for the audit trail.");
 
 namespace tongka::cli {
 namespace {
@@ -176,6 +186,51 @@ class Ctl {
     return 0;
   }
 
+  int Rules(const std::string& window_id) {
+    v1::GetRulesRequest request;
+    request.set_window_id(window_id);
+    v1::GetRulesResponse response;
+    if (!Call(&v1::SettlementService::Stub::GetRules, request, &response)) return 1;
+    std::cout << absl::StrFormat("%-10s  %-16s  %5s  %-30s  %s\n", "from", "zone", "cut", "fees",
+                                 "first window (UTC)");
+    for (const v1::RulesPeriod& period : response.periods()) PrintPeriod(period);
+    if (!window_id.empty()) {
+      std::cout << "in force for " << window_id << ":\n";
+      PrintPeriod(response.in_force());
+    }
+    return 0;
+  }
+
+  int ScheduleRules(const std::string& window_id) {
+    // Unset flags keep the rules in force before that window.
+    v1::GetRulesRequest get;
+    get.set_window_id(window_id);
+    v1::GetRulesResponse current;
+    if (!Call(&v1::SettlementService::Stub::GetRules, get, &current)) return 1;
+    v1::ScheduleRulesRequest request;
+    std::string request_id = absl::GetFlag(FLAGS_request_id);
+    if (request_id.empty()) request_id = absl::StrCat("ctl-rules-", window_id);
+    request.set_request_id(request_id);
+    request.set_effective_window_id(window_id);
+    *request.mutable_rules() = current.in_force().rules();
+    if (!absl::GetFlag(FLAGS_zone).empty())
+      request.mutable_rules()->set_zone(absl::GetFlag(FLAGS_zone));
+    if (absl::GetFlag(FLAGS_cut) != absl::ZeroDuration()) {
+      request.mutable_rules()->set_cut_minutes(
+          static_cast<int32_t>(absl::ToInt64Minutes(absl::GetFlag(FLAGS_cut))));
+    }
+    if (!absl::GetFlag(FLAGS_fees).empty()) {
+      request.mutable_rules()->set_fee_schedule(absl::GetFlag(FLAGS_fees));
+    }
+    request.set_reason(absl::GetFlag(FLAGS_reason).empty() ? "scheduled with tongka_ctl"
+                                                           : absl::GetFlag(FLAGS_reason));
+    v1::ScheduleRulesResponse response;
+    if (!Call(&v1::SettlementService::Stub::ScheduleRules, request, &response)) return 1;
+    std::cout << "scheduled:\n";
+    PrintPeriod(response.period());
+    return 0;
+  }
+
   int Float(const std::string& window_id) {
     v1::GetFloatRequest request;
     request.set_window_id(window_id);
@@ -207,6 +262,24 @@ class Ctl {
     absl::StatusOr<server::DevTokenIssuer> issuer = server::DevTokenIssuer::Create(secret);
     if (!issuer.ok()) return issuer.status();
     return issuer->Issue(*tenant, absl::Now() + absl::Minutes(10));
+  }
+
+  static void PrintPeriod(const v1::RulesPeriod& period) {
+    const int32_t cut = period.rules().cut_minutes();
+    std::string first = "-";
+    if (period.first_window_end_at_us() != 0) {
+      first = absl::StrCat(
+          absl::FormatTime("%Y-%m-%d %H:%M",
+                           absl::FromUnixMicros(period.first_window_start_at_us()),
+                           absl::UTCTimeZone()),
+          " .. ",
+          absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixMicros(period.first_window_end_at_us()),
+                           absl::UTCTimeZone()));
+    }
+    std::cout << absl::StrFormat(
+        "%-10s  %-16s  %02d:%02d  %-30s  %s\n",
+        period.effective_window_id().empty() ? "genesis" : period.effective_window_id(),
+        period.rules().zone(), cut / 60, cut % 60, period.rules().fee_schedule(), first);
   }
 
   static void PrintNets(const google::protobuf::RepeatedPtrField<v1::NetPosition>& nets) {
@@ -256,6 +329,7 @@ int Main(const std::vector<char*>& args) {
   Ctl ctl;
   if (command == "windows") return ctl.Windows();
   if (command == "float") return ctl.Float(window_id);
+  if (command == "rules") return ctl.Rules(window_id);
   if (window_id.empty()) {
     std::cerr << "tongka_ctl " << command << ": needs a window id (YYYY-MM-DD)\n";
     return 2;
@@ -263,6 +337,7 @@ int Main(const std::vector<char*>& args) {
   if (command == "window") return ctl.Window(window_id);
   if (command == "close") return ctl.Close(window_id);
   if (command == "report") return ctl.Report(window_id);
+  if (command == "schedule-rules") return ctl.ScheduleRules(window_id);
   std::cerr << "tongka_ctl: unknown command " << command << "\n";
   return 2;
 }
@@ -274,6 +349,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "tongka_ctl [--target=HOST:PORT] [--tenant=ministry|city:<code>|partner:<id> "
       "--dev_token_secret=S | --tls_ca=F --tls_cert=F --tls_key=F] "
-      "windows | window ID | close ID | report ID [--top=N] | float [ID]");
+      "windows | window ID | close ID | report ID [--top=N] | float [ID] | rules [ID] | "
+      "schedule-rules ID [--zone=Z] [--cut=D] [--fees=S] [--reason=R]");
   return tongka::cli::Main(absl::ParseCommandLine(argc, argv));
 }
