@@ -160,10 +160,58 @@ class IngestApi {
   struct Batch;
   struct Slot;
   struct Item;
+  struct Call;
+  struct Round;
+  class ClaimTurn;
   // Drops one reference to a batch; the last one frees it. Nothing may touch the batch after.
   struct BatchUnref {
     void operator()(Batch* batch) const;
   };
+
+  // The phases of Upload, in the order one call goes through them. Each says what it leaves
+  // behind on failure; Upload adds the retry hint.
+  //
+  // 1. The batch as a whole: its size, whether its tenant may upload, and room for its items
+  //    (max_inflight_items). A refusal has done nothing and counted nothing but itself.
+  absl::StatusOr<InflightLimit::Ticket> AdmitBatch(const v1::Tenant& tenant, int items);
+  // 2. Each item's rules and MAC (validator.h); a broken rule is answered REJECTED in
+  //    `call.response` and counted when the call answers. Returns the valid items, in order, each
+  //    with its content digest. Pure: no I/O but the keyring's cached terminal keys.
+  std::vector<Item> ValidateItems(Call& call, const v1::UploadBatchRequest& request);
+  // The producer's handles of the two topics, into `call`.
+  absl::Status ResolveTopics(Call& call);
+  // 3. Rounds until no valid item is left: each round claims its items (those held by another
+  //    call wait for the next round), looks them up, appends the new ones to the log, awaits
+  //    their reports, records and answers what Kafka took, and releases its claims. On failure
+  //    every claim the call holds is released, except those of records whose report is still
+  //    pending: their reports settle them (Slot::Unanswered).
+  absl::Status RunRounds(Call& call, std::vector<Item> items, ClaimTurn& turn);
+  //    3a. Claims the ids of `items` (ClaimTable::TryClaimMany) and sets up the round's batch.
+  Round Claim(const Call& call, std::vector<Item> items);
+  //    3b. Looks the claimed ids up in the dedup index: DUPLICATE and a conflict already kept are
+  //        answered and released here; the rest (new, or a new conflict with its evidence) are
+  //        left in `round.to_append`. On failure the claims of the item that failed and of every
+  //        claimed item after it are released.
+  absl::Status LookUp(Call& call, Round& round);
+  //    3c. Produces `round.to_append` in order, to tongka.txn or (conflicts) the conflict topic,
+  //        each record's report going to its Slot. On failure the claims of the record that
+  //        failed and of those after it are released (nothing of them was produced).
+  absl::Status Append(const Call& call, Round& round);
+  //    3d. Waits for the reports of everything produced, up to the deadline (or until the client
+  //        has gone). Leaves the reports in `round.reports`; the records still unreported are
+  //        handed to their late reports (the batch is abandoned).
+  void AwaitReports(const Call& call, Round& round);
+  //    3e. Answers what Kafka took (ACCEPTED, or CONFLICT with its evidence kept), writes the
+  //        round's dedup entries in one commit (RecordDurable), then releases the claims of every
+  //        reported record. UNAVAILABLE when a report failed, or (UNAVAILABLE or CANCELLED) when
+  //        some had none in time.
+  absl::Status Settle(Call& call, Round& round);
+  //    3f. Waits until no other call holds any of `blocked`; UNAVAILABLE or CANCELLED when the
+  //        wait ended first.
+  absl::Status AwaitBlocked(const Call& call, const std::vector<Item>& blocked);
+  // 4. The response: totals by outcome; counts the rejections and duplicates (only an answered
+  //    call counts them: a failed one is retried whole).
+  v1::UploadBatchResponse Answer(Call& call);
 
   absl::Status ProduceItem(Slot& slot, const Item& item, event_log::ProducerTopic* topic,
                            const std::string& value);
