@@ -11,7 +11,7 @@
 // window. If that window has already frozen (CLOSED, SETTLED or ABORTED) by the time its money
 // reaches the ledger, the money is carried to the next day's window, keeping its origin window
 // and hour, and on until an OPEN or CLOSING window takes it; the id index follows the money
-// (settlement_state.h, proto/events.proto SettlementDelta).
+// (settlement_readers.h, proto/events.proto SettlementDelta).
 // Hours: a transaction's hour is the whole hours elapsed since its window's start, 0..23 (24 on
 // the long day of a zone that changes its clocks).
 //

@@ -3,7 +3,7 @@
 // count, and convert the status.
 //
 // Reads come from this replica's RocksDB: every replica applies every window decision (the
-// ledger, settlement_state.h), so any replica answers window, report, reconciliation and float
+// ledger, window_ledger.h), so any replica answers window, report, reconciliation and float
 // queries. The id-level drill-down needs stage one's index, which is spread over the replicas by
 // tongka.txn partition: ReconcileHour gathers it from every peer (ListCellTransactions).
 // Commands (window changes, reserves) are written to tongka.settlement and answered with the

@@ -1,0 +1,125 @@
+// Reading settlement's state (keys: settlement_keys.h): the windows, pairs, hour cells, reports,
+// floats, command outcomes and counters the ledger keeps, and stage one's id index joined with the
+// ledger's record of where money went. The API, the tests and the ledger itself read through
+// these, over a StateStore or over a StateBatch that is being applied.
+//
+// Where each transaction's money went (the one rule of business_day.h and events.proto): stage
+// one (txn_stage.h) files ids by their origin window and hour, before anyone knows whether their
+// delta will be late; the ledger (window_ledger.h), the single writer that decides lateness,
+// records its decisions (fz/, lt/, mv/ keys: the offsets counted before a window froze, where
+// late offset ranges landed, where an aborted window's money went). ReadCellTransactions joins
+// the two, so the id index answers by the window the money was counted in, on every replica,
+// from the log alone.
+//
+// Thread-safety: the readers are thread-safe over a StateStore; a view over a StateBatch is for
+// the batch's own thread. Failure: a stored record that does not parse is INTERNAL (corruption),
+// never silently a default; the store's own errors pass through.
+//
+// Example:
+//   absl::StatusOr<std::optional<v1::SettlementReport>> report =
+//       ReadReport(ViewOf(store), "2026-11-24");
+#ifndef TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_READERS_H_
+#define TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_READERS_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "libs/state_store/state_store.h"
+#include "proto/events.pb.h"
+#include "services/settlement/settlement_storage.pb.h"
+
+namespace tongka::settlement {
+
+// A read view over a StateStore or a StateBatch (the batch overlays its own writes).
+struct StateView {
+  std::function<absl::StatusOr<std::optional<std::string>>(absl::string_view)> get;
+  std::function<absl::Status(absl::string_view,
+                             const std::function<bool(absl::string_view, absl::string_view)>&)>
+      scan;
+};
+StateView ViewOf(const state_store::StateStore& store);
+StateView ViewOf(const state_store::StateBatch& batch);
+
+absl::StatusOr<std::optional<WindowRecord>> ReadWindow(const StateView& view,
+                                                       absl::string_view window_id);
+// Every window, by id ascending.
+absl::StatusOr<std::vector<std::pair<std::string, WindowRecord>>> ReadWindows(
+    const StateView& view);
+absl::StatusOr<std::vector<v1::SettlementCell>> ReadPairs(const StateView& view,
+                                                          absl::string_view window_id);
+absl::StatusOr<std::vector<v1::SettlementCell>> ReadHours(const StateView& view,
+                                                          absl::string_view window_id,
+                                                          uint32_t issuer, uint32_t acquirer);
+absl::StatusOr<std::optional<v1::SettlementReport>> ReadReport(const StateView& view,
+                                                               absl::string_view window_id);
+// Stage one's index: (event id, signed amount) of the transactions of one pair recorded in one
+// hour of `origin_window_id` whose money was counted in `window_id` (the origin itself, or a later
+// window the money was carried to), in id order. Ids whose carried money has not landed yet are
+// in no window.
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransactions(
+    const StateView& view, absl::string_view window_id, absl::string_view origin_window_id,
+    uint32_t issuer, uint32_t acquirer, int32_t hour);
+absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view);
+absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
+                                                          absl::string_view event_id);
+
+struct LedgerStats {
+  int64_t duplicates_dropped = 0;    // resent deltas and commands
+  int64_t late_deltas = 0;           // deltas for closed windows, carried forward
+  int64_t invariant_violations = 0;  // must stay zero
+  int64_t report_mismatches = 0;     // a report on the log that differs from ours: must stay zero
+  int64_t ledger_unparseable = 0;
+  int64_t txn_invalid = 0;     // stage one: records it could not use (this replica's)
+  int64_t refunds_capped = 0;  // stage one: refunds cut to what was left of their tap
+};
+absl::StatusOr<LedgerStats> ReadStats(const StateView& view);
+
+// Shared with the ledger (window_ledger.cc); not for callers outside this folder.
+namespace internal {
+
+// Reads a stored message; nullopt when the key is absent. A record that does not parse is
+// corruption (INTERNAL), never silently a default.
+template <typename Message>
+absl::StatusOr<std::optional<Message>> ReadMessage(const StateView& view, absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> bytes = view.get(key);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<Message>();
+  Message message;
+  if (!message.ParseFromString(**bytes)) {
+    return absl::InternalError(absl::StrCat("corrupt stored record ", key));
+  }
+  return std::optional<Message>(std::move(message));
+}
+
+template <typename Message>
+absl::StatusOr<std::vector<Message>> ScanMessages(const StateView& view, absl::string_view prefix) {
+  std::vector<Message> out;
+  bool corrupt = false;
+  absl::Status status = view.scan(prefix, [&](absl::string_view, absl::string_view value) {
+    out.emplace_back();
+    corrupt = !out.back().ParseFromArray(value.data(), static_cast<int>(value.size()));
+    return !corrupt;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError(absl::StrCat("corrupt stored record under ", prefix));
+  return out;
+}
+
+// A window in these states still takes deltas; a delta for any other is late and carried.
+inline bool AcceptsDeltas(v1::WindowState state) {
+  return state == v1::WINDOW_STATE_OPEN || state == v1::WINDOW_STATE_CLOSING;
+}
+
+}  // namespace internal
+}  // namespace tongka::settlement
+
+#endif  // TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_READERS_H_

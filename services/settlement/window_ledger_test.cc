@@ -1,0 +1,272 @@
+// Proves the ledger on a real RocksDB in a temp dir, without Kafka: stage one's outbox and
+// commands are fed to WindowLedger directly (testing/state_test.h), as the log would.
+//   - resent deltas dropped (by offsets and by event id), overlapping ones refused;
+//   - the lifecycle and its refusals by rule; SETTLED needs payment references;
+//   - a close whose report breaks an invariant is withheld (window stays CLOSING, event written,
+//     counted);
+//   - a late delta is carried into the next window; abort carries everything; the float per
+//     issuer; only the owner writes derived events.
+#include "services/settlement/window_ledger.h"
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "services/settlement/testing/state_test.h"
+
+namespace tongka::settlement {
+namespace {
+
+using state_store::StateBatch;
+using state_store::StateStore;
+using testing::FreshStore;
+using testing::kDayStartUs;
+using testing::kHourUs;
+using testing::kLiuzhou;
+using testing::kNingbo;
+using testing::kShanghai;
+using testing::StateTest;
+using testing::Txn;
+
+class WindowLedgerTest : public StateTest {};
+
+// A close whose report breaks an invariant publishes nothing: the window stays CLOSING (still
+// taking deltas) with the violations recorded for GetWindow, the owner writes a
+// SettlementInvariantViolated event, the counter behind the alert moves; a later close whose
+// report holds goes through and clears them. The broken report is forced by an injected check.
+TEST_F(WindowLedgerTest, ABrokenReportIsWithheldAndTheWindowStaysClosing) {
+  auto store = FreshStore("violation");
+  TxnStage stage(&*calendar_, &*fees_);
+  bool broken = true;
+  WindowLedger ledger(
+      {.calendar = &*calendar_, .check_report = [&](const v1::SettlementReport& report) {
+         std::vector<std::string> violations = CheckReportInvariants(report);
+         if (broken) {
+           violations.push_back("payables_equal_receivables: receivable 990 fen, payable 989 fen");
+         }
+         return violations;
+       }});
+  const int64_t at = kDayStartUs + 9 * kHourUs;
+  for (const auto& entry :
+       StageOne(store.get(), &stage, {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, at, 1)}, 0, 0,
+                10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  const int64_t closing_at = kDayStartUs + 24 * kHourUs;
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSING, closing_at, "closing"))
+                  .ok());
+  LedgerOutbox(store.get());
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, closing_at + kHourUs, "close"))
+                  .ok());
+  RequestOutcome refused = Outcome(store.get(), "close");
+  EXPECT_FALSE(refused.accepted());
+  EXPECT_EQ(refused.rule(), "invariant_violation");
+  EXPECT_EQ(refused.state(), v1::WINDOW_STATE_CLOSING);
+  EXPECT_NE(refused.message().find("payables_equal_receivables"), std::string::npos);
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(window.ok() && window->has_value());
+  EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_CLOSING);
+  EXPECT_TRUE((*window)->report_digest().empty());
+  ASSERT_EQ((*window)->invariant_violations_size(), 1);
+  EXPECT_NE((*window)->invariant_violations(0).find("payable 989 fen"), std::string::npos);
+  EXPECT_FALSE(ReadReport(ViewOf(*store), "2026-11-24")->has_value()) << "no report stored";
+  EXPECT_EQ(ReadStats(ViewOf(*store))->invariant_violations, 1);
+  std::vector<std::string> written = LedgerOutbox(store.get());
+  ASSERT_EQ(written.size(), 1u) << "the violation only: no report, no window change";
+  v1::Event violated;
+  ASSERT_TRUE(violated.ParseFromString(written[0]));
+  ASSERT_TRUE(violated.has_settlement_invariant_violated());
+  EXPECT_EQ(violated.settlement_invariant_violated().window_id(), "2026-11-24");
+  EXPECT_EQ(violated.settlement_invariant_violated().request_id(), "close");
+  EXPECT_EQ(violated.settlement_invariant_violated().state(), v1::WINDOW_STATE_CLOSING);
+  ASSERT_EQ(violated.settlement_invariant_violated().violations_size(), 1);
+  // Read back from the log, the event changes nothing.
+  ASSERT_TRUE(Ledger(store.get(), &ledger, written[0]).ok());
+  EXPECT_EQ((*ReadWindow(ViewOf(*store), "2026-11-24"))->state(), v1::WINDOW_STATE_CLOSING);
+
+  // Still CLOSING: a delta still lands in it.
+  for (const auto& entry :
+       StageOne(store.get(), &stage, {Txn(v1::Event::kTap, kShanghai, kNingbo, 500, at + 1, 2)}, 0,
+                1, 10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  EXPECT_EQ((*ReadWindow(ViewOf(*store), "2026-11-24"))->transactions(), 2);
+
+  broken = false;
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, closing_at + 2 * kHourUs,
+                             "close-again"))
+                  .ok());
+  EXPECT_TRUE(Outcome(store.get(), "close-again").accepted());
+  window = ReadWindow(ViewOf(*store), "2026-11-24");
+  EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_CLOSED);
+  EXPECT_EQ((*window)->invariant_violations_size(), 0);
+  auto report = ReadReport(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(report.ok() && report->has_value());
+  EXPECT_EQ((*report)->bilateral(0).gross_fen(), 1500);
+  EXPECT_EQ(ReadStats(ViewOf(*store))->invariant_violations, 1);
+}
+
+TEST_F(WindowLedgerTest, ResentDeltasAreDroppedAndOverlapsRefused) {
+  auto store = FreshStore("dedup");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  std::vector<v1::Event> events;
+  for (uint64_t i = 0; i < 10; ++i) {
+    events.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs + 1000, i + 1));
+  }
+  auto emitted = StageOne(store.get(), &stage, events, 0, 0, 5);
+  ASSERT_EQ(emitted.size(), 2u);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[0].value).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[0].value).ok());  // resend
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[1].value).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, emitted[0].value).ok());  // late resend
+  auto stats = ReadStats(ViewOf(*store));
+  EXPECT_EQ(stats->duplicates_dropped, 2);
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  EXPECT_EQ((*window)->transactions(), 10);
+
+  // A delta covering offsets 3..12 overlaps what was applied (0..9): refused, never guessed.
+  v1::Event overlap;
+  overlap.set_event_id("settlement/tongka.txn/0/3-12/2026-11-24/0");
+  overlap.mutable_settlement_delta()->set_window_id("2026-11-24");
+  overlap.mutable_settlement_delta()->set_first_offset(3);
+  overlap.mutable_settlement_delta()->set_last_offset(12);
+  EXPECT_EQ(Ledger(store.get(), &ledger, overlap.SerializeAsString()).code(),
+            absl::StatusCode::kInternal);
+
+  // A lost volume: a fresh store whose ledger has replayed tongka.settlement (which holds both
+  // deltas) and whose stage one then rebuilds from offset 0 re-indexes everything but emits only
+  // what the log does not hold yet.
+  auto rebuilt_store = FreshStore("dedup-rebuilt");
+  ledger_offset_ = 0;
+  acked_ = 0;
+  WindowLedger rebuilt_ledger({.calendar = &*calendar_});
+  for (const auto& entry : emitted) {
+    ASSERT_TRUE(Ledger(rebuilt_store.get(), &rebuilt_ledger, entry.value).ok());
+  }
+  TxnStage rebuilt(&*calendar_, &*fees_);
+  events.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs + 2000, 11));
+  auto fresh = StageOne(rebuilt_store.get(), &rebuilt, events, 0, 0, 4);
+  ASSERT_EQ(fresh.size(), 1u);
+  v1::Event only;
+  ASSERT_TRUE(only.ParseFromString(fresh[0].value));
+  EXPECT_EQ(only.settlement_delta().first_offset(), 10);
+  EXPECT_EQ(only.settlement_delta().cells(0).taps(), 1);
+  auto index = ReadCellTransactions(ViewOf(*rebuilt_store), "2026-11-24", "2026-11-24", kShanghai,
+                                    kNingbo, 0);
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(index->size(), 11u) << "every id indexed again";
+}
+
+TEST_F(WindowLedgerTest, LifecycleRefusesByRule) {
+  auto store = FreshStore("lifecycle");
+  WindowLedger ledger({.calendar = &*calendar_});
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  auto send = [&](const std::string& window, v1::WindowState target, const std::string& id,
+                  v1::TenantKind kind = v1::TENANT_KIND_MINISTRY) {
+    EXPECT_TRUE(Ledger(store.get(), &ledger, Command(window, target, at, id, kind)).ok());
+    return Outcome(store.get(), id);
+  };
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_SETTLED, "a").rule(), "unknown_window");
+  EXPECT_EQ(send("2026-11-30", v1::WINDOW_STATE_CLOSED, "b").rule(), "window_not_started");
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_CLOSED, "c", v1::TENANT_KIND_CITY_OPERATOR).rule(),
+            "ministry_only");
+  EXPECT_TRUE(send("2026-11-24", v1::WINDOW_STATE_CLOSING, "d").accepted());
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_CLOSING, "e").rule(), "already_in_state");
+  EXPECT_TRUE(send("2026-11-24", v1::WINDOW_STATE_CLOSED, "f").accepted());
+  // Empty window: nothing to pay, so SETTLED needs no references.
+  EXPECT_TRUE(send("2026-11-24", v1::WINDOW_STATE_SETTLED, "g").accepted());
+  EXPECT_EQ(send("2026-11-24", v1::WINDOW_STATE_ABORTED, "h").rule(), "window_final");
+  // The same request id again is a resend: dropped, the first outcome stands.
+  EXPECT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSING, at, "d")).ok());
+  EXPECT_TRUE(Outcome(store.get(), "d").accepted());
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_SETTLED);
+}
+
+TEST_F(WindowLedgerTest, SettledNeedsAReferenceForEveryNonZeroNet) {
+  auto store = FreshStore("settled");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  for (const auto& entry :
+       StageOne(store.get(), &stage,
+                {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, kDayStartUs + 5, 1)}, 0, 0, 10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at, "c")).ok());
+  v1::Event settle;
+  ASSERT_TRUE(settle.ParseFromString(Command("2026-11-24", v1::WINDOW_STATE_SETTLED, at, "s1")));
+  (*settle.mutable_window_close_requested()->mutable_payment_references())[kNingbo] = "PAY-1";
+  ASSERT_TRUE(Ledger(store.get(), &ledger, settle.SerializeAsString()).ok());
+  RequestOutcome refused = Outcome(store.get(), "s1");
+  EXPECT_EQ(refused.rule(), "payment_references");
+  EXPECT_NE(refused.message().find("310000"), std::string::npos);
+  settle.set_event_id("cmd/ministry/s2");
+  (*settle.mutable_window_close_requested()->mutable_payment_references())[kShanghai] = "PAY-2";
+  ASSERT_TRUE(Ledger(store.get(), &ledger, settle.SerializeAsString()).ok());
+  EXPECT_TRUE(Outcome(store.get(), "s2").accepted());
+  auto window = ReadWindow(ViewOf(*store), "2026-11-24");
+  ASSERT_EQ((*window)->payment_references_size(), 2);
+}
+
+TEST_F(WindowLedgerTest, LateAndAbortedMoneyIsCarriedToTheNextWindow) {
+  auto store = FreshStore("carry");
+  TxnStage stage(&*calendar_, &*fees_);
+  WindowLedger ledger({.calendar = &*calendar_});
+  auto first =
+      StageOne(store.get(), &stage,
+               {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, kDayStartUs + 5, 1)}, 0, 0, 10);
+  auto late =
+      StageOne(store.get(), &stage,
+               {Txn(v1::Event::kTap, kShanghai, kNingbo, 700, kDayStartUs + 6, 2)}, 0, 1, 10);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, first[0].value).ok());
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at, "c")).ok());
+  LedgerOutbox(store.get());  // the report and the change
+  // The late delta does not touch the frozen window; the owner carries it to the 25th.
+  ASSERT_TRUE(Ledger(store.get(), &ledger, late[0].value).ok());
+  std::vector<std::string> carried = LedgerOutbox(store.get());
+  ASSERT_EQ(carried.size(), 1u);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, carried[0]).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, carried[0]).ok());  // resend: dropped by id
+  auto closed = ReadPairs(ViewOf(*store), "2026-11-24");
+  ASSERT_EQ(closed->size(), 1u);
+  EXPECT_EQ((*closed)[0].taps_fen(), 1000);
+  auto next = ReadPairs(ViewOf(*store), "2026-11-25");
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].taps_fen(), 700);
+  auto hours = ReadHours(ViewOf(*store), "2026-11-25", kShanghai, kNingbo);
+  ASSERT_EQ(hours->size(), 1u);
+  EXPECT_EQ((*hours)[0].origin_window_id(), "2026-11-24") << "carried cells keep their origin";
+  EXPECT_EQ(ReadStats(ViewOf(*store))->late_deltas, 1);
+  EXPECT_EQ(ReadFloats(ViewOf(*store))->at(kShanghai).spent_fen(), 1700) << "float counted once";
+
+  // Aborting the 25th carries all of it on to the 26th.
+  ASSERT_TRUE(Ledger(store.get(), &ledger,
+                     Command("2026-11-25", v1::WINDOW_STATE_ABORTED, at + 24 * kHourUs, "abort"))
+                  .ok());
+  std::vector<std::string> moved = LedgerOutbox(store.get());
+  ASSERT_EQ(moved.size(), 2u);  // the carried cells and the window change
+  for (const std::string& event : moved) ASSERT_TRUE(Ledger(store.get(), &ledger, event).ok());
+  auto after = ReadPairs(ViewOf(*store), "2026-11-26");
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].taps_fen(), 700);
+}
+
+TEST_F(WindowLedgerTest, OnlyTheOwnerWritesDerivedEvents) {
+  auto store = FreshStore("owner");
+  WindowLedger not_owner({.calendar = &*calendar_, .replica_index = 1, .replica_count = 2});
+  ASSERT_TRUE(Ledger(store.get(), &not_owner,
+                     Command("2026-11-24", v1::WINDOW_STATE_CLOSED, kDayStartUs + kHourUs, "c"))
+                  .ok());
+  EXPECT_TRUE(Outcome(store.get(), "c").accepted()) << "every replica applies the decision";
+  EXPECT_TRUE(LedgerOutbox(store.get()).empty()) << "partition 0 belongs to replica 0";
+}
+
+}  // namespace
+}  // namespace tongka::settlement
