@@ -5,10 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <exception>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -46,16 +44,6 @@ void CountRequest(IngestMetrics* metrics, absl::string_view rpc, absl::StatusCod
 
 }  // namespace
 
-absl::Status StartDetachedThread(std::function<void()> work) {
-  try {
-    std::thread(std::move(work)).detach();
-  } catch (const std::exception& error) {  // std::system_error, or std::bad_alloc for its state
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the system refused a thread: ", error.what()));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<InflightLimit::Ticket> IngestService::AdmitCall(absl::string_view rpc) {
   std::optional<InflightLimit::Ticket> ticket = calls_.TryAcquire(1);
   if (ticket.has_value()) return std::move(*ticket);
@@ -91,21 +79,27 @@ grpc::Status IngestService::UploadBatch(grpc::ServerContext* context,
   return CallStatus(context, status);
 }
 
-// One UploadStream call. Every reaction, and each batch's worker when its Upload returns, changes
-// the state under `mu_` through Drive, which then decides what to start next (Step) and starts it
-// outside the lock: gRPC may run a reaction inline from a Start* call.
+// One UploadStream call. Every reaction, and each batch's work item when its Upload returns,
+// changes the state under `mu_` through Drive, which then decides what to start next (Step) and
+// starts it outside the lock: gRPC may run a reaction inline from a Start* call.
 //
 // Batches are kept in arrival order; the oldest is answered first, once its Upload has returned,
 // and popped when its write is done. Reading stops while `stream_window` batches are unanswered or
 // no call slot is free for one more. The stream's own slot covers one batch in progress (the one
 // being read counts); each further one holds a slot from `extra_slots_`, given back as soon as the
 // batches in progress drop, so a client that waits for each answer holds one slot. A failed batch
-// ends the stream with its status, but only once no worker runs and no write is pending: a worker
-// still running holds a pointer into this reactor's batches. A Start* decided but not yet made by
-// another thread (`performing_`) also holds Finish back, so nothing is started after it. The
-// reactor is freed by whoever lets go last: gRPC (OnDone) or a worker leaving Drive; everything of
-// the service it holds (call slots) is given back when Finish is decided, so that last free touches
-// only the reactor.
+// ends the stream with its status, but only once no Upload runs and no write is pending: a work
+// item still running holds a pointer into this reactor's batches.
+//
+// Lifetime. The reactor is freed in one place, OnDone, which gRPC calls exactly once, after
+// Finish and after every reaction has returned. Nothing else can still be in it then:
+//   - Finish is called only by the last thread inside Drive (`drivers_`, counted under `mu_`),
+//     and only once no batch's Upload runs (`running_`) and no write is pending; the call slots
+//     go back in the same locked section, so the reactor then holds nothing of the service.
+//   - A work item's last touch of the reactor is the locked section of Drive in which it counts
+//     itself out; the thread that later finishes takes `mu_` after that section, and absl::Mutex
+//     lets the next holder free it (as absl::BlockingCounter::Wait's caller does).
+// OnDone checks all of that, then deletes the reactor.
 class IngestService::StreamReactor final
     : public grpc::ServerBidiReactor<v1::UploadBatchRequest, v1::UploadBatchResponse> {
  public:
@@ -143,9 +137,7 @@ class IngestService::StreamReactor final
       Batch* started = batch.get();
       batches_.push_back(std::move(batch));
       ++running_;
-      refs_.fetch_add(1, std::memory_order_relaxed);  // the worker's
-      absl::Status worker =
-          service_->options_.start_worker([this, started] { RunUpload(started); });
+      absl::Status worker = service_->workers_.TrySchedule([this, started] { RunUpload(started); });
       if (!worker.ok()) NoWorkerFor(started, worker);
     });
   }
@@ -166,11 +158,21 @@ class IngestService::StreamReactor final
     });
   }
 
-  // The client cancelled, or the server is shutting down: the workers stop waiting (Upload polls
+  // The client cancelled, or the server is shutting down: the Uploads stop waiting (they poll
   // `cancelled_`) and the stream ends once they have returned.
   void OnCancel() override { cancelled_.store(true, std::memory_order_relaxed); }
 
-  void OnDone() override { Unref(); }
+  // The one place the reactor is freed (the class comment says why nothing is left in it).
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&mu_);
+      CHECK(finished_) << "OnDone before Finish";
+      CHECK_EQ(running_, 0) << "a batch's Upload still runs on a freed stream";
+      CHECK_EQ(drivers_, 0) << "a thread is still inside a freed stream";
+      CHECK(!write_pending_);
+    }
+    delete this;
+  }
 
  private:
   struct Batch {
@@ -188,12 +190,11 @@ class IngestService::StreamReactor final
     bool any() const { return read != nullptr || write != nullptr || finish.has_value(); }
   };
 
-  // Undoes what starting `batch`'s worker took, and fails the batch, none of it done: it never
+  // Undoes what starting `batch`'s work item took, and fails the batch, none of it done: it never
   // claimed, so the next batch claims after the one before it. The stream ends with this status
   // once the batches ahead are answered.
   void NoWorkerFor(Batch* batch, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     --running_;
-    refs_.fetch_sub(1, std::memory_order_relaxed);  // gRPC's reference is still held
     last_claimed_ = std::move(batch->order.after);
     service_->metrics_->refused_threads.Increment();
     CountRequest(service_->metrics_, "UploadStream", absl::StatusCode::kResourceExhausted);
@@ -208,6 +209,7 @@ class IngestService::StreamReactor final
     batch->done = true;
   }
 
+  // A batch's work item, on the service's pool. Its Drive is its last touch of the reactor.
   void RunUpload(Batch* batch) {
     absl::StatusOr<v1::UploadBatchResponse> result = service_->ingest_api_->Upload(
         tenant_, batch->request, DeadlineOf(*context_), batch->order,
@@ -218,34 +220,30 @@ class IngestService::StreamReactor final
       batch->done = true;
       --running_;
     });
-    Unref();  // last: nothing of the reactor is touched after
-  }
-
-  // The reactor is deleted when gRPC is done with it (OnDone) and no worker is left in it (a
-  // worker may still be leaving Drive, unlocking mu_, when another thread finishes the call).
-  void Unref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
   // Applies `change` under the lock, then starts what that allows, until nothing more is to start.
+  // The caller counts as a driver from the section that applies `change` to the section in which
+  // Step finds nothing more to start or decides Finish; after that section it touches nothing of
+  // the reactor (Finish aside, which it calls last).
   template <typename Change>
   void Drive(Change change) {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      change();
-      actions = Step();
-    }
-    while (actions.any()) {
+    mu_.Lock();
+    ++drivers_;
+    change();
+    for (;;) {
+      Actions actions = Step();
+      const bool leaving = !actions.any() || actions.finish.has_value();
+      if (leaving) --drivers_;
+      mu_.Unlock();
+      if (actions.finish.has_value()) {
+        Finish(*std::move(actions.finish));  // OnDone may free the reactor from here on
+        return;
+      }
+      if (leaving) return;
       if (actions.read != nullptr) StartRead(actions.read);
       if (actions.write != nullptr) StartWrite(actions.write);
-      if (actions.finish.has_value()) {
-        Finish(*std::move(actions.finish));
-        return;  // OnDone may delete this reactor from here on
-      }
-      absl::MutexLock lock(&mu_);
-      --performing_;
-      actions = Step();
+      mu_.Lock();
     }
   }
 
@@ -282,7 +280,8 @@ class IngestService::StreamReactor final
         actions.read = &reading_->request;
       }
     }
-    const bool quiet = running_ == 0 && !write_pending_ && performing_ == 0 && !actions.any();
+    // Only the last driver finishes: no other thread has a Start* to make or is still in Drive.
+    const bool quiet = running_ == 0 && !write_pending_ && drivers_ == 1 && !actions.any();
     if (quiet && failed_) {
       // A read may still be pending: Finish completes it (not ok) before OnDone.
       actions.finish = CallStatus(context_, final_status_);
@@ -291,20 +290,18 @@ class IngestService::StreamReactor final
     }
     if (actions.finish.has_value()) {
       finished_ = true;
-      // The call slots go back now, not when the reactor is deleted: that may happen on a worker
-      // leaving Drive after the server, and the service with it, are gone.
+      // The call slots go back now, with the batches: from Finish on, the reactor holds nothing
+      // of the service.
       batches_.clear();
       extra_slots_.clear();
       call_slot_.reset();
     }
-    if (actions.any()) ++performing_;
     return actions;
   }
 
   IngestService* const service_;
   grpc::CallbackServerContext* const context_;
   v1::Tenant tenant_;
-  std::atomic<int> refs_{1};  // gRPC's (until OnDone) and one per worker
   std::atomic<bool> cancelled_{false};
 
   absl::Mutex mu_;
@@ -314,8 +311,8 @@ class IngestService::StreamReactor final
   std::shared_ptr<const absl::Notification> last_claimed_ ABSL_GUARDED_BY(mu_);
   std::optional<InflightLimit::Ticket> call_slot_ ABSL_GUARDED_BY(mu_);
   std::vector<InflightLimit::Ticket> extra_slots_ ABSL_GUARDED_BY(mu_);
-  int running_ ABSL_GUARDED_BY(mu_) = 0;     // workers whose Upload has not returned
-  int performing_ ABSL_GUARDED_BY(mu_) = 0;  // Drive loops with Start* calls to make
+  int running_ ABSL_GUARDED_BY(mu_) = 0;  // batches whose Upload has not returned
+  int drivers_ ABSL_GUARDED_BY(mu_) = 0;  // threads inside Drive
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool write_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;

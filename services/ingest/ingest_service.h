@@ -13,15 +13,22 @@
 // Admission: at most max_concurrent_calls unary calls in flight plus open streams (a stream holds
 // its slot until it ends); one more fails at once RESOURCE_EXHAUSTED with the retry hint, changing
 // nothing. This bounds the threads a crowd of uploaders can hold while Kafka is slow: the sync
-// server runs each unary call on its own thread until it answers, and each batch of a stream runs
-// on a thread of its own. A stream's second and later batches in progress take a slot each too;
-// when none is free the stream reads its next batch only once its earlier ones are answered.
+// server runs each unary call on its own thread until it answers, and each batch of a stream in
+// progress holds a worker of its own. A stream's second and later batches in progress take a slot
+// each too; when none is free the stream reads its next batch only once its earlier ones are
+// answered.
 //
 // Threading: UploadBatch runs on gRPC's sync threads. UploadStream is a callback reactor
 // (StreamReactor, ingest_service.cc): its reactions only move state under a lock; each batch's
-// IngestApi::Upload runs on a thread started for it. When the system refuses that thread, the
-// batch fails RESOURCE_EXHAUSTED with the retry hint, having done nothing (counted as
-// refused_total{limit="threads"}), and ends the stream like any failed batch.
+// IngestApi::Upload runs on the service's WorkerPool (worker_pool.h), at most
+// max_concurrent_calls workers, which admission never lets a stream's batches exceed (every batch
+// in progress holds a call slot). When the pool cannot start a worker (the system refuses a
+// thread), the batch fails RESOURCE_EXHAUSTED with the retry hint, having done nothing (counted
+// as refused_total{limit="threads"}), and ends the stream like any failed batch.
+//
+// Lifetime: the server must be shut down before the service is destroyed; gRPC's shutdown waits
+// for every stream to end, and a stream ends only once its batches' Uploads have returned. The
+// destructor then joins the pool's workers, so no thread of the service outlives it.
 //
 // Cancellation: a call or stream the client cancels (or the server's shutdown ends) stops
 // waiting for Kafka within 100 ms and gives back its slots and items; what Kafka later takes of
@@ -35,7 +42,8 @@
 // retry the same batch; what Kafka has comes back DUPLICATE). Bad items are not errors: they are
 // REJECTED results naming field and rule, and the good items of the batch are accepted.
 //
-// Ownership: borrows the IngestApi and metrics; shares the authenticator.
+// Ownership: borrows the IngestApi and metrics; shares the authenticator; owns the stream
+// workers' pool.
 // Thread-safety: handlers run concurrently on gRPC's threads; IngestApi is thread-safe.
 //
 // Example:
@@ -45,7 +53,6 @@
 #ifndef TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
 #define TONGKA_SERVICES_INGEST_INGEST_SERVICE_H_
 
-#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -57,15 +64,12 @@
 #include "services/ingest/inflight_limit.h"
 #include "services/ingest/ingest_api.h"
 #include "services/ingest/ingest_metrics.h"
+#include "services/ingest/worker_pool.h"
 
 namespace tongka::ingest {
 
 // Trailing metadata key carrying the retry hint in milliseconds.
 inline constexpr char kRetryAfterMetadataKey[] = "retry-after-ms";
-
-// Starts `work` on a detached thread of its own; RESOURCE_EXHAUSTED naming the system's refusal
-// when it cannot. How a stream's batches get their workers unless the options say otherwise.
-absl::Status StartDetachedThread(std::function<void()> work);
 
 struct IngestServiceOptions {
   // IngestConfig::max_concurrent_calls.
@@ -74,9 +78,9 @@ struct IngestServiceOptions {
   int32_t stream_window = 4;
   // The hint attached to a refusal.
   absl::Duration retry_after = absl::Seconds(1);
-  // Starts the worker of one stream batch (its IngestApi::Upload); an error fails that batch
-  // without doing any of it. Tests inject refusals here.
-  std::function<absl::Status(std::function<void()>)> start_worker = StartDetachedThread;
+  // Starts a thread of the stream workers' pool (WorkerPool::Options::start_thread); a refusal
+  // fails the batch that needed it, without doing any of it. Tests inject refusals here.
+  WorkerPool::StartThreadFn start_worker_thread = WorkerPool::StartSystemThread;
 };
 
 class IngestService final
@@ -88,7 +92,9 @@ class IngestService final
         authenticator_(std::move(authenticator)),
         metrics_(metrics),
         options_(options),
-        calls_(options.max_concurrent_calls, &metrics->calls_in_progress) {}
+        calls_(options.max_concurrent_calls, &metrics->calls_in_progress),
+        workers_({.max_threads = options.max_concurrent_calls,
+                  .start_thread = options.start_worker_thread}) {}
 
   grpc::Status UploadBatch(grpc::ServerContext* context, const v1::UploadBatchRequest* request,
                            v1::UploadBatchResponse* response) override;
@@ -106,6 +112,8 @@ class IngestService final
   IngestMetrics* const metrics_;
   const IngestServiceOptions options_;
   InflightLimit calls_;
+  // Runs the stream batches' Uploads. Last, so it is destroyed (its workers joined) first.
+  WorkerPool workers_;
 };
 
 }  // namespace tongka::ingest

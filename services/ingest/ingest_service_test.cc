@@ -16,6 +16,8 @@
 //   - admission: a call beyond max_concurrent_calls (a stream included) or a batch beyond
 //     max_inflight_items fails RESOURCE_EXHAUSTED with the retry hint, changes nothing, is
 //     counted, and goes through once there is room;
+//   - streams cancelled while their batches run end before their service, whose destructor joins
+//     its stream workers; no reactor is freed before its last batch returns, or never;
 //   - the metrics count outcomes by city and rule.
 #include "services/ingest/ingest_service.h"
 
@@ -27,8 +29,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -803,8 +807,9 @@ TEST_F(IngestServiceTest, ABatchThatFailsBeforeClaimingKeepsTheStreamsClaimOrder
 }
 
 TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChangesNothing) {
-  // A second service on the app's ingest_api, its own server and metrics, whose worker for a
-  // stream's second batch the system refuses (a thread limit reached).
+  // A second service on the app's ingest_api, its own server and metrics, whose worker thread
+  // for a stream's second batch the system refuses (a thread limit reached): its three batches
+  // run at once, so each needs a thread of its own.
   std::atomic<int> starts{0};
   const server::GrpcServerConfig grpc_config{.listen_address = "127.0.0.1:0",
                                              .auth_mode = server::AuthMode::kDevToken,
@@ -814,14 +819,15 @@ TEST_F(IngestServiceTest, AStreamBatchTheSystemRefusesAThreadFailsAloneAndChange
   ASSERT_TRUE(authenticator.ok()) << authenticator.status();
   metrics::Registry registry;
   IngestMetrics metrics(&registry);
-  IngestService service(&app_->mutable_ingest_api(), *authenticator, &metrics,
-                        {.retry_after = absl::Milliseconds(250),
-                         .start_worker = [&starts](std::function<void()> work) {
-                           if (starts.fetch_add(1) == 1) {
-                             return absl::ResourceExhaustedError("thread limit (test)");
-                           }
-                           return StartDetachedThread(std::move(work));
-                         }});
+  IngestService service(
+      &app_->mutable_ingest_api(), *authenticator, &metrics,
+      {.retry_after = absl::Milliseconds(250),
+       .start_worker_thread = [&starts](std::function<void()> body) -> absl::StatusOr<std::thread> {
+         if (starts.fetch_add(1) == 1) {
+           return absl::ResourceExhaustedError("thread limit (test)");
+         }
+         return WorkerPool::StartSystemThread(std::move(body));
+       }});
   auto server = server::GrpcServer::Start(grpc_config, *authenticator, {&service});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::IngestService::NewStub(grpc::CreateChannel(
@@ -1005,6 +1011,82 @@ TEST_F(IngestServiceTest, ACancelledStreamStopsWaitingForKafkaAndGivesBackItsSlo
     EXPECT_EQ(response.duplicate(), 100) << request.batch_id();
   }
   EXPECT_EQ(TopicEvents().size(), 400u);
+}
+
+TEST_F(IngestServiceTest, StreamsCancelledWithBatchesRunningEndBeforeTheirServiceAndWorkers) {
+  // A service of its own (server, metrics, worker pool) on the app's ingest_api. Three streams
+  // each have four batches waiting for a stopped Kafka, one worker each, when their clients
+  // cancel; the server is shut down and the service destroyed right after. Every stream ends
+  // CANCELLED; the server's shutdown waits for each reactor's OnDone, which frees it once its
+  // last batch's Upload has returned; the service's destructor joins the workers, so none runs
+  // after it. Under --config=asan a reactor freed too early is a use-after-free and one never
+  // freed a leak; under --config=tsan a free not ordered after the workers' last touch is a race.
+  std::atomic<int> workers_started{0};
+  std::atomic<int> workers_alive{0};
+  const server::GrpcServerConfig grpc_config{.listen_address = "127.0.0.1:0",
+                                             .auth_mode = server::AuthMode::kDevToken,
+                                             .dev_token_secret = kSecret};
+  auto authenticator =
+      server::MakeAuthenticator(grpc_config, [clock = &clock_] { return clock->Now(); });
+  ASSERT_TRUE(authenticator.ok()) << authenticator.status();
+  metrics::Registry registry;
+  IngestMetrics metrics(&registry);
+  auto service = std::make_unique<IngestService>(
+      &app_->mutable_ingest_api(), *authenticator, &metrics,
+      IngestServiceOptions{
+          .stream_window = 4,
+          .retry_after = absl::Milliseconds(250),
+          .start_worker_thread = [&](std::function<void()> body) -> absl::StatusOr<std::thread> {
+            workers_started.fetch_add(1);
+            workers_alive.fetch_add(1);
+            return WorkerPool::StartSystemThread([&workers_alive, body = std::move(body)] {
+              body();
+              workers_alive.fetch_sub(1);  // the thread's last act
+            });
+          }});
+  auto server = server::GrpcServer::Start(grpc_config, *authenticator, {service.get()});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::IngestService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+
+  constexpr int kStreams = 3;
+  std::vector<v1::UploadBatchRequest> requests;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<
+      std::unique_ptr<grpc::ClientReaderWriter<v1::UploadBatchRequest, v1::UploadBatchResponse>>>
+      streams;
+  ASSERT_TRUE(broker_->SetDown(true).ok());
+  for (int s = 0; s < kStreams; ++s) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    server::AttachDevToken(contexts.back().get(), Token(server::CityTenant(310000)));
+    streams.push_back(stub->UploadStream(contexts.back().get()));
+    for (v1::UploadBatchRequest& request : Consecutive(keyring_, 4, 100, 1 + 400 * s)) {
+      ASSERT_TRUE(streams.back()->Write(request));
+      requests.push_back(std::move(request));
+    }
+  }
+  // All twelve batches are running, each on a worker of its own.
+  ASSERT_TRUE(Eventually([&] { return app_->ingest_api().admitted_items() == 1200; }));
+  EXPECT_EQ(workers_started.load(), 12);
+  for (auto& context : contexts) context->TryCancel();
+  for (auto& stream : streams) {
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  (*server)->Shutdown(absl::Now() + absl::Seconds(5));
+  server->reset();
+  service.reset();
+  EXPECT_EQ(workers_alive.load(), 0) << "a worker thread outlived its service";
+  EXPECT_EQ(app_->ingest_api().admitted_items(), 0);
+  EXPECT_TRUE(absl::StrContains(registry.ExpositionText(), "tongka_ingest_calls_in_progress 0"));
+
+  // What Kafka takes later is settled by its reports: the retries find it all DUPLICATE.
+  ASSERT_TRUE(KafkaBackAndSettled());
+  v1::UploadBatchResponse response;
+  for (const v1::UploadBatchRequest& request : requests) {
+    ASSERT_TRUE(Upload(request, &response).ok());
+    EXPECT_EQ(response.duplicate(), 100) << request.batch_id();
+  }
+  EXPECT_EQ(TopicEvents().size(), 1200u);
 }
 
 TEST_F(IngestServiceTest, StreamWindowNeedsAFreeCallSlotPerExtraBatch) {
