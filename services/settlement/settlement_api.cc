@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/cities.h"
@@ -76,6 +77,21 @@ absl::StatusOr<WindowRecord> KnownWindow(const StateView& view, absl::string_vie
   return **window;
 }
 
+v1::RulesPeriod PeriodOf(const RulesTimeline& timeline, const RulesPeriod& period,
+                         absl::string_view reason) {
+  v1::RulesPeriod out;
+  out.set_effective_window_id(period.effective_window_id());
+  *out.mutable_rules() = period.rules();
+  out.set_rules_id(period.rules_id());
+  out.set_recorded_at_us(period.recorded_at_us());
+  out.set_reason(std::string(reason));
+  if (!period.genesis()) {
+    out.set_first_window_start_at_us(absl::ToUnixMicros(timeline.Start(period.effective_day())));
+    out.set_first_window_end_at_us(absl::ToUnixMicros(timeline.End(period.effective_day())));
+  }
+  return out;
+}
+
 v1::FloatPosition PositionOf(uint32_t city, const FloatRecord& record) {
   v1::FloatPosition position;
   position.set_issuer_city(city);
@@ -136,8 +152,12 @@ absl::StatusOr<v1::GetWindowResponse> SettlementApi::GetWindow(
   const absl::CivilDay day = *ParseWindowId(request.window_id());
   summary->set_window_id(request.window_id());
   summary->set_state(window->state());
-  summary->set_start_at_us(absl::ToUnixMicros(deps_.calendar->Start(day)));
-  summary->set_end_at_us(absl::ToUnixMicros(deps_.calendar->End(day)));
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = Rules();
+  if (!rules.ok()) return rules.status();
+  if (*rules != nullptr) {
+    summary->set_start_at_us(absl::ToUnixMicros((*rules)->Start(day)));
+    summary->set_end_at_us(absl::ToUnixMicros((*rules)->End(day)));
+  }
   summary->set_report_ready(!window->report_digest().empty());
   if (server::CanReadAll(tenant)) {
     summary->mutable_invariant_violations()->CopyFrom(window->invariant_violations());
@@ -390,7 +410,9 @@ absl::StatusOr<v1::ReconcileHourResponse> SettlementApi::ReconcileHour(
       !mine.ok()) {
     return mine;
   }
-  if (request.hour() < 0 || request.hour() > 24) return Invalid("hour", "must be in [0, 24]");
+  if (request.hour() < 0 || request.hour() >= kWindowHoursMax) {
+    return Invalid("hour", absl::StrCat("must be in [0, ", kWindowHoursMax - 1, "]"));
+  }
   if (request.event_ids_size() > kHourIdsMax) return Invalid("event_ids", "at most 500,000 ids");
   const std::string origin =
       request.origin_window_id().empty() ? request.window_id() : request.origin_window_id();
@@ -489,6 +511,101 @@ absl::StatusOr<v1::RecordReserveResponse> SettlementApi::RecordReserve(
   *response.mutable_position() =
       PositionOf(request.issuer_city(), (*floats)[request.issuer_city()]);
   return response;
+}
+
+absl::StatusOr<std::shared_ptr<const RulesTimeline>> SettlementApi::Rules() const {
+  return rules_.Get(ViewOf(*deps_.store));
+}
+
+absl::StatusOr<v1::GetRulesResponse> SettlementApi::GetRules(
+    const v1::Tenant& tenant, const v1::GetRulesRequest& request) const {
+  (void)tenant;  // published tariffs: every authenticated tenant reads them
+  std::optional<absl::CivilDay> day;
+  if (!request.window_id().empty()) {
+    absl::StatusOr<absl::CivilDay> parsed = ParseWindowId(request.window_id());
+    if (!parsed.ok()) return Invalid("window_id", parsed.status().message());
+    day = *parsed;
+  }
+  absl::StatusOr<std::vector<RulesRecord>> records = ReadRules(ViewOf(*deps_.store));
+  if (!records.ok()) return records.status();
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = Rules();
+  if (!rules.ok()) return rules.status();
+  if (*rules == nullptr) {
+    return absl::UnavailableError("no settlement rules recorded yet; settlement is starting");
+  }
+  v1::GetRulesResponse response;
+  const RulesTimeline& timeline = **rules;
+  for (const RulesPeriod& period : timeline.periods()) {
+    std::string reason;
+    for (const RulesRecord& record : *records) {
+      if (record.rules_id() == period.rules_id()) reason = record.reason();
+    }
+    *response.add_periods() = PeriodOf(timeline, period, reason);
+  }
+  if (day.has_value()) {
+    *response.mutable_in_force() = response.periods(static_cast<int>(timeline.IndexFor(*day)));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ScheduleRulesResponse> SettlementApi::ScheduleRules(
+    const v1::Tenant& tenant, const v1::ScheduleRulesRequest& request) const {
+  if (absl::Status ministry = server::RequireMinistry(tenant, "change the settlement rules");
+      !ministry.ok()) {
+    return ministry;
+  }
+  if (absl::Status id = CheckRequestId(request.request_id()); !id.ok()) return id;
+  if (request.effective_window_id().empty()) {
+    return Invalid("effective_window_id", "required: the first window under the new rules");
+  }
+  // Field by field, so a bad value is named before anything reaches the log.
+  absl::StatusOr<RulesPeriod> period =
+      RulesPeriod::Make(request.effective_window_id(), request.rules(), "", 0);
+  if (!period.ok()) {
+    const absl::string_view message = period.status().message();
+    if (absl::StartsWith(message, "effective_window_id")) return period.status();
+    return absl::InvalidArgumentError(absl::StrCat("rules.", message));
+  }
+  if (request.reason().size() > 512) return Invalid("reason", "at most 512 characters");
+  v1::Event event;
+  event.set_event_id(absl::StrCat("cmd/", server::TenantName(tenant), "/", request.request_id()));
+  *event.mutable_source() = tenant;
+  v1::SettlementRulesRequested* body = event.mutable_settlement_rules_requested();
+  body->set_request_id(request.request_id());
+  body->set_effective_window_id(request.effective_window_id());
+  *body->mutable_rules() = request.rules();
+  body->set_reason(request.reason());
+  const std::string event_id = event.event_id();
+  absl::StatusOr<RequestOutcome> outcome = SubmitCommand(kRulesEventKey, std::move(event));
+  if (!outcome.ok()) return outcome.status();
+  if (!outcome->accepted()) {
+    return absl::FailedPreconditionError(absl::StrCat(outcome->rule(), ": ", outcome->message()));
+  }
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = Rules();
+  if (!rules.ok()) return rules.status();
+  v1::ScheduleRulesResponse response;
+  // The period as recorded; a later command may already have replaced it (then it is absent).
+  for (const RulesPeriod& recorded : (*rules)->periods()) {
+    if (recorded.rules_id() == event_id) {
+      *response.mutable_period() = PeriodOf(**rules, recorded, request.reason());
+      return response;
+    }
+  }
+  return absl::AbortedError(absl::StrCat("the rules of ", event_id,
+                                         " were accepted and then replaced by a later change"));
+}
+
+absl::StatusOr<RequestOutcome> SettlementApi::RecordGenesisRules(
+    const v1::SettlementRules& rules) const {
+  v1::Event event;
+  event.set_event_id(absl::StrCat("cmd/platform:", kServiceName, "/rules-genesis"));
+  event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+  event.mutable_source()->set_service(kServiceName);
+  v1::SettlementRulesRequested* body = event.mutable_settlement_rules_requested();
+  body->set_request_id("rules-genesis");
+  *body->mutable_rules() = rules;
+  body->set_reason("genesis: settlement's first start on this log");
+  return SubmitCommand(kRulesEventKey, std::move(event));
 }
 
 }  // namespace tongka::settlement

@@ -11,10 +11,12 @@
 // request id returns the first decision.
 //
 // Tenancy: a city sees the rows it is issuer or acquirer of, its own net and float; the ministry
-// sees everything and alone moves windows; partners see nothing here; platform:settlement only
-// calls ListCellTransactions. Errors: INVALID_ARGUMENT "<field>: <rule>", NOT_FOUND (unknown
-// window), FAILED_PRECONDITION (window not closed), PERMISSION_DENIED (not your row), UNAVAILABLE
-// (Kafka or a peer unreachable), DEADLINE_EXCEEDED (the decision did not come in time).
+// sees everything and alone moves windows and changes the rules; partners see nothing here but
+// the rules; platform:settlement only calls ListCellTransactions. The rules (business-day zone and
+// cut, fee schedule: settlement_rules.h) are published tariffs: every tenant reads all of them.
+// Errors: INVALID_ARGUMENT "<field>: <rule>", NOT_FOUND (unknown window), FAILED_PRECONDITION
+// (window not closed), PERMISSION_DENIED (not your row), UNAVAILABLE (Kafka or a peer unreachable),
+// DEADLINE_EXCEEDED (the decision did not come in time).
 //
 // Thread-safety: all methods are thread-safe (the store is; the peer stubs are).
 #ifndef TONGKA_SERVICES_SETTLEMENT_SETTLEMENT_API_H_
@@ -31,6 +33,8 @@
 #include "libs/state_store/state_store.h"
 #include "proto/settlement.grpc.pb.h"
 #include "services/settlement/business_day.h"
+#include "services/settlement/settlement_readers.h"
+#include "services/settlement/settlement_rules.h"
 #include "services/settlement/settlement_storage.pb.h"
 
 namespace tongka::settlement {
@@ -42,7 +46,6 @@ using PeerCall = std::function<absl::StatusOr<v1::ListCellTransactionsResponse>(
 struct SettlementApiDeps {
   const state_store::StateStore* store = nullptr;
   event_log::Producer* producer = nullptr;
-  const BusinessCalendar* calendar = nullptr;
   // The next offset the ledger will apply on tongka.settlement partition p (read-your-writes).
   std::function<int64_t(int32_t partition)> ledger_next_offset;
   int32_t replica_index = 0;
@@ -76,6 +79,17 @@ class SettlementApi {
       const v1::Tenant& tenant, const v1::RecordReserveRequest& request) const;
   absl::StatusOr<v1::ListCellTransactionsResponse> ListCellTransactions(
       const v1::Tenant& tenant, const v1::ListCellTransactionsRequest& request) const;
+  absl::StatusOr<v1::GetRulesResponse> GetRules(const v1::Tenant& tenant,
+                                                const v1::GetRulesRequest& request) const;
+  absl::StatusOr<v1::ScheduleRulesResponse> ScheduleRules(
+      const v1::Tenant& tenant, const v1::ScheduleRulesRequest& request) const;
+
+  // The rules on the log as this replica has applied them; nullptr before the genesis.
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> Rules() const;
+  // Settlement's own first start on a log without rules: records `rules` as the genesis
+  // (request id "rules-genesis", so replicas starting together send one command) and returns
+  // the ledger's decision.
+  absl::StatusOr<RequestOutcome> RecordGenesisRules(const v1::SettlementRules& rules) const;
 
   // Writes a command event and waits for the ledger's decision (also used by the scheduler).
   absl::StatusOr<RequestOutcome> SubmitCommand(const std::string& key, v1::Event event) const;
@@ -85,6 +99,7 @@ class SettlementApi {
       const v1::ListCellTransactionsRequest& request) const;
 
   const SettlementApiDeps deps_;
+  mutable RulesCache rules_;
 };
 
 }  // namespace tongka::settlement

@@ -3,15 +3,14 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "libs/server/tenant.h"
 
 namespace tongka::settlement {
 namespace {
 
 // The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
-// 2: the id index as one chunk per (origin window, hour, partition bucket), appended to.
-constexpr char kStoreLayout[] = "settlement/3";
-constexpr char kFeeScheduleKey[] = "config/fee_schedule";
+constexpr char kStoreLayout[] = "settlement/4";
 constexpr int kMetricWindows = 14;         // windows with state gauges
 constexpr int kMetricPositionWindows = 3;  // windows with net position gauges
 constexpr absl::Duration kBackgroundTick = absl::Seconds(2);
@@ -31,23 +30,56 @@ absl::StatusOr<std::unique_ptr<SettlementApp>> SettlementApp::Create(const Settl
   return Wired(std::unique_ptr<SettlementApp>(new SettlementApp(config, clock)));
 }
 
-absl::Status SettlementApp::CheckFeeSchedule() {
-  // Fees are computed when a transaction is applied: a store built under one schedule that kept
-  // going under another would mix the two silently. A change means a rebuild (or a new window
-  // topic version), decided by people, not by a restart.
-  const std::string canonical = fees_->Canonical();
-  absl::StatusOr<std::optional<std::string>> stored = store_->Get(kFeeScheduleKey);
-  if (!stored.ok()) return stored.status();
-  if (stored->has_value() && **stored != canonical) {
+absl::Status SettlementApp::CheckRules() {
+  // The rules that shape money are on the log. An empty log gets the genesis rules from the
+  // flags; otherwise each flag that is set must say what the log says for the current window.
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = api_->Rules();
+  if (!rules.ok()) return rules.status();
+  if (*rules == nullptr) {
+    absl::StatusOr<RequestOutcome> genesis = api_->RecordGenesisRules(config_.GenesisRules());
+    if (!genesis.ok()) return genesis.status();
+    rules = api_->Rules();
+    if (!rules.ok()) return rules.status();
+    if (*rules == nullptr) {
+      return absl::InternalError(absl::StrCat("the genesis rules were decided (", genesis->rule(),
+                                              " ", genesis->message(),
+                                              ") but are not in the store"));
+    }
+  }
+  const absl::Time now = runtime_.clock()->Now();
+  const absl::CivilDay today = (*rules)->DayOf(now);
+  const RulesPeriod& in_force = (*rules)->For(today);
+  const v1::SettlementRules& logged = in_force.rules();
+  const v1::SettlementRules wanted = config_.GenesisRules();
+  std::vector<std::string> disagreements;
+  if (!config_.window_zone.empty() && wanted.zone() != logged.zone()) {
+    disagreements.push_back(
+        absl::StrCat("--window_zone=", config_.window_zone, " but the log says ", logged.zone()));
+  }
+  if (config_.window_cut != absl::ZeroDuration() && wanted.cut_minutes() != logged.cut_minutes()) {
+    disagreements.push_back(absl::StrCat("--window_cut=", absl::FormatDuration(config_.window_cut),
+                                         " but the log says ", logged.cut_minutes(), "m"));
+  }
+  if (!config_.fee_schedule.empty()) {
+    absl::StatusOr<FeeSchedule> fees = FeeSchedule::Parse(config_.fee_schedule);
+    if (!fees.ok()) return fees.status();
+    if (fees->Canonical() != logged.fee_schedule()) {
+      disagreements.push_back(absl::StrCat("--fee_schedule=", config_.fee_schedule,
+                                           " but the log says ", logged.fee_schedule()));
+    }
+  }
+  if (!disagreements.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "fee_schedule: this store was built under \"", **stored, "\", not \"", canonical,
-        "\"; rebuild the store from the log (empty state_dir) to change the schedule"));
+        "settlement rules: ", absl::StrJoin(disagreements, "; "), " (window ", WindowIdOf(today),
+        ", rules ", in_force.rules_id(),
+        in_force.genesis() ? ", the genesis"
+                           : absl::StrCat(", from window ", in_force.effective_window_id()),
+        "). Start without these flags to follow the log, or change the rules from a future "
+        "window with ScheduleRules (tongka_ctl schedule-rules)"));
   }
-  if (!stored->has_value()) {
-    state_store::StateBatch batch(store_);
-    batch.Put(kFeeScheduleKey, canonical);
-    return store_->Commit(batch);
-  }
+  LOG(INFO) << "settlement rules for window " << WindowIdOf(today) << ": " << in_force.Describe()
+            << " (" << in_force.rules_id() << "); " << (*rules)->periods().size()
+            << " period(s) on the log";
   return absl::OkStatus();
 }
 
@@ -60,14 +92,10 @@ absl::Status SettlementApp::Wire() {
   absl::StatusOr<state_store::StateStore*> store = runtime_.OpenStore({.layout = kStoreLayout});
   if (!store.ok()) return store.status();
   store_ = *store;
-  calendar_.emplace(*BusinessCalendar::Create(config_.window_zone, config_.window_cut));
-  fees_.emplace(*FeeSchedule::Parse(config_.fee_schedule));
-  if (absl::Status fees = CheckFeeSchedule(); !fees.ok()) return fees;
 
   // Phase 2: the logic.
-  txn_stage_ = std::make_unique<TxnStage>(&*calendar_, &*fees_);
-  ledger_ = std::make_unique<WindowLedger>(LedgerOptions{.calendar = &*calendar_,
-                                                         .replica_index = config_.replica_index,
+  txn_stage_ = std::make_unique<TxnStage>();
+  ledger_ = std::make_unique<WindowLedger>(LedgerOptions{.replica_index = config_.replica_index,
                                                          .replica_count = config_.replica_count});
 
   // Phase 3: Kafka. The ledger first, caught up, so stage one knows what the log already holds.
@@ -89,16 +117,8 @@ absl::Status SettlementApp::Wire() {
     return absl::Status(caught_up.code(), absl::StrCat("the ledger on ", kSettlementTopic, ": ",
                                                        caught_up.message()));
   }
-  absl::StatusOr<state_store::ApplyLoop*> txn_loop =
-      runtime_.AddLoop({.name = "txn",
-                        .topics = {kTxnTopic},
-                        .applier = txn_stage_.get(),
-                        .batch_max_records = static_cast<size_t>(config_.batch_max_records)});
-  if (!txn_loop.ok()) return txn_loop.status();
-  runtime_.RunLoops();
-  runtime_.RunPublisher(*producer);
-
-  // Phase 4: the API and the gRPC server.
+  // Phase 4: the API, then the rules: recorded (an empty log) and checked against the flags
+  // before stage one prices anything.
   if (config_.replica_count > 1) {
     absl::StatusOr<service::PeerChannels> peer_channels =
         service::PeerChannels::Create(config_.grpc, kServiceName, runtime_.clock());
@@ -111,7 +131,6 @@ absl::Status SettlementApp::Wire() {
   api_ = std::make_unique<SettlementApi>(SettlementApiDeps{
       .store = store_,
       .producer = *producer,
-      .calendar = &*calendar_,
       .ledger_next_offset =
           [this](int32_t partition) {
             auto progress = ledger_loop_->Progress();
@@ -133,6 +152,17 @@ absl::Status SettlementApp::Wire() {
         return response;
       },
       .command_timeout = config_.command_timeout});
+  if (absl::Status rules = CheckRules(); !rules.ok()) return rules;
+  absl::StatusOr<state_store::ApplyLoop*> txn_loop =
+      runtime_.AddLoop({.name = "txn",
+                        .topics = {kTxnTopic},
+                        .applier = txn_stage_.get(),
+                        .batch_max_records = static_cast<size_t>(config_.batch_max_records)});
+  if (!txn_loop.ok()) return txn_loop.status();
+  runtime_.RunLoops();
+  runtime_.RunPublisher(*producer);
+
+  // Phase 5: the gRPC server.
   absl::StatusOr<std::shared_ptr<const server::Authenticator>> authenticator =
       runtime_.MakeAuthenticator(config_.grpc);
   if (!authenticator.ok()) return authenticator.status();
@@ -141,9 +171,9 @@ absl::Status SettlementApp::Wire() {
       runtime_.ServeGrpc(config_.grpc, *authenticator, {service_.get()});
   if (!server.ok()) return server.status();
 
-  // Phase 5: the scheduler and refresher, then the metrics endpoint and readiness.
+  // Phase 6: the scheduler and refresher, then the metrics endpoint and readiness.
   scheduler_ = std::make_unique<WindowScheduler>(
-      &*calendar_, runtime_.clock(), config_.close_grace,
+      [this] { return api_->Rules(); }, runtime_.clock(), config_.close_grace,
       [this] { return ReadWindows(ViewOf(*store_)); },
       [this](const std::string& window_id, v1::Event event) {
         return api_->SubmitCommand(window_id, std::move(event));
@@ -157,9 +187,7 @@ absl::Status SettlementApp::Wire() {
   LOG(INFO) << "settlement serving on :" << grpc_port() << " ("
             << server::AuthModeName(config_.grpc.auth_mode) << "), replica "
             << config_.replica_index << "/" << config_.replica_count
-            << ", metrics on :" << metrics_port() << ", windows cut at "
-            << absl::FormatDuration(config_.window_cut) << " " << config_.window_zone << ", fees "
-            << fees_->Canonical();
+            << ", metrics on :" << metrics_port();
   return absl::OkStatus();
 }
 
@@ -169,6 +197,7 @@ void SettlementApp::RefreshMetrics() {
   if (stats.ok()) {
     metrics_->invariant_violations.store(stats->invariant_violations);
     metrics_->report_mismatches.store(stats->report_mismatches);
+    metrics_->rules_mixed.store(stats->rules_mixed);
     metrics_->late_deltas.store(stats->late_deltas);
     metrics_->duplicates_dropped.store(stats->duplicates_dropped);
     metrics_->txn_invalid.store(stats->txn_invalid);

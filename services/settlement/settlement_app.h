@@ -78,14 +78,13 @@ class SettlementApp : public service::App {
  private:
   SettlementApp(SettlementConfig config, const service::Clock* clock);
   absl::Status Wire() override;
-  absl::Status CheckFeeSchedule();
+  // Records the genesis rules on an empty log; refuses flags that disagree with the log.
+  absl::Status CheckRules();
   void BackgroundLoop();  // scheduler, metrics refresh
   void RefreshMetrics();
 
   const SettlementConfig config_;
   // The logic, before the runtime: its loops hold the appliers until they are destroyed.
-  std::optional<BusinessCalendar> calendar_;
-  std::optional<FeeSchedule> fees_;
   std::unique_ptr<TxnStage> txn_stage_;
   std::unique_ptr<WindowLedger> ledger_;
   service::Runtime runtime_;

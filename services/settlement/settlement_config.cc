@@ -1,8 +1,7 @@
 #include "services/settlement/settlement_config.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/settlement/business_day.h"
-#include "services/settlement/fees.h"
+#include "services/settlement/settlement_rules.h"
 
 namespace tongka::settlement {
 
@@ -25,13 +24,27 @@ absl::Status SettlementConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "peers: must list all ", replica_count, " replicas' gRPC addresses, got ", peers.size()));
   }
-  absl::StatusOr<BusinessCalendar> calendar = BusinessCalendar::Create(window_zone, window_cut);
-  if (!calendar.ok()) return calendar.status();
+  if (window_cut % absl::Minutes(1) != absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "window_cut: must be a whole minute in (0, 24h], got ", absl::FormatDuration(window_cut)));
+  }
+  // The rules as given (unset ones defaulted), so a typo stops start-up before Kafka is touched.
+  absl::StatusOr<RulesPeriod> rules = RulesPeriod::Make("", GenesisRules(), "", 0);
+  if (!rules.ok()) {
+    const absl::string_view message = rules.status().message();
+    if (message.substr(0, 4) == "zone") {
+      return absl::InvalidArgumentError(absl::StrCat("window_", message));
+    }
+    if (message.substr(0, 11) == "cut_minutes") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("window_cut: must be a whole minute in (0, 24h], got ",
+                       absl::FormatDuration(window_cut)));
+    }
+    return rules.status();
+  }
   if (close_grace < absl::ZeroDuration() || close_grace > absl::Hours(24 * 7)) {
     return absl::InvalidArgumentError("close_grace: must be in [0, 7 days]");
   }
-  absl::StatusOr<FeeSchedule> fees = FeeSchedule::Parse(fee_schedule);
-  if (!fees.ok()) return fees.status();
   absl::Status grpc_ok = server::ValidateGrpcServerConfig(grpc);
   if (!grpc_ok.ok()) return grpc_ok;
   if (metrics_host.empty()) return absl::InvalidArgumentError("metrics_host: required");
@@ -47,6 +60,12 @@ absl::Status SettlementConfig::Validate() const {
     return absl::InvalidArgumentError("command_timeout: must be in [100 ms, 10 min]");
   }
   return absl::OkStatus();
+}
+
+v1::SettlementRules SettlementConfig::GenesisRules() const {
+  return MakeRules(window_zone.empty() ? "Asia/Shanghai" : window_zone,
+                   window_cut == absl::ZeroDuration() ? absl::Hours(24) : window_cut,
+                   fee_schedule.empty() ? "default:50" : fee_schedule);
 }
 
 }  // namespace tongka::settlement

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "libs/server/grpc_server.h"
+#include "proto/events.pb.h"
 
 namespace tongka::settlement {
 
@@ -29,16 +30,20 @@ struct SettlementConfig {
   // gRPC addresses of every replica in index order (ReconcileHour gathers transaction ids from
   // all of them). Required when replica_count > 1; its size must equal replica_count.
   std::vector<std::string> peers;
-  // The platform's zone and the local time of day that cuts one business day from the next,
-  // (00:00, 24:00] (business_day.h).
-  std::string window_zone = "Asia/Shanghai";
-  absl::Duration window_cut = absl::Hours(24);
+  // The rules that shape money (settlement_rules.h) live on tongka.settlement, not in flags: the
+  // business-day zone, the local time of day that cuts one business day from the next, (00:00,
+  // 24:00], and the interchange fees (fees.h). Each of these three, when set, is what the
+  // operator expects: the service refuses to start when the rules in force on the log for the
+  // current window say otherwise, naming both. Unset (empty, zero): whatever the log says. On a
+  // log with no rules yet, the first start records the genesis rules from these, defaulting to
+  // Asia/Shanghai, 24:00, default:50. Changes go through the ScheduleRules command.
+  std::string window_zone;
+  absl::Duration window_cut = absl::ZeroDuration();
   // The schedule: at the cut a window goes CLOSING, close_grace later CLOSED. Off: only the
   // ministry moves windows. Grace in [0, 7 days].
   bool schedule_close = true;
   absl::Duration close_grace = absl::Hours(2);
-  // Interchange fees (fees.h). A store built under one schedule refuses to start under another.
-  std::string fee_schedule = "default:50";
+  std::string fee_schedule;
   // The gRPC server (listen address, mTLS or dev tokens).
   server::GrpcServerConfig grpc;
   // Address of /metrics (and /healthz, /readyz); port 0 picks a free port, -1 disables them.
@@ -50,6 +55,8 @@ struct SettlementConfig {
   absl::Duration command_timeout = absl::Seconds(30);
 
   absl::Status Validate() const;
+  // The genesis rules from the three fields above, with their defaults.
+  v1::SettlementRules GenesisRules() const;
 };
 
 }  // namespace tongka::settlement

@@ -55,6 +55,10 @@ std::string OutcomeKey(absl::string_view event_id) { return absl::StrCat("r/", e
 std::string CoverageKey(absl::string_view window_id, int32_t partition) {
   return absl::StrCat("cov/", window_id, "/", partition);
 }
+std::string RulesKey(absl::string_view effective_window_id) {
+  return absl::StrCat(kRulesPrefix,
+                      effective_window_id.empty() ? "0000-00-00" : effective_window_id);
+}
 std::string ReserveEventKey(uint32_t city) { return absl::StrCat("float/", City(city)); }
 std::string RefundedTapKey(int32_t partition, absl::string_view original_id) {
   return absl::StrCat("rf/", Partition4(partition), "/", original_id);

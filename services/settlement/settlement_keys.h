@@ -33,6 +33,9 @@
 //                                                   first refund (for the horizon's pruning)
 //   rfh/<pppp>                                      the first window still kept: rf records whose
 //                                                   first refund is older are deleted
+//   ru/<effective window>                           RulesRecord: the business-day and fee rules
+//                                                   from that window on ("ru/0000-00-00": the
+//                                                   genesis rules), settlement_rules.h
 //
 // Thread-safety: pure functions, except AddToCounter, which writes to the batch it is given.
 // Failure: corrupt stored values come back as INTERNAL (AddToCounter) or false (the parsers).
@@ -88,6 +91,11 @@ std::string CoverageKey(absl::string_view window_id, int32_t partition);
 std::string RefundedTapKey(int32_t partition, absl::string_view original_id);
 // The key a command's event goes to on tongka.settlement.
 std::string ReserveEventKey(uint32_t city);
+// Every rules command goes to tongka.settlement under this one key: one partition, in order.
+inline constexpr char kRulesEventKey[] = "rules";
+inline constexpr char kRulesPrefix[] = "ru/";
+// "ru/<effective window>"; the genesis (effective window "") is "ru/0000-00-00", first in order.
+std::string RulesKey(absl::string_view effective_window_id);
 
 // Shared by the stages and the readers of this folder; not for callers outside it.
 namespace internal {
@@ -100,6 +108,7 @@ inline constexpr absl::string_view kViolationsKey = "stats/invariant_violations"
 inline constexpr absl::string_view kMismatchesKey = "stats/report_mismatches";
 inline constexpr absl::string_view kLedgerUnparseableKey = "stats/ledger_unparseable";
 inline constexpr absl::string_view kRefundsCappedKey = "stats/refunds_capped";
+inline constexpr absl::string_view kRulesMixedKey = "stats/rules_mixed";
 
 // Adds `delta` to the decimal counter under `key`; INTERNAL when the stored value is not one.
 absl::Status AddToCounter(state_store::StateBatch& batch, absl::string_view key, int64_t delta);

@@ -13,6 +13,8 @@
 //   tongka_settlement_float_coverage_ratio{city}        reserve / outstanding (issuers owing)
 //   tongka_settlement_invariant_violations_total        report invariants broken: must stay 0
 //   tongka_settlement_report_mismatches_total           replicas disagreeing on a report: 0
+//   tongka_settlement_rules_mixed_total                 stage-one deltas priced under other rules
+//                                                       than their window's first: must stay 0
 //   tongka_settlement_late_deltas_total                 deltas for frozen windows, carried on
 //   tongka_settlement_duplicates_dropped_total          resent deltas and commands dropped
 //   tongka_settlement_unusable_records_total{stage}     records skipped (txn | ledger)
@@ -73,6 +75,10 @@ struct SettlementMetrics {
     counter("tongka_settlement_report_mismatches_total",
             "Reports on the log that differ from this replica's (must stay zero).",
             &report_mismatches);
+    counter("tongka_settlement_rules_mixed_total",
+            "Stage-one deltas priced under other rules than their window's first (must stay "
+            "zero; the window cannot close).",
+            &rules_mixed);
     counter("tongka_settlement_late_deltas_total",
             "Deltas that arrived for a frozen window and were carried to the next.", &late_deltas);
     counter("tongka_settlement_duplicates_dropped_total", "Resent deltas and commands dropped.",
@@ -98,6 +104,7 @@ struct SettlementMetrics {
   metrics::GaugeFamily& float_coverage;
   std::atomic<int64_t> invariant_violations{0};
   std::atomic<int64_t> report_mismatches{0};
+  std::atomic<int64_t> rules_mixed{0};
   std::atomic<int64_t> late_deltas{0};
   std::atomic<int64_t> duplicates_dropped{0};
   std::atomic<int64_t> txn_invalid{0};

@@ -17,6 +17,7 @@ using internal::kLateDeltasKey;
 using internal::kLedgerUnparseableKey;
 using internal::kMismatchesKey;
 using internal::kRefundsCappedKey;
+using internal::kRulesMixedKey;
 using internal::kTxnInvalidKey;
 using internal::kViolationsKey;
 using internal::LateRangePrefix;
@@ -245,7 +246,8 @@ absl::StatusOr<LedgerStats> ReadStats(const StateView& view) {
                             std::pair{kMismatchesKey, &stats.report_mismatches},
                             std::pair{kLedgerUnparseableKey, &stats.ledger_unparseable},
                             std::pair{kTxnInvalidKey, &stats.txn_invalid},
-                            std::pair{kRefundsCappedKey, &stats.refunds_capped}}) {
+                            std::pair{kRefundsCappedKey, &stats.refunds_capped},
+                            std::pair{kRulesMixedKey, &stats.rules_mixed}}) {
     absl::StatusOr<std::optional<std::string>> value = view.get(key);
     if (!value.ok()) return value.status();
     if (value->has_value() && !absl::SimpleAtoi(**value, field)) {
@@ -253,6 +255,60 @@ absl::StatusOr<LedgerStats> ReadStats(const StateView& view) {
     }
   }
   return stats;
+}
+
+namespace {
+
+absl::StatusOr<std::optional<RulesTimeline>> TimelineOf(const std::vector<RulesRecord>& records) {
+  if (records.empty()) return std::optional<RulesTimeline>();
+  std::vector<RulesPeriod> periods;
+  for (const RulesRecord& record : records) {
+    absl::StatusOr<RulesPeriod> period = RulesPeriod::Make(
+        record.effective_window_id(), record.rules(), record.rules_id(), record.recorded_at_us());
+    if (!period.ok()) {
+      return absl::InternalError(absl::StrCat("corrupt stored rules ",
+                                              RulesKey(record.effective_window_id()), ": ",
+                                              period.status().message()));
+    }
+    periods.push_back(*std::move(period));
+  }
+  absl::StatusOr<RulesTimeline> timeline = RulesTimeline::Create(std::move(periods));
+  if (!timeline.ok()) {
+    return absl::InternalError(absl::StrCat("corrupt stored rules: ", timeline.status().message()));
+  }
+  return std::optional<RulesTimeline>(*std::move(timeline));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RulesRecord>> ReadRules(const StateView& view) {
+  return ScanMessages<RulesRecord>(view, kRulesPrefix);
+}
+
+absl::StatusOr<std::optional<RulesTimeline>> ReadRulesTimeline(const StateView& view) {
+  absl::StatusOr<std::vector<RulesRecord>> records = ReadRules(view);
+  if (!records.ok()) return records.status();
+  return TimelineOf(*records);
+}
+
+absl::StatusOr<std::shared_ptr<const RulesTimeline>> RulesCache::Get(const StateView& view) {
+  std::string bytes;
+  absl::Status scanned =
+      view.scan(kRulesPrefix, [&](absl::string_view key, absl::string_view value) {
+        absl::StrAppend(&bytes, key.size(), ":", key, value.size(), ":", value);
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
+  absl::MutexLock lock(&mutex_);
+  if (bytes == bytes_ && (timeline_ != nullptr || bytes.empty())) return timeline_;
+  absl::StatusOr<std::vector<RulesRecord>> records = ReadRules(view);
+  if (!records.ok()) return records.status();
+  absl::StatusOr<std::optional<RulesTimeline>> timeline = TimelineOf(*records);
+  if (!timeline.ok()) return timeline.status();
+  timeline_ = timeline->has_value() ? std::make_shared<const RulesTimeline>(*std::move(*timeline))
+                                    : nullptr;
+  bytes_ = std::move(bytes);
+  return timeline_;
 }
 
 }  // namespace tongka::settlement

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,8 +34,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/state_store/state_store.h"
 #include "proto/events.pb.h"
+#include "services/settlement/settlement_rules.h"
 #include "services/settlement/settlement_storage.pb.h"
 
 namespace tongka::settlement {
@@ -80,8 +83,30 @@ struct LedgerStats {
   int64_t ledger_unparseable = 0;
   int64_t txn_invalid = 0;     // stage one: records it could not use (this replica's)
   int64_t refunds_capped = 0;  // stage one: refunds cut to what was left of their tap
+  // Stage-one deltas priced under other rules than their window's first: must stay zero.
+  int64_t rules_mixed = 0;
 };
 absl::StatusOr<LedgerStats> ReadStats(const StateView& view);
+
+// The rules recorded on the log (ru/), genesis first; empty before the genesis is applied.
+absl::StatusOr<std::vector<RulesRecord>> ReadRules(const StateView& view);
+// The rules as a timeline; nullopt before the genesis. INTERNAL when the stored rules do not
+// form one (corruption: the ledger stores only rules it validated).
+absl::StatusOr<std::optional<RulesTimeline>> ReadRulesTimeline(const StateView& view);
+
+// ReadRulesTimeline, parsed again only when the stored rules changed: the rules change a few
+// times a year and are read for every batch and request. Thread-safe.
+class RulesCache {
+ public:
+  // nullptr before the genesis.
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> Get(const StateView& view)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+
+ private:
+  absl::Mutex mutex_;
+  std::string bytes_ ABSL_GUARDED_BY(mutex_);  // the stored records the timeline was built from
+  std::shared_ptr<const RulesTimeline> timeline_ ABSL_GUARDED_BY(mutex_);
+};
 
 // Shared with the ledger (window_ledger.cc); not for callers outside this folder.
 namespace internal {

@@ -33,7 +33,7 @@ class SettlementReadersTest : public StateTest {};
 // read.
 TEST_F(SettlementReadersTest, IdIndexGathersEveryChunkOfACell) {
   auto store = FreshStore("index");
-  TxnStage stage(&*calendar_, &*fees_);
+  TxnStage stage;
   std::vector<v1::Event> p0;
   std::vector<v1::Event> p1;
   for (uint64_t seq = 1; seq <= 7; ++seq) {
@@ -79,8 +79,8 @@ TEST_F(SettlementReadersTest, IdIndexGathersEveryChunkOfACell) {
 // for every (window, origin, hour) the ids agree with the cell's count (what DrillDown shows).
 TEST_F(SettlementReadersTest, IdIndexFollowsLateAndMovedMoney) {
   auto store = FreshStore("late-index");
-  TxnStage stage(&*calendar_, &*fees_);
-  WindowLedger ledger({.calendar = &*calendar_});
+  TxnStage stage;
+  WindowLedger ledger({});
   const std::string d = "2026-11-24";
   const std::string d1 = "2026-11-25";
   const std::string d2 = "2026-11-26";

@@ -46,6 +46,8 @@ TONGKA_SETTLEMENT_RPC(GetFloat, v1::GetFloatRequest, v1::GetFloatResponse)
 TONGKA_SETTLEMENT_RPC(RecordReserve, v1::RecordReserveRequest, v1::RecordReserveResponse)
 TONGKA_SETTLEMENT_RPC(ListCellTransactions, v1::ListCellTransactionsRequest,
                       v1::ListCellTransactionsResponse)
+TONGKA_SETTLEMENT_RPC(GetRules, v1::GetRulesRequest, v1::GetRulesResponse)
+TONGKA_SETTLEMENT_RPC(ScheduleRules, v1::ScheduleRulesRequest, v1::ScheduleRulesResponse)
 
 #undef TONGKA_SETTLEMENT_RPC
 

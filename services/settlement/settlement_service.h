@@ -49,6 +49,10 @@ class SettlementService final : public v1::SettlementService::Service {
   grpc::Status ListCellTransactions(grpc::ServerContext* context,
                                     const v1::ListCellTransactionsRequest* request,
                                     v1::ListCellTransactionsResponse* response) override;
+  grpc::Status GetRules(grpc::ServerContext* context, const v1::GetRulesRequest* request,
+                        v1::GetRulesResponse* response) override;
+  grpc::Status ScheduleRules(grpc::ServerContext* context, const v1::ScheduleRulesRequest* request,
+                             v1::ScheduleRulesResponse* response) override;
 
  private:
   // Authenticates, runs `call`, moves its result into `response`, counts, converts.

@@ -10,7 +10,10 @@
 //     fields INVALID_ARGUMENT naming the field;
 //   - reconciliation: MATCH / MISMATCH per row, and the hour drill-down narrows a city's id list
 //     with one missing and one extra transaction to exactly those two ids;
-//   - the float per issuer and the reserve's coverage ratio.
+//   - the float per issuer and the reserve's coverage ratio;
+//   - the rules on the log: every tenant reads them, only the ministry changes them, a day ahead;
+//     a rebuild into an empty state dir under another --fee_schedule is refused naming both, and
+//     without the flag gives the same money.
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
@@ -366,6 +369,143 @@ TEST_F(SettlementServiceTest, LifecycleReportReconciliationAndFloat) {
   EXPECT_EQ(reserved.position().outstanding_fen(), 10000 - 1400);
   EXPECT_DOUBLE_EQ(reserved.position().coverage_ratio(), 0.5);
   EXPECT_TRUE(reserved.position().under_covered());
+}
+
+TEST_F(SettlementServiceTest, RulesAreOnTheLogForEveryoneAndChangedByTheMinistryOnly) {
+  // Published tariffs: every tenant reads the same rules; the genesis came from the flags.
+  v1::GetRulesResponse ministry_rules;
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::GetRules,
+                   v1::GetRulesRequest(), &ministry_rules)
+                  .ok());
+  ASSERT_EQ(ministry_rules.periods_size(), 1);
+  EXPECT_EQ(ministry_rules.periods(0).effective_window_id(), "");
+  EXPECT_EQ(ministry_rules.periods(0).rules().zone(), "Asia/Shanghai");
+  EXPECT_EQ(ministry_rules.periods(0).rules().cut_minutes(), 1440);
+  EXPECT_EQ(ministry_rules.periods(0).rules().fee_schedule(), "default:100");
+  for (const v1::Tenant& tenant : {server::CityTenant(kShanghai), server::CityTenant(kLiuzhou),
+                                   server::PartnerTenant("unionpay")}) {
+    v1::GetRulesResponse seen;
+    ASSERT_TRUE(
+        Call(tenant, &v1::SettlementService::Stub::GetRules, v1::GetRulesRequest(), &seen).ok());
+    EXPECT_EQ(seen.SerializeAsString(), ministry_rules.SerializeAsString());
+  }
+  v1::GetRulesResponse anonymous;
+  EXPECT_EQ(
+      Call(std::nullopt, &v1::SettlementService::Stub::GetRules, v1::GetRulesRequest(), &anonymous)
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
+
+  const absl::CivilDay today = *ParseWindowId(window_id_);
+  v1::ScheduleRulesRequest change;
+  change.set_request_id("rules-1");
+  change.set_effective_window_id(WindowIdOf(today + 3));
+  *change.mutable_rules() = MakeRules("Asia/Shanghai", absl::Hours(23), "default:80");
+  change.set_reason("test: an earlier cut and lower fees");
+  v1::ScheduleRulesResponse scheduled;
+  EXPECT_EQ(Call(server::CityTenant(kShanghai), &v1::SettlementService::Stub::ScheduleRules, change,
+                 &scheduled)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  auto expect_invalid = [&](v1::ScheduleRulesRequest bad, const std::string& field) {
+    grpc::Status status = Call(server::MinistryTenant(),
+                               &v1::SettlementService::Stub::ScheduleRules, bad, &scheduled);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field;
+    EXPECT_EQ(status.error_message().find(field), 0u) << status.error_message();
+  };
+  v1::ScheduleRulesRequest bad = change;
+  bad.mutable_rules()->set_zone("Mars/Olympus");
+  expect_invalid(bad, "rules.zone");
+  bad = change;
+  bad.mutable_rules()->set_fee_schedule("default:ten");
+  expect_invalid(bad, "rules.fee_schedule");
+  bad = change;
+  bad.mutable_rules()->set_cut_minutes(0);
+  expect_invalid(bad, "rules.cut_minutes");
+  bad = change;
+  bad.set_effective_window_id("");
+  expect_invalid(bad, "effective_window_id");
+  bad = change;
+  bad.set_effective_window_id("2026-02-30");
+  expect_invalid(bad, "effective_window_id");
+  // Tomorrow starts less than a day from now.
+  bad = change;
+  bad.set_request_id("rules-soon");
+  bad.set_effective_window_id(WindowIdOf(today + 1));
+  grpc::Status soon =
+      Call(server::MinistryTenant(), &v1::SettlementService::Stub::ScheduleRules, bad, &scheduled);
+  EXPECT_EQ(soon.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(soon.error_message().find("effective_window_too_soon"), 0u) << soon.error_message();
+
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::ScheduleRules, change,
+                   &scheduled)
+                  .ok());
+  EXPECT_EQ(scheduled.period().effective_window_id(), WindowIdOf(today + 3));
+  EXPECT_EQ(scheduled.period().rules().cut_minutes(), 23 * 60);
+  EXPECT_EQ(
+      scheduled.period().first_window_end_at_us() - scheduled.period().first_window_start_at_us(),
+      absl::ToInt64Microseconds(absl::Hours(23)));
+  v1::GetRulesRequest in_force;
+  in_force.set_window_id(WindowIdOf(today + 5));
+  v1::GetRulesResponse after;
+  ASSERT_TRUE(
+      Call(server::CityTenant(kNingbo), &v1::SettlementService::Stub::GetRules, in_force, &after)
+          .ok());
+  ASSERT_EQ(after.periods_size(), 2);
+  EXPECT_EQ(after.in_force().rules().fee_schedule(), "default:80");
+  EXPECT_EQ(after.in_force().reason(), "test: an earlier cut and lower fees");
+  // The same request id again: the first decision.
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::ScheduleRules, change,
+                   &scheduled)
+                  .ok());
+}
+
+// A rebuild from the log into an empty state dir: under another fee schedule the service refuses
+// to start and names both; without the flag it follows the log and counts the same money.
+TEST_F(SettlementServiceTest, ARebuildFollowsTheRulesOnTheLog) {
+  SettlementConfig config;
+  config.kafka_bootstrap = kafka_->bootstrap();
+  config.grpc.listen_address = "127.0.0.1:0";
+  config.grpc.auth_mode = server::AuthMode::kDevToken;
+  config.grpc.dev_token_secret = kSecret;
+  config.metrics_port = -1;
+  config.schedule_close = false;
+  config.state_dir = TempPath("rebuild-other-fees");
+  std::filesystem::remove_all(config.state_dir);
+  config.fee_schedule = "default:60";
+  auto refused = SettlementApp::Create(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("--fee_schedule=default:60"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("the log says default:100"), std::string::npos)
+      << refused.status();
+
+  config.state_dir = TempPath("rebuild-from-log");
+  std::filesystem::remove_all(config.state_dir);
+  config.fee_schedule = "";
+  config.window_zone = "Asia/Shanghai";  // set and agreeing is fine
+  auto rebuilt = SettlementApp::Create(config);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  v1::GetWindowResponse live;
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::GetWindow,
+                   Window<v1::GetWindowRequest>(), &live)
+                  .ok());
+  absl::StatusOr<v1::GetWindowResponse> again;
+  for (int i = 0; i < 600; ++i) {
+    again = (*rebuilt)->api().GetWindow(server::MinistryTenant(), Window<v1::GetWindowRequest>());
+    if (again.ok() && again->window().transactions() == total_transactions_) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->window().transactions(), total_transactions_);
+  ASSERT_EQ(again->net_size(), live.net_size());
+  for (int i = 0; i < live.net_size(); ++i) {
+    EXPECT_EQ(again->net(i).SerializeAsString(), live.net(i).SerializeAsString());
+  }
+  ASSERT_EQ(again->bilateral_size(), live.bilateral_size());
+  for (int i = 0; i < live.bilateral_size(); ++i) {
+    EXPECT_EQ(again->bilateral(i).fee_fen(), live.bilateral(i).fee_fen()) << "priced at 100 bp";
+  }
 }
 
 }  // namespace

@@ -27,8 +27,8 @@ class SettlementStateTest : public StateTest {};
 
 TEST_F(SettlementStateTest, ReportNetsTapsFeesAndRefundsToTheFen) {
   auto store = FreshStore("report");
-  TxnStage stage(&*calendar_, &*fees_);
-  WindowLedger ledger({.calendar = &*calendar_});
+  TxnStage stage;
+  WindowLedger ledger({});
   const int64_t at = kDayStartUs + 9 * kHourUs;
   std::vector<v1::Event> events = {
       Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, at, 1),        // fee 10 (100 bp)
@@ -89,8 +89,8 @@ TEST_F(SettlementStateTest, BatchingDoesNotChangeTheReport) {
     acked_ = 0;
     ledger_offset_ = 0;
     auto store = FreshStore(absl::StrCat("batching", run));
-    TxnStage stage(&*calendar_, &*fees_);
-    WindowLedger ledger({.calendar = &*calendar_});
+    TxnStage stage;
+    WindowLedger ledger({});
     for (const auto& entry : StageOne(store.get(), &stage, events, 3, 0, run == 0 ? 7 : 500)) {
       ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
     }

@@ -41,15 +41,34 @@ v1::TransportMode RefundedMode(absl::string_view original_terminal_id) {
 
 }  // namespace
 
+absl::Status TxnStage::RefreshRules(StateBatch& batch) {
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = rules_cache_.Get(ViewOf(batch));
+  if (!rules.ok()) return rules.status();
+  if (*rules == nullptr) {
+    return absl::FailedPreconditionError(
+        "settlement rules: none on tongka.settlement yet; the app records the genesis rules "
+        "before stage one starts");
+  }
+  if (*rules != rules_) {
+    rules_ = *std::move(rules);
+    slots_.Reset(rules_.get());
+  }
+  rules_read_ = true;
+  return absl::OkStatus();
+}
+
 TxnStage::OpenCell& TxnStage::CellFor(int32_t partition, const std::string& window_id,
-                                      uint32_t issuer, uint32_t acquirer, int32_t hour,
-                                      StateBatch& batch) {
+                                      const RulesPeriod& rules, uint32_t issuer, uint32_t acquirer,
+                                      int32_t hour, StateBatch& batch) {
   // Most records of a batch share a window: compare with the last one before searching.
   int32_t window = static_cast<int32_t>(windows_.size()) - 1;
   if (window < 0 || windows_[window] != window_id) {
     window = static_cast<int32_t>(std::find(windows_.begin(), windows_.end(), window_id) -
                                   windows_.begin());
-    if (window == static_cast<int32_t>(windows_.size())) windows_.push_back(window_id);
+    if (window == static_cast<int32_t>(windows_.size())) {
+      windows_.push_back(window_id);
+      window_rules_.push_back(rules.rules_id());
+    }
   }
   const CellId id{partition, window, issuer, acquirer, hour};
   auto [slot, inserted] = cell_slots_.try_emplace(id, cells_.size());
@@ -134,6 +153,9 @@ const TxnStage::Prepared* TxnStage::TakePrepared(const event_log::Record& record
 }
 
 absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch) {
+  if (!rules_read_) {
+    if (absl::Status read = RefreshRules(batch); !read.ok()) return read;
+  }
   const Prepared* prepared = TakePrepared(record);
   TxnView own;
   const bool parsed = prepared != nullptr ? prepared->parsed : ParseTxnView(record.value, &own);
@@ -151,11 +173,13 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
     return absl::OkStatus();
   }
   int32_t hour = 0;
-  const std::string& window_id = slots_.Lookup(txn.recorded_at_us, &hour);
+  const RulesPeriod* rules = nullptr;
+  const std::string& window_id = slots_.Lookup(txn.recorded_at_us, &hour, &rules);
+  const FeeSchedule& fees = rules->fees();
   RefundReversal reversal;
   if (txn.kind == TxnKind::kRefund) {
     absl::StatusOr<std::optional<RefundReversal>> reversed =
-        ReverseRefundOf(record, txn, window_id, batch);
+        ReverseRefundOf(record, txn, window_id, fees, batch);
     if (!reversed.ok()) return reversed.status();
     if (!reversed->has_value()) {
       ++invalid_;
@@ -165,7 +189,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   }
   const uint32_t issuer = txn.issuer_city;
   const uint32_t acquirer = txn.acquirer_city;
-  OpenCell& open = CellFor(record.partition, window_id, issuer, acquirer, hour, batch);
+  OpenCell& open = CellFor(record.partition, window_id, *rules, issuer, acquirer, hour, batch);
 
   // The stage-one index: every tap and refund id with its pair, under its hour, for the id
   // drill-down. A partition's records nearly always go on into the chunk its last record went to.
@@ -195,7 +219,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
     case TxnKind::kTap:
       cell.set_taps(cell.taps() + 1);
       cell.set_taps_fen(cell.taps_fen() + amount_fen);
-      cell.set_fee_fen(cell.fee_fen() + fees_->FeeFen(amount_fen, acquirer, txn.mode));
+      cell.set_fee_fen(cell.fee_fen() + fees.FeeFen(amount_fen, acquirer, txn.mode));
       AddRecordDigest(prepared, txn.event_id, &cell);
       break;
     case TxnKind::kRefund:
@@ -214,7 +238,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
 
 absl::StatusOr<std::optional<RefundReversal>> TxnStage::ReverseRefundOf(
     const event_log::Record& record, const TxnView& txn, const std::string& window_id,
-    StateBatch& batch) {
+    const FeeSchedule& fees, StateBatch& batch) {
   // Refunds are rare: the fields the wire reader leaves out come from a full parse.
   v1::Event event;
   if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
@@ -242,7 +266,7 @@ absl::StatusOr<std::optional<RefundReversal>> TxnStage::ReverseRefundOf(
     }
   } else {
     tap.set_basis_points(
-        fees_->BasisPoints(txn.acquirer_city, RefundedMode(txn.original_terminal_id)));
+        fees.BasisPoints(txn.acquirer_city, RefundedMode(txn.original_terminal_id)));
     tap.set_first_window_id(window_id);
     batch.Put(absl::StrCat(RefundDayPrefix(record.partition, window_id), original_id), "");
   }
@@ -349,6 +373,7 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
       delta->set_last_offset(source.last_offset);
       delta->set_chunk(chunk);
       delta->set_chunks(chunks);
+      delta->set_rules_id(window_rules_[window]);
       const size_t begin = static_cast<size_t>(chunk) * kCellsPerDeltaMax;
       const size_t end = std::min(group.size(), begin + kCellsPerDeltaMax);
       for (size_t j = begin; j < end; ++j) *delta->add_cells() = std::move(group[j]->cell);
@@ -356,6 +381,8 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
     }
   }
   windows_.clear();
+  window_rules_.clear();
+  rules_read_ = false;
   cells_.clear();
   cell_slots_.clear();
   chunks_.clear();

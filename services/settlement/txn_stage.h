@@ -5,7 +5,9 @@
 //
 // Stage one, TxnStage, consumes the tongka.txn partitions this replica owns (p % N == k). For each
 // tap, refund and load (read with ParseTxnView, libs/txn/txn_view.h) it finds the window and hour
-// of the platform's recorded time (business_day.h), the interchange fee (fees.h, per transaction),
+// of the platform's recorded time and the interchange fee (fees.h, per transaction) under the
+// rules recorded on the log for that window (settlement_rules.h; the ledger stores them, stage
+// one re-reads them at each batch and stops with FAILED_PRECONDITION while there are none),
 // and adds it to its batch's cell (window, issuer, acquirer, hour): counts, fen, fee, and the
 // order-independent digest of the transaction ids. A refund reverses money and fee by the
 // cumulative rule of fees.h, against what earlier refunds of the same tap reversed ("rf/" keys,
@@ -15,8 +17,9 @@
 // FinishBatch emits one SettlementDelta per (source partition, window) to the outbox, keyed by
 // window_id, with the event id "settlement/tongka.txn/<p>/<first>-<last>/<window>/<chunk>", where
 // first and last are the offsets of that window's first and last counted record in the batch: a
-// resend after a crash has the same id. Records the ledger already has (a rebuild after a lost
-// volume, a partition moved to a new owner) are indexed again but not re-emitted.
+// resend after a crash has the same id. Each delta names the rules it was priced under (rules_id).
+// Records the ledger already has (a rebuild after a lost volume, a partition moved to a new owner)
+// are indexed again but not re-emitted.
 //
 // Determinism: no clock (times come from the events' recorded_at); a batch's cells are sorted
 // before they are emitted, so the same log yields the same bytes however it was batched. Records
@@ -24,7 +27,7 @@
 // Thread-safety: driven by one ApplyLoop thread; Prepare runs on its prefetch thread.
 //
 // Example (the app wires it into an ApplyLoop; tests drive it directly):
-//   TxnStage stage(&calendar, &fees);
+//   TxnStage stage;  // the rules come from the store the batches write to
 //   state_store::StateBatch batch(&store);
 //   for (const event_log::Record& record : records) CHECK_OK(stage.Apply(record, batch));
 //   CHECK_OK(stage.FinishBatch(batch));  // the deltas go to the batch's outbox
@@ -35,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -51,6 +55,8 @@
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
 #include "services/settlement/fees.h"
+#include "services/settlement/settlement_readers.h"
+#include "services/settlement/settlement_rules.h"
 
 namespace tongka::settlement {
 
@@ -63,8 +69,7 @@ inline constexpr int32_t kRefundHorizonWindows = 120;
 
 class TxnStage : public state_store::Applier {
  public:
-  TxnStage(const BusinessCalendar* calendar, const FeeSchedule* fees)
-      : calendar_(calendar), fees_(fees), slots_(calendar) {}
+  TxnStage() = default;
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
   absl::Status FinishBatch(state_store::StateBatch& batch) override;
   // Reads each record and hashes its id ahead of Apply (on the apply loop's prefetch thread).
@@ -120,8 +125,11 @@ class TxnStage : public state_store::Applier {
     int64_t bucket = 0;   // first offset of the bucket
     std::string entries;  // this batch's, in the index's entry format (settlement_keys.h)
   };
-  OpenCell& CellFor(int32_t partition, const std::string& window_id, uint32_t issuer,
-                    uint32_t acquirer, int32_t hour, state_store::StateBatch& batch);
+  OpenCell& CellFor(int32_t partition, const std::string& window_id, const RulesPeriod& rules,
+                    uint32_t issuer, uint32_t acquirer, int32_t hour,
+                    state_store::StateBatch& batch);
+  // Reads the rules at the start of a batch (FAILED_PRECONDITION while there are none).
+  absl::Status RefreshRules(state_store::StateBatch& batch);
   // The ledger's coverage per (window, partition), read once each: records at or below it are
   // already in the log's deltas (a rebuilt stage one re-indexes them but emits nothing). The
   // ledger only raises coverage, so a cached value is never too high. The app starts stage one
@@ -133,17 +141,21 @@ class TxnStage : public state_store::Applier {
   absl::StatusOr<std::optional<RefundReversal>> ReverseRefundOf(const event_log::Record& record,
                                                                 const txn::TxnView& txn,
                                                                 const std::string& window_id,
+                                                                const FeeSchedule& fees,
                                                                 state_store::StateBatch& batch);
   // Deletes the refund records of `partition` that fell out of the horizon at window `day`.
   absl::Status PruneRefundedTaps(int32_t partition, absl::CivilDay day,
                                  state_store::StateBatch& batch);
 
-  const BusinessCalendar* calendar_;
-  const FeeSchedule* fees_;
-  SlotCache slots_;
+  // The rules, re-read at the start of each batch (rules_read_); slots_ points into rules_.
+  RulesCache rules_cache_;
+  std::shared_ptr<const RulesTimeline> rules_;
+  bool rules_read_ = false;
+  WindowSlotCache slots_;
   // This batch's cells, found by id through cell_slots_; sorted only in FinishBatch (so the
-  // outbox order is stable), never per record.
+  // outbox order is stable), never per record. window_rules_: the rules id of each window.
   std::vector<std::string> windows_;
+  std::vector<std::string> window_rules_;
   std::vector<OpenCell> cells_;
   absl::flat_hash_map<CellId, size_t> cell_slots_;
   std::vector<OpenChunk> chunks_;                    // in the order they were opened

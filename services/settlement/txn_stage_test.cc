@@ -3,7 +3,9 @@
 //   - refunds reverse what they refund (amount and fee), all refunds of one tap together never
 //     more than the tap carried, and what it keeps per refunded tap is bounded by a horizon;
 //   - the id index bytes do not depend on batching; Prepare changes nothing;
-//   - a rebuilt stage one emits nothing the ledger already covers, across windows.
+//   - a rebuilt stage one emits nothing the ledger already covers, across windows;
+//   - each window is cut and priced under the rules recorded for it, and its deltas name them;
+//     the same log (rules commands and transactions) gives the same bytes however it is batched.
 #include "services/settlement/txn_stage.h"
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +17,7 @@ namespace {
 
 using state_store::StateBatch;
 using state_store::StateStore;
+using testing::ApplyRulesCommand;
 using testing::FreshStore;
 using testing::kDayStartUs;
 using testing::kHourUs;
@@ -30,8 +33,8 @@ class TxnStageTest : public StateTest {};
 // it (terminal and seq), and together reverse no more fee, nor money, than the tap carried.
 TEST_F(TxnStageTest, PartialRefundsReverseNoMoreThanTheirTap) {
   auto store = FreshStore("partial-refunds");
-  TxnStage stage(&*calendar_, &*fees_);
-  WindowLedger ledger({.calendar = &*calendar_});
+  TxnStage stage;
+  WindowLedger ledger({});
   const int64_t at = kDayStartUs + 9 * kHourUs;
   // Ningbo cards at Shanghai's metro (50 bp). Tap seq 1 (300 fen, fee 2) is refunded three
   // times by 100 fen: 2 fen reversed in all (alone, each would reverse round(0.5) = 1).
@@ -126,7 +129,7 @@ TEST_F(TxnStageTest, RefundRecordsLeaveWithTheHorizon) {
   for (int run = 0; run < 2; ++run) {
     acked_ = 0;
     auto store = FreshStore(absl::StrCat("refund-horizon", run));
-    TxnStage stage(&*calendar_, &*fees_);
+    TxnStage stage;
     StageOne(store.get(), &stage, events, 0, 0, run == 0 ? 1 : 3);
     kept[run] = refund_keys(*store);
   }
@@ -161,11 +164,11 @@ TEST_F(TxnStageTest, IndexBytesDoNotDependOnBatching) {
     return keys;
   };
   auto small = FreshStore("batching-small");
-  TxnStage small_stage(&*calendar_, &*fees_);
+  TxnStage small_stage;
   StageOne(small.get(), &small_stage, events, 0, 0, 7);
   acked_ = 0;
   auto large = FreshStore("batching-large");
-  TxnStage large_stage(&*calendar_, &*fees_);
+  TxnStage large_stage;
   StageOne(large.get(), &large_stage, events, 0, 0, 1000);
   const std::map<std::string, std::string> a = scan(*small);
   EXPECT_EQ(a.size(), 6u) << "2 hours x 3 buckets of 1000 offsets";
@@ -191,7 +194,7 @@ TEST_F(TxnStageTest, PreparedRecordsApplyExactlyAsUnprepared) {
   enum class Mode { kUnprepared, kPrepared, kPreparedThenMoved, kOutOfStep };
   auto run = [&](Mode mode, const std::string& name) {
     auto store = FreshStore(name);
-    TxnStage stage(&*calendar_, &*fees_);
+    TxnStage stage;
     std::vector<std::string> deltas;
     for (size_t i = 0; i < events.size(); i += 100) {
       std::vector<event_log::Record> records;
@@ -255,7 +258,7 @@ TEST_F(TxnStageTest, RebuildAcrossWindowsNeverOverlapsCoverage) {
   }
   // Live: offsets 0..5 in one batch -> a delta for each window.
   auto live = FreshStore("rebuild-live");
-  TxnStage live_stage(&*calendar_, &*fees_);
+  TxnStage live_stage;
   std::vector<v1::Event> first_six(events.begin(), events.begin() + 6);
   auto emitted = StageOne(live.get(), &live_stage, first_six, 0, 0, 6);
   ASSERT_EQ(emitted.size(), 2u);
@@ -263,14 +266,14 @@ TEST_F(TxnStageTest, RebuildAcrossWindowsNeverOverlapsCoverage) {
   auto rebuilt = FreshStore("rebuild-store");
   acked_ = 0;
   ledger_offset_ = 0;
-  WindowLedger ledger({.calendar = &*calendar_});
+  WindowLedger ledger({});
   v1::Event kept;
   ASSERT_TRUE(kept.ParseFromString(emitted[0].value));
   ASSERT_EQ(kept.settlement_delta().window_id(), "2026-11-24");
   ASSERT_TRUE(Ledger(rebuilt.get(), &ledger, emitted[0].value).ok());
   // The rebuild reads offsets 0..6 in one batch: re-counts the second window's 1, 3, 5 and
   // counts the first window's new 6.
-  TxnStage rebuilt_stage(&*calendar_, &*fees_);
+  TxnStage rebuilt_stage;
   auto fresh = StageOne(rebuilt.get(), &rebuilt_stage, events, 0, 0, 7);
   ASSERT_EQ(fresh.size(), 2u);
   for (const auto& entry : fresh) {
@@ -284,6 +287,70 @@ TEST_F(TxnStageTest, RebuildAcrossWindowsNeverOverlapsCoverage) {
   }
   EXPECT_EQ((*ReadWindow(ViewOf(*rebuilt), "2026-11-24"))->transactions(), 4);
   EXPECT_EQ((*ReadWindow(ViewOf(*rebuilt), "2026-11-25"))->transactions(), 3);
+}
+
+TEST_F(TxnStageTest, EachWindowIsCutAndPricedUnderItsOwnRules) {
+  // From window 2026-11-26 on: the cut at 23:00 and 20 bp, recorded on 2026-11-24 at 09:00.
+  auto schedule = [](StateStore* store) {
+    RequestOutcome outcome =
+        ApplyRulesCommand(store, "2026-11-26", "default:20", kDayStartUs + 9 * kHourUs, "change",
+                          v1::TENANT_KIND_MINISTRY, "Asia/Shanghai", absl::Hours(23));
+    EXPECT_TRUE(outcome.accepted()) << outcome.rule() << ": " << outcome.message();
+  };
+  const int64_t day = 24 * kHourUs;
+  // Ningbo cards at Shanghai's metro, 1000 fen each: 2026-11-25 12:00, 2026-11-26 22:30 and
+  // 23:30 (after the new cut: window 2026-11-27).
+  const std::vector<v1::Event> events = {
+      Txn(v1::Event::kTap, kNingbo, kShanghai, 1000, kDayStartUs + day + 12 * kHourUs, 1),
+      Txn(v1::Event::kTap, kNingbo, kShanghai, 1000,
+          kDayStartUs + 2 * day + 22 * kHourUs + 1800000000, 2),
+      Txn(v1::Event::kTap, kNingbo, kShanghai, 1000,
+          kDayStartUs + 2 * day + 23 * kHourUs + 1800000000, 3)};
+
+  auto store = FreshStore("rules-by-window");
+  schedule(store.get());
+  TxnStage stage;
+  std::map<std::string, v1::SettlementDelta> by_window;
+  for (const auto& entry : StageOne(store.get(), &stage, events, 0, 0, 10)) {
+    v1::Event event;
+    ASSERT_TRUE(event.ParseFromString(entry.value));
+    by_window[event.settlement_delta().window_id()] = event.settlement_delta();
+  }
+  ASSERT_EQ(by_window.size(), 3u);
+  const v1::SettlementDelta& before = by_window["2026-11-25"];
+  EXPECT_EQ(before.cells(0).fee_fen(), 5) << "50 bp, the genesis rules";
+  EXPECT_EQ(before.rules_id(), "cmd/platform/genesis");
+  const v1::SettlementDelta& first = by_window["2026-11-26"];
+  EXPECT_EQ(first.cells(0).taps(), 1) << "22:30 is before the new 23:00 cut";
+  EXPECT_EQ(first.cells(0).fee_fen(), 2) << "20 bp from 2026-11-26";
+  EXPECT_EQ(first.rules_id(), "cmd/ministry/change");
+  const v1::SettlementDelta& after = by_window["2026-11-27"];
+  EXPECT_EQ(after.cells(0).taps(), 1) << "23:30 belongs to the next business day";
+  EXPECT_EQ(after.cells(0).hour(), 0);
+  EXPECT_EQ(after.rules_id(), "cmd/ministry/change");
+
+  // The same log again into a store that had nothing (a rebuild): the same bytes.
+  auto rebuilt = FreshStore("rules-by-window-rebuilt");
+  schedule(rebuilt.get());
+  TxnStage rebuilt_stage;
+  acked_ = 0;
+  StageOne(rebuilt.get(), &rebuilt_stage, events, 0, 0, 10);
+  auto digest = store->Digest();
+  auto rebuilt_digest = rebuilt->Digest();
+  ASSERT_TRUE(digest.ok() && rebuilt_digest.ok());
+  EXPECT_EQ(*digest, *rebuilt_digest);
+}
+
+// Stage one refuses to guess: with no rules on the log it stops the loop instead of counting.
+TEST_F(TxnStageTest, NoRulesNoCounting) {
+  auto store = FreshStore("no-rules", /*with_rules=*/false);
+  TxnStage stage;
+  StateBatch batch(store.get());
+  event_log::Record record = event_log::Record::Owned(
+      kTxnTopic, 0, 0, "k",
+      Txn(v1::Event::kTap, kNingbo, kShanghai, 1000, kDayStartUs, 1).SerializeAsString());
+  absl::Status applied = stage.Apply(record, batch);
+  EXPECT_EQ(applied.code(), absl::StatusCode::kFailedPrecondition) << applied;
 }
 
 }  // namespace

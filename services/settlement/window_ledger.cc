@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -23,6 +24,7 @@ using internal::kDuplicatesKey;
 using internal::kLateDeltasKey;
 using internal::kLedgerUnparseableKey;
 using internal::kMismatchesKey;
+using internal::kRulesMixedKey;
 using internal::kViolationsKey;
 using internal::LateRangePrefix;
 using internal::MoveKey;
@@ -48,6 +50,8 @@ absl::Status WindowLedger::Apply(const event_log::Record& record, StateBatch& ba
       return ApplyReserve(event, batch);
     case v1::Event::kSettlementReport:
       return ApplyReport(event, batch);
+    case v1::Event::kSettlementRulesRequested:
+      return ApplyRulesRequest(event, batch);
     case v1::Event::kSettlementWindowChanged:
     case v1::Event::kSettlementInvariantViolated:
       return absl::OkStatus();  // our own audit trail: the state already has the decision
@@ -133,6 +137,22 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
                  std::vector<v1::SettlementCell>(delta.cells().begin(), delta.cells().end()),
                  provenance, batch);
     return AddToCounter(batch, kLateDeltasKey, 1);
+  }
+
+  // Every stage-one delta of a window must be priced under the same rules (deltas from before
+  // the rules were on the log name none).
+  if (!delta.carried() && !delta.rules_id().empty()) {
+    if (record_now.rules_id().empty()) {
+      record_now.set_rules_id(delta.rules_id());
+    } else if (record_now.rules_id() != delta.rules_id()) {
+      LOG(ERROR) << "settlement delta " << event.event_id() << " was priced under rules "
+                 << delta.rules_id() << ", window " << delta.window_id() << " under "
+                 << record_now.rules_id() << ": the window cannot close";
+      record_now.set_rules_mixed(record_now.rules_mixed() + 1);
+      if (absl::Status counted = AddToCounter(batch, kRulesMixedKey, 1); !counted.ok()) {
+        return counted;
+      }
+    }
   }
 
   // Carried money lands here: record where, for the id index (ReadCellTransactions).
@@ -254,8 +274,9 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
                     absl::StrCat("window ", request.window_id(), " has no transactions"));
     }
     // An empty window may close (its report is empty) once its business day has begun.
-    if (options_.calendar != nullptr &&
-        absl::FromUnixMicros(event.recorded_at_us()) < options_.calendar->Start(*day)) {
+    absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = rules_.Get(ViewOf(batch));
+    if (!rules.ok()) return rules.status();
+    if (*rules != nullptr && absl::FromUnixMicros(event.recorded_at_us()) < (*rules)->Start(*day)) {
       return refuse("window_not_started",
                     absl::StrCat("window ", request.window_id(), " has not begun"));
     }
@@ -314,6 +335,12 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
     }
   }
 
+  if (target == v1::WINDOW_STATE_CLOSED && window.rules_mixed() > 0) {
+    return refuse("rules_mixed",
+                  absl::StrCat("window ", request.window_id(), " holds ", window.rules_mixed(),
+                               " stage-one deltas priced under other rules than ",
+                               window.rules_id(), "; abort it to move its money on"));
+  }
   if (target == v1::WINDOW_STATE_CLOSED) {
     absl::StatusOr<std::vector<v1::SettlementCell>> pairs =
         ReadPairs(ViewOf(batch), request.window_id());
@@ -472,6 +499,82 @@ absl::Status WindowLedger::ApplyReserve(const v1::Event& event, StateBatch& batc
   }
   batch.Put(OutcomeKey(event.event_id()), outcome.SerializeAsString());
   return absl::OkStatus();
+}
+
+absl::Status WindowLedger::ApplyRulesRequest(const v1::Event& event, StateBatch& batch) {
+  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
+  if (!first.ok()) return first.status();
+  if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
+  absl::StatusOr<RequestOutcome> outcome = DecideRules(event, batch);
+  if (!outcome.ok()) return outcome.status();
+  batch.Put(OutcomeKey(event.event_id()), outcome->SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RequestOutcome> WindowLedger::DecideRules(const v1::Event& event,
+                                                         StateBatch& batch) {
+  const v1::SettlementRulesRequested& request = event.settlement_rules_requested();
+  RequestOutcome outcome;
+  auto refuse = [&](absl::string_view message) {
+    // Messages open with their rule: "effective_window_too_soon: ...".
+    const size_t colon = message.find(':');
+    outcome.set_accepted(false);
+    outcome.set_rule(std::string(message.substr(0, colon)));
+    outcome.set_message(
+        std::string(colon == absl::string_view::npos
+                        ? message
+                        : absl::StripLeadingAsciiWhitespace(message.substr(colon + 1))));
+    return outcome;
+  };
+  const bool genesis = request.effective_window_id().empty();
+  const v1::Tenant& source = event.source();
+  const bool platform =
+      source.kind() == v1::TENANT_KIND_PLATFORM && source.service() == kServiceName;
+  if (source.kind() != v1::TENANT_KIND_MINISTRY && !(genesis && platform)) {
+    return refuse("ministry_only: only the ministry changes the settlement rules");
+  }
+  absl::StatusOr<RulesPeriod> period = RulesPeriod::Make(
+      request.effective_window_id(), request.rules(), event.event_id(), event.recorded_at_us());
+  if (!period.ok()) return refuse(absl::StrCat("rules_invalid: ", period.status().message()));
+  absl::StatusOr<std::optional<RulesTimeline>> timeline = ReadRulesTimeline(ViewOf(batch));
+  if (!timeline.ok()) return timeline.status();
+
+  RulesRecord stored;
+  stored.set_effective_window_id(request.effective_window_id());
+  *stored.mutable_rules() = period->rules();
+  stored.set_rules_id(event.event_id());
+  stored.set_recorded_at_us(event.recorded_at_us());
+  stored.set_reason(request.reason());
+  if (genesis) {
+    if (timeline->has_value()) {
+      const RulesPeriod& recorded = (*timeline)->periods().front();
+      if (recorded.rules().SerializeAsString() != period->rules().SerializeAsString()) {
+        return refuse(absl::StrCat("rules_genesis_set: the genesis rules are ", recorded.Describe(),
+                                   " (", recorded.rules_id(), "), not ", period->Describe()));
+      }
+      outcome.set_accepted(true);  // the same genesis again (another replica's first start)
+      outcome.set_message(absl::StrCat("already recorded by ", recorded.rules_id()));
+      return outcome;
+    }
+    batch.Put(RulesKey(""), stored.SerializeAsString());
+    outcome.set_accepted(true);
+    return outcome;
+  }
+  if (!timeline->has_value()) {
+    return refuse("rules_genesis_missing: no genesis rules are recorded yet");
+  }
+  absl::StatusOr<RulesTimeline> next =
+      (*timeline)->ScheduleChange(*period, absl::FromUnixMicros(event.recorded_at_us()));
+  if (!next.ok()) return refuse(next.status().message());
+  // The change replaces every period from its window on.
+  for (const RulesPeriod& replaced : (*timeline)->periods()) {
+    if (!replaced.genesis() && replaced.effective_day() >= period->effective_day()) {
+      batch.Delete(RulesKey(replaced.effective_window_id()));
+    }
+  }
+  batch.Put(RulesKey(request.effective_window_id()), stored.SerializeAsString());
+  outcome.set_accepted(true);
+  return outcome;
 }
 
 absl::Status WindowLedger::ApplyReport(const v1::Event& event, StateBatch& batch) {

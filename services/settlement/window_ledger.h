@@ -21,7 +21,17 @@
 //     owner writes a SettlementInvariantViolated event, and stats/invariant_violations counts
 //     them (the metric and alert). On ABORTED, carries every cell forward to the next window;
 //   - records FloatReserveRecorded; compares a SettlementReport read back from the log with its
-//     own (a replica that disagrees counts a report mismatch).
+//     own (a replica that disagrees counts a report mismatch);
+//   - decides SettlementRulesRequested commands (settlement_rules.h): the genesis rules once (a
+//     second genesis with the same rules is accepted and changes nothing, with other rules it
+//     is refused, rule rules_genesis_set), then changes from a named window at least
+//     kRulesLeadTime after the command (effective_window_too_soon, transition_window), from the
+//     ministry only; it reads nothing but earlier rules, so the decision depends only on the
+//     rules partition's own order;
+//   - records, per window, the rules its first stage-one delta was priced under; a later
+//     stage-one delta priced under other rules (a stage one that lagged the rules by a day) is
+//     counted (stats/rules_mixed, the window's rules_mixed) and the window cannot close (rule
+//     rules_mixed) until the ministry aborts it, which moves its money on.
 // Lifecycle: OPEN -> CLOSING -> CLOSED -> SETTLED, OPEN -> CLOSED directly (the ministry), and
 // ABORTED from OPEN, CLOSING or CLOSED. SETTLED and ABORTED are final.
 //
@@ -36,7 +46,7 @@
 // Thread-safety: driven by one ApplyLoop thread.
 //
 // Example (the app wires it into an ApplyLoop; tests drive it directly):
-//   WindowLedger ledger({.calendar = &calendar, .replica_index = 0, .replica_count = 3});
+//   WindowLedger ledger({.replica_index = 0, .replica_count = 3});
 //   state_store::StateBatch batch(&store);
 //   CHECK_OK(ledger.Apply(record, batch));  // derived events go to the batch's outbox
 //   CHECK_OK(store.Commit(batch));
@@ -55,12 +65,12 @@
 #include "libs/state_store/state_store.h"
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
+#include "services/settlement/settlement_readers.h"
 #include "services/settlement/settlement_storage.pb.h"
 
 namespace tongka::settlement {
 
 struct LedgerOptions {
-  const BusinessCalendar* calendar = nullptr;
   // This replica owns (and writes events for) the tongka.settlement partitions p % N == k.
   int32_t replica_index = 0;
   int32_t replica_count = 1;
@@ -84,6 +94,9 @@ class WindowLedger : public state_store::Applier {
                                   state_store::StateBatch& batch);
   absl::Status ApplyReserve(const v1::Event& event, state_store::StateBatch& batch);
   absl::Status ApplyReport(const v1::Event& event, state_store::StateBatch& batch);
+  absl::Status ApplyRulesRequest(const v1::Event& event, state_store::StateBatch& batch);
+  absl::StatusOr<RequestOutcome> DecideRules(const v1::Event& event,
+                                             state_store::StateBatch& batch);
   // Re-emits `cells` as deltas for the window after `from_window` (owner only), each carrying
   // the late_* and moved_window_id fields of `provenance` (where the money comes from).
   void CarryForward(const event_log::Record& record, absl::string_view base_event_id,
@@ -96,6 +109,8 @@ class WindowLedger : public state_store::Applier {
                                         state_store::StateBatch& batch);
 
   LedgerOptions options_;
+  // The rules, for an empty window's start (read only when a close names one).
+  RulesCache rules_;
 };
 
 }  // namespace tongka::settlement

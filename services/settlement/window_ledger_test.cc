@@ -5,7 +5,9 @@
 //   - a close whose report breaks an invariant is withheld (window stays CLOSING, event written,
 //     counted);
 //   - a late delta is carried into the next window; abort carries everything; the float per
-//     issuer; only the owner writes derived events.
+//     issuer; only the owner writes derived events;
+//   - rules commands: the genesis once, changes from the ministry only and only a day ahead,
+//     replacing later changes; a window whose deltas name two rules cannot close.
 #include "services/settlement/window_ledger.h"
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,7 @@ namespace {
 
 using state_store::StateBatch;
 using state_store::StateStore;
+using testing::ApplyRulesCommand;
 using testing::FreshStore;
 using testing::kDayStartUs;
 using testing::kHourUs;
@@ -34,16 +37,15 @@ class WindowLedgerTest : public StateTest {};
 // report holds goes through and clears them. The broken report is forced by an injected check.
 TEST_F(WindowLedgerTest, ABrokenReportIsWithheldAndTheWindowStaysClosing) {
   auto store = FreshStore("violation");
-  TxnStage stage(&*calendar_, &*fees_);
+  TxnStage stage;
   bool broken = true;
-  WindowLedger ledger(
-      {.calendar = &*calendar_, .check_report = [&](const v1::SettlementReport& report) {
-         std::vector<std::string> violations = CheckReportInvariants(report);
-         if (broken) {
-           violations.push_back("payables_equal_receivables: receivable 990 fen, payable 989 fen");
-         }
-         return violations;
-       }});
+  WindowLedger ledger({.check_report = [&](const v1::SettlementReport& report) {
+    std::vector<std::string> violations = CheckReportInvariants(report);
+    if (broken) {
+      violations.push_back("payables_equal_receivables: receivable 990 fen, payable 989 fen");
+    }
+    return violations;
+  }});
   const int64_t at = kDayStartUs + 9 * kHourUs;
   for (const auto& entry :
        StageOne(store.get(), &stage, {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, at, 1)}, 0, 0,
@@ -109,8 +111,8 @@ TEST_F(WindowLedgerTest, ABrokenReportIsWithheldAndTheWindowStaysClosing) {
 
 TEST_F(WindowLedgerTest, ResentDeltasAreDroppedAndOverlapsRefused) {
   auto store = FreshStore("dedup");
-  TxnStage stage(&*calendar_, &*fees_);
-  WindowLedger ledger({.calendar = &*calendar_});
+  TxnStage stage;
+  WindowLedger ledger({});
   std::vector<v1::Event> events;
   for (uint64_t i = 0; i < 10; ++i) {
     events.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs + 1000, i + 1));
@@ -141,11 +143,11 @@ TEST_F(WindowLedgerTest, ResentDeltasAreDroppedAndOverlapsRefused) {
   auto rebuilt_store = FreshStore("dedup-rebuilt");
   ledger_offset_ = 0;
   acked_ = 0;
-  WindowLedger rebuilt_ledger({.calendar = &*calendar_});
+  WindowLedger rebuilt_ledger({});
   for (const auto& entry : emitted) {
     ASSERT_TRUE(Ledger(rebuilt_store.get(), &rebuilt_ledger, entry.value).ok());
   }
-  TxnStage rebuilt(&*calendar_, &*fees_);
+  TxnStage rebuilt;
   events.push_back(Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs + 2000, 11));
   auto fresh = StageOne(rebuilt_store.get(), &rebuilt, events, 0, 0, 4);
   ASSERT_EQ(fresh.size(), 1u);
@@ -161,7 +163,7 @@ TEST_F(WindowLedgerTest, ResentDeltasAreDroppedAndOverlapsRefused) {
 
 TEST_F(WindowLedgerTest, LifecycleRefusesByRule) {
   auto store = FreshStore("lifecycle");
-  WindowLedger ledger({.calendar = &*calendar_});
+  WindowLedger ledger({});
   const int64_t at = kDayStartUs + 30 * kHourUs;
   auto send = [&](const std::string& window, v1::WindowState target, const std::string& id,
                   v1::TenantKind kind = v1::TENANT_KIND_MINISTRY) {
@@ -188,8 +190,8 @@ TEST_F(WindowLedgerTest, LifecycleRefusesByRule) {
 
 TEST_F(WindowLedgerTest, SettledNeedsAReferenceForEveryNonZeroNet) {
   auto store = FreshStore("settled");
-  TxnStage stage(&*calendar_, &*fees_);
-  WindowLedger ledger({.calendar = &*calendar_});
+  TxnStage stage;
+  WindowLedger ledger({});
   for (const auto& entry :
        StageOne(store.get(), &stage,
                 {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, kDayStartUs + 5, 1)}, 0, 0, 10)) {
@@ -215,8 +217,8 @@ TEST_F(WindowLedgerTest, SettledNeedsAReferenceForEveryNonZeroNet) {
 
 TEST_F(WindowLedgerTest, LateAndAbortedMoneyIsCarriedToTheNextWindow) {
   auto store = FreshStore("carry");
-  TxnStage stage(&*calendar_, &*fees_);
-  WindowLedger ledger({.calendar = &*calendar_});
+  TxnStage stage;
+  WindowLedger ledger({});
   auto first =
       StageOne(store.get(), &stage,
                {Txn(v1::Event::kTap, kShanghai, kNingbo, 1000, kDayStartUs + 5, 1)}, 0, 0, 10);
@@ -260,12 +262,113 @@ TEST_F(WindowLedgerTest, LateAndAbortedMoneyIsCarriedToTheNextWindow) {
 
 TEST_F(WindowLedgerTest, OnlyTheOwnerWritesDerivedEvents) {
   auto store = FreshStore("owner");
-  WindowLedger not_owner({.calendar = &*calendar_, .replica_index = 1, .replica_count = 2});
+  WindowLedger not_owner({.replica_index = 1, .replica_count = 2});
   ASSERT_TRUE(Ledger(store.get(), &not_owner,
                      Command("2026-11-24", v1::WINDOW_STATE_CLOSED, kDayStartUs + kHourUs, "c"))
                   .ok());
   EXPECT_TRUE(Outcome(store.get(), "c").accepted()) << "every replica applies the decision";
   EXPECT_TRUE(LedgerOutbox(store.get()).empty()) << "partition 0 belongs to replica 0";
+}
+
+TEST_F(WindowLedgerTest, RulesCommandsAreDecidedByRule) {
+  auto store = FreshStore("rules-commands", /*with_rules=*/false);
+  const int64_t now = kDayStartUs + 9 * kHourUs;  // 2026-11-24 09:00 +08:00
+  // A change before any genesis has nothing to change.
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "2026-11-30", "default:60", now, "early").rule(),
+            "rules_genesis_missing");
+  // Only the ministry, or settlement itself for the genesis, records rules.
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "", "default:50", now, "city-genesis",
+                              v1::TENANT_KIND_CITY_OPERATOR)
+                .rule(),
+            "ministry_only");
+  EXPECT_TRUE(
+      ApplyRulesCommand(store.get(), "", "default:50", now, "genesis", v1::TENANT_KIND_PLATFORM)
+          .accepted());
+  // Another replica's first start with the same flags: accepted, nothing changes.
+  RequestOutcome again =
+      ApplyRulesCommand(store.get(), "", "default:50", now, "genesis-2", v1::TENANT_KIND_PLATFORM);
+  EXPECT_TRUE(again.accepted());
+  EXPECT_NE(again.message().find("already recorded"), std::string::npos);
+  // With other flags: refused, naming both.
+  RequestOutcome other =
+      ApplyRulesCommand(store.get(), "", "default:60", now, "genesis-3", v1::TENANT_KIND_PLATFORM);
+  EXPECT_EQ(other.rule(), "rules_genesis_set");
+  EXPECT_NE(other.message().find("default:50"), std::string::npos) << other.message();
+  EXPECT_NE(other.message().find("default:60"), std::string::npos) << other.message();
+
+  // Window 2026-11-25 starts 15 hours after `now`: too soon. 2026-11-26 is 39 hours ahead.
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "2026-11-25", "default:60", now, "soon").rule(),
+            "effective_window_too_soon");
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "2026-11-26", "default:60", now, "by-city",
+                              v1::TENANT_KIND_CITY_OPERATOR)
+                .rule(),
+            "ministry_only");
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "2026-11-26", "default:99999", now, "bad").rule(),
+            "rules_invalid");
+  // Cut at 00:01 at Kiritimati (UTC+14): window 2026-11-26 would end before it began.
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "2026-11-26", "default:50", now, "kiritimati",
+                              v1::TENANT_KIND_MINISTRY, "Pacific/Kiritimati", absl::Minutes(1))
+                .rule(),
+            "transition_window");
+  EXPECT_TRUE(ApplyRulesCommand(store.get(), "2026-11-26", "default:60", now, "a").accepted());
+  EXPECT_TRUE(ApplyRulesCommand(store.get(), "2026-12-01", "default:70", now, "b").accepted());
+  // A change from 2026-11-28 replaces the one from 2026-12-01.
+  EXPECT_TRUE(ApplyRulesCommand(store.get(), "2026-11-28", "default:65", now, "c").accepted());
+  auto rules = ReadRulesTimeline(ViewOf(*store));
+  ASSERT_TRUE(rules.ok() && rules->has_value());
+  const RulesTimeline& timeline = **rules;
+  ASSERT_EQ(timeline.periods().size(), 3u);
+  EXPECT_EQ(timeline.periods()[1].effective_window_id(), "2026-11-26");
+  EXPECT_EQ(timeline.periods()[2].effective_window_id(), "2026-11-28");
+  EXPECT_EQ(timeline.For(absl::CivilDay(2026, 11, 25)).rules().fee_schedule(), "default:50");
+  EXPECT_EQ(timeline.For(absl::CivilDay(2026, 11, 27)).rules().fee_schedule(), "default:60");
+  EXPECT_EQ(timeline.For(absl::CivilDay(2026, 12, 5)).rules().fee_schedule(), "default:65");
+  EXPECT_EQ(timeline.For(absl::CivilDay(2026, 12, 5)).rules_id(), "cmd/ministry/c");
+}
+
+// A stage one that lagged a rules change by a day prices a window under the old rules while
+// another priced it under the new: the window holds two prices and must not be paid on.
+TEST_F(WindowLedgerTest, AWindowPricedUnderTwoRulesCannotClose) {
+  auto store = FreshStore("rules-mixed");
+  WindowLedger ledger({});
+  auto delta = [&](int32_t partition, const std::string& rules_id) {
+    v1::Event event;
+    event.set_event_id(absl::StrCat("settlement/tongka.txn/", partition, "/0-0/2026-11-24/0"));
+    v1::SettlementDelta* body = event.mutable_settlement_delta();
+    body->set_window_id("2026-11-24");
+    body->set_source_partition(partition);
+    body->set_first_offset(0);
+    body->set_last_offset(0);
+    body->set_chunks(1);
+    body->set_rules_id(rules_id);
+    v1::SettlementCell* cell = body->add_cells();
+    cell->set_issuer_city(kShanghai);
+    cell->set_acquirer_city(kNingbo);
+    cell->set_origin_window_id("2026-11-24");
+    cell->set_taps(1);
+    cell->set_taps_fen(100);
+    return event.SerializeAsString();
+  };
+  ASSERT_TRUE(Ledger(store.get(), &ledger, delta(0, "cmd/platform/genesis")).ok());
+  ASSERT_TRUE(Ledger(store.get(), &ledger, delta(1, "cmd/platform/genesis")).ok());
+  auto stats = ReadStats(ViewOf(*store));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->rules_mixed, 0);
+  ASSERT_TRUE(Ledger(store.get(), &ledger, delta(2, "cmd/ministry/other")).ok());
+  stats = ReadStats(ViewOf(*store));
+  EXPECT_EQ(stats->rules_mixed, 1);
+  const int64_t at = kDayStartUs + 30 * kHourUs;
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at, "c")).ok());
+  RequestOutcome refused = Outcome(store.get(), "c");
+  EXPECT_EQ(refused.rule(), "rules_mixed");
+  auto report = ReadReport(ViewOf(*store), "2026-11-24");
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->has_value()) << "no report for a window priced twice";
+  // Aborting moves its money on, to be counted again where it lands.
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_ABORTED, at, "a")).ok());
+  EXPECT_TRUE(Outcome(store.get(), "a").accepted());
 }
 
 }  // namespace

@@ -29,6 +29,12 @@ int WindowScheduler::Tick() {
     LOG_EVERY_N(WARNING, 30) << "scheduler cannot read windows: " << windows.status();
     return 0;
   }
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = read_rules_();
+  if (!rules.ok() || *rules == nullptr) {
+    LOG_EVERY_N(WARNING, 30) << "scheduler has no rules to cut windows by: "
+                             << (rules.ok() ? absl::Status() : rules.status());
+    return 0;
+  }
   const absl::Time now = clock_->Now();
   int submitted = 0;
   for (const auto& [window_id, window] : *windows) {
@@ -37,7 +43,7 @@ int WindowScheduler::Tick() {
       LOG_EVERY_N(WARNING, 30) << "scheduler skips window " << window_id << ": " << day.status();
       continue;
     }
-    const absl::Time end = calendar_->End(*day);
+    const absl::Time end = (*rules)->End(*day);
     v1::WindowState target = v1::WINDOW_STATE_UNSPECIFIED;
     if (window.state() == v1::WINDOW_STATE_OPEN && now >= end) target = v1::WINDOW_STATE_CLOSING;
     if (window.state() == v1::WINDOW_STATE_CLOSING && now >= end + close_grace_) {

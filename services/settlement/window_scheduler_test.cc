@@ -29,19 +29,19 @@ struct Submitted {
 class WindowSchedulerTest : public ::testing::Test {
  protected:
   WindowSchedulerTest()
-      : calendar_(*BusinessCalendar::Create("Asia/Shanghai", absl::Hours(24))),
+      : rules_(std::make_shared<const RulesTimeline>(*RulesTimeline::Create({*RulesPeriod::Make(
+            "", MakeRules("Asia/Shanghai", absl::Hours(24), "default:50"), "genesis", 0)}))),
         // 2026-03-02 23:59:00 in Shanghai: a minute before window 2026-03-02 ends.
         clock_(absl::FromCivil(absl::CivilSecond(2026, 3, 2, 23, 59, 0), Shanghai())),
-        scheduler_(
-            &calendar_, &clock_, absl::Hours(2), [this] { return windows_; },
-            [this](const std::string& window_id,
-                   v1::Event event) -> absl::StatusOr<RequestOutcome> {
-              submitted_.push_back({window_id, std::move(event)});
-              if (!decide_) return absl::UnavailableError("the ledger has not decided yet");
-              RequestOutcome outcome;
-              outcome.set_accepted(true);
-              return outcome;
-            }) {}
+        scheduler_([this] { return rules_; }, &clock_, absl::Hours(2), [this] { return windows_; },
+                   [this](const std::string& window_id,
+                          v1::Event event) -> absl::StatusOr<RequestOutcome> {
+                     submitted_.push_back({window_id, std::move(event)});
+                     if (!decide_) return absl::UnavailableError("the ledger has not decided yet");
+                     RequestOutcome outcome;
+                     outcome.set_accepted(true);
+                     return outcome;
+                   }) {}
 
   void SetWindow(const std::string& id, v1::WindowState state) {
     WindowRecord record;
@@ -49,7 +49,7 @@ class WindowSchedulerTest : public ::testing::Test {
     windows_ = {{id, record}};
   }
 
-  BusinessCalendar calendar_;
+  std::shared_ptr<const RulesTimeline> rules_;
   service::ManualClock clock_;
   WindowScheduler::Windows windows_;
   std::vector<Submitted> submitted_;
@@ -58,7 +58,7 @@ class WindowSchedulerTest : public ::testing::Test {
 };
 
 TEST_F(WindowSchedulerTest, AnOpenWindowIsAskedToCloseOnceTheClockPassesTheCut) {
-  const std::string window_id = calendar_.SlotOf(clock_.Now()).window_id;
+  const std::string window_id = rules_->SlotOf(clock_.Now()).window_id;
   ASSERT_EQ(window_id, "2026-03-02");
   SetWindow(window_id, v1::WINDOW_STATE_OPEN);
 

@@ -342,16 +342,37 @@ struct ApplyRound {
   double first_batch_s = 0;  // from the loop's start to its first batch (connect, first fetch)
 };
 
-// Applies every event through ApplyLoop + TxnStage into a fresh store.
-ApplyRound Apply(const std::string& bootstrap, const std::string& store_dir, int64_t events,
-                 int32_t batch_max_records, const settlement::BusinessCalendar& calendar,
-                 const settlement::FeeSchedule& fees, bool check) {
+// A fresh store holding the genesis rules (Asia/Shanghai, cut 24:00, default:50), recorded
+// through the ledger as settlement's first start records them (stage one reads them there).
+absl::StatusOr<std::unique_ptr<state_store::StateStore>> FreshStoreWithRules(
+    const std::string& store_dir) {
   std::filesystem::remove_all(store_dir);
   auto store = state_store::StateStore::Open({.path = store_dir});
+  if (!store.ok()) return store.status();
+  v1::Event event;
+  event.set_event_id("cmd/platform:settlement/rules-genesis");
+  event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+  event.mutable_source()->set_service("settlement");
+  *event.mutable_settlement_rules_requested()->mutable_rules() =
+      settlement::MakeRules("Asia/Shanghai", absl::Hours(24), "default:50");
+  settlement::WindowLedger ledger({});
+  state_store::StateBatch batch(store->get());
+  ExitUnlessOk(ledger.Apply(event_log::Record::Owned(kSettlementTopic, 0, 0, "rules",
+                                                     event.SerializeAsString()),
+                            batch),
+               "genesis rules");
+  ExitUnlessOk((*store)->Commit(batch), "genesis rules commit");
+  return store;
+}
+
+// Applies every event through ApplyLoop + TxnStage into a fresh store.
+ApplyRound Apply(const std::string& bootstrap, const std::string& store_dir, int64_t events,
+                 int32_t batch_max_records, bool check) {
+  auto store = FreshStoreWithRules(store_dir);
   ExitUnlessOk(store.status(), "store");
   auto consumer = event_log::PartitionConsumer::Create(ConsumerConfig(bootstrap), "bench-apply");
   ExitUnlessOk(consumer.status(), "consumer");
-  settlement::TxnStage stage(&calendar, &fees);
+  settlement::TxnStage stage;
   BatchClock clock(&stage);
   metrics::Histogram step_seconds({1.0});  // only its sum is read
   state_store::ApplyLoop loop(store->get(), std::move(*consumer), &clock,
@@ -412,9 +433,7 @@ struct StageSplits {
 };
 
 StageSplits TimeStageSplits(const std::string& store_dir, int64_t events, int64_t total_events,
-                            int32_t partitions, int32_t batch_max_records,
-                            const settlement::BusinessCalendar& calendar,
-                            const settlement::FeeSchedule& fees) {
+                            int32_t partitions, int32_t batch_max_records) {
   // The same first events as the log, partitioned round-robin (the log hashes the card id).
   TxnGenerator generator(kSeed, total_events);
   std::vector<event_log::Record> records;
@@ -460,10 +479,9 @@ StageSplits TimeStageSplits(const std::string& store_dir, int64_t events, int64_
     // Reported, so the digests cannot be optimized away.
     VLOG(1) << "digest checksum " << sum;
   }
-  std::filesystem::remove_all(store_dir);
-  auto store = state_store::StateStore::Open({.path = store_dir});
+  auto store = FreshStoreWithRules(store_dir);
   ExitUnlessOk(store.status(), "split store");
-  settlement::TxnStage stage(&calendar, &fees);
+  settlement::TxnStage stage;
   for (size_t i = 0; i < records.size(); i += static_cast<size_t>(batch_max_records)) {
     const size_t end = std::min(records.size(), i + static_cast<size_t>(batch_max_records));
     state_store::StateBatch batch(store->get());
@@ -533,7 +551,7 @@ ReportFigures TimeReports(const std::string& store_dir, int32_t windows,
   std::filesystem::remove_all(store_dir);
   auto store = state_store::StateStore::Open({.path = store_dir});
   ExitUnlessOk(store.status(), "ledger store");
-  settlement::WindowLedger ledger({.calendar = &calendar, .replica_index = 0, .replica_count = 1});
+  settlement::WindowLedger ledger({.replica_index = 0, .replica_count = 1});
   const std::vector<txn::City>& cities = txn::MemberCities();
   const int32_t city_count = static_cast<int32_t>(cities.size());
   const int32_t source_partitions = 8;  // tongka.txn's
@@ -673,8 +691,6 @@ int Main() {
   const int32_t windows = std::max(1, absl::GetFlag(FLAGS_report_windows));
   auto calendar = settlement::BusinessCalendar::Create("Asia/Shanghai", absl::Hours(24));
   ExitUnlessOk(calendar.status(), "calendar");
-  auto fees = settlement::FeeSchedule::Parse("default:50");
-  ExitUnlessOk(fees.status(), "fees");
   CHECK_EQ(absl::ToUnixMicros(calendar->Start(absl::CivilDay(2026, 11, 24))), kDayStartUs);
 
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
@@ -696,8 +712,8 @@ int Main() {
   std::vector<ApplyRound> apply_rounds;
   for (int32_t round = 0; round < std::max(1, absl::GetFlag(FLAGS_rounds)); ++round) {
     raw_rates.push_back(RawConsumeRate(ConsumerConfig(bootstrap), kTxnTopic, partitions, events));
-    apply_rounds.push_back(Apply(bootstrap, work_dir + "/store", events, batch_max_records,
-                                 *calendar, *fees, /*check=*/round == 0));
+    apply_rounds.push_back(
+        Apply(bootstrap, work_dir + "/store", events, batch_max_records, /*check=*/round == 0));
     apply_rates.push_back(apply_rounds.back().rate);
   }
   std::filesystem::remove_all(work_dir + "/store");
@@ -708,7 +724,7 @@ int Main() {
   if (absl::GetFlag(FLAGS_splits)) {
     splits =
         TimeStageSplits(work_dir + "/splits", std::min(events, absl::GetFlag(FLAGS_split_events)),
-                        events, partitions, batch_max_records, *calendar, *fees);
+                        events, partitions, batch_max_records);
   }
 
   LOG(INFO) << "building " << windows << " windows of 80x80 pairs x 24 hours";

@@ -9,7 +9,7 @@
 //   class TxnStageTest : public testing::StateTest {};
 //   TEST_F(TxnStageTest, Counts) {
 //     auto store = FreshStore("counts");
-//     TxnStage stage(&*calendar_, &*fees_);
+//     TxnStage stage;  // the store holds the genesis rules
 //     auto deltas = StageOne(store.get(), &stage,
 //                            {Txn(v1::Event::kTap, kShanghai, kNingbo, 100, kDayStartUs, 1)},
 //                            /*partition=*/0, /*first_offset=*/0, /*batch_size=*/10);
@@ -45,8 +45,22 @@ inline constexpr uint32_t kShanghai = 310000;
 inline constexpr uint32_t kNingbo = 330200;
 inline constexpr uint32_t kLiuzhou = 450200;
 
-// A new, empty store in the test's temporary directory under `name`.
-std::unique_ptr<StateStore> FreshStore(const std::string& name);
+inline constexpr char kTestFeeSchedule[] = "default:50,330200/METRO:100";
+// Rules commands go to this tongka.settlement partition in tests.
+inline constexpr int32_t kRulesTestPartition = 63;
+
+// A new store in the test's temporary directory under `name`; with_rules: holding the genesis
+// rules (Asia/Shanghai, cut 24:00, kTestFeeSchedule) as the ledger records them.
+std::unique_ptr<StateStore> FreshStore(const std::string& name, bool with_rules = true);
+
+// Applies a SettlementRulesRequested (effective_window_id "" for the genesis) through a
+// WindowLedger as the next record of partition kRulesTestPartition; returns its outcome.
+RequestOutcome ApplyRulesCommand(StateStore* store, const std::string& effective_window_id,
+                                 const std::string& fee_schedule, int64_t recorded_at_us,
+                                 const std::string& request_id,
+                                 v1::TenantKind kind = v1::TENANT_KIND_MINISTRY,
+                                 const std::string& zone = "Asia/Shanghai",
+                                 absl::Duration cut = absl::Hours(24));
 
 // A tap, refund or load of a card of `issuer` at terminal "<acquirer>-METRO-000001", sequence
 // `seq`; a refund names that terminal's seq 1 as its tap.
@@ -55,11 +69,6 @@ v1::Event Txn(v1::Event::BodyCase kind, uint32_t issuer, uint32_t acquirer, int6
 
 class StateTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    calendar_.emplace(*BusinessCalendar::Create("Asia/Shanghai", absl::Hours(24)));
-    fees_.emplace(*FeeSchedule::Parse("default:50,330200/METRO:100"));
-  }
-
   // Applies `events` to stage one as partition `partition` from `first_offset`, in batches of
   // `batch_size`, and returns the outbox entries it emitted.
   std::vector<state_store::OutboxRecord> StageOne(StateStore* store, TxnStage* stage,
@@ -130,8 +139,6 @@ class StateTest : public ::testing::Test {
     return outcome->value_or(RequestOutcome());
   }
 
-  std::optional<BusinessCalendar> calendar_;
-  std::optional<FeeSchedule> fees_;
   uint64_t acked_ = 0;
   int64_t ledger_offset_ = 0;
 };
