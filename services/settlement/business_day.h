@@ -1,6 +1,8 @@
-// BusinessCalendar: which settlement window (business day) a moment belongs to.
+// BusinessCalendar: which settlement window (business day) a moment belongs to, under one set of
+// rules (zone and cut). The rules change over time, window by window, as recorded on the log:
+// RulesTimeline (settlement_rules.h) holds one calendar per period and is what the service uses.
 //
-// A window is one business day, named by its date "YYYY-MM-DD" in the platform's zone (default
+// A window is one business day, named by its date "YYYY-MM-DD" in the rules' zone (genesis
 // Asia/Shanghai). The day is cut at a configurable local time of day `cut` in (00:00, 24:00]:
 // window D covers the local times [D-1 at cut, D at cut). With the default cut of 24:00, window D
 // is exactly the local calendar day D; with a cut of 23:00, a transaction recorded at 23:30 on
