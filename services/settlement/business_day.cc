@@ -57,17 +57,4 @@ WindowSlot BusinessCalendar::SlotOf(absl::Time recorded_at) const {
   return WindowSlot{WindowIdOf(day), static_cast<int32_t>(hour)};
 }
 
-const std::string& SlotCache::Lookup(int64_t recorded_at_us, int32_t* hour) {
-  if (recorded_at_us < start_us_ || recorded_at_us >= end_us_) {
-    const absl::Time at = absl::FromUnixMicros(recorded_at_us);
-    WindowSlot slot = calendar_->SlotOf(at);
-    absl::CivilDay day = *ParseWindowId(slot.window_id);
-    start_us_ = absl::ToUnixMicros(calendar_->Start(day));
-    end_us_ = absl::ToUnixMicros(calendar_->End(day));
-    window_id_ = std::move(slot.window_id);
-  }
-  *hour = static_cast<int32_t>((recorded_at_us - start_us_) / 3600000000LL);
-  return window_id_;
-}
-
 }  // namespace tongka::settlement

@@ -68,22 +68,6 @@ class BusinessCalendar {
   absl::Duration cut_;
 };
 
-// SlotOf with a one-window cache, for the apply thread: most transactions of a batch fall into
-// the same window, and a zone lookup costs more than the rest of a transaction's arithmetic.
-// Not thread-safe.
-class SlotCache {
- public:
-  explicit SlotCache(const BusinessCalendar* calendar) : calendar_(calendar) {}
-  // The window id (valid until the next call) and the hour.
-  const std::string& Lookup(int64_t recorded_at_us, int32_t* hour);
-
- private:
-  const BusinessCalendar* calendar_;
-  int64_t start_us_ = 0;
-  int64_t end_us_ = 0;  // empty range: nothing cached
-  std::string window_id_;
-};
-
 }  // namespace tongka::settlement
 
 #endif  // TONGKA_SERVICES_SETTLEMENT_BUSINESS_DAY_H_

@@ -38,20 +38,6 @@ TEST(BusinessDayTest, AnEarlierCutMovesTheLastHourToTheNextDay) {
   EXPECT_EQ(calendar->Start(absl::CivilDay(2026, 11, 25)), Utc(2026, 11, 24, 15, 0));
 }
 
-TEST(BusinessDayTest, SlotCacheAgreesWithTheCalendarAcrossTheCut) {
-  auto calendar = BusinessCalendar::Create("Asia/Shanghai", absl::Hours(24));
-  ASSERT_TRUE(calendar.ok());
-  SlotCache cache(&*calendar);
-  for (int64_t minute = -180; minute < 180; minute += 7) {
-    absl::Time at = Utc(2026, 11, 23, 16, 0) + absl::Minutes(minute);
-    int32_t hour = -1;
-    const std::string& id = cache.Lookup(absl::ToUnixMicros(at), &hour);
-    WindowSlot slot = calendar->SlotOf(at);
-    EXPECT_EQ(id, slot.window_id) << minute;
-    EXPECT_EQ(hour, slot.hour) << minute;
-  }
-}
-
 TEST(BusinessDayTest, RefusesBadIdsAndConfig) {
   EXPECT_TRUE(ParseWindowId("2026-11-24").ok());
   for (const char* bad : {"2026-11-31", "2026-1-24", "20261124", "", "2026-11-24x", "1999-01-01"}) {

@@ -143,8 +143,8 @@ WindowSlot RulesTimeline::SlotOf(absl::Time at) const {
   return WindowSlot{WindowIdOf(day), static_cast<int32_t>(hour)};
 }
 
-const std::string& WindowSlotCache::Lookup(int64_t recorded_at_us, int32_t* hour,
-                                           const RulesPeriod** period) {
+const std::string& SlotCache::Lookup(int64_t recorded_at_us, int32_t* hour,
+                                     const RulesPeriod** period) {
   if (recorded_at_us < start_us_ || recorded_at_us >= end_us_) {
     const absl::CivilDay day = timeline_->DayOf(absl::FromUnixMicros(recorded_at_us));
     start_us_ = absl::ToUnixMicros(timeline_->Start(day));

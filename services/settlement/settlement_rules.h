@@ -132,9 +132,9 @@ class RulesTimeline {
 // SlotOf with a one-window cache, for the apply thread: most transactions of a batch fall into
 // the same window, and a zone lookup costs more than the rest of a transaction's arithmetic.
 // Also hands out the window's period. Not thread-safe; Reset when the timeline changes.
-class WindowSlotCache {
+class SlotCache {
  public:
-  explicit WindowSlotCache(const RulesTimeline* timeline = nullptr) : timeline_(timeline) {}
+  explicit SlotCache(const RulesTimeline* timeline = nullptr) : timeline_(timeline) {}
   void Reset(const RulesTimeline* timeline) {
     timeline_ = timeline;
     start_us_ = end_us_ = 0;

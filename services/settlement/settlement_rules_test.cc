@@ -202,7 +202,7 @@ TEST(SettlementRulesTest, SlotCacheAgreesWithTheTimelineAcrossChanges) {
       Timeline({Period("", "Asia/Shanghai", 24 * 60, "default:50"),
                 Period("2026-12-10", "Asia/Shanghai", 23 * 60, "default:40"),
                 Period("2026-12-12", "Asia/Urumqi", 24 * 60, "default:30")});
-  WindowSlotCache cache(&timeline);
+  SlotCache cache(&timeline);
   std::mt19937_64 random(11);
   absl::Time at = Local(2026, 12, 8, 0);
   for (int i = 0; i < 5000; ++i) {

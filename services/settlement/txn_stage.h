@@ -151,7 +151,7 @@ class TxnStage : public state_store::Applier {
   RulesCache rules_cache_;
   std::shared_ptr<const RulesTimeline> rules_;
   bool rules_read_ = false;
-  WindowSlotCache slots_;
+  SlotCache slots_;
   // This batch's cells, found by id through cell_slots_; sorted only in FinishBatch (so the
   // outbox order is stable), never per record. window_rules_: the rules id of each window.
   std::vector<std::string> windows_;
