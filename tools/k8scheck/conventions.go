@@ -37,6 +37,7 @@ const (
 	flagReplicaIdx = "--replica_index"
 	flagReplicaCnt = "--replica_count"
 	flagStateDir   = "--state_dir"
+	flagAuth       = "--auth"
 )
 
 // moneyTopics keep everything (retention -1): the ledger, the card
@@ -266,6 +267,18 @@ func checkStatefulSet(s *sink, o *object, sts *appsv1.StatefulSet, services map[
 	} else if e, ok := env[name]; !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil ||
 		e.ValueFrom.FieldRef.FieldPath != "metadata.labels['"+podIndexLabel+"']" {
 		s.add(o, "container %q: env %s must be fieldRef metadata.labels['%s']", server.Name, name, podIndexLabel)
+	}
+	// Authentication: a service with a gRPC port says its mode, and it is mTLS. Development
+	// tokens (one shared secret for every tenant) never reach a cluster.
+	if grpcPort != 0 {
+		if v := flagValue(args, flagAuth); v != "mtls" {
+			s.add(o, "container %q: %s=%q, want %s=mtls (callers are identified by client certificates; --auth=dev is for development only)", server.Name, flagAuth, v, flagAuth)
+		}
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--dev_token_secret") {
+			s.add(o, "container %q passes %s: development tokens are not for a cluster", server.Name, strings.SplitN(a, "=", 2)[0])
+		}
 	}
 	replicas := int32(1)
 	if spec.Replicas != nil {

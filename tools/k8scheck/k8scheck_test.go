@@ -257,6 +257,30 @@ func TestConventionsOneByOne(t *testing.T) {
 		f                    func(o map[string]interface{}) bool
 		want                 string
 	}{
+		{"dev auth", apiService, "StatefulSet", "api-example", func(o map[string]interface{}) bool {
+			args := server(o)["args"].([]interface{})
+			for i, a := range args {
+				if a == "--auth=mtls" {
+					args[i] = "--auth=dev"
+				}
+			}
+			return true
+		}, `container "server": --auth="dev", want --auth=mtls (callers are identified by client certificates; --auth=dev is for development only)`},
+		{"auth mode not said", apiService, "StatefulSet", "api-example", func(o map[string]interface{}) bool {
+			args := server(o)["args"].([]interface{})
+			kept := []interface{}{}
+			for _, a := range args {
+				if a != "--auth=mtls" {
+					kept = append(kept, a)
+				}
+			}
+			server(o)["args"] = kept
+			return true
+		}, `container "server": --auth="", want --auth=mtls (callers are identified by client certificates; --auth=dev is for development only)`},
+		{"dev token secret", apiService, "StatefulSet", "api-example", func(o map[string]interface{}) bool {
+			server(o)["args"] = append(server(o)["args"].([]interface{}), "--dev_token_secret_file=/etc/secret")
+			return true
+		}, `container "server" passes --dev_token_secret_file: development tokens are not for a cluster`},
 		{"grpc readiness probe", sample, "StatefulSet", "tongka-sample", func(o map[string]interface{}) bool {
 			server(o)["readinessProbe"] = map[string]interface{}{"grpc": map[string]interface{}{"port": 7000, "service": "readiness"}}
 			return true
