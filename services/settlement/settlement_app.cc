@@ -198,6 +198,7 @@ void SettlementApp::RefreshMetrics() {
     metrics_->invariant_violations.store(stats->invariant_violations);
     metrics_->report_mismatches.store(stats->report_mismatches);
     metrics_->rules_mixed.store(stats->rules_mixed);
+    metrics_->refunds_capped.store(stats->refunds_capped);
     metrics_->late_deltas.store(stats->late_deltas);
     metrics_->duplicates_dropped.store(stats->duplicates_dropped);
     metrics_->txn_invalid.store(stats->txn_invalid);

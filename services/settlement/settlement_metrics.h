@@ -16,6 +16,7 @@
 //   tongka_settlement_rules_mixed_total                 stage-one deltas priced under other rules
 //                                                       than their window's first: must stay 0
 //   tongka_settlement_late_deltas_total                 deltas for frozen windows, carried on
+//   tongka_settlement_refunds_capped_total              refunds cut to what was left of their tap
 //   tongka_settlement_duplicates_dropped_total          resent deltas and commands dropped
 //   tongka_settlement_unusable_records_total{stage}     records skipped (txn | ledger)
 // plus the runtime's consumer lag, apply rate and outbox series (libs/state_store RuntimeMetrics,
@@ -79,6 +80,10 @@ struct SettlementMetrics {
             "Stage-one deltas priced under other rules than their window's first (must stay "
             "zero; the window cannot close).",
             &rules_mixed);
+    counter("tongka_settlement_refunds_capped_total",
+            "Refunds that asked for more than was left of their tap and were cut to it "
+            "(this replica's tongka.txn partitions).",
+            &refunds_capped);
     counter("tongka_settlement_late_deltas_total",
             "Deltas that arrived for a frozen window and were carried to the next.", &late_deltas);
     counter("tongka_settlement_duplicates_dropped_total", "Resent deltas and commands dropped.",
@@ -105,6 +110,7 @@ struct SettlementMetrics {
   std::atomic<int64_t> invariant_violations{0};
   std::atomic<int64_t> report_mismatches{0};
   std::atomic<int64_t> rules_mixed{0};
+  std::atomic<int64_t> refunds_capped{0};
   std::atomic<int64_t> late_deltas{0};
   std::atomic<int64_t> duplicates_dropped{0};
   std::atomic<int64_t> txn_invalid{0};
