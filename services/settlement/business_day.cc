@@ -48,7 +48,13 @@ absl::Time BusinessCalendar::End(absl::CivilDay day) const { return Start(day + 
 absl::CivilDay BusinessCalendar::DayOf(absl::Time recorded_at) const {
   const absl::CivilSecond local = absl::ToCivilSecond(recorded_at, zone_);
   // Shift so the cut lands on midnight: the shifted date is the window.
-  return absl::CivilDay(local + (86400 - absl::ToInt64Seconds(cut_)));
+  absl::CivilDay day(local + (86400 - absl::ToInt64Seconds(cut_)));
+  // Where the cut falls in a repeated or skipped local hour (a clock change), local time and
+  // Start/End can disagree by an hour: Start/End decide, so every moment is in exactly one
+  // window and the answer never depends on which path computed it.
+  if (recorded_at < Start(day)) return day - 1;
+  if (recorded_at >= End(day)) return day + 1;
+  return day;
 }
 
 WindowSlot BusinessCalendar::SlotOf(absl::Time recorded_at) const {

@@ -2,7 +2,7 @@
 // acquirer city and mode, rounded deterministically to whole fen.
 //
 // Rates: a default, overridden per acquirer city, overridden per (acquirer city, mode). Written as
-// a comma-separated list, the --fee_schedule flag:
+// a comma-separated list (the rules' fee_schedule, settlement_rules.h):
 //   "default:50,310000:60,310000/METRO:40,330200/BUS:0"
 // (modes spelled as in terminal ids: BUS METRO FERRY BIKE PARK RETAIL). 0..10000 bp each.
 //
@@ -13,11 +13,14 @@
 // refunded tap settlement keeps what all its refunds so far reversed: money R and fee F. A refund
 // of r fen reverses r' = r of money, or, when it names its tap's amount A
 // (Refund.original_amount_fen), r' = min(r, A - R) (never below 0): money beyond the tap is not
-// reversed. It reverses the fee RoundedFeeFen(R + r', bp) - F, bp being the rate of the tap's
-// first refund (acquirer city, mode of the refunded terminal). So all refunds of a tap together
-// reverse RoundedFeeFen(R_total, bp): the fee of the money refunded, rounded like a tap's, which
-// is never more than the tap's own fee RoundedFeeFen(A, bp) (rounding half up is monotone, and
-// R_total <= A), and exactly it when the tap is refunded in full. Example: a 300 fen tap at 50 bp
+// reversed. It reverses the fee RoundedFeeFen(R + r', bp) - F, bp fixed at the tap's first
+// refund: the lowest rate (acquirer city, mode of the refunded terminal) in force in any window
+// from kRefundHorizonWindows before that refund up to it (RulesTimeline::MinBasisPoints), since
+// the tap's own window is not known and the fees may have changed since. So all refunds of a tap
+// together reverse RoundedFeeFen(R_total, bp): the fee of the money refunded, rounded like a
+// tap's, which is never more than the tap's own fee RoundedFeeFen(A, bp_tap) (rounding half up
+// is monotone, R_total <= A and bp <= bp_tap), and exactly it when the tap is refunded in full
+// and the fees did not change over the horizon. Example: a 300 fen tap at 50 bp
 // pays 2 fen; three 100 fen refunds reverse 1, 0 and 1 (round(0.5), round(1.0), round(1.5)).
 // A refund that does not name its tap's amount cannot be capped in money; its fee still never
 // exceeds that of the money refunded.
@@ -75,8 +78,8 @@ class FeeSchedule {
   int64_t FeeFen(int64_t amount_fen, uint32_t acquirer_city, v1::TransportMode mode) const {
     return RoundedFeeFen(amount_fen, BasisPoints(acquirer_city, mode));
   }
-  // The schedule in one canonical spelling (sorted), stored beside the state: a store built
-  // under one schedule must not silently continue under another.
+  // The schedule in one canonical spelling (sorted): the same schedule always has the same
+  // bytes in the rules recorded on the log.
   std::string Canonical() const;
 
  private:

@@ -232,6 +232,21 @@ absl::StatusOr<v1::ChangeWindowStateResponse> SettlementApi::ChangeWindowState(
                      absl::StrCat("reference of ", city, " must be 1..128 characters"));
     }
   }
+  // An empty window may close once its business day has begun. The ledger checks a bound that
+  // holds under any rules; the exact start is checked here, by the rules this replica applied.
+  if (request.target_state() == v1::WINDOW_STATE_CLOSING ||
+      request.target_state() == v1::WINDOW_STATE_CLOSED) {
+    absl::StatusOr<std::optional<WindowRecord>> known =
+        ReadWindow(ViewOf(*deps_.store), request.window_id());
+    if (!known.ok()) return known.status();
+    absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = Rules();
+    if (!rules.ok()) return rules.status();
+    if (!known->has_value() && *rules != nullptr &&
+        deps_.now() < (*rules)->Start(*ParseWindowId(request.window_id()))) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("window_not_started: window ", request.window_id(), " has not begun"));
+    }
+  }
   v1::Event event;
   event.set_event_id(absl::StrCat("cmd/", server::TenantName(tenant), "/", request.request_id()));
   *event.mutable_source() = tenant;
@@ -586,13 +601,20 @@ absl::StatusOr<v1::ScheduleRulesResponse> SettlementApi::ScheduleRules(
   v1::ScheduleRulesResponse response;
   // The period as recorded; a later command may already have replaced it (then it is absent).
   for (const RulesPeriod& recorded : (*rules)->periods()) {
-    if (recorded.rules_id() == event_id) {
-      *response.mutable_period() = PeriodOf(**rules, recorded, request.reason());
-      return response;
+    if (recorded.rules_id() != event_id) continue;
+    // A request id names one change: the same id with another body is a mistake the ledger
+    // cannot see (it drops the second as a resend), so the answer must not pretend it took.
+    if (recorded.effective_window_id() != period->effective_window_id() ||
+        recorded.rules().SerializeAsString() != period->rules().SerializeAsString()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "request_id: ", request.request_id(), " already scheduled ", recorded.Describe(),
+          " from window ", recorded.effective_window_id(), "; use a new request_id"));
     }
+    *response.mutable_period() = PeriodOf(**rules, recorded, request.reason());
+    return response;
   }
-  return absl::AbortedError(absl::StrCat("the rules of ", event_id,
-                                         " were accepted and then replaced by a later change"));
+  response.set_superseded(true);
+  return response;
 }
 
 absl::StatusOr<RequestOutcome> SettlementApi::RecordGenesisRules(

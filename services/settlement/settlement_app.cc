@@ -36,8 +36,27 @@ absl::Status SettlementApp::CheckRules() {
   absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = api_->Rules();
   if (!rules.ok()) return rules.status();
   if (*rules == nullptr) {
+    // A log that already counted money without rules on it (written before the rules were
+    // events) was windowed and priced under flags nobody recorded: the genesis must say them,
+    // not defaults.
+    absl::StatusOr<std::vector<std::pair<std::string, WindowRecord>>> windows =
+        ReadWindows(ViewOf(*store_));
+    if (!windows.ok()) return windows.status();
+    if (!windows->empty() &&
+        (config_.window_zone.empty() || config_.window_cut == absl::ZeroDuration() ||
+         config_.fee_schedule.empty())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "settlement rules: tongka.settlement holds ", windows->size(),
+          " window(s) but no rules; give --window_zone, --window_cut and --fee_schedule as they "
+          "were when that money was counted, to record them as the genesis rules"));
+    }
     absl::StatusOr<RequestOutcome> genesis = api_->RecordGenesisRules(config_.GenesisRules());
     if (!genesis.ok()) return genesis.status();
+    if (!genesis->accepted()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("settlement rules: the genesis was refused: ", genesis->rule(), ": ",
+                       genesis->message()));
+    }
     rules = api_->Rules();
     if (!rules.ok()) return rules.status();
     if (*rules == nullptr) {
@@ -205,11 +224,17 @@ void SettlementApp::RefreshMetrics() {
     metrics_->ledger_unparseable.store(stats->ledger_unparseable);
   }
   absl::StatusOr<std::vector<std::pair<std::string, WindowRecord>>> windows = ReadWindows(view);
+  absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = api_->Rules();
   if (windows.ok()) {
     int n = 0;
     for (auto it = windows->rbegin(); it != windows->rend() && n < kMetricWindows; ++it, ++n) {
       const std::string& id = it->first;
       metrics_->window_state.WithLabels({id}).Set(it->second.state());
+      // Not a state decision (the rules sit in another partition): a watch on the lead time.
+      if (rules.ok() && *rules != nullptr && !it->second.rules_id().empty()) {
+        const bool disagree = (*rules)->For(*ParseWindowId(id)).rules_id() != it->second.rules_id();
+        metrics_->window_rules_disagree.WithLabels({id}).Set(disagree ? 1 : 0);
+      }
       metrics_->window_transactions.WithLabels({id}).Set(
           static_cast<double>(it->second.transactions()));
       if (n >= kMetricPositionWindows) continue;

@@ -13,6 +13,8 @@
 //   tongka_settlement_float_coverage_ratio{city}        reserve / outstanding (issuers owing)
 //   tongka_settlement_invariant_violations_total        report invariants broken: must stay 0
 //   tongka_settlement_report_mismatches_total           replicas disagreeing on a report: 0
+//   tongka_settlement_window_rules_disagree{window}     1: the window's deltas name other rules
+//                                                       than the log records for it
 //   tongka_settlement_rules_mixed_total                 stage-one deltas priced under other rules
 //                                                       than their window's first: must stay 0
 //   tongka_settlement_late_deltas_total                 deltas for frozen windows, carried on
@@ -66,7 +68,12 @@ struct SettlementMetrics {
         float_reserve(registry->AddGauge("tongka_settlement_float_reserve_fen",
                                          "Reserve the issuer recorded in escrow, fen.", {"city"})),
         float_coverage(registry->AddGauge("tongka_settlement_float_coverage_ratio",
-                                          "Reserve over outstanding float.", {"city"})) {
+                                          "Reserve over outstanding float.", {"city"})),
+        window_rules_disagree(registry->AddGauge(
+            "tongka_settlement_window_rules_disagree",
+            "1 when the window's deltas were priced under other rules than the log records "
+            "for it (every stage one lagged a rules change); 0 when they agree.",
+            {"window"})) {
     auto counter = [&](const char* name, const char* help, std::atomic<int64_t>* value) {
       registrations.push_back(registry->AddCallbackCounter(
           name, help, [value] { return static_cast<double>(value->load()); }));
@@ -107,6 +114,7 @@ struct SettlementMetrics {
   metrics::GaugeFamily& float_outstanding;
   metrics::GaugeFamily& float_reserve;
   metrics::GaugeFamily& float_coverage;
+  metrics::GaugeFamily& window_rules_disagree;
   std::atomic<int64_t> invariant_violations{0};
   std::atomic<int64_t> report_mismatches{0};
   std::atomic<int64_t> rules_mixed{0};

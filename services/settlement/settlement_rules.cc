@@ -115,6 +115,15 @@ size_t RulesTimeline::IndexFor(absl::CivilDay day) const {
   return i;
 }
 
+int32_t RulesTimeline::MinBasisPoints(absl::CivilDay from, absl::CivilDay to,
+                                      uint32_t acquirer_city, v1::TransportMode mode) const {
+  int32_t bp = kBasisPointsMax;
+  for (size_t i = IndexFor(from); i <= IndexFor(to); ++i) {
+    bp = std::min(bp, periods_[i].fees().BasisPoints(acquirer_city, mode));
+  }
+  return bp;
+}
+
 absl::Time RulesTimeline::Boundary(size_t i) const {
   if (i == 0) return absl::InfinitePast();
   return periods_[i - 1].calendar().End(periods_[i].effective_day() - 1);

@@ -120,6 +120,11 @@ class RulesTimeline {
   const RulesPeriod& For(absl::CivilDay day) const { return periods_[IndexFor(day)]; }
   size_t IndexFor(absl::CivilDay day) const;
   const std::vector<RulesPeriod>& periods() const { return periods_; }
+  // The lowest rate any period in force for a window in [from, to] charges (acquirer, mode):
+  // what a refund reverses when its tap's own window is not known, so that it never gives back
+  // more fee than the tap paid whichever of those windows the tap was in.
+  int32_t MinBasisPoints(absl::CivilDay from, absl::CivilDay to, uint32_t acquirer_city,
+                         v1::TransportMode mode) const;
 
  private:
   explicit RulesTimeline(std::vector<RulesPeriod> periods) : periods_(std::move(periods)) {}

@@ -118,6 +118,26 @@ TEST(SettlementRulesTest, ZoneChangeMovesTheCut) {
   ExpectTiles(timeline, Local(2026, 12, 5, 0), Local(2026, 12, 20, 0), absl::Minutes(11));
 }
 
+// A cut inside the hour a clock change repeats (Berlin, 2026-10-25 02:00-03:00 twice) and inside
+// the hour it skips (2026-03-29 02:00-03:00): windows still tile time, and the cache agrees.
+TEST(SettlementRulesTest, ClockChangesAtTheCutStillTile) {
+  const RulesTimeline timeline = Timeline({Period("", "Europe/Berlin", 2 * 60 + 30, "default:50")});
+  const absl::Time autumn = absl::FromUnixSeconds(1792800000);  // 2026-10-24 00:00 UTC
+  ExpectTiles(timeline, autumn, autumn + absl::Hours(30), absl::Minutes(7));
+  const absl::Time spring = absl::FromUnixSeconds(1774720000);  // 2026-03-28 17:46 UTC
+  ExpectTiles(timeline, spring, spring + absl::Hours(30), absl::Minutes(7));
+  SlotCache cache(&timeline);
+  for (absl::Time at : {autumn, spring}) {
+    for (absl::Time t = at; t < at + absl::Hours(30); t += absl::Minutes(5)) {
+      int32_t hour = -1;
+      const RulesPeriod* period = nullptr;
+      EXPECT_EQ(cache.Lookup(absl::ToUnixMicros(t), &hour, &period), timeline.SlotOf(t).window_id)
+          << absl::FormatTime(t);
+      EXPECT_EQ(hour, timeline.SlotOf(t).hour);
+    }
+  }
+}
+
 TEST(SettlementRulesTest, ScheduleChangeNeedsTheLeadTime) {
   const RulesTimeline timeline = Timeline({Period("", "Asia/Shanghai", 24 * 60, "default:50")});
   const RulesPeriod change = Period("2026-12-10", "Asia/Shanghai", 24 * 60, "default:60");

@@ -457,6 +457,26 @@ TEST_F(SettlementServiceTest, RulesAreOnTheLogForEveryoneAndChangedByTheMinistry
   ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::ScheduleRules, change,
                    &scheduled)
                   .ok());
+  EXPECT_EQ(scheduled.period().rules().fee_schedule(), "default:80");
+  // The same request id with other rules: refused, never reported as taken.
+  v1::ScheduleRulesRequest corrected = change;
+  corrected.mutable_rules()->set_fee_schedule("default:70");
+  grpc::Status reused = Call(server::MinistryTenant(), &v1::SettlementService::Stub::ScheduleRules,
+                             corrected, &scheduled);
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::ALREADY_EXISTS) << reused.error_message();
+  EXPECT_EQ(reused.error_message().find("request_id"), 0u) << reused.error_message();
+  // An empty window that has not begun: refused by the API, which knows the exact start.
+  v1::ChangeWindowStateRequest early;
+  early.set_request_id("close-tomorrow");
+  early.set_window_id(WindowIdOf(today + 1));
+  early.set_target_state(v1::WINDOW_STATE_CLOSED);
+  v1::ChangeWindowStateResponse early_response;
+  grpc::Status not_started =
+      Call(server::MinistryTenant(), &v1::SettlementService::Stub::ChangeWindowState, early,
+           &early_response);
+  EXPECT_EQ(not_started.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(not_started.error_message().find("window_not_started"), 0u)
+      << not_started.error_message();
 }
 
 // A rebuild from the log into an empty state dir: under another fee schedule the service refuses

@@ -179,7 +179,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   RefundReversal reversal;
   if (txn.kind == TxnKind::kRefund) {
     absl::StatusOr<std::optional<RefundReversal>> reversed =
-        ReverseRefundOf(record, txn, window_id, fees, batch);
+        ReverseRefundOf(record, txn, window_id, batch);
     if (!reversed.ok()) return reversed.status();
     if (!reversed->has_value()) {
       ++invalid_;
@@ -238,7 +238,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
 
 absl::StatusOr<std::optional<RefundReversal>> TxnStage::ReverseRefundOf(
     const event_log::Record& record, const TxnView& txn, const std::string& window_id,
-    const FeeSchedule& fees, StateBatch& batch) {
+    StateBatch& batch) {
   // Refunds are rare: the fields the wire reader leaves out come from a full parse.
   v1::Event event;
   if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
@@ -265,8 +265,13 @@ absl::StatusOr<std::optional<RefundReversal>> TxnStage::ReverseRefundOf(
       return absl::InternalError(absl::StrCat("corrupt refund record ", key));
     }
   } else {
-    tap.set_basis_points(
-        fees.BasisPoints(txn.acquirer_city, RefundedMode(txn.original_terminal_id)));
+    // The tap was in this window or an earlier one within the horizon, perhaps under other
+    // fees: the lowest rate among them never reverses more fee than the tap paid.
+    absl::StatusOr<absl::CivilDay> day = ParseWindowId(window_id);
+    CHECK(day.ok()) << day.status();
+    tap.set_basis_points(rules_->MinBasisPoints(*day - kRefundHorizonWindows, *day,
+                                                txn.acquirer_city,
+                                                RefundedMode(txn.original_terminal_id)));
     tap.set_first_window_id(window_id);
     batch.Put(absl::StrCat(RefundDayPrefix(record.partition, window_id), original_id), "");
   }

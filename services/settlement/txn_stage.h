@@ -137,11 +137,12 @@ class TxnStage : public state_store::Applier {
   int64_t CoveredUpTo(state_store::StateBatch& batch, const std::string& window_id,
                       int32_t partition);
   // What the refund in `record` (window `window_id`) reverses, by the cumulative rule of fees.h,
-  // recording it against its tap; nullopt for a refund that does not parse as an event.
+  // recording it against its tap; nullopt for a refund that does not parse as an event. The rate
+  // is the lowest in force over the refund horizon up to its first refund's window (the tap's own
+  // window is not known here), RulesTimeline::MinBasisPoints.
   absl::StatusOr<std::optional<RefundReversal>> ReverseRefundOf(const event_log::Record& record,
                                                                 const txn::TxnView& txn,
                                                                 const std::string& window_id,
-                                                                const FeeSchedule& fees,
                                                                 state_store::StateBatch& batch);
   // Deletes the refund records of `partition` that fell out of the horizon at window `day`.
   absl::Status PruneRefundedTaps(int32_t partition, absl::CivilDay day,

@@ -341,6 +341,36 @@ TEST_F(TxnStageTest, EachWindowIsCutAndPricedUnderItsOwnRules) {
   EXPECT_EQ(*digest, *rebuilt_digest);
 }
 
+// A tap before a fee rise, refunded in full after it: the refund gives back the fee the tap paid
+// (the lowest rate over the refund horizon), never the new, higher one.
+TEST_F(TxnStageTest, ARefundAcrossAFeeChangeNeverReversesMoreThanItsTapPaid) {
+  auto store = FreshStore("refund-across-change");
+  ASSERT_TRUE(
+      ApplyRulesCommand(store.get(), "2026-11-26", "default:100", kDayStartUs + 9 * kHourUs, "rise")
+          .accepted());
+  TxnStage stage;
+  WindowLedger ledger({});
+  const int64_t day = 24 * kHourUs;
+  // Ningbo card at Shanghai's metro: 300 fen on 2026-11-25 at 50 bp (2 fen); the full refund on
+  // 2026-11-26, under 100 bp (which alone would reverse 3 fen).
+  v1::Event refund =
+      Txn(v1::Event::kRefund, kNingbo, kShanghai, 300, kDayStartUs + 2 * day + kHourUs, 2);
+  refund.mutable_refund()->set_original_amount_fen(300);
+  for (const auto& entry : StageOne(
+           store.get(), &stage,
+           {Txn(v1::Event::kTap, kNingbo, kShanghai, 300, kDayStartUs + day + kHourUs, 1), refund},
+           0, 0, 10)) {
+    ASSERT_TRUE(Ledger(store.get(), &ledger, entry.value).ok());
+  }
+  auto tap_window = ReadPairs(ViewOf(*store), "2026-11-25");
+  auto refund_window = ReadPairs(ViewOf(*store), "2026-11-26");
+  ASSERT_TRUE(tap_window.ok() && refund_window.ok());
+  ASSERT_EQ(tap_window->size(), 1u);
+  ASSERT_EQ(refund_window->size(), 1u);
+  EXPECT_EQ((*tap_window)[0].fee_fen(), 2);
+  EXPECT_EQ((*refund_window)[0].fee_fen(), -2) << "the tap's 2 fen back, not 3";
+}
+
 // Stage one refuses to guess: with no rules on the log it stops the loop instead of counting.
 TEST_F(TxnStageTest, NoRulesNoCounting) {
   auto store = FreshStore("no-rules", /*with_rules=*/false);

@@ -35,6 +35,13 @@ using state_store::StateBatch;
 
 }  // namespace
 
+absl::Time EarliestStart(absl::CivilDay day) {
+  // Window D starts at D-1 at the cut (00:01 at the earliest) in a zone at most 14 hours ahead
+  // of UTC, or, as a rules change's first window, where D-1 ended under the old rules: never
+  // before 10:00 UTC on D-2.
+  return absl::FromCivil(absl::CivilSecond(day - 2) + 10 * 3600, absl::UTCTimeZone());
+}
+
 absl::Status WindowLedger::Apply(const event_log::Record& record, StateBatch& batch) {
   v1::Event event;
   if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
@@ -273,10 +280,11 @@ absl::StatusOr<RequestOutcome> WindowLedger::Decide(const event_log::Record& rec
       return refuse("unknown_window",
                     absl::StrCat("window ", request.window_id(), " has no transactions"));
     }
-    // An empty window may close (its report is empty) once its business day has begun.
-    absl::StatusOr<std::shared_ptr<const RulesTimeline>> rules = rules_.Get(ViewOf(batch));
-    if (!rules.ok()) return rules.status();
-    if (*rules != nullptr && absl::FromUnixMicros(event.recorded_at_us()) < (*rules)->Start(*day)) {
+    // An empty window may close (its report is empty) once its business day may have begun.
+    // The exact start depends on the rules, which sit in another partition of this topic and
+    // may be applied before or after this command; so the ledger uses a bound that holds under
+    // any rules (EarliestStart), and the API checks the exact start before writing.
+    if (absl::FromUnixMicros(event.recorded_at_us()) < EarliestStart(*day)) {
       return refuse("window_not_started",
                     absl::StrCat("window ", request.window_id(), " has not begun"));
     }
@@ -562,6 +570,9 @@ absl::StatusOr<RequestOutcome> WindowLedger::DecideRules(const v1::Event& event,
   }
   if (!timeline->has_value()) {
     return refuse("rules_genesis_missing: no genesis rules are recorded yet");
+  }
+  if (event.recorded_at_us() <= 0) {
+    return refuse("recorded_at: a change needs the platform time it was requested at");
   }
   absl::StatusOr<RulesTimeline> next =
       (*timeline)->ScheduleChange(*period, absl::FromUnixMicros(event.recorded_at_us()));

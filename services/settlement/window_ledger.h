@@ -109,9 +109,12 @@ class WindowLedger : public state_store::Applier {
                                         state_store::StateBatch& batch);
 
   LedgerOptions options_;
-  // The rules, for an empty window's start (read only when a close names one).
-  RulesCache rules_;
 };
+
+// A moment before which window `day` has not begun under any rules the ledger accepts (zones up
+// to UTC+14, cuts from 00:01, transition windows): the ledger's rules-free check for closing an
+// empty window.
+absl::Time EarliestStart(absl::CivilDay day);
 
 }  // namespace tongka::settlement
 

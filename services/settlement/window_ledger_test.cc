@@ -188,6 +188,26 @@ TEST_F(WindowLedgerTest, LifecycleRefusesByRule) {
   EXPECT_EQ((*window)->state(), v1::WINDOW_STATE_SETTLED);
 }
 
+// Closing an empty window reads no rules (they sit in another partition, applied before or after
+// the command): the same decision with and without rules in the store.
+TEST_F(WindowLedgerTest, ClosingAnEmptyWindowReadsNoRules) {
+  for (bool with_rules : {false, true}) {
+    auto store = FreshStore(with_rules ? "empty-close-rules" : "empty-close-none", with_rules);
+    WindowLedger ledger({});
+    ledger_offset_ = 0;
+    const int64_t at = kDayStartUs + 9 * kHourUs;  // 2026-11-24 01:00 UTC
+    // 2026-11-27 cannot have begun under any rules before 2026-11-25 10:00 UTC.
+    ASSERT_TRUE(
+        Ledger(store.get(), &ledger, Command("2026-11-27", v1::WINDOW_STATE_CLOSED, at, "far"))
+            .ok());
+    EXPECT_EQ(Outcome(store.get(), "far").rule(), "window_not_started") << with_rules;
+    ASSERT_TRUE(
+        Ledger(store.get(), &ledger, Command("2026-11-24", v1::WINDOW_STATE_CLOSED, at, "today"))
+            .ok());
+    EXPECT_TRUE(Outcome(store.get(), "today").accepted()) << with_rules;
+  }
+}
+
 TEST_F(WindowLedgerTest, SettledNeedsAReferenceForEveryNonZeroNet) {
   auto store = FreshStore("settled");
   TxnStage stage;
@@ -310,6 +330,9 @@ TEST_F(WindowLedgerTest, RulesCommandsAreDecidedByRule) {
                               v1::TENANT_KIND_MINISTRY, "Pacific/Kiritimati", absl::Minutes(1))
                 .rule(),
             "transition_window");
+  // A change must carry the time it was requested at: without it the lead cannot be checked.
+  EXPECT_EQ(ApplyRulesCommand(store.get(), "2026-11-26", "default:60", 0, "timeless").rule(),
+            "recorded_at");
   EXPECT_TRUE(ApplyRulesCommand(store.get(), "2026-11-26", "default:60", now, "a").accepted());
   EXPECT_TRUE(ApplyRulesCommand(store.get(), "2026-12-01", "default:70", now, "b").accepted());
   // A change from 2026-11-28 replaces the one from 2026-12-01.

@@ -67,6 +67,14 @@ std::string CityName(uint32_t code) {
   return city == nullptr ? absl::StrCat(code) : absl::StrCat(code, " ", city->name);
 }
 
+// FNV-1a: a short, stable name for the rules asked for (the same rules, the same name, in any
+// run), not a security measure.
+uint64_t Fnv1a64(absl::string_view bytes) {
+  uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ULL;
+  return hash;
+}
+
 std::string Yuan(int64_t fen) {
   const char* sign = fen < 0 ? "-" : "";
   const uint64_t abs = fen < 0 ? -static_cast<uint64_t>(fen) : static_cast<uint64_t>(fen);
@@ -202,15 +210,14 @@ class Ctl {
   }
 
   int ScheduleRules(const std::string& window_id) {
-    // Unset flags keep the rules in force before that window.
+    // Unset flags keep the rules in force for that window now.
     v1::GetRulesRequest get;
     get.set_window_id(window_id);
     v1::GetRulesResponse current;
     if (!Call(&v1::SettlementService::Stub::GetRules, get, &current)) return 1;
     v1::ScheduleRulesRequest request;
     std::string request_id = absl::GetFlag(FLAGS_request_id);
-    if (request_id.empty()) request_id = absl::StrCat("ctl-rules-", window_id);
-    request.set_request_id(request_id);
+
     request.set_effective_window_id(window_id);
     *request.mutable_rules() = current.in_force().rules();
     if (!absl::GetFlag(FLAGS_zone).empty())
@@ -224,8 +231,19 @@ class Ctl {
     }
     request.set_reason(absl::GetFlag(FLAGS_reason).empty() ? "scheduled with tongka_ctl"
                                                            : absl::GetFlag(FLAGS_reason));
+    // By default the request id names the change itself, so a corrected change is a new request
+    // and a repeated one is the same.
+    if (request_id.empty()) {
+      request_id = absl::StrCat("ctl-rules-", window_id, "-",
+                                absl::Hex(Fnv1a64(request.rules().SerializeAsString())));
+    }
+    request.set_request_id(request_id);
     v1::ScheduleRulesResponse response;
     if (!Call(&v1::SettlementService::Stub::ScheduleRules, request, &response)) return 1;
+    if (response.superseded()) {
+      std::cout << "accepted earlier, and replaced since by a later change\n";
+      return 0;
+    }
     std::cout << "scheduled:\n";
     PrintPeriod(response.period());
     return 0;
