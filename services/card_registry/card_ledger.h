@@ -1,0 +1,101 @@
+// The card registry's deciding consumer, CardLedger: one applier of libs/state_store over the
+// registry's RocksDB, applied by one ApplyLoop over {tongka.cards, tongka.txn} for the partitions
+// this replica owns (the topics are co-partitioned by card id, so a card's commands and its
+// transactions share a partition number). Keys are in card_registry_keys.h, read back through
+// card_registry_readers.h; the rules are listed in README.md.
+//
+// tongka.cards (commands, DESIGN.md "Exactly-once state", pattern 5):
+//   - CardIssueRequested, CardStatusChangeRequested and CardCloseRequested are decided from the
+//     command and the card's stored record alone; the outcome goes to "r/<command event id>"
+//     (read-your-writes) and the decision (CardIssued, CardStatusChanged or CommandRejected,
+//     event id DerivedEventId("card_registry", command, "decision"), source
+//     platform:card_registry) to the outbox, on tongka.cards keyed by the command's key. A
+//     command whose event id already has an outcome is a no-op (counted): the loop's
+//     EventFilter drops repeats within its horizon, the outcome catches any later copy.
+//   - Every accepted block, unblock and close adds a change to the partition's hotlist
+//     (hl/<pppp>/<seq>, sequence hl/seq/<pppp>) and updates its listed set (hs/<pppp>/...);
+//     CardStatusChanged.hotlist_version is the new sequence.
+//   - The registry's own decisions, read back from the topic, change nothing. Decision bodies
+//     from another source, bodies this registry does not decide yet and records that do not
+//     parse are counted and skipped.
+// tongka.txn (taps, loads, refunds; full v1::Event parse, for the counter and balance that
+// txn::TxnView does not read): each card keeps its last transaction as a max register
+// (TxnRegister, card_registry_storage.proto): the transaction with the highest (card_counter,
+// occurred_at_us, hash of the event id, balance_after_fen, acquirer_city) wins. A card not issued
+// yet keeps the register under u/<card_id>, merged into its CardRecord when it is issued.
+//
+// Determinism: the ApplyLoop interleaves the two topics as their records arrive, so a rebuild may
+// see tongka.cards and tongka.txn interleaved differently than the live run did. The stored state
+// converges anyway: commands read only what the tongka.cards partition's own order decides (card
+// existence and status, the hotlist sequence), and the transaction register is a max, so the
+// same records give the same state digest in any interleaving. The one decision that reads the
+// transactions is a close: CardStatusChanged.balance_owed_fen is the card's balance at the moment
+// the close was applied, which a rebuild can compute differently (it may have applied more or
+// fewer of the card's transactions by then). The decision event on the log is the fact
+// settlement uses; the registry stores only that the card is CLOSED (its balance is computed at
+// read time from the register, card_registry_readers.h) and does not store balance_owed_fen in
+// the outcome. No clock: times come from the records.
+//
+// Thread-safety: driven by one ApplyLoop thread. Failure: a non-OK status is a store error or
+// corruption (a stored record that does not parse) and stops the loop; a record of any topic
+// other than the two is a wiring bug (FAILED_PRECONDITION).
+//
+// Example (the app wires it into an ApplyLoop; tests drive it directly):
+//   CardLedger ledger;
+//   state_store::StateBatch batch(&store);
+//   CHECK_OK(ledger.Apply(record, batch));  // decisions go to the batch's outbox
+//   CHECK_OK(store.Commit(batch));
+#ifndef TONGKA_SERVICES_CARD_REGISTRY_CARD_LEDGER_H_
+#define TONGKA_SERVICES_CARD_REGISTRY_CARD_LEDGER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "libs/event_log/record.h"
+#include "libs/state_store/apply_loop.h"
+#include "libs/state_store/state_store.h"
+#include "proto/events.pb.h"
+#include "services/card_registry/card_registry_storage.pb.h"
+
+namespace tongka::card_registry {
+
+// True when register `a` loses to `b` (b is the later transaction). A strict total order on the
+// stored fields, so merging by it is commutative, associative and idempotent.
+bool RegisterLess(const TxnRegister& a, const TxnRegister& b);
+
+// FNV-1a 64 of `bytes`: a stable hash (the same on every build and run) for the register's
+// tie-break.
+uint64_t StableHash64(absl::string_view bytes);
+
+class CardLedger : public state_store::Applier {
+ public:
+  CardLedger() = default;
+  absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
+
+ private:
+  absl::Status ApplyCards(const event_log::Record& record, state_store::StateBatch& batch);
+  absl::Status ApplyTxn(const event_log::Record& record, state_store::StateBatch& batch);
+  absl::Status ApplyCommand(const event_log::Record& record, const v1::Event& event,
+                            state_store::StateBatch& batch);
+  // Each decides one command: writes the card's changes to the batch when it accepts, and fills
+  // the decision event's body in `out` (left empty when it refuses).
+  absl::StatusOr<RequestOutcome> DecideIssue(const event_log::Record& record,
+                                             const v1::Event& event, state_store::StateBatch& batch,
+                                             v1::Event* out);
+  absl::StatusOr<RequestOutcome> DecideStatusChange(const event_log::Record& record,
+                                                    const v1::Event& event,
+                                                    state_store::StateBatch& batch, v1::Event* out);
+  absl::StatusOr<RequestOutcome> DecideClose(const event_log::Record& record,
+                                             const v1::Event& event, state_store::StateBatch& batch,
+                                             v1::Event* out);
+  // Adds a change to the partition's hotlist and listed set; returns the new sequence.
+  absl::StatusOr<uint64_t> AddHotlistChange(int32_t partition, absl::string_view card_id,
+                                            const CardRecord& card, state_store::StateBatch& batch);
+};
+
+}  // namespace tongka::card_registry
+
+#endif  // TONGKA_SERVICES_CARD_REGISTRY_CARD_LEDGER_H_

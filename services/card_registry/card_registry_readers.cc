@@ -1,0 +1,173 @@
+#include "services/card_registry/card_registry_readers.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "libs/txn/card_id.h"
+#include "services/card_registry/card_registry_keys.h"
+
+namespace tongka::card_registry {
+namespace {
+
+using internal::ReadMessage;
+using state_store::StateBatch;
+
+absl::StatusOr<int64_t> ReadCounter(const StateView& view, absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> bytes = view.get(key);
+  if (!bytes.ok()) return bytes.status();
+  int64_t n = 0;
+  if (bytes->has_value() && !absl::SimpleAtoi(**bytes, &n)) {
+    return absl::InternalError(absl::StrCat("corrupt counter ", key));
+  }
+  return n;
+}
+
+}  // namespace
+
+StateView ViewOf(const state_store::StateStore& store) {
+  return StateView{
+      [&store](absl::string_view key) { return store.Get(key); },
+      [&store](absl::string_view prefix,
+               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
+        return store.ScanPrefix(prefix, visit);
+      }};
+}
+
+StateView ViewOf(const StateBatch& batch) {
+  return StateView{
+      [&batch](absl::string_view key) { return batch.Get(key); },
+      [&batch](absl::string_view prefix,
+               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
+        return batch.ScanPrefix(prefix, visit);
+      }};
+}
+
+int64_t CurrentBalanceFen(const CardRecord& card) {
+  return card.has_last_txn() ? card.last_txn().balance_after_fen() : card.initial_balance_fen();
+}
+
+absl::StatusOr<std::optional<Card>> ReadCard(const StateView& view, absl::string_view card_id) {
+  absl::StatusOr<uint32_t> issuer = txn::ParseCardId(card_id);
+  if (!issuer.ok()) return std::optional<Card>();  // no such key is ever written
+  absl::StatusOr<std::optional<CardRecord>> record =
+      ReadMessage<CardRecord>(view, CardKey(card_id));
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return std::optional<Card>();
+  if ((*record)->status() == v1::CARD_STATUS_UNSPECIFIED) {
+    return absl::InternalError(absl::StrCat("card ", card_id, " stored with no status"));
+  }
+  Card card;
+  card.card_id = std::string(card_id);
+  card.issuer_city = *issuer;
+  card.record = std::move(**record);
+  card.balance_fen = CurrentBalanceFen(card.record);
+  return std::optional<Card>(std::move(card));
+}
+
+absl::StatusOr<std::optional<TxnRegister>> ReadUnissuedRegister(const StateView& view,
+                                                                absl::string_view card_id) {
+  return ReadMessage<TxnRegister>(view, UnissuedKey(card_id));
+}
+
+absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
+                                                          absl::string_view event_id) {
+  return ReadMessage<RequestOutcome>(view, OutcomeKey(event_id));
+}
+
+absl::StatusOr<std::vector<std::string>> FindCardsByHolder(const StateView& view, uint32_t issuer,
+                                                           absl::string_view token) {
+  std::vector<std::string> out;
+  if (token.size() != kTokenBytes) return out;  // only 32-byte tokens are indexed
+  const std::string prefix = HolderPrefix(issuer, token);
+  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view) {
+    out.emplace_back(key.substr(prefix.size()));
+    return true;
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<uint64_t> ReadHotlistSeq(const StateView& view, int32_t partition) {
+  absl::StatusOr<int64_t> seq = ReadCounter(view, HotlistSeqKey(partition));
+  if (!seq.ok()) return seq.status();
+  if (*seq < 0) return absl::InternalError(absl::StrCat("negative hotlist sequence ", partition));
+  return static_cast<uint64_t>(*seq);
+}
+
+absl::StatusOr<std::vector<HotlistChange>> ReadHotlistDelta(const StateView& view,
+                                                            int32_t partition, uint64_t after_seq,
+                                                            size_t limit) {
+  std::vector<HotlistChange> out;
+  if (limit == 0) return out;
+  const std::string prefix = HotlistPrefix(partition);
+  const std::string first = HotlistKey(partition, after_seq);
+  bool corrupt = false;
+  // The scan starts at the partition's prefix; keys are zero-padded, so order is numeric and
+  // everything up to `first` is skipped without parsing.
+  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
+    if (key <= first) return true;
+    HotlistChange change;
+    corrupt = !absl::SimpleAtoi(key.substr(prefix.size()), &change.seq) ||
+              !change.entry.ParseFromArray(value.data(), static_cast<int>(value.size()));
+    if (corrupt) return false;
+    out.push_back(std::move(change));
+    return out.size() < limit;
+  });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError(absl::StrCat("corrupt hotlist entry under ", prefix));
+  return out;
+}
+
+absl::StatusOr<HotlistSnapshot> ReadHotlistSnapshot(const StateView& view, int32_t partition) {
+  HotlistSnapshot snapshot;
+  absl::StatusOr<uint64_t> seq = ReadHotlistSeq(view, partition);
+  if (!seq.ok()) return seq.status();
+  snapshot.seq = *seq;
+  bool corrupt = false;
+  absl::Status status =
+      view.scan(ListedPrefix(partition), [&](absl::string_view, absl::string_view value) {
+        snapshot.listed.emplace_back();
+        corrupt =
+            !snapshot.listed.back().ParseFromArray(value.data(), static_cast<int>(value.size()));
+        return !corrupt;
+      });
+  if (!status.ok()) return status;
+  if (corrupt)
+    return absl::InternalError(absl::StrCat("corrupt listed card, partition ", partition));
+  return snapshot;
+}
+
+absl::StatusOr<RegistryStats> ReadStats(const StateView& view) {
+  RegistryStats stats;
+  const std::string accepted = internal::AcceptedKey("");
+  const std::string refused = internal::RefusedKey("");
+  bool corrupt = false;
+  absl::Status status =
+      view.scan(internal::kStatsPrefix, [&](absl::string_view key, absl::string_view value) {
+        int64_t n = 0;
+        corrupt = !absl::SimpleAtoi(value, &n);
+        if (corrupt) return false;
+        if (absl::StartsWith(key, accepted)) {
+          stats.accepted[std::string(key.substr(accepted.size()))] = n;
+        } else if (absl::StartsWith(key, refused)) {
+          stats.refused_by_rule[std::string(key.substr(refused.size()))] = n;
+        } else if (key == internal::kDuplicateCommandsKey) {
+          stats.duplicate_commands = n;
+        } else if (key == internal::kCardsUnparseableKey) {
+          stats.cards_unparseable = n;
+        } else if (key == internal::kUnsupportedKey) {
+          stats.cards_unsupported = n;
+        } else if (key == internal::kForeignDecisionsKey) {
+          stats.foreign_decisions = n;
+        } else if (key == internal::kTxnUnparseableKey) {
+          stats.txn_unparseable = n;
+        } else if (key == internal::kUnissuedCardsKey) {
+          stats.unissued_cards = n;
+        }
+        return true;
+      });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError("corrupt counter under st/");
+  return stats;
+}
+
+}  // namespace tongka::card_registry
