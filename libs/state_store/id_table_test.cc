@@ -1,6 +1,7 @@
 // Proves IdTable against std::unordered_map under a random mix of inserts, finds and erases
 // (with many keys sharing a home slot, so backward-shift deletion is exercised across probe runs
-// and the table's wrap-around), key 0 stored like any other, and growth keeping every entry.
+// and the table's wrap-around), key 0 stored like any other, growth keeping every entry (past
+// 2 MiB of slots, where they are mapped on huge-page boundaries), and a move keeping them too.
 #include "libs/state_store/id_table.h"
 
 #include <random>
@@ -59,6 +60,17 @@ TEST(IdTableTest, GrowsWithoutLosingEntries) {
     table.Prefetch(key);
   }
   EXPECT_EQ(table.size(), 100000u);
+}
+
+TEST(IdTableTest, AMovedTableKeepsItsEntries) {
+  IdTable table;
+  for (uint64_t key = 1; key <= 300000; ++key) ASSERT_TRUE(table.Insert(key, 7).second);
+  IdTable moved(std::move(table));
+  IdTable assigned;
+  assigned = std::move(moved);
+  EXPECT_EQ(assigned.size(), 300000u);
+  for (uint64_t key = 1; key <= 300000; ++key) ASSERT_NE(assigned.Find(key), nullptr) << key;
+  EXPECT_EQ(assigned.Find(300001), nullptr);
 }
 
 }  // namespace
