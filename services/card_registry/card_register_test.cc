@@ -90,7 +90,9 @@ class CardRegisterTest : public testing::StateTest {
     auto store = FreshStore(name);
     CardLedger ledger;
     Feed(store.get(), &ledger, inputs, batch_size);
-    return Digest(store.get());
+    const std::string digest = Digest(store.get());
+    Forget(store.get());
+    return digest;
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "libs/server/tenant.h"
@@ -185,6 +186,13 @@ std::vector<state_store::OutboxRecord> StateTest::NewOutbox(StateStore* store) {
   }
   if (!outbox->empty()) acked_[store] = outbox->back().sequence;
   return out;
+}
+
+void StateTest::Forget(const StateStore* store) {
+  for (auto it = next_offset_.begin(); it != next_offset_.end();) {
+    it = std::get<0>(it->first) == store ? next_offset_.erase(it) : std::next(it);
+  }
+  acked_.erase(store);
 }
 
 RequestOutcome StateTest::Outcome(StateStore* store, const std::string& event_id) {

@@ -94,6 +94,10 @@ class StateTest : public ::testing::Test {
 
   RequestOutcome Outcome(StateStore* store, const std::string& event_id);
 
+  // Drops what the fixture keeps about `store`, before the test destroys it: a later store may
+  // get the same address, and must start at offset 0.
+  void Forget(const StateStore* store);
+
   std::string Digest(StateStore* store) {
     absl::StatusOr<std::string> digest = store->Digest();
     EXPECT_TRUE(digest.ok()) << digest.status();
