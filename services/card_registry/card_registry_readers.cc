@@ -23,24 +23,6 @@ absl::StatusOr<int64_t> ReadCounter(const StateView& view, absl::string_view key
 
 }  // namespace
 
-StateView ViewOf(const state_store::StateStore& store) {
-  return StateView{
-      [&store](absl::string_view key) { return store.Get(key); },
-      [&store](absl::string_view prefix,
-               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
-        return store.ScanPrefix(prefix, visit);
-      }};
-}
-
-StateView ViewOf(const StateBatch& batch) {
-  return StateView{
-      [&batch](absl::string_view key) { return batch.Get(key); },
-      [&batch](absl::string_view prefix,
-               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
-        return batch.ScanPrefix(prefix, visit);
-      }};
-}
-
 int64_t CurrentBalanceFen(const CardRecord& card) {
   return card.has_last_txn() ? card.last_txn().balance_after_fen() : card.initial_balance_fen();
 }

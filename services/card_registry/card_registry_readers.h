@@ -27,19 +27,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "libs/state_store/state_store.h"
+#include "libs/state_store/state_view.h"
 #include "services/card_registry/card_registry_storage.pb.h"
 
 namespace tongka::card_registry {
 
-// A read view over a StateStore or a StateBatch (the batch overlays its own writes).
-struct StateView {
-  std::function<absl::StatusOr<std::optional<std::string>>(absl::string_view)> get;
-  std::function<absl::Status(absl::string_view,
-                             const std::function<bool(absl::string_view, absl::string_view)>&)>
-      scan;
-};
-StateView ViewOf(const state_store::StateStore& store);
-StateView ViewOf(const state_store::StateBatch& batch);
+// A read view over a StateStore or a StateBatch (libs/state_store/state_view.h).
+using state_store::StateView;
+using state_store::ViewOf;
 
 // A card as stored, with what is computed at read time.
 struct Card {
@@ -99,19 +94,7 @@ absl::StatusOr<RegistryStats> ReadStats(const StateView& view);
 // Shared with the ledger (card_ledger.cc); not for callers outside this folder.
 namespace internal {
 
-// Reads a stored message; nullopt when the key is absent. A record that does not parse is
-// corruption (INTERNAL), never silently a default.
-template <typename Message>
-absl::StatusOr<std::optional<Message>> ReadMessage(const StateView& view, absl::string_view key) {
-  absl::StatusOr<std::optional<std::string>> bytes = view.get(key);
-  if (!bytes.ok()) return bytes.status();
-  if (!bytes->has_value()) return std::optional<Message>();
-  Message message;
-  if (!message.ParseFromString(**bytes)) {
-    return absl::InternalError(absl::StrCat("corrupt stored record ", key));
-  }
-  return std::optional<Message>(std::move(message));
-}
+using state_store::ReadMessage;
 
 }  // namespace internal
 }  // namespace tongka::card_registry

@@ -33,24 +33,6 @@ bool ValidWindowState(v1::WindowState state) {
 
 }  // namespace
 
-StateView ViewOf(const state_store::StateStore& store) {
-  return StateView{
-      [&store](absl::string_view key) { return store.Get(key); },
-      [&store](absl::string_view prefix,
-               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
-        return store.ScanPrefix(prefix, visit);
-      }};
-}
-
-StateView ViewOf(const StateBatch& batch) {
-  return StateView{
-      [&batch](absl::string_view key) { return batch.Get(key); },
-      [&batch](absl::string_view prefix,
-               const std::function<bool(absl::string_view, absl::string_view)>& visit) {
-        return batch.ScanPrefix(prefix, visit);
-      }};
-}
-
 absl::StatusOr<std::optional<WindowRecord>> ReadWindow(const StateView& view,
                                                        absl::string_view window_id) {
   absl::StatusOr<std::optional<WindowRecord>> window =

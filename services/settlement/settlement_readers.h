@@ -36,21 +36,16 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/state_store/state_store.h"
+#include "libs/state_store/state_view.h"
 #include "proto/events.pb.h"
 #include "services/settlement/settlement_rules.h"
 #include "services/settlement/settlement_storage.pb.h"
 
 namespace tongka::settlement {
 
-// A read view over a StateStore or a StateBatch (the batch overlays its own writes).
-struct StateView {
-  std::function<absl::StatusOr<std::optional<std::string>>(absl::string_view)> get;
-  std::function<absl::Status(absl::string_view,
-                             const std::function<bool(absl::string_view, absl::string_view)>&)>
-      scan;
-};
-StateView ViewOf(const state_store::StateStore& store);
-StateView ViewOf(const state_store::StateBatch& batch);
+// A read view over a StateStore or a StateBatch (libs/state_store/state_view.h).
+using state_store::StateView;
+using state_store::ViewOf;
 
 absl::StatusOr<std::optional<WindowRecord>> ReadWindow(const StateView& view,
                                                        absl::string_view window_id);
@@ -111,33 +106,8 @@ class RulesCache {
 // Shared with the ledger (window_ledger.cc); not for callers outside this folder.
 namespace internal {
 
-// Reads a stored message; nullopt when the key is absent. A record that does not parse is
-// corruption (INTERNAL), never silently a default.
-template <typename Message>
-absl::StatusOr<std::optional<Message>> ReadMessage(const StateView& view, absl::string_view key) {
-  absl::StatusOr<std::optional<std::string>> bytes = view.get(key);
-  if (!bytes.ok()) return bytes.status();
-  if (!bytes->has_value()) return std::optional<Message>();
-  Message message;
-  if (!message.ParseFromString(**bytes)) {
-    return absl::InternalError(absl::StrCat("corrupt stored record ", key));
-  }
-  return std::optional<Message>(std::move(message));
-}
-
-template <typename Message>
-absl::StatusOr<std::vector<Message>> ScanMessages(const StateView& view, absl::string_view prefix) {
-  std::vector<Message> out;
-  bool corrupt = false;
-  absl::Status status = view.scan(prefix, [&](absl::string_view, absl::string_view value) {
-    out.emplace_back();
-    corrupt = !out.back().ParseFromArray(value.data(), static_cast<int>(value.size()));
-    return !corrupt;
-  });
-  if (!status.ok()) return status;
-  if (corrupt) return absl::InternalError(absl::StrCat("corrupt stored record under ", prefix));
-  return out;
-}
+using state_store::ReadMessage;
+using state_store::ScanMessages;
 
 // A window in these states still takes deltas; a delta for any other is late and carried.
 inline bool AcceptsDeltas(v1::WindowState state) {
