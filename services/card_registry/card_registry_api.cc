@@ -1,0 +1,705 @@
+#include "services/card_registry/card_registry_api.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "libs/event_log/ownership.h"
+#include "libs/server/tenant.h"
+#include "libs/txn/card_id.h"
+#include "services/card_registry/card_registry_keys.h"
+
+namespace tongka::card_registry {
+namespace {
+
+constexpr size_t kActorSizeMax = 64;
+constexpr size_t kReasonSizeMax = 256;
+constexpr size_t kRecentMax = 100000;
+constexpr absl::Duration kApplyPoll = absl::Milliseconds(2);
+
+absl::Status Invalid(absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
+}
+
+absl::Status CheckRequestId(absl::string_view field, absl::string_view request_id) {
+  if (request_id.empty() || request_id.size() > 64)
+    return Invalid(field, "must be 1..64 characters");
+  for (char c : request_id) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != ':' && c != '-') {
+      return Invalid(field, "only [A-Za-z0-9._:-]");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckText(absl::string_view field, absl::string_view value, size_t size_max) {
+  if (value.size() > size_max) return Invalid(field, absl::StrCat("at most ", size_max, " bytes"));
+  return absl::OkStatus();
+}
+
+// The issuer of a well-formed card id, or INVALID_ARGUMENT "<field>: card_id_format: ...".
+absl::StatusOr<uint32_t> IssuerOf(absl::string_view field, absl::string_view card_id) {
+  absl::StatusOr<uint32_t> issuer = txn::ParseCardId(card_id);
+  if (!issuer.ok()) return Invalid(field, issuer.status().message());
+  return issuer;
+}
+
+bool IsIssuer(const v1::Tenant& tenant, uint32_t issuer) {
+  return tenant.kind() == v1::TENANT_KIND_CITY_OPERATOR && tenant.city() == issuer;
+}
+
+// The request field a ledger rule's field is about (the ledger names the event's fields).
+std::string RequestField(const std::string& ledger_field) {
+  if (ledger_field == "device_token") return "device_id";
+  if (ledger_field == "holder.id_number_token") return "holder.id_number";
+  if (ledger_field == "holder.phone_token") return "holder.phone";
+  if (ledger_field == "concession") return "product";
+  return ledger_field;
+}
+
+v1::CardCommandResponse ResponseOf(const RequestOutcome& outcome, int32_t partition) {
+  v1::CardCommandResponse response;
+  response.set_card_id(outcome.card_id());
+  response.set_accepted(outcome.accepted());
+  response.set_rule(outcome.rule());
+  response.set_field(RequestField(outcome.field()));
+  response.set_message(outcome.message());
+  response.set_status(outcome.status());
+  if (outcome.accepted() && outcome.hotlist_version() > 0) {
+    (*response.mutable_hotlist_version()->mutable_partition_seq())[partition] =
+        outcome.hotlist_version();
+  }
+  return response;
+}
+
+v1::HotlistEntry EntryOf(const HotlistEntry& stored, int32_t partition, uint64_t seq) {
+  v1::HotlistEntry entry;
+  entry.set_card_id(stored.card_id());
+  entry.set_listed(stored.listed());
+  entry.set_status(stored.status());
+  entry.set_block_reason(stored.reason());
+  entry.set_partition(partition);
+  entry.set_seq(seq);
+  return entry;
+}
+
+// Wraps a peer's failure so the caller sees which replica it was.
+absl::Status PeerError(int32_t replica, absl::string_view what, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kDeadlineExceeded) {
+    return absl::Status(status.code(), absl::StrCat("replica ", replica, " (", what,
+                                                    ") did not answer: ", status.message()));
+  }
+  return status;
+}
+
+}  // namespace
+
+CardRegistryApi::CardRegistryApi(CardRegistryApiDeps deps) : deps_(std::move(deps)) {
+  CHECK(deps_.store != nullptr);
+  CHECK(deps_.producer != nullptr);
+  CHECK(deps_.holder_keys != nullptr);
+  CHECK(deps_.cards_next_offset != nullptr);
+  CHECK_GE(deps_.partition_count, 1);
+  CHECK(deps_.replica_count == 1 || deps_.peer_forward != nullptr);
+}
+
+int32_t CardRegistryApi::OwnerOf(absl::string_view card_id, int32_t* partition) const {
+  const int32_t p = event_log::PartitionForKey(card_id, deps_.partition_count);
+  if (partition != nullptr) *partition = p;
+  return p % deps_.replica_count;
+}
+
+std::vector<int32_t> CardRegistryApi::OwnedPartitions() const {
+  std::vector<int32_t> owned;
+  for (int32_t p = deps_.replica_index; p < deps_.partition_count; p += deps_.replica_count) {
+    owned.push_back(p);
+  }
+  return owned;
+}
+
+void CardRegistryApi::RememberHotlistChange(int32_t partition, uint64_t seq,
+                                            int64_t recorded_at_us) const {
+  absl::MutexLock lock(&recent_mu_);
+  if (!recent_.emplace(std::make_pair(partition, seq), recorded_at_us).second) return;
+  recent_order_.emplace_back(partition, seq);
+  while (recent_order_.size() > kRecentMax) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+}
+
+std::optional<absl::Time> CardRegistryApi::HotlistChangeRecordedAt(int32_t partition,
+                                                                   uint64_t seq) const {
+  absl::MutexLock lock(&recent_mu_);
+  auto it = recent_.find({partition, seq});
+  if (it == recent_.end()) return std::nullopt;
+  return absl::FromUnixMicros(it->second);
+}
+
+absl::Status CardRegistryApi::Submit(std::vector<Pending*>& commands) const {
+  struct Deliveries {
+    absl::Mutex mu;
+    std::vector<std::optional<event_log::DeliveryResult>> results ABSL_GUARDED_BY(mu);
+    size_t remaining ABSL_GUARDED_BY(mu) = 0;
+  };
+  // Shared with the delivery callbacks, which may outlive a call that timed out.
+  auto deliveries = std::make_shared<Deliveries>();
+  {
+    absl::MutexLock lock(&deliveries->mu);
+    deliveries->results.resize(commands.size());
+  }
+  const absl::Time deadline = absl::Now() + deps_.command_timeout;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    Pending& command = *commands[i];
+    if (command.done.has_value()) continue;
+    {
+      absl::MutexLock lock(&deliveries->mu);
+      ++deliveries->remaining;
+    }
+    absl::Status produced =
+        deps_.producer->Produce(kCardsTopic, command.card_id, command.event.SerializeAsString(),
+                                [deliveries, i](const event_log::DeliveryResult& result) {
+                                  absl::MutexLock lock(&deliveries->mu);
+                                  deliveries->results[i] = result;
+                                  --deliveries->remaining;
+                                });
+    if (!produced.ok()) {
+      absl::MutexLock lock(&deliveries->mu);
+      --deliveries->remaining;
+      command.done = absl::UnavailableError(absl::StrCat("request ", command.event.event_id(),
+                                                         " was not written to ", kCardsTopic, ": ",
+                                                         produced.message()));
+    }
+  }
+  // Written: every delivery report, or the deadline.
+  std::map<int32_t, int64_t> last_offset;
+  {
+    absl::MutexLock lock(&deliveries->mu);
+    deliveries->mu.AwaitWithDeadline(
+        absl::Condition(
+            +[](size_t* remaining) { return *remaining == 0; }, &deliveries->remaining),
+        deadline);
+    for (size_t i = 0; i < commands.size(); ++i) {
+      Pending& command = *commands[i];
+      if (command.done.has_value()) continue;
+      const std::optional<event_log::DeliveryResult>& result = deliveries->results[i];
+      if (!result.has_value()) {
+        command.done = absl::DeadlineExceededError(
+            absl::StrCat("request ", command.event.event_id(), " not confirmed written to ",
+                         kCardsTopic, " in time; retry with the same request_id for the decision"));
+      } else if (!result->status.ok()) {
+        command.done = absl::UnavailableError(absl::StrCat("request ", command.event.event_id(),
+                                                           " was not written to ", kCardsTopic,
+                                                           ": ", result->status.message()));
+      } else {
+        command.partition = result->partition;
+        command.offset = result->offset;
+        int64_t& last = last_offset[result->partition];
+        last = std::max(last, result->offset);
+      }
+    }
+  }
+  // Read-your-writes: this replica's ledger has applied every partition past its last command.
+  std::set<int32_t> waiting;
+  for (const auto& [partition, offset] : last_offset) waiting.insert(partition);
+  while (!waiting.empty()) {
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      it = deps_.cards_next_offset(*it) > last_offset[*it] ? waiting.erase(it) : std::next(it);
+    }
+    if (waiting.empty() || absl::Now() > deadline) break;
+    absl::SleepFor(kApplyPoll);
+  }
+  const StateView view = ViewOf(*deps_.store);
+  for (Pending* command : commands) {
+    if (command->done.has_value()) continue;
+    if (waiting.count(command->partition) != 0 &&
+        deps_.cards_next_offset(command->partition) <= command->offset) {
+      command->done = absl::DeadlineExceededError(
+          absl::StrCat("request ", command->event.event_id(), " is in the log (", kCardsTopic, "/",
+                       command->partition, "@", command->offset,
+                       ") but not decided yet; retry with the same request_id for the decision"));
+      continue;
+    }
+    absl::StatusOr<std::optional<RequestOutcome>> outcome =
+        ReadOutcome(view, command->event.event_id());
+    if (!outcome.ok()) return outcome.status();
+    if (!outcome->has_value()) {
+      return absl::InternalError(
+          absl::StrCat("request ", command->event.event_id(), " applied without a decision"));
+    }
+    if ((*outcome)->accepted() && (*outcome)->hotlist_version() > 0) {
+      RememberHotlistChange(command->partition, (*outcome)->hotlist_version(),
+                            command->event.recorded_at_us());
+    }
+    command->done = ResponseOf(**outcome, command->partition);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Event> CardRegistryApi::IssueEvent(const Caller& caller,
+                                                      const v1::IssueCardRequest& request) const {
+  if (absl::Status ok = CheckRequestId("request_id", request.request_id()); !ok.ok()) return ok;
+  absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
+  if (!issuer.ok()) return issuer.status();
+  if (!IsIssuer(caller.tenant, *issuer)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(server::TenantName(caller.tenant), " may not issue card ", request.card_id(),
+                     ": only city ", *issuer, " (the card id's issuer) issues it"));
+  }
+  if (absl::Status ok = CheckText("actor", request.actor(), kActorSizeMax); !ok.ok()) return ok;
+  v1::Event event;
+  event.set_event_id(
+      absl::StrCat("cmd/", server::TenantName(caller.tenant), "/", request.request_id()));
+  const int64_t now_us = absl::ToUnixMicros(deps_.now());
+  event.set_occurred_at_us(now_us);
+  event.set_recorded_at_us(now_us);
+  *event.mutable_source() = caller.tenant;
+  v1::CardIssueRequested* body = event.mutable_card_issue_requested();
+  body->set_request_id(request.request_id());
+  body->set_card_id(request.card_id());
+  body->set_form(request.form());
+  body->set_product(request.product());
+  body->set_concession(request.product() == v1::CARD_PRODUCT_CONCESSION);
+  body->set_expires_at_us(request.expires_at_us());
+  body->set_initial_balance_fen(request.initial_balance_fen());
+  body->set_actor(request.actor());
+  // Tokenized here, before anything is written; the errors never carry the value.
+  const struct {
+    const std::string& value;
+    crypto::IdentifierDomain domain;
+    const char* field;
+    std::string* token;
+  } identifiers[] = {
+      {request.holder().id_number(), crypto::IdentifierDomain::kResidentIdNumber,
+       "holder.id_number", body->mutable_holder()->mutable_id_number_token()},
+      {request.holder().phone(), crypto::IdentifierDomain::kMobilePhone, "holder.phone",
+       body->mutable_holder()->mutable_phone_token()},
+  };
+  for (const auto& identifier : identifiers) {
+    if (identifier.value.empty()) continue;
+    absl::StatusOr<std::string> token =
+        deps_.holder_keys->Tokenize(*issuer, identifier.domain, identifier.value);
+    if (!token.ok()) {
+      if (token.status().code() == absl::StatusCode::kInvalidArgument) {
+        return Invalid(identifier.field, token.status().message());
+      }
+      return token.status();
+    }
+    *identifier.token = *std::move(token);
+  }
+  if (!request.device_id().empty()) {
+    absl::StatusOr<std::string> token =
+        deps_.holder_keys->DeviceToken(*issuer, request.device_id());
+    if (!token.ok()) {
+      if (token.status().code() == absl::StatusCode::kInvalidArgument) {
+        return Invalid("device_id", token.status().message());
+      }
+      return token.status();
+    }
+    body->set_device_token(*std::move(token));
+  }
+  return event;
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::RunOne(
+    const Caller& caller, const char* rpc, const google::protobuf::Message& request,
+    const std::string& card_id, absl::StatusOr<v1::Event> event) const {
+  if (!event.ok()) return event.status();
+  int32_t partition = 0;
+  const int32_t owner = OwnerOf(card_id, &partition);
+  if (owner != deps_.replica_index) {
+    if (caller.via_peer) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("not_owner: card ", card_id, " (", kCardsTopic, " partition ", partition,
+                       ") belongs to replica ", owner, ", not ", deps_.replica_index));
+    }
+    v1::CardCommandResponse response;
+    absl::Status forwarded = deps_.peer_forward(owner, rpc, caller.tenant, request, &response);
+    if (!forwarded.ok()) {
+      return PeerError(owner, absl::StrCat("owner of ", kCardsTopic, " partition ", partition),
+                       forwarded);
+    }
+    return response;
+  }
+  Pending command{.card_id = card_id, .event = *std::move(event)};
+  std::vector<Pending*> commands = {&command};
+  if (absl::Status submitted = Submit(commands); !submitted.ok()) return submitted;
+  return *std::move(*command.done);
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::IssueCard(
+    const Caller& caller, const v1::IssueCardRequest& request) const {
+  return RunOne(caller, "IssueCard", request, request.card_id(), IssueEvent(caller, request));
+}
+
+absl::StatusOr<v1::IssueCardsResponse> CardRegistryApi::IssueCards(
+    const Caller& caller, const v1::IssueCardsRequest& request) const {
+  const int count = request.cards_size();
+  if (count < 1 || count > kIssueCardsMax) return Invalid("cards", "1..10,000 cards");
+  // Every item is checked before any is written: a bad one fails the call, naming it.
+  std::vector<Pending> local;
+  local.reserve(static_cast<size_t>(count));
+  std::vector<int> local_index;
+  std::map<int32_t, std::pair<v1::IssueCardsRequest, std::vector<int>>> remote;
+  std::map<std::string, int> request_ids;
+  for (int i = 0; i < count; ++i) {
+    const v1::IssueCardRequest& item = request.cards(i);
+    absl::StatusOr<v1::Event> event = IssueEvent(caller, item);
+    if (!event.ok()) {
+      return absl::Status(event.status().code(),
+                          absl::StrCat("cards[", i, "].", event.status().message()));
+    }
+    auto [seen, added] = request_ids.emplace(item.request_id(), i);
+    if (!added) {
+      return Invalid(absl::StrCat("cards[", i, "].request_id"),
+                     absl::StrCat("repeats cards[", seen->second, "]"));
+    }
+    const int32_t owner = OwnerOf(item.card_id());
+    if (owner == deps_.replica_index) {
+      local.push_back(Pending{.card_id = item.card_id(), .event = *std::move(event)});
+      local_index.push_back(i);
+    } else if (caller.via_peer) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("not_owner: cards[", i, "] belongs to replica ", owner));
+    } else {
+      auto& [batch, indices] = remote[owner];
+      *batch.add_cards() = item;
+      indices.push_back(i);
+    }
+  }
+  v1::IssueCardsResponse response;
+  response.mutable_results()->Reserve(count);
+  for (int i = 0; i < count; ++i) response.add_results();
+  for (auto& [owner, part] : remote) {
+    v1::IssueCardsResponse forwarded;
+    absl::Status status =
+        deps_.peer_forward(owner, "IssueCards", caller.tenant, part.first, &forwarded);
+    if (!status.ok()) return PeerError(owner, "owner of part of the batch", status);
+    if (forwarded.results_size() != static_cast<int>(part.second.size())) {
+      return absl::InternalError(absl::StrCat("replica ", owner, " answered ",
+                                              forwarded.results_size(), " results for ",
+                                              part.second.size(), " cards"));
+    }
+    for (size_t j = 0; j < part.second.size(); ++j) {
+      *response.mutable_results(part.second[j]) =
+          std::move(*forwarded.mutable_results(static_cast<int>(j)));
+    }
+  }
+  std::vector<Pending*> commands;
+  commands.reserve(local.size());
+  for (Pending& command : local) commands.push_back(&command);
+  if (absl::Status submitted = Submit(commands); !submitted.ok()) return submitted;
+  for (size_t j = 0; j < local.size(); ++j) {
+    // A command not decided in time fails the call: the caller retries the same request ids
+    // and gets every decision, the ones already made included.
+    if (!local[j].done->ok()) return local[j].done->status();
+    *response.mutable_results(local_index[j]) = **std::move(local[j].done);
+  }
+  for (const v1::CardCommandResponse& result : response.results()) {
+    if (result.accepted()) {
+      response.set_accepted(response.accepted() + 1);
+    } else {
+      response.set_refused(response.refused() + 1);
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::StatusChange(
+    const Caller& caller, const char* rpc, const v1::CardStatusRequest& request,
+    v1::CardStatus target, v1::BlockReason reason) const {
+  auto event = [&]() -> absl::StatusOr<v1::Event> {
+    if (absl::Status ok = CheckRequestId("request_id", request.request_id()); !ok.ok()) return ok;
+    absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
+    if (!issuer.ok()) return issuer.status();
+    if (!IsIssuer(caller.tenant, *issuer) && !server::CanReadAll(caller.tenant)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          server::TenantName(caller.tenant), " may not change card ", request.card_id(),
+          ": only city ", *issuer, " (the issuer) or the ministry"));
+    }
+    if (absl::Status ok = CheckText("reason", request.reason(), kReasonSizeMax); !ok.ok()) {
+      return ok;
+    }
+    if (absl::Status ok = CheckText("actor", request.actor(), kActorSizeMax); !ok.ok()) return ok;
+    v1::Event event;
+    event.set_event_id(
+        absl::StrCat("cmd/", server::TenantName(caller.tenant), "/", request.request_id()));
+    const int64_t now_us = absl::ToUnixMicros(deps_.now());
+    event.set_occurred_at_us(now_us);
+    event.set_recorded_at_us(now_us);
+    *event.mutable_source() = caller.tenant;
+    v1::CardStatusChangeRequested* body = event.mutable_card_status_change_requested();
+    body->set_request_id(request.request_id());
+    body->set_card_id(request.card_id());
+    body->set_new_status(target);
+    body->set_reason(request.reason());
+    body->set_block_reason(reason);
+    body->set_actor(request.actor());
+    return event;
+  };
+  return RunOne(caller, rpc, request, request.card_id(), event());
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::ReportLost(
+    const Caller& caller, const v1::CardStatusRequest& request) const {
+  return StatusChange(caller, "ReportLost", request, v1::CARD_STATUS_BLOCKED,
+                      v1::BLOCK_REASON_LOST);
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::BlockCard(
+    const Caller& caller, const v1::CardStatusRequest& request) const {
+  return StatusChange(caller, "BlockCard", request, v1::CARD_STATUS_BLOCKED,
+                      request.block_reason());
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::UnblockCard(
+    const Caller& caller, const v1::CardStatusRequest& request) const {
+  return StatusChange(caller, "UnblockCard", request, v1::CARD_STATUS_ACTIVE,
+                      v1::BLOCK_REASON_UNSPECIFIED);
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::CloseCard(
+    const Caller& caller, const v1::CloseCardRequest& request) const {
+  auto event = [&]() -> absl::StatusOr<v1::Event> {
+    if (absl::Status ok = CheckRequestId("request_id", request.request_id()); !ok.ok()) return ok;
+    absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
+    if (!issuer.ok()) return issuer.status();
+    if (!IsIssuer(caller.tenant, *issuer) && !server::CanReadAll(caller.tenant)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(server::TenantName(caller.tenant), " may not close card ", request.card_id(),
+                       ": only city ", *issuer, " (the issuer) or the ministry"));
+    }
+    if (absl::Status ok = CheckText("reason", request.reason(), kReasonSizeMax); !ok.ok()) {
+      return ok;
+    }
+    if (absl::Status ok = CheckText("actor", request.actor(), kActorSizeMax); !ok.ok()) return ok;
+    v1::Event event;
+    event.set_event_id(
+        absl::StrCat("cmd/", server::TenantName(caller.tenant), "/", request.request_id()));
+    const int64_t now_us = absl::ToUnixMicros(deps_.now());
+    event.set_occurred_at_us(now_us);
+    event.set_recorded_at_us(now_us);
+    *event.mutable_source() = caller.tenant;
+    v1::CardCloseRequested* body = event.mutable_card_close_requested();
+    body->set_request_id(request.request_id());
+    body->set_card_id(request.card_id());
+    body->set_reason(request.reason());
+    body->set_actor(request.actor());
+    return event;
+  };
+  return RunOne(caller, "CloseCard", request, request.card_id(), event());
+}
+
+absl::StatusOr<v1::GetCardResponse> CardRegistryApi::GetCard(
+    const Caller& caller, const v1::GetCardRequest& request) const {
+  absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
+  if (!issuer.ok()) return issuer.status();
+  const v1::TenantKind kind = caller.tenant.kind();
+  if (kind != v1::TENANT_KIND_CITY_OPERATOR && kind != v1::TENANT_KIND_PARTNER &&
+      kind != v1::TENANT_KIND_MINISTRY) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(server::TenantName(caller.tenant),
+                     " may not read cards (city operators, partners and the ministry)"));
+  }
+  int32_t partition = 0;
+  const int32_t owner = OwnerOf(request.card_id(), &partition);
+  if (owner != deps_.replica_index) {
+    if (caller.via_peer) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("not_owner: card ", request.card_id(), " belongs to replica ", owner));
+    }
+    v1::GetCardResponse response;
+    absl::Status forwarded =
+        deps_.peer_forward(owner, "GetCard", caller.tenant, request, &response);
+    if (!forwarded.ok()) {
+      return PeerError(owner, absl::StrCat("owner of ", kCardsTopic, " partition ", partition),
+                       forwarded);
+    }
+    return response;
+  }
+  absl::StatusOr<std::optional<Card>> card = ReadCard(ViewOf(*deps_.store), request.card_id());
+  if (!card.ok()) return card.status();
+  if (!card->has_value()) {
+    return absl::NotFoundError(absl::StrCat("unknown card ", request.card_id()));
+  }
+  const Card& found = **card;
+  v1::GetCardResponse response;
+  v1::CardView* view = response.mutable_card();
+  view->set_card_id(found.card_id);
+  view->set_issuer_city(found.issuer_city);
+  view->set_status(found.record.status());
+  if (server::CanReadAll(caller.tenant) || IsIssuer(caller.tenant, found.issuer_city)) {
+    view->set_full(true);
+    view->set_form(found.record.form());
+    view->set_product(found.record.product());
+    view->set_expires_at_us(found.record.expires_at_us());
+    view->set_initial_balance_fen(found.record.initial_balance_fen());
+    view->set_balance_fen(found.balance_fen);
+    view->set_last_counter(found.record.last_txn().card_counter());
+    view->set_last_used_at_us(found.record.last_txn().occurred_at_us());
+    view->set_last_acquirer_city(found.record.last_txn().acquirer_city());
+    view->set_block_reason(found.record.block_reason());
+  }
+  return response;
+}
+
+absl::StatusOr<v1::FindCardsByHolderResponse> CardRegistryApi::FindCardsByHolder(
+    const Caller& caller, const v1::FindCardsByHolderRequest& request) const {
+  if (caller.tenant.kind() != v1::TENANT_KIND_CITY_OPERATOR) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(server::TenantName(caller.tenant),
+                     " may not look up holders: a city operator finds its own cards only"));
+  }
+  const uint32_t city = caller.tenant.city();
+  const v1::HolderIdentity& holder = request.holder();
+  if (holder.id_number().empty() == holder.phone().empty()) {
+    return Invalid("holder", "give exactly one of id_number or phone");
+  }
+  const bool by_id = !holder.id_number().empty();
+  absl::StatusOr<std::string> token = deps_.holder_keys->Tokenize(
+      city,
+      by_id ? crypto::IdentifierDomain::kResidentIdNumber : crypto::IdentifierDomain::kMobilePhone,
+      by_id ? holder.id_number() : holder.phone());
+  if (!token.ok()) {
+    if (token.status().code() == absl::StatusCode::kInvalidArgument) {
+      return Invalid(by_id ? "holder.id_number" : "holder.phone", token.status().message());
+    }
+    return token.status();
+  }
+  v1::FindCardsByHolderResponse response;
+  const StateView view = ViewOf(*deps_.store);
+  // The holder index of this replica holds only the cards of its own partitions.
+  absl::StatusOr<std::vector<std::string>> ids =
+      card_registry::FindCardsByHolder(view, city, *token);
+  if (!ids.ok()) return ids.status();
+  for (const std::string& id : *ids) {
+    v1::GetCardRequest get;
+    get.set_card_id(id);
+    absl::StatusOr<v1::GetCardResponse> card = GetCard(caller, get);
+    if (!card.ok()) return card.status();
+    *response.add_cards() = std::move(*card->mutable_card());
+  }
+  if (!caller.via_peer) {
+    for (int32_t replica = 0; replica < deps_.replica_count; ++replica) {
+      if (replica == deps_.replica_index) continue;
+      v1::FindCardsByHolderResponse part;
+      absl::Status status =
+          deps_.peer_forward(replica, "FindCardsByHolder", caller.tenant, request, &part);
+      if (!status.ok()) return PeerError(replica, "holding part of the holder index", status);
+      for (v1::CardView& card : *part.mutable_cards()) *response.add_cards() = std::move(card);
+    }
+  }
+  std::sort(response.mutable_cards()->begin(), response.mutable_cards()->end(),
+            [](const v1::CardView& a, const v1::CardView& b) { return a.card_id() < b.card_id(); });
+  return response;
+}
+
+absl::StatusOr<v1::GetHotlistResponse> CardRegistryApi::GetHotlist(
+    const Caller& caller, const v1::GetHotlistRequest& request) const {
+  v1::GetHotlistResponse response;
+  auto& version = *response.mutable_version()->mutable_partition_seq();
+  const StateView view = ViewOf(*deps_.store);
+  for (int32_t partition : OwnedPartitions()) {
+    absl::StatusOr<HotlistSnapshot> snapshot = ReadHotlistSnapshot(view, partition);
+    if (!snapshot.ok()) return snapshot.status();
+    version[partition] = snapshot->seq;
+    for (const HotlistEntry& entry : snapshot->listed) {
+      *response.add_cards() = EntryOf(entry, partition, 0);
+    }
+  }
+  if (!caller.via_peer) {
+    for (int32_t replica = 0; replica < deps_.replica_count; ++replica) {
+      if (replica == deps_.replica_index) continue;
+      v1::GetHotlistResponse part;
+      absl::Status status =
+          deps_.peer_forward(replica, "GetHotlist", caller.tenant, request, &part);
+      if (!status.ok()) return PeerError(replica, "holding part of the hotlist", status);
+      for (v1::HotlistEntry& entry : *part.mutable_cards())
+        *response.add_cards() = std::move(entry);
+      for (const auto& [partition, seq] : part.version().partition_seq()) {
+        version[partition] = seq;
+      }
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<v1::GetHotlistDeltaResponse> CardRegistryApi::GetHotlistDelta(
+    const Caller& caller, const v1::GetHotlistDeltaRequest& request) const {
+  if (request.limit() < 0 || request.limit() > kHotlistLimitDefault) {
+    return Invalid("limit", "must be in [0, 10000]");
+  }
+  for (const auto& [partition, seq] : request.since().partition_seq()) {
+    if (partition < 0 || partition >= deps_.partition_count) {
+      return Invalid("since", absl::StrCat("partition ", partition, " is not in [0, ",
+                                           deps_.partition_count, ")"));
+    }
+  }
+  size_t remaining =
+      static_cast<size_t>(request.limit() == 0 ? kHotlistLimitDefault : request.limit());
+  const auto& since = request.since().partition_seq();
+  auto since_of = [&](int32_t partition) -> uint64_t {
+    auto it = since.find(partition);
+    return it == since.end() ? 0 : it->second;
+  };
+  v1::GetHotlistDeltaResponse response;
+  auto& version = *response.mutable_version()->mutable_partition_seq();
+  const StateView view = ViewOf(*deps_.store);
+  for (int32_t partition : OwnedPartitions()) {
+    const uint64_t after = since_of(partition);
+    version[partition] = after;
+    if (remaining == 0) {
+      absl::StatusOr<uint64_t> seq = ReadHotlistSeq(view, partition);
+      if (!seq.ok()) return seq.status();
+      if (*seq > after) response.set_more(true);
+      continue;
+    }
+    absl::StatusOr<std::vector<HotlistChange>> changes =
+        ReadHotlistDelta(view, partition, after, remaining);
+    if (!changes.ok()) return changes.status();
+    for (const HotlistChange& change : *changes) {
+      *response.add_changes() = EntryOf(change.entry, partition, change.seq);
+      version[partition] = change.seq;
+    }
+    remaining -= changes->size();
+    if (remaining == 0) {
+      absl::StatusOr<uint64_t> seq = ReadHotlistSeq(view, partition);
+      if (!seq.ok()) return seq.status();
+      if (*seq > version[partition]) response.set_more(true);
+    }
+  }
+  if (!caller.via_peer) {
+    for (int32_t replica = 0; replica < deps_.replica_count; ++replica) {
+      if (replica == deps_.replica_index) continue;
+      if (remaining == 0) {
+        response.set_more(true);  // not asked: its partitions keep the caller's version
+        continue;
+      }
+      v1::GetHotlistDeltaRequest part_request = request;
+      part_request.set_limit(static_cast<int32_t>(remaining));
+      v1::GetHotlistDeltaResponse part;
+      absl::Status status =
+          deps_.peer_forward(replica, "GetHotlistDelta", caller.tenant, part_request, &part);
+      if (!status.ok()) return PeerError(replica, "holding part of the hotlist", status);
+      remaining -= std::min(remaining, static_cast<size_t>(part.changes_size()));
+      for (v1::HotlistEntry& entry : *part.mutable_changes()) {
+        *response.add_changes() = std::move(entry);
+      }
+      for (const auto& [partition, seq] : part.version().partition_seq()) {
+        version[partition] = seq;
+      }
+      if (part.more()) response.set_more(true);
+    }
+    // Every partition is in the version: those no replica reported keep where the caller was.
+    for (int32_t partition = 0; partition < deps_.partition_count; ++partition) {
+      if (version.find(partition) == version.end()) version[partition] = since_of(partition);
+    }
+  }
+  return response;
+}
+
+}  // namespace tongka::card_registry
