@@ -121,23 +121,42 @@ std::vector<int32_t> CardRegistryApi::OwnedPartitions() const {
   return owned;
 }
 
-void CardRegistryApi::RememberHotlistChange(int32_t partition, uint64_t seq,
-                                            int64_t recorded_at_us) const {
+void CardRegistryApi::RememberCommand(const std::string& card_id, int64_t recorded_at_us) const {
   absl::MutexLock lock(&recent_mu_);
-  if (!recent_.emplace(std::make_pair(partition, seq), recorded_at_us).second) return;
-  recent_order_.emplace_back(partition, seq);
+  auto [it, added] =
+      recent_.insert_or_assign(card_id, RecentCommand{.recorded_at_us = recorded_at_us});
+  if (!added) return;
+  recent_order_.push_back(card_id);
   while (recent_order_.size() > kRecentMax) {
     recent_.erase(recent_order_.front());
     recent_order_.pop_front();
   }
 }
 
-std::optional<absl::Time> CardRegistryApi::HotlistChangeRecordedAt(int32_t partition,
-                                                                   uint64_t seq) const {
+void CardRegistryApi::CommandDecided(const std::string& card_id, int64_t recorded_at_us,
+                                     int32_t partition, uint64_t seq) const {
   absl::MutexLock lock(&recent_mu_);
-  auto it = recent_.find({partition, seq});
+  auto it = recent_.find(card_id);
+  if (it == recent_.end() || it->second.recorded_at_us != recorded_at_us) return;
+  if (seq == 0) {
+    // Refused: no hotlist change to measure; a later change (fraud's) is not this command's.
+    it->second.seq = UINT64_MAX;
+    return;
+  }
+  it->second.partition = partition;
+  it->second.seq = seq;
+}
+
+std::optional<absl::Time> CardRegistryApi::HotlistChangeRecordedAt(
+    int32_t partition, uint64_t seq, const std::string& card_id) const {
+  absl::MutexLock lock(&recent_mu_);
+  auto it = recent_.find(card_id);
   if (it == recent_.end()) return std::nullopt;
-  return absl::FromUnixMicros(it->second);
+  const RecentCommand& command = it->second;
+  if (command.seq != 0 && (command.partition != partition || command.seq != seq)) {
+    return std::nullopt;
+  }
+  return absl::FromUnixMicros(command.recorded_at_us);
 }
 
 absl::Status CardRegistryApi::Submit(std::vector<Pending*>& commands) const {
@@ -231,9 +250,9 @@ absl::Status CardRegistryApi::Submit(std::vector<Pending*>& commands) const {
       return absl::InternalError(
           absl::StrCat("request ", command->event.event_id(), " applied without a decision"));
     }
-    if ((*outcome)->accepted() && (*outcome)->hotlist_version() > 0) {
-      RememberHotlistChange(command->partition, (*outcome)->hotlist_version(),
-                            command->event.recorded_at_us());
+    if (!command->event.has_card_issue_requested()) {
+      CommandDecided(command->card_id, command->event.recorded_at_us(), command->partition,
+                     (*outcome)->accepted() ? (*outcome)->hotlist_version() : 0);
     }
     command->done = ResponseOf(**outcome, command->partition);
   }
@@ -325,6 +344,7 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::RunOne(
     }
     return response;
   }
+  if (!event->has_card_issue_requested()) RememberCommand(card_id, event->recorded_at_us());
   Pending command{.card_id = card_id, .event = *std::move(event)};
   std::vector<Pending*> commands = {&command};
   if (absl::Status submitted = Submit(commands); !submitted.ok()) return submitted;

@@ -113,9 +113,12 @@ class CardRegistryApi {
   absl::StatusOr<v1::GetHotlistDeltaResponse> GetHotlistDelta(
       const Caller& caller, const v1::GetHotlistDeltaRequest& request) const;
 
-  // The recorded_at of the command that made hotlist change `seq` of `partition`, when this
-  // replica answered that command recently (the propagation metric); nullopt otherwise.
-  std::optional<absl::Time> HotlistChangeRecordedAt(int32_t partition, uint64_t seq) const;
+  // The recorded_at of the command that made hotlist change `seq` of `partition` (for `card_id`),
+  // when this replica wrote that command recently (the propagation metric); nullopt otherwise.
+  // A command is remembered before it is written, so a watcher that sees its change before the
+  // command's caller has read the decision still finds it.
+  std::optional<absl::Time> HotlistChangeRecordedAt(int32_t partition, uint64_t seq,
+                                                    const std::string& card_id) const;
 
   // Ends WatchHotlist streams: called on shutdown before the gRPC server stops.
   void Stop() const {
@@ -154,14 +157,22 @@ class CardRegistryApi {
                                                  const std::string& card_id,
                                                  absl::StatusOr<v1::Event> event) const;
   std::vector<int32_t> OwnedPartitions() const;
-  void RememberHotlistChange(int32_t partition, uint64_t seq, int64_t recorded_at_us) const;
+  // The propagation metric's memory of recent status commands, by card id.
+  void RememberCommand(const std::string& card_id, int64_t recorded_at_us) const;
+  void CommandDecided(const std::string& card_id, int64_t recorded_at_us, int32_t partition,
+                      uint64_t seq) const;
 
   const CardRegistryApiDeps deps_;
   mutable absl::Notification stopping_;
+  struct RecentCommand {
+    int64_t recorded_at_us = 0;
+    int32_t partition = -1;
+    uint64_t seq = 0;  // 0: not decided yet (as far as this replica's caller knows)
+  };
   mutable absl::Mutex recent_mu_;
-  // (partition, seq) -> recorded_at_us of the command, the latest kRecentMax changes.
-  mutable std::map<std::pair<int32_t, uint64_t>, int64_t> recent_ ABSL_GUARDED_BY(recent_mu_);
-  mutable std::deque<std::pair<int32_t, uint64_t>> recent_order_ ABSL_GUARDED_BY(recent_mu_);
+  // The latest status command per card, for the last kRecentMax cards.
+  mutable std::map<std::string, RecentCommand> recent_ ABSL_GUARDED_BY(recent_mu_);
+  mutable std::deque<std::string> recent_order_ ABSL_GUARDED_BY(recent_mu_);
 };
 
 }  // namespace tongka::card_registry

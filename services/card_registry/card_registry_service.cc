@@ -85,7 +85,7 @@ absl::Status CardRegistryService::Watch(grpc::ServerContext* context, const Call
       const absl::Time sent = absl::Now();
       for (const v1::HotlistEntry& change : delta->changes()) {
         std::optional<absl::Time> recorded =
-            api_->HotlistChangeRecordedAt(change.partition(), change.seq());
+            api_->HotlistChangeRecordedAt(change.partition(), change.seq(), change.card_id());
         if (recorded.has_value()) {
           metrics_->hotlist_propagation_seconds.Observe(absl::ToDoubleSeconds(sent - *recorded));
         }

@@ -556,9 +556,14 @@ TEST_F(CardRegistryServiceTest, HotlistSnapshotDeltaAndWatch) {
   EXPECT_EQ(pushed.changes(0).block_reason(), v1::BLOCK_REASON_HOLDER);
   watch.TryCancel();
   EXPECT_EQ(reader->Finish().error_code(), grpc::CANCELLED);
-  EXPECT_TRUE(absl::StrContains(app_->runtime().registry().ExpositionText(),
-                                "tongka_card_registry_hotlist_propagation_seconds_count 1"))
-      << "the watcher observed the block's propagation";
+  // The server observes right after its write, which the client may see first: wait for it.
+  bool observed = false;
+  for (int i = 0; i < 600 && !observed; ++i) {
+    observed = absl::StrContains(app_->runtime().registry().ExpositionText(),
+                                 "tongka_card_registry_hotlist_propagation_seconds_count 1");
+    if (!observed) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(observed) << "the watcher observed the block's propagation";
 }
 
 // Scans bytes for any of the clear values; returns the first found.
