@@ -445,7 +445,9 @@ absl::StatusOr<uint64_t> CardLedger::AddHotlistChange(int32_t partition, absl::s
   batch.Put(HotlistSeqKey(partition), absl::StrCat(seq));
   batch.Put(HotlistKey(partition, seq), entry.SerializeAsString());
   if (entry.listed()) {
-    batch.Put(ListedKey(partition, card_id), entry.SerializeAsString());
+    HotlistEntry listed = entry;
+    listed.set_seq(seq);
+    batch.Put(ListedKey(partition, card_id), listed.SerializeAsString());
   } else {
     batch.Delete(ListedKey(partition, card_id));
   }

@@ -628,7 +628,7 @@ absl::StatusOr<v1::GetHotlistResponse> CardRegistryApi::GetHotlist(
     if (!snapshot.ok()) return snapshot.status();
     version[partition] = snapshot->seq;
     for (const HotlistEntry& entry : snapshot->listed) {
-      *response.add_cards() = EntryOf(entry, partition, 0);
+      *response.add_cards() = EntryOf(entry, partition, entry.seq());
     }
   }
   if (!caller.via_peer) {

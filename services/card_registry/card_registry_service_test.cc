@@ -503,6 +503,9 @@ TEST_F(CardRegistryServiceTest, HotlistSnapshotDeltaAndWatch) {
     if (entry.card_id() == first) {
       listed = true;
       EXPECT_EQ(entry.block_reason(), v1::BLOCK_REASON_LOST);
+      // The change that listed it: at most the partition's current sequence, never 0.
+      EXPECT_GT(entry.seq(), 0u);
+      EXPECT_LE(entry.seq(), snapshot.version().partition_seq().at(entry.partition()));
     }
   }
   EXPECT_TRUE(listed);
