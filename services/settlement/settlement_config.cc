@@ -1,25 +1,14 @@
 #include "services/settlement/settlement_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/service/common_flags.h"
 #include "services/settlement/settlement_rules.h"
 
 namespace tongka::settlement {
 
 absl::Status SettlementConfig::Validate() const {
-  if (kafka_bootstrap.empty()) return absl::InvalidArgumentError("kafka_bootstrap: required");
-  const int tls_files = !kafka_ca_path.empty() + !kafka_cert_path.empty() + !kafka_key_path.empty();
-  if (tls_files != 0 && tls_files != 3) {
-    return absl::InvalidArgumentError("kafka_ca, kafka_cert, kafka_key: give all three or none");
-  }
-  if (state_dir.empty()) return absl::InvalidArgumentError("state_dir: required");
-  if (replica_count < 1 || replica_count > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("replica_count: must be in [1, 1024], got ", replica_count));
-  }
-  if (replica_index < 0 || replica_index >= replica_count) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "replica_index: must be in [0, replica_count=", replica_count, "), got ", replica_index));
-  }
+  // The kit's flags (Kafka, state dir, metrics address, replica k of N), checked by the kit.
+  if (absl::Status common = service::CommonPartOf(*this).Validate(); !common.ok()) return common;
   if (replica_count > 1 && static_cast<int32_t>(peers.size()) != replica_count) {
     return absl::InvalidArgumentError(absl::StrCat(
         "peers: must list all ", replica_count, " replicas' gRPC addresses, got ", peers.size()));
@@ -47,11 +36,6 @@ absl::Status SettlementConfig::Validate() const {
   }
   absl::Status grpc_ok = server::ValidateGrpcServerConfig(grpc);
   if (!grpc_ok.ok()) return grpc_ok;
-  if (metrics_host.empty()) return absl::InvalidArgumentError("metrics_host: required");
-  if (metrics_port < -1 || metrics_port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics_port: must be -1 (off) or in [0, 65535], got ", metrics_port));
-  }
   if (batch_max_records < 1 || batch_max_records > 100000) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch_max_records: must be in [1, 100000], got ", batch_max_records));
