@@ -193,6 +193,7 @@ std::unique_ptr<event_log::LocalKafka> StartBroker(const std::string& name) {
       event_log::EnsureTopics({.bootstrap_servers = (*kafka)->bootstrap()},
                               {{.name = kTxnTopic, .partitions = kTxnPartitions},
                                {.name = "tongka.txn.conflicts", .partitions = kTxnPartitions},
+                               {.name = "tongka.cards", .partitions = kTxnPartitions},
                                {.name = kSettlementTopic, .partitions = kSettlementPartitions}},
                               absl::Seconds(60));
   EXPECT_TRUE(topics.ok()) << topics;

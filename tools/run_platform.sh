@@ -50,8 +50,9 @@ trap cleanup EXIT
 echo "Kafka is at $BOOTSTRAP"
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn 8 >/dev/null
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn.conflicts 8 >/dev/null
+tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.cards 8 >/dev/null
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.settlement 4 >/dev/null
-echo "topics: tongka.txn and tongka.txn.conflicts (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
+echo "topics: tongka.txn, tongka.txn.conflicts and tongka.cards (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
 
 SECRET_FILE="$RUN_DIR/dev-token-secret"
 (umask 077 && printf '%s\n' "$SECRET" >"$SECRET_FILE")
@@ -128,10 +129,11 @@ say "the same report as Shanghai's operator sees it: only its own rows (--tenant
 say "prepaid float per issuer, with the window's change (tongka_ctl float $WINDOW)"
 "${CTL[@]}" --tenant=ministry float "$WINDOW" >"$RUN_DIR/float.txt"
 head -12 "$RUN_DIR/float.txt"
-echo "  ... $(($(wc -l <"$RUN_DIR/float.txt") - 12)) more issuers. Outstanding float counts the loads, spends and refunds"
-echo "  on tongka.txn; the cards' opening balances (tongka.cards) join it with card_registry, so a"
-echo "  fresh platform shows spending beyond its loads as negative. Issuers record escrow reserves"
-echo "  with RecordReserve; coverage below 100% raises TongkaFloatUnderCovered."
+echo "  ... $(($(wc -l <"$RUN_DIR/float.txt") - 12)) more issuers. Outstanding float counts the cards' opening"
+echo "  balances (CardIssued on tongka.cards) and the loads, spends and refunds on tongka.txn. This run"
+echo "  starts no card registry, so no card has an opening balance and spending beyond the loads shows"
+echo "  as negative. Issuers record escrow reserves with RecordReserve; coverage below 100% raises"
+echo "  TongkaFloatUnderCovered."
 
 if $serve; then
   echo

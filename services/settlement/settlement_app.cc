@@ -10,7 +10,7 @@ namespace tongka::settlement {
 namespace {
 
 // The store's key layout (StateStoreOptions::layout): bump it when keys or values change meaning.
-constexpr char kStoreLayout[] = "settlement/4";
+constexpr char kStoreLayout[] = "settlement/5";
 constexpr int kMetricWindows = 14;         // windows with state gauges
 constexpr int kMetricPositionWindows = 3;  // windows with net position gauges
 constexpr absl::Duration kBackgroundTick = absl::Seconds(2);
@@ -174,7 +174,7 @@ absl::Status SettlementApp::Wire() {
   if (absl::Status rules = CheckRules(); !rules.ok()) return rules;
   absl::StatusOr<state_store::ApplyLoop*> txn_loop =
       runtime_.AddLoop({.name = "txn",
-                        .topics = {kTxnTopic},
+                        .topics = {kTxnTopic, kCardsTopic},
                         .applier = txn_stage_.get(),
                         .batch_max_records = static_cast<size_t>(config_.batch_max_records)});
   if (!txn_loop.ok()) return txn_loop.status();
@@ -264,7 +264,8 @@ void SettlementApp::RefreshMetrics() {
   if (floats.ok()) {
     for (const auto& [city, record] : *floats) {
       const std::string label = absl::StrCat(city);
-      const int64_t outstanding = record.loads_fen() - record.spent_fen() + record.refunded_fen();
+      const int64_t outstanding =
+          record.opening_fen() + record.loads_fen() - record.spent_fen() + record.refunded_fen();
       metrics_->float_outstanding.WithLabels({label}).Set(static_cast<double>(outstanding));
       metrics_->float_reserve.WithLabels({label}).Set(static_cast<double>(record.reserve_fen()));
       if (outstanding > 0) {

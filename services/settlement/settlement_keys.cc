@@ -55,6 +55,11 @@ std::string OutcomeKey(absl::string_view event_id) { return absl::StrCat("r/", e
 std::string CoverageKey(absl::string_view window_id, int32_t partition) {
   return absl::StrCat("cov/", window_id, "/", partition);
 }
+std::string CoverageKeyOf(absl::string_view source_topic, absl::string_view window_id,
+                          int32_t partition) {
+  if (source_topic == kCardsTopic) return absl::StrCat("cvc/", window_id, "/", partition);
+  return CoverageKey(window_id, partition);
+}
 std::string RulesKey(absl::string_view effective_window_id) {
   return absl::StrCat(kRulesPrefix,
                       effective_window_id.empty() ? "0000-00-00" : effective_window_id);

@@ -26,6 +26,8 @@
 //   f/<city>                                        FloatRecord
 //   r/<event_id>                                    RequestOutcome of a command
 //   cov/<window>/<partition>                        "<last_offset>:<chunk>" of stage one's deltas
+//   cvc/<window>/<partition>                        the same for its deltas of tongka.cards
+//                                                   partition p (opening balances)
 //   stats/<name>                                    decimal counters
 //   rf/<pppp>/<original transaction id>             RefundedTap: what the refunds of one tap of
 //                                                   partition p reversed so far
@@ -58,6 +60,8 @@
 namespace tongka::settlement {
 
 inline constexpr char kTxnTopic[] = "tongka.txn";
+// Read by stage one beside tongka.txn (co-partitioned) for the cards' opening balances.
+inline constexpr char kCardsTopic[] = "tongka.cards";
 inline constexpr char kSettlementTopic[] = "tongka.settlement";
 inline constexpr char kServiceName[] = "settlement";
 // Cells per SettlementDelta event: keeps every event far below Kafka's 1 MB message limit.
@@ -87,6 +91,9 @@ std::string OutcomeKey(absl::string_view event_id);
 // "cov/<window>/<partition>": how far the ledger has applied stage one's deltas of one tongka.txn
 // partition for one window, as "<last_offset>:<chunk>".
 std::string CoverageKey(absl::string_view window_id, int32_t partition);
+// The coverage key of a delta's source topic: cov/ for tongka.txn (""), cvc/ for tongka.cards.
+std::string CoverageKeyOf(absl::string_view source_topic, absl::string_view window_id,
+                          int32_t partition);
 // "rf/<pppp>/<original transaction id>": the refunds of one tap so far (RefundedTap).
 std::string RefundedTapKey(int32_t partition, absl::string_view original_id);
 // The key a command's event goes to on tongka.settlement.

@@ -49,6 +49,7 @@ class SettlementServiceTest : public ::testing::Test {
     kafka_ = kafka->release();
     ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = kafka_->bootstrap()},
                                         {{.name = kTxnTopic, .partitions = 4},
+                                         {.name = kCardsTopic, .partitions = 4},
                                          {.name = kSettlementTopic, .partitions = 2}},
                                         absl::Seconds(60))
                     .ok());

@@ -83,11 +83,11 @@ TxnStage::OpenCell& TxnStage::CellFor(int32_t partition, const std::string& wind
   return open;
 }
 
-int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, int32_t partition) {
-  auto [it, inserted] = coverage_.try_emplace({window_id, partition}, -1);
+int64_t TxnStage::CoveredUpTo(StateBatch& batch, const std::string& window_id, int32_t source) {
+  auto [it, inserted] = coverage_.try_emplace({window_id, source}, -1);
   if (inserted) {
     absl::StatusOr<std::optional<std::string>> stored =
-        batch.Get(CoverageKey(window_id, partition));
+        batch.Get(CoverageKeyOf(TopicOf(source), window_id, PartitionOf(source)));
     int64_t last = -1;
     int32_t chunk = 0;
     if (stored.ok() && stored->has_value()) {
@@ -156,6 +156,7 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
   if (!rules_read_) {
     if (absl::Status read = RefreshRules(batch); !read.ok()) return read;
   }
+  if (record.topic == kCardsTopic) return ApplyCard(record, batch);
   const Prepared* prepared = TakePrepared(record);
   TxnView own;
   const bool parsed = prepared != nullptr ? prepared->parsed : ParseTxnView(record.value, &own);
@@ -233,6 +234,39 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
       cell.set_loads_fen(cell.loads_fen() + amount_fen);
       break;
   }
+  return absl::OkStatus();
+}
+
+absl::Status TxnStage::ApplyCard(const event_log::Record& record, StateBatch& batch) {
+  // Commands, refusals and status changes move no money here; only the registry's CardIssued
+  // with an opening balance does (a fact the registry decided, never a request).
+  v1::Event event;
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+      !event.has_card_issued()) {
+    return absl::OkStatus();
+  }
+  const v1::CardIssued& issued = event.card_issued();
+  const bool from_registry = event.source().kind() == v1::TENANT_KIND_PLATFORM &&
+                             event.source().service() == kCardRegistryService;
+  if (!from_registry || issued.initial_balance_fen() <= 0 ||
+      issued.initial_balance_fen() >= (int64_t{1} << 40) || issued.issuer_city() == 0 ||
+      event.recorded_at_us() <= 0) {
+    if (issued.initial_balance_fen() != 0 || !from_registry) ++invalid_;
+    return absl::OkStatus();
+  }
+  int32_t hour = 0;
+  const RulesPeriod* rules = nullptr;
+  const std::string& window_id = slots_.Lookup(event.recorded_at_us(), &hour, &rules);
+  const int32_t source_id = kCardsSource + record.partition;
+  OpenCell& open = CellFor(source_id, window_id, *rules, issued.issuer_city(), issued.issuer_city(),
+                           hour, batch);
+  if (record.offset <= open.covered_up_to) return absl::OkStatus();  // a rebuild
+  Source& source = sources_[{source_id, open.id.window}];
+  if (source.first_offset < 0) source.first_offset = record.offset;
+  source.last_offset = record.offset;
+  open.counted = true;
+  open.cell.set_openings(open.cell.openings() + 1);
+  open.cell.set_openings_fen(open.cell.openings_fen() + issued.initial_balance_fen());
   return absl::OkStatus();
 }
 
@@ -366,14 +400,15 @@ absl::Status TxnStage::FinishBatch(StateBatch& batch) {
         static_cast<int32_t>((group.size() + kCellsPerDeltaMax - 1) / kCellsPerDeltaMax);
     for (int32_t chunk = 0; chunk < chunks; ++chunk) {
       v1::Event event;
-      event.set_event_id(absl::StrCat(kServiceName, "/", kTxnTopic, "/", partition, "/",
-                                      source.first_offset, "-", source.last_offset, "/", window_id,
-                                      "/", chunk));
+      event.set_event_id(absl::StrCat(kServiceName, "/", TopicOf(partition), "/",
+                                      PartitionOf(partition), "/", source.first_offset, "-",
+                                      source.last_offset, "/", window_id, "/", chunk));
       event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
       event.mutable_source()->set_service(kServiceName);
       v1::SettlementDelta* delta = event.mutable_settlement_delta();
       delta->set_window_id(window_id);
-      delta->set_source_partition(partition);
+      delta->set_source_partition(PartitionOf(partition));
+      if (partition >= kCardsSource) delta->set_source_topic(kCardsTopic);
       delta->set_first_offset(source.first_offset);
       delta->set_last_offset(source.last_offset);
       delta->set_chunk(chunk);

@@ -3,7 +3,10 @@
 // ledger that applies its deltas is stage two (window_ledger.h); the keys both write are in
 // settlement_keys.h.
 //
-// Stage one, TxnStage, consumes the tongka.txn partitions this replica owns (p % N == k). For each
+// Stage one, TxnStage, consumes the tongka.txn partitions this replica owns (p % N == k), and
+// the same partitions of tongka.cards (co-partitioned), where the registry's CardIssued events
+// bring each card's opening balance into its issuer's float (a cell with issuer == acquirer,
+// counted in `openings`, in the window of the decision's recorded time). For each
 // tap, refund and load (read with ParseTxnView, libs/txn/txn_view.h) it finds the window and hour
 // of the platform's recorded time and the interchange fee (fees.h, per transaction) under the
 // rules recorded on the log for that window (settlement_rules.h; the ledger stores them, stage
@@ -55,6 +58,7 @@
 #include "proto/events.pb.h"
 #include "services/settlement/business_day.h"
 #include "services/settlement/fees.h"
+#include "services/settlement/settlement_keys.h"
 #include "services/settlement/settlement_readers.h"
 #include "services/settlement/settlement_rules.h"
 
@@ -66,6 +70,9 @@ namespace tongka::settlement {
 // refund of such a tap later counts as its first. Keeps the state bounded by the refunds of the
 // horizon.
 inline constexpr int32_t kRefundHorizonWindows = 120;
+
+// The registry's service name: CardIssued events count only from platform:card_registry.
+inline constexpr char kCardRegistryService[] = "card_registry";
 
 class TxnStage : public state_store::Applier {
  public:
@@ -92,10 +99,19 @@ class TxnStage : public state_store::Applier {
     int64_t first_offset = -1;
     int64_t last_offset = -1;
   };
-  // (source partition, this batch's window number, issuer, acquirer, hour).
+  // A source of counted records: a partition p of tongka.txn is p, of tongka.cards
+  // kCardsSource + p (each topic's offsets are covered separately).
+  static constexpr int32_t kCardsSource = 1 << 20;
+  static int32_t PartitionOf(int32_t source) {
+    return source >= kCardsSource ? source - kCardsSource : source;
+  }
+  static const char* TopicOf(int32_t source) {
+    return source >= kCardsSource ? kCardsTopic : kTxnTopic;
+  }
+  // (source, this batch's window number, issuer, acquirer, hour).
   struct CellId {
-    int32_t partition;
-    int32_t window;  // index into windows_
+    int32_t partition;  // the source
+    int32_t window;     // index into windows_
     uint32_t issuer;
     uint32_t acquirer;
     int32_t hour;
@@ -130,12 +146,14 @@ class TxnStage : public state_store::Applier {
                     state_store::StateBatch& batch);
   // Reads the rules at the start of a batch (FAILED_PRECONDITION while there are none).
   absl::Status RefreshRules(state_store::StateBatch& batch);
+  // A tongka.cards record: a CardIssued from the registry adds its opening balance to a cell
+  // (issuer == acquirer) of its window; everything else there moves no money.
+  absl::Status ApplyCard(const event_log::Record& record, state_store::StateBatch& batch);
   // The ledger's coverage per (window, partition), read once each: records at or below it are
   // already in the log's deltas (a rebuilt stage one re-indexes them but emits nothing). The
   // ledger only raises coverage, so a cached value is never too high. The app starts stage one
   // after the ledger has caught up, so after a rebuild the first read is complete.
-  int64_t CoveredUpTo(state_store::StateBatch& batch, const std::string& window_id,
-                      int32_t partition);
+  int64_t CoveredUpTo(state_store::StateBatch& batch, const std::string& window_id, int32_t source);
   // What the refund in `record` (window `window_id`) reverses, by the cumulative rule of fees.h,
   // recording it against its tap; nullopt for a refund that does not parse as an event. The rate
   // is the lowest in force over the refund horizon up to its first refund's window (the tap's own

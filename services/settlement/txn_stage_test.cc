@@ -371,6 +371,68 @@ TEST_F(TxnStageTest, ARefundAcrossAFeeChangeNeverReversesMoreThanItsTapPaid) {
   EXPECT_EQ((*refund_window)[0].fee_fen(), -2) << "the tap's 2 fen back, not 3";
 }
 
+// The registry's CardIssued brings a card's opening balance into its issuer's float, once: the
+// cards topic has its own coverage, so a rebuilt stage one emits nothing again, and commands,
+// zero balances and other writers move no money.
+TEST_F(TxnStageTest, OpeningBalancesFromTheRegistryJoinTheFloat) {
+  auto store = FreshStore("openings");
+  WindowLedger ledger({});
+  auto issued = [](int64_t balance_fen, const std::string& service, int serial) {
+    v1::Event event;
+    event.set_event_id(absl::StrCat("card_registry/tongka.cards/0/", serial, "/decision"));
+    event.set_recorded_at_us(kDayStartUs + kHourUs);
+    event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    event.mutable_source()->set_service(service);
+    v1::CardIssued* card = event.mutable_card_issued();
+    card->set_card_id(absl::StrCat("33020000000000", serial));
+    card->set_issuer_city(kNingbo);
+    card->set_initial_balance_fen(balance_fen);
+    return event.SerializeAsString();
+  };
+  v1::Event command;
+  command.set_event_id("cmd/city:330200/issue-9");
+  command.set_recorded_at_us(kDayStartUs + kHourUs);
+  command.mutable_card_issue_requested()->set_initial_balance_fen(7000);
+  const std::vector<std::string> cards = {
+      issued(5000, "card_registry", 1), issued(3000, "fraud", 2), command.SerializeAsString(),
+      issued(0, "card_registry", 3), issued(2500, "card_registry", 4)};
+  auto apply = [&](TxnStage& stage) {
+    StateBatch batch(store.get());
+    for (size_t i = 0; i < cards.size(); ++i) {
+      event_log::Record record =
+          event_log::Record::Owned(kCardsTopic, 0, static_cast<int64_t>(i), "k", cards[i]);
+      EXPECT_TRUE(stage.Apply(record, batch).ok());
+    }
+    // A tap of the same partition number on tongka.txn: its own offsets, its own delta.
+    event_log::Record tap = event_log::Record::Owned(
+        kTxnTopic, 0, 0, "k",
+        Txn(v1::Event::kTap, kNingbo, kShanghai, 1000, kDayStartUs + kHourUs, 1)
+            .SerializeAsString());
+    EXPECT_TRUE(stage.Apply(tap, batch).ok());
+    EXPECT_TRUE(stage.FinishBatch(batch).ok());
+    EXPECT_TRUE(store->Commit(batch).ok());
+  };
+  TxnStage stage;
+  apply(stage);
+  std::vector<std::string> deltas = LedgerOutbox(store.get());
+  ASSERT_EQ(deltas.size(), 2u) << "one delta per topic";
+  for (const std::string& delta : deltas) ASSERT_TRUE(Ledger(store.get(), &ledger, delta).ok());
+  v1::Event cards_delta;
+  ASSERT_TRUE(cards_delta.ParseFromString(deltas[1]));
+  EXPECT_EQ(cards_delta.settlement_delta().source_topic(), kCardsTopic);
+  EXPECT_EQ(cards_delta.settlement_delta().first_offset(), 0);
+  EXPECT_EQ(cards_delta.settlement_delta().last_offset(), 4);
+  auto floats = ReadFloats(ViewOf(*store));
+  ASSERT_TRUE(floats.ok());
+  EXPECT_EQ((*floats)[kNingbo].opening_fen(), 7500) << "5000 + 2500, from the registry only";
+  EXPECT_EQ((*floats)[kNingbo].spent_fen(), 1000);
+
+  // A rebuilt stage one reads both topics again and emits nothing the ledger holds.
+  TxnStage rebuilt;
+  apply(rebuilt);
+  EXPECT_TRUE(LedgerOutbox(store.get()).empty());
+}
+
 // Stage one refuses to guess: with no rules on the log it stops the loop instead of counting.
 TEST_F(TxnStageTest, NoRulesNoCounting) {
   auto store = FreshStore("no-rules", /*with_rules=*/false);

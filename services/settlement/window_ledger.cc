@@ -78,7 +78,8 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
     if (!first.ok()) return first.status();
     if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
   } else {
-    const std::string key = CoverageKey(delta.window_id(), delta.source_partition());
+    const std::string key =
+        CoverageKeyOf(delta.source_topic(), delta.window_id(), delta.source_partition());
     absl::StatusOr<std::optional<std::string>> stored = batch.Get(key);
     if (!stored.ok()) return stored.status();
     int64_t last = -1;
@@ -118,6 +119,7 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
       fl.set_loads_fen(fl.loads_fen() + sum.loads_fen());
       fl.set_spent_fen(fl.spent_fen() + sum.taps_fen());
       fl.set_refunded_fen(fl.refunded_fen() + sum.refunds_fen());
+      fl.set_opening_fen(fl.opening_fen() + sum.openings_fen());
       batch.Put(FloatKey(city), fl.SerializeAsString());
     }
   }
@@ -134,7 +136,8 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
       provenance.set_late_first_offset(delta.late_first_offset());
       provenance.set_late_last_offset(delta.late_last_offset());
       provenance.set_moved_window_id(delta.moved_window_id());
-    } else {
+    } else if (delta.source_topic() != kCardsTopic) {
+      // (Opening balances have no transaction ids for the index to follow.)
       provenance.set_late_window_id(delta.window_id());
       provenance.set_late_source_partition(delta.source_partition());
       provenance.set_late_first_offset(delta.first_offset());
