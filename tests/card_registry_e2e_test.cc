@@ -9,13 +9,16 @@
 //      replicas give the same GetCard view of every card, the same hotlist (entries and version)
 //      and the same FindCardsByHolder answer for a holder with cards in all partitions.
 //   2. A client issues batches of 20 cards through replica 0 without pause; replica 1 is SIGKILLed
-//      while it does, stays down until a batch has failed, and restarts on the same state dir.
-//      Once it is ready again (/readyz) every card whose result said accepted exists on both
-//      replicas (GetCard OK at the first ask, the same view); every request id sent, the failed
-//      calls' included, retried (through either replica) gets one decision, accepted for the same
-//      card, equal to the first answer when there was one; a new request id for any of those cards
-//      is refused card_exists; and tongka.cards holds exactly one issue decision per card. Both
-//      replicas still agree on the hotlist and the holder lookup.
+//      while it does and stays down until a batch has failed; it restarts on the same state dir
+//      with the outbox.after_produce failpoint armed, so it dies again at the first decision it
+//      publishes (which then goes out twice), and restarts once more. Once it is ready (/readyz)
+//      every card whose result said accepted exists on both replicas (GetCard OK at the first
+//      ask, the same view); every request id sent, the failed calls' included, retried through
+//      either replica gets one decision, accepted for the same card, equal to the first answer
+//      when there was one; a new request id for any of those cards is refused card_exists; and
+//      tongka.cards holds exactly one issue decision per card (copies aside), and at least one
+//      copy. Both replicas still agree on the hotlist and the holder lookup.
+// Every wait polls a condition under a deadline; no step depends on where the SIGKILL lands.
 #include <glog/logging.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -26,6 +29,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -77,7 +81,9 @@ struct Replica {
   std::unique_ptr<testing::Subprocess> process;
   std::unique_ptr<v1::CardRegistryService::Stub> stub;
 
-  void Launch() {
+  void Launch(const std::string& failpoints = "") {
+    std::map<std::string, std::string> env;
+    if (!failpoints.empty()) env["TONGKA_FAILPOINTS"] = failpoints;
     auto started = testing::Subprocess::Start(
         {"services/card_registry/tongka_card_registry", "--kafka_bootstrap=" + bootstrap,
          "--state_dir=" + TempPath(absl::StrCat("registry-", index, "-of-2")),
@@ -86,7 +92,7 @@ struct Replica {
          "--auth=dev", "--dev_token_secret_file=" + TempPath("dev_token_secret"),
          "--holder_keys=" + TempPath("holder_keys"), "--command_timeout=20s",
          "--metrics_host=127.0.0.1", absl::StrCat("--metrics_port=", metrics_port)},
-        {}, TempPath(absl::StrCat("registry-", index, ".log")));
+        env, TempPath(absl::StrCat("registry-", index, ".log")));
     ASSERT_TRUE(started.ok()) << started.status();
     process = std::move(*started);
     stub = v1::CardRegistryService::NewStub(grpc::CreateChannel(
@@ -382,6 +388,16 @@ TEST_F(CardRegistryE2eTest, ReplicasAgreeAndAKillMidStreamLosesNoAcceptedCard) {
       return failed_calls;
     }();
     progressed = wait_for([&] { return failed_calls > failed_at_kill; }, "a failed batch");
+    // Restarted with the outbox failpoint armed, it dies again at the first decision it
+    // publishes (one the SIGKILL left in its outbox, or a new one of a forwarded sub-batch),
+    // before its outbox cursor moves: whatever the timing, one decision goes out twice.
+    LOG(INFO) << "part 2: restarting replica 1 with outbox.after_produce";
+    replicas_[1].Launch("outbox.after_produce");
+    const std::optional<int> crashed = replicas_[1].process->WaitFor(absl::Seconds(60));
+    EXPECT_TRUE(crashed.has_value() && WIFSIGNALED(*crashed) && WTERMSIG(*crashed) == SIGKILL)
+        << "replica 1 did not die at the failpoint:\n"
+        << replicas_[1].process->Log();
+    progressed = progressed && crashed.has_value();
     LOG(INFO) << "part 2: restarting replica 1";
     replicas_[1].Launch();
     {
@@ -482,12 +498,16 @@ TEST_F(CardRegistryE2eTest, ReplicasAgreeAndAKillMidStreamLosesNoAcceptedCard) {
   auto records = ingest::testing::ReadTopic(kafka_->bootstrap(), kCardsTopic, absl::Seconds(30));
   ASSERT_TRUE(records.ok()) << records.status();
   std::map<std::string, std::set<std::string>> issued;  // card -> the commands that issued it
+  std::map<std::string, int> copies;                    // decision event id -> records
   for (const event_log::Record& record : *records) {
     v1::Event event;
     ASSERT_TRUE(event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())));
     if (!event.has_card_issued()) continue;
     issued[event.card_issued().card_id()].insert(event.card_issued().command_event_id());
+    ++copies[event.event_id()];
   }
+  EXPECT_TRUE(std::any_of(copies.begin(), copies.end(), [](const auto& c) { return c.second > 1; }))
+      << "the failpoint crash left no republished decision";
   EXPECT_EQ(issued.size(), 300 + stream_cards.size());
   for (const auto& [card_id, commands] : issued) {
     EXPECT_EQ(commands.size(), 1u) << card_id << " issued by " << commands.size() << " commands";
