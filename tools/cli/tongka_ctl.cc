@@ -1,6 +1,8 @@
-// tongka_ctl: the operator's command line for the settlement API, as a city operator, a partner or
-// the ministry. It calls tongka.v1.SettlementService over gRPC, either with mTLS (the caller's
-// client certificate names the tenant) or, in development, with a signed dev token for --tenant.
+// tongka_ctl: the operator's command line for the settlement API and the card registry, as a city
+// operator, a partner or the ministry. It calls tongka.v1.SettlementService at --target and
+// tongka.v1.CardRegistryService at --registry over gRPC, either with mTLS (the caller's client
+// certificate names the tenant) or, in development, with a signed dev token for --tenant
+// (caller.h).
 //
 //   tongka_ctl --target=HOST:PORT --tenant=ministry windows
 //   tongka_ctl ... window 2026-12-01           live positions of one window
@@ -10,14 +12,15 @@
 //   tongka_ctl ... rules [2026-12-01]          the business-day and fee rules, window by window
 //   tongka_ctl ... schedule-rules 2026-12-20 --zone=Asia/Shanghai --cut=24h --fees=default:40
 //                                              the ministry changes them from that window on
+//   tongka_ctl ... card issue|get|block|lost|unblock|close CARD_ID, hotlist, hotlist-delta SINCE
+//                                              the card registry (card_commands.h)
 //
-// Exit status: 0 on success, 1 when the call failed (the gRPC status is printed), 2 on bad usage.
+// Exit status: 0 on success, 1 when the call failed (the gRPC status is printed) or a command was
+// refused (its rule is printed), 2 on bad usage.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,26 +29,16 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "libs/server/authenticator.h"
-#include "libs/server/dev_token.h"
-#include "libs/server/grpc_server.h"
-#include "libs/server/tenant.h"
 #include "libs/txn/cities.h"
 #include "proto/settlement.grpc.pb.h"
+#include "tools/cli/caller.h"
+#include "tools/cli/card_commands.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7000", "The settlement service, host:port.");
-ABSL_FLAG(std::string, tenant, "ministry",
-          "Who is calling (dev-token mode): ministry, city:<code>, partner:<id>.");
-ABSL_FLAG(std::string, dev_token_secret, "",
-          "Development: sign a dev token for --tenant with this secret instead of using mTLS.");
-ABSL_FLAG(std::string, tls_ca, "", "mTLS: the CA of the service's certificate (PEM).");
-ABSL_FLAG(std::string, tls_cert, "", "mTLS: the caller's client certificate (PEM).");
-ABSL_FLAG(std::string, tls_key, "", "mTLS: the caller's client key (PEM).");
 ABSL_FLAG(int32_t, top, 10, "report: how many of the largest inter-city flows to list.");
 ABSL_FLAG(std::string, request_id, "",
-          "close, schedule-rules: the idempotency key (default: derived).");
+          "close, schedule-rules, card commands: the idempotency key (default: derived).");
 ABSL_FLAG(std::string, zone, "", "schedule-rules: the business-day zone (default: unchanged).");
 ABSL_FLAG(absl::Duration, cut, absl::ZeroDuration(),
           "schedule-rules: the local time of day of the cut, (0, 24h] (default: unchanged).");
@@ -54,13 +47,6 @@ ABSL_FLAG(std::string, reason, "", "schedule-rules: why, for the audit trail.");
 
 namespace tongka::cli {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 std::string CityName(uint32_t code) {
   const txn::City* city = txn::FindCity(code);
@@ -83,40 +69,16 @@ std::string Yuan(int64_t fen) {
 
 class Ctl {
  public:
-  Ctl() {
-    std::shared_ptr<grpc::ChannelCredentials> credentials;
-    if (absl::GetFlag(FLAGS_dev_token_secret).empty()) {
-      grpc::SslCredentialsOptions tls;
-      tls.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_ca));
-      tls.pem_cert_chain = ReadFile(absl::GetFlag(FLAGS_tls_cert));
-      tls.pem_private_key = ReadFile(absl::GetFlag(FLAGS_tls_key));
-      credentials = grpc::SslCredentials(tls);
-    } else {
-      credentials = grpc::InsecureChannelCredentials();
-    }
-    stub_ = v1::SettlementService::NewStub(
-        grpc::CreateChannel(absl::GetFlag(FLAGS_target), credentials));
-  }
+  explicit Ctl(const Caller& caller)
+      : caller_(caller),
+        stub_(v1::SettlementService::NewStub(caller.Channel(absl::GetFlag(FLAGS_target)))) {}
 
   // Runs one RPC with the caller's credentials; prints the status when it fails.
   template <typename Request, typename Response>
   bool Call(grpc::Status (v1::SettlementService::Stub::*method)(grpc::ClientContext*,
                                                                 const Request&, Response*),
             const Request& request, Response* response) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    const std::string secret = absl::GetFlag(FLAGS_dev_token_secret);
-    if (!secret.empty()) {
-      absl::StatusOr<std::string> token = DevToken(secret);
-      if (!token.ok()) {
-        std::cerr << "tongka_ctl: --tenant / --dev_token_secret: " << token.status() << "\n";
-        return false;
-      }
-      server::AttachDevToken(&context, *token);
-    }
-    grpc::Status status = (stub_.get()->*method)(&context, request, response);
-    if (!status.ok()) std::cerr << "tongka_ctl: " << server::FromGrpcStatus(status) << "\n";
-    return status.ok();
+    return cli::Call(caller_, stub_.get(), method, request, response);
   }
 
   int Windows() {
@@ -273,15 +235,6 @@ class Ctl {
     return name.substr(std::min(name.size(), sizeof("WINDOW_STATE_") - 1));
   }
 
-  // A dev token for --tenant, valid for ten minutes.
-  static absl::StatusOr<std::string> DevToken(const std::string& secret) {
-    absl::StatusOr<v1::Tenant> tenant = server::ParseTenantName(absl::GetFlag(FLAGS_tenant));
-    if (!tenant.ok()) return tenant.status();
-    absl::StatusOr<server::DevTokenIssuer> issuer = server::DevTokenIssuer::Create(secret);
-    if (!issuer.ok()) return issuer.status();
-    return issuer->Issue(*tenant, absl::Now() + absl::Minutes(10));
-  }
-
   static void PrintPeriod(const v1::RulesPeriod& period) {
     const int32_t cut = period.rules().cut_minutes();
     std::string first = "-";
@@ -334,6 +287,7 @@ class Ctl {
     }
   }
 
+  const Caller& caller_;
   std::unique_ptr<v1::SettlementService::Stub> stub_;
 };
 
@@ -343,8 +297,12 @@ int Main(const std::vector<char*>& args) {
     return 2;
   }
   const std::string command = args[1];
+  const Caller caller;
+  if (IsCardCommand(command)) {
+    return RunCardCommand(caller, std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   const std::string window_id = args.size() > 2 ? args[2] : "";
-  Ctl ctl;
+  Ctl ctl(caller);
   if (command == "windows") return ctl.Windows();
   if (command == "float") return ctl.Float(window_id);
   if (command == "rules") return ctl.Rules(window_id);
@@ -368,6 +326,7 @@ int main(int argc, char** argv) {
       "tongka_ctl [--target=HOST:PORT] [--tenant=ministry|city:<code>|partner:<id> "
       "--dev_token_secret=S | --tls_ca=F --tls_cert=F --tls_key=F] "
       "windows | window ID | close ID | report ID [--top=N] | float [ID] | rules [ID] | "
-      "schedule-rules ID [--zone=Z] [--cut=D] [--fees=S] [--reason=R]");
+      "schedule-rules ID [--zone=Z] [--cut=D] [--fees=S] [--reason=R] | " +
+      std::string(tongka::cli::kCardUsage));
   return tongka::cli::Main(absl::ParseCommandLine(argc, argv));
 }
