@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Tongka locally and shows it doing its job: starts its own single-node Kafka broker (KRaft, on
-# a free loopback port, data in a temp dir), creates the topics, and runs the ingest and settlement
-# services. tapgen then plays a simulated day of card traffic from the 80 member cities (signed
-# taps, top-ups, refunds, 20% of cards travelling) through ingest's gRPC API. While it runs, the
+# a free loopback port, data in a temp dir), creates the topics, and runs the ingest, settlement and
+# card registry services. tapgen issues its cards in the card registry (their opening balances
+# reach settlement's float), then plays a simulated day of card traffic from the 80 member cities
+# (signed taps, top-ups, refunds, 20% of cards travelling) through ingest's gRPC API. While it runs, the
 # script prints the services' own Prometheus figures (accepted, applied, lag); when settlement has
 # applied everything, it closes today's window as the ministry and prints the settlement report
 # (multilateral net positions, the largest inter-city flows, the SM3 digest), the same report as
@@ -33,7 +34,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 tools/setup.sh
 say "building (Bazel, offline, against the system libraries)"
 bazel build //services/ingest:tongka_ingest //services/settlement:tongka_settlement \
-  //tools/tapgen //tools/cli:tongka_ctl 2>&1 | tail -1
+  //services/card_registry:tongka_card_registry //tools/tapgen //tools/cli:tongka_ctl 2>&1 | tail -1
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 
 say "starting a local Kafka broker (data in $RUN_DIR/kafka)"
@@ -56,11 +57,20 @@ echo "topics: tongka.txn, tongka.txn.conflicts and tongka.cards (8 partitions, k
 
 SECRET_FILE="$RUN_DIR/dev-token-secret"
 (umask 077 && printf '%s\n' "$SECRET" >"$SECRET_FILE")
+# Development holder-token keys, one per member city (the registry tokenizes holder identity and
+# phone device ids with the issuer's key): derived from the city code, public, never for production.
+HOLDER_KEYS="$RUN_DIR/holder-keys.txt"
+(umask 077 && grep -o '{[0-9]\{6\},' libs/txn/cities.cc | tr -d '{,' | sort -u |
+  while read -r city; do
+    printf '%s:%s\n' "$city" "$(printf 'tongka-dev-holder-key-%s' "$city" | sha256sum | cut -c1-64)"
+  done >"$HOLDER_KEYS")
 INGEST_GRPC=$(free_port)
 INGEST_METRICS=$(free_port)
 SETTLEMENT_GRPC=$(free_port)
 SETTLEMENT_METRICS=$(free_port)
-say "starting ingest (gRPC 127.0.0.1:$INGEST_GRPC, metrics :$INGEST_METRICS) and settlement (gRPC 127.0.0.1:$SETTLEMENT_GRPC, metrics :$SETTLEMENT_METRICS)"
+REGISTRY_GRPC=$(free_port)
+REGISTRY_METRICS=$(free_port)
+say "starting ingest (gRPC 127.0.0.1:$INGEST_GRPC, metrics :$INGEST_METRICS), settlement (gRPC 127.0.0.1:$SETTLEMENT_GRPC, metrics :$SETTLEMENT_METRICS) and the card registry (gRPC 127.0.0.1:$REGISTRY_GRPC, metrics :$REGISTRY_METRICS)"
 "$BIN/services/ingest/tongka_ingest" --kafka_bootstrap="$BOOTSTRAP" --state_dir="$RUN_DIR/ingest" \
   --grpc_host=127.0.0.1 --grpc_port="$INGEST_GRPC" --metrics_port="$INGEST_METRICS" \
   --auth=dev --dev_token_secret_file="$SECRET_FILE" 2>"$RUN_DIR/ingest.log" &
@@ -72,18 +82,25 @@ pids+=($!)
   --metrics_port="$SETTLEMENT_METRICS" --auth=dev --dev_token_secret_file="$SECRET_FILE" \
   --schedule_close=false --fee_schedule=default:50 2>"$RUN_DIR/settlement.log" &
 pids+=($!)
+"$BIN/services/card_registry/tongka_card_registry" --kafka_bootstrap="$BOOTSTRAP" \
+  --state_dir="$RUN_DIR/card_registry" --grpc_host=127.0.0.1 --grpc_port="$REGISTRY_GRPC" \
+  --metrics_port="$REGISTRY_METRICS" --auth=dev --dev_token_secret_file="$SECRET_FILE" \
+  --holder_keys="$HOLDER_KEYS" 2>"$RUN_DIR/card_registry.log" &
+pids+=($!)
 for _ in $(seq 1 600); do
   curl -sf "http://127.0.0.1:$INGEST_METRICS/readyz" >/dev/null &&
-    curl -sf "http://127.0.0.1:$SETTLEMENT_METRICS/readyz" >/dev/null && break
+    curl -sf "http://127.0.0.1:$SETTLEMENT_METRICS/readyz" >/dev/null &&
+    curl -sf "http://127.0.0.1:$REGISTRY_METRICS/readyz" >/dev/null && break
   for pid in "${pids[@]}"; do
     kill -0 "$pid" 2>/dev/null || { echo "a service failed to start; see $RUN_DIR/*.log"; exit 1; }
   done
   sleep 0.2
 done
-echo "both ready"
+echo "all three ready"
 
-say "tapgen: $TXNS transactions of a simulated day in 80 cities, signed with SM4-CMAC, through ingest at up to $RATE/s"
+say "tapgen: issues its cards in the card registry, then plays $TXNS transactions of a simulated day in 80 cities, signed with SM4-CMAC, through ingest at up to $RATE/s"
 "$BIN/tools/tapgen/tapgen" --seed=7 --transactions="$TXNS" --cross_city_share=0.2 \
+  --registry="127.0.0.1:$REGISTRY_GRPC" \
   --target="127.0.0.1:$INGEST_GRPC" --rate="$RATE" --dev_token_secret="$SECRET" \
   >"$RUN_DIR/tapgen.out" 2>"$RUN_DIR/tapgen.log" &
 tapgen_pid=$!
@@ -97,7 +114,7 @@ show_metrics() {
     curl -sf "http://127.0.0.1:$SETTLEMENT_METRICS/metrics" | sed 's/^/settlement /'
   } | awk '
     $1 == "ingest" && $2 ~ /^tongka_ingest_items_total/ { split($2, a, "outcome=\""); split(a[2], o, "\""); items[o[1]] += $3 }
-    $1 == "settlement" && $2 ~ /^tongka_consumer_applied_events_total/ { split($2, a, "loop=\""); split(a[2], l, "\""); applied[l[1]] += $3 }
+    $1 == "settlement" && $2 ~ /^tongka_consumer_applied_events_total/ && $2 !~ /topic="tongka.cards"/ { split($2, a, "loop=\""); split(a[2], l, "\""); applied[l[1]] += $3 }
     $1 == "settlement" && $2 ~ /^tongka_consumer_lag_events/ { split($2, a, "loop=\""); split(a[2], l, "\""); lag[l[1]] += $3 }
     $1 == "settlement" && $2 ~ /^tongka_outbox_depth_events/ { outbox = $3 }
     END { printf "  ingest: accepted %7d  duplicate %4d  rejected %4d | settlement: applied %7d  lag %6d | deltas applied %5d  lag %3d | outbox %3d\n",
@@ -105,15 +122,19 @@ show_metrics() {
           exit !(items["accepted"] > 0 && applied["txn"] == items["accepted"] && lag["txn"] == 0 && lag["ledger"] == 0 && outbox == 0) }'
 }
 
-while kill -0 "$tapgen_pid" 2>/dev/null || ! show_metrics >/dev/null; do
-  for pid in "${pids[@]:0:2}"; do
+tapgen_done=false
+while ! $tapgen_done || ! show_metrics >/dev/null; do
+  for pid in "${pids[@]:0:3}"; do
     kill -0 "$pid" 2>/dev/null || { echo "a service failed; see $RUN_DIR/*.log"; exit 1; }
   done
+  if ! $tapgen_done && ! kill -0 "$tapgen_pid" 2>/dev/null; then
+    wait "$tapgen_pid" || { echo "tapgen failed; see $RUN_DIR/tapgen.log"; exit 1; }
+    tapgen_done=true
+  fi
   show_metrics || true
   sleep 1
 done
 show_metrics
-wait "$tapgen_pid" || { echo "tapgen failed; see $RUN_DIR/tapgen.log"; exit 1; }
 echo "  tapgen: $(tail -1 "$RUN_DIR/tapgen.out")"
 
 CTL=("$BIN/tools/cli/tongka_ctl" --target="127.0.0.1:$SETTLEMENT_GRPC" --dev_token_secret="$SECRET")
@@ -129,11 +150,10 @@ say "the same report as Shanghai's operator sees it: only its own rows (--tenant
 say "prepaid float per issuer, with the window's change (tongka_ctl float $WINDOW)"
 "${CTL[@]}" --tenant=ministry float "$WINDOW" >"$RUN_DIR/float.txt"
 head -12 "$RUN_DIR/float.txt"
-echo "  ... $(($(wc -l <"$RUN_DIR/float.txt") - 12)) more issuers. Outstanding float counts the cards' opening"
-echo "  balances (CardIssued on tongka.cards) and the loads, spends and refunds on tongka.txn. This run"
-echo "  starts no card registry, so no card has an opening balance and spending beyond the loads shows"
-echo "  as negative. Issuers record escrow reserves with RecordReserve; coverage below 100% raises"
-echo "  TongkaFloatUnderCovered."
+echo "  ... $(($(wc -l <"$RUN_DIR/float.txt") - 12)) more issuers. Outstanding float is each issuer's cards'"
+echo "  opening balances (the card registry's CardIssued on tongka.cards) plus the loads, less the"
+echo "  spends, plus the refunds on tongka.txn: the money it holds for its cardholders. Issuers record"
+echo "  escrow reserves with RecordReserve; coverage below 100% raises TongkaFloatUnderCovered."
 
 if $serve; then
   echo

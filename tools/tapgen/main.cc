@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "libs/txn/keys.h"
 #include "tools/tapgen/driver.h"
+#include "tools/tapgen/issue_cards.h"
 #include "tools/tapgen/tapgen.h"
 
 ABSL_FLAG(uint64_t, seed, 1, "PRNG seed: the same seed and flags give byte-identical output.");
@@ -41,6 +42,9 @@ ABSL_FLAG(std::string, cards_out, "",
           "Write the issued cards here (CSV: card_id,issuer_city,form,initial_balance_fen,"
           "initial_counter,travel_city).");
 ABSL_FLAG(std::string, target, "", "Drive ingest at host:port (IngestService/UploadBatch).");
+ABSL_FLAG(std::string, registry, "",
+          "Before the traffic, issue every card in the card registry at host:port (IssueCards, "
+          "one dev token per issuer city), so their opening balances reach settlement's float.");
 ABSL_FLAG(double, rate, 0, "Target records per second with --target; 0 = as fast as possible.");
 ABSL_FLAG(int32_t, batch_size, 1000, "Records per UploadBatch call (one tenant per batch).");
 ABSL_FLAG(int32_t, concurrency, 4, "Batches in flight at once.");
@@ -164,6 +168,13 @@ absl::Status Run() {
   if (keys_file.empty()) LOG(INFO) << "signing with the public DEVELOPMENT city keys";
   absl::StatusOr<std::unique_ptr<Generator>> generator = Generator::Create(config, *keyring);
   if (!generator.ok()) return generator.status();
+
+  const std::string registry = absl::GetFlag(FLAGS_registry);
+  if (!registry.empty()) {
+    absl::Status issued =
+        IssueCards(registry, absl::GetFlag(FLAGS_dev_token_secret), (*generator)->IssuedCards());
+    if (!issued.ok()) return issued;
+  }
 
   std::ofstream out;
   if (!out_path.empty()) {
