@@ -429,39 +429,43 @@ absl::StatusOr<v1::IssueCardsResponse> CardRegistryApi::IssueCards(
   return response;
 }
 
+absl::StatusOr<v1::Event> CardRegistryApi::ChangeEnvelope(
+    const Caller& caller, absl::string_view verb, const std::string& request_id,
+    const std::string& card_id, const std::string& reason, const std::string& actor) const {
+  if (absl::Status ok = CheckRequestId("request_id", request_id); !ok.ok()) return ok;
+  absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", card_id);
+  if (!issuer.ok()) return issuer.status();
+  if (!IsIssuer(caller.tenant, *issuer) && !server::CanReadAll(caller.tenant)) {
+    return absl::PermissionDeniedError(absl::StrCat(server::TenantName(caller.tenant), " may not ",
+                                                    verb, " card ", card_id, ": only city ",
+                                                    *issuer, " (the issuer) or the ministry"));
+  }
+  if (absl::Status ok = CheckText("reason", reason, kReasonSizeMax); !ok.ok()) return ok;
+  if (absl::Status ok = CheckText("actor", actor, kActorSizeMax); !ok.ok()) return ok;
+  v1::Event event;
+  event.set_event_id(absl::StrCat("cmd/", server::TenantName(caller.tenant), "/", request_id));
+  const int64_t now_us = absl::ToUnixMicros(deps_.now());
+  event.set_occurred_at_us(now_us);
+  event.set_recorded_at_us(now_us);
+  *event.mutable_source() = caller.tenant;
+  return event;
+}
+
 absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::StatusChange(
     const Caller& caller, const char* rpc, const v1::CardStatusRequest& request,
     v1::CardStatus target, v1::BlockReason reason) const {
-  auto event = [&]() -> absl::StatusOr<v1::Event> {
-    if (absl::Status ok = CheckRequestId("request_id", request.request_id()); !ok.ok()) return ok;
-    absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
-    if (!issuer.ok()) return issuer.status();
-    if (!IsIssuer(caller.tenant, *issuer) && !server::CanReadAll(caller.tenant)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          server::TenantName(caller.tenant), " may not change card ", request.card_id(),
-          ": only city ", *issuer, " (the issuer) or the ministry"));
-    }
-    if (absl::Status ok = CheckText("reason", request.reason(), kReasonSizeMax); !ok.ok()) {
-      return ok;
-    }
-    if (absl::Status ok = CheckText("actor", request.actor(), kActorSizeMax); !ok.ok()) return ok;
-    v1::Event event;
-    event.set_event_id(
-        absl::StrCat("cmd/", server::TenantName(caller.tenant), "/", request.request_id()));
-    const int64_t now_us = absl::ToUnixMicros(deps_.now());
-    event.set_occurred_at_us(now_us);
-    event.set_recorded_at_us(now_us);
-    *event.mutable_source() = caller.tenant;
-    v1::CardStatusChangeRequested* body = event.mutable_card_status_change_requested();
+  absl::StatusOr<v1::Event> event = ChangeEnvelope(
+      caller, "change", request.request_id(), request.card_id(), request.reason(), request.actor());
+  if (event.ok()) {
+    v1::CardStatusChangeRequested* body = event->mutable_card_status_change_requested();
     body->set_request_id(request.request_id());
     body->set_card_id(request.card_id());
     body->set_new_status(target);
     body->set_reason(request.reason());
     body->set_block_reason(reason);
     body->set_actor(request.actor());
-    return event;
-  };
-  return RunOne(caller, rpc, request, request.card_id(), event());
+  }
+  return RunOne(caller, rpc, request, request.card_id(), std::move(event));
 }
 
 absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::ReportLost(
@@ -484,34 +488,16 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::UnblockCard(
 
 absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::CloseCard(
     const Caller& caller, const v1::CloseCardRequest& request) const {
-  auto event = [&]() -> absl::StatusOr<v1::Event> {
-    if (absl::Status ok = CheckRequestId("request_id", request.request_id()); !ok.ok()) return ok;
-    absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
-    if (!issuer.ok()) return issuer.status();
-    if (!IsIssuer(caller.tenant, *issuer) && !server::CanReadAll(caller.tenant)) {
-      return absl::PermissionDeniedError(
-          absl::StrCat(server::TenantName(caller.tenant), " may not close card ", request.card_id(),
-                       ": only city ", *issuer, " (the issuer) or the ministry"));
-    }
-    if (absl::Status ok = CheckText("reason", request.reason(), kReasonSizeMax); !ok.ok()) {
-      return ok;
-    }
-    if (absl::Status ok = CheckText("actor", request.actor(), kActorSizeMax); !ok.ok()) return ok;
-    v1::Event event;
-    event.set_event_id(
-        absl::StrCat("cmd/", server::TenantName(caller.tenant), "/", request.request_id()));
-    const int64_t now_us = absl::ToUnixMicros(deps_.now());
-    event.set_occurred_at_us(now_us);
-    event.set_recorded_at_us(now_us);
-    *event.mutable_source() = caller.tenant;
-    v1::CardCloseRequested* body = event.mutable_card_close_requested();
+  absl::StatusOr<v1::Event> event = ChangeEnvelope(
+      caller, "close", request.request_id(), request.card_id(), request.reason(), request.actor());
+  if (event.ok()) {
+    v1::CardCloseRequested* body = event->mutable_card_close_requested();
     body->set_request_id(request.request_id());
     body->set_card_id(request.card_id());
     body->set_reason(request.reason());
     body->set_actor(request.actor());
-    return event;
-  };
-  return RunOne(caller, "CloseCard", request, request.card_id(), event());
+  }
+  return RunOne(caller, "CloseCard", request, request.card_id(), std::move(event));
 }
 
 absl::StatusOr<v1::GetCardResponse> CardRegistryApi::GetCard(

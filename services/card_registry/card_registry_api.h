@@ -148,6 +148,12 @@ class CardRegistryApi {
   // FAILED_PRECONDITION before anything is written.
   absl::StatusOr<v1::Event> IssueEvent(const Caller& caller,
                                        const v1::IssueCardRequest& request) const;
+  // The envelope of a command on an existing card (status change, close), after the checks they
+  // share: request id, card id, the issuer or the ministry, reason and actor lengths.
+  absl::StatusOr<v1::Event> ChangeEnvelope(const Caller& caller, absl::string_view verb,
+                                           const std::string& request_id,
+                                           const std::string& card_id, const std::string& reason,
+                                           const std::string& actor) const;
   absl::StatusOr<v1::CardCommandResponse> StatusChange(const Caller& caller, const char* rpc,
                                                        const v1::CardStatusRequest& request,
                                                        v1::CardStatus target,
