@@ -77,6 +77,26 @@ absl::StatusOr<std::optional<CardRecord>> ReadCardRecord(const StateBatch& batch
   return card;
 }
 
+// The issued card a command on an existing card names: true with its issuer and record, or false
+// with the refusal in *refused (a malformed card id, a key that is not the card id, a card not
+// issued).
+absl::StatusOr<bool> IssuedCard(const event_log::Record& record, const std::string& card_id,
+                                const StateBatch& batch, uint32_t* issuer, CardRecord* card,
+                                RequestOutcome* refused) {
+  absl::StatusOr<uint32_t> city = IssuerOf(record, card_id, refused);
+  if (!city.ok()) return false;
+  absl::StatusOr<std::optional<CardRecord>> stored = ReadCardRecord(batch, card_id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    *refused = Refused(card_id, "unknown_card", "card_id",
+                       absl::StrCat("card ", card_id, " is not issued"));
+    return false;
+  }
+  *issuer = *city;
+  *card = std::move(**stored);
+  return true;
+}
+
 void PutCard(absl::string_view card_id, const CardRecord& card, StateBatch& batch) {
   CHECK(card.status() != v1::CARD_STATUS_UNSPECIFIED) << card_id;  // ReadCardRecord's pair
   batch.Put(CardKey(card_id), card.SerializeAsString());
@@ -304,14 +324,11 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideStatusChange(const event_log::R
     return Refused(card_id, rule, field, std::move(message));
   };
   RequestOutcome refused;
-  absl::StatusOr<uint32_t> issuer = IssuerOf(record, card_id, &refused);
-  if (!issuer.ok()) return refused;
-  absl::StatusOr<std::optional<CardRecord>> stored = ReadCardRecord(batch, card_id);
-  if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) {
-    return refuse("unknown_card", "card_id", absl::StrCat("card ", card_id, " is not issued"));
-  }
-  CardRecord card = std::move(**stored);
+  uint32_t issuer_city = 0;
+  CardRecord card;
+  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &issuer_city, &card, &refused);
+  if (!found.ok()) return found.status();
+  if (!*found) return refused;
   const v1::CardStatus target = request.new_status();
   const v1::Tenant& source = event.source();
   if (IsFraud(source)) {
@@ -321,9 +338,10 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideStatusChange(const event_log::R
     if (request.alert_id().empty()) {
       return refuse("fraud_block_only", "alert_id", "fraud blocks a card for an alert");
     }
-  } else if (!IsIssuer(source, *issuer) && source.kind() != v1::TENANT_KIND_MINISTRY) {
-    return refuse("issuer_only", "card_id",
-                  absl::StrCat("only city ", *issuer, " (the issuer) or the ministry changes it"));
+  } else if (!IsIssuer(source, issuer_city) && source.kind() != v1::TENANT_KIND_MINISTRY) {
+    return refuse(
+        "issuer_only", "card_id",
+        absl::StrCat("only city ", issuer_city, " (the issuer) or the ministry changes it"));
   }
   const v1::CardStatus from = card.status();
   if (target == v1::CARD_STATUS_BLOCKED) {
@@ -387,17 +405,15 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideClose(const event_log::Record& 
     return Refused(card_id, rule, field, std::move(message));
   };
   RequestOutcome refused;
-  absl::StatusOr<uint32_t> issuer = IssuerOf(record, card_id, &refused);
-  if (!issuer.ok()) return refused;
-  absl::StatusOr<std::optional<CardRecord>> stored = ReadCardRecord(batch, card_id);
-  if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) {
-    return refuse("unknown_card", "card_id", absl::StrCat("card ", card_id, " is not issued"));
-  }
-  CardRecord card = std::move(**stored);
-  if (!IsIssuer(event.source(), *issuer) && event.source().kind() != v1::TENANT_KIND_MINISTRY) {
-    return refuse("issuer_only", "card_id",
-                  absl::StrCat("only city ", *issuer, " (the issuer) or the ministry closes it"));
+  uint32_t issuer_city = 0;
+  CardRecord card;
+  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &issuer_city, &card, &refused);
+  if (!found.ok()) return found.status();
+  if (!*found) return refused;
+  if (!IsIssuer(event.source(), issuer_city) && event.source().kind() != v1::TENANT_KIND_MINISTRY) {
+    return refuse(
+        "issuer_only", "card_id",
+        absl::StrCat("only city ", issuer_city, " (the issuer) or the ministry closes it"));
   }
   const v1::CardStatus from = card.status();
   if (from == v1::CARD_STATUS_CLOSED) {
