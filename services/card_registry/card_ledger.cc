@@ -102,6 +102,40 @@ void PutCard(absl::string_view card_id, const CardRecord& card, StateBatch& batc
   batch.Put(CardKey(card_id), card.SerializeAsString());
 }
 
+// A card id in a command field other than the record's key (a replacement, a virtual card):
+// its issuer, or the refusal ParseCardId names.
+absl::StatusOr<uint32_t> OtherCardIssuer(absl::string_view card_id, absl::string_view field,
+                                         RequestOutcome* refused) {
+  absl::StatusOr<uint32_t> issuer = txn::ParseCardId(card_id);
+  if (!issuer.ok()) {
+    std::pair<absl::string_view, absl::string_view> parts =
+        absl::StrSplit(issuer.status().message(), absl::MaxSplits(": ", 1));
+    *refused = Refused(card_id, parts.first, field, std::string(issuer.status().message()));
+  }
+  return issuer;
+}
+
+// The form of a new card and its device token: a VIRTUAL_NFC card is bound to a phone by a
+// 32-byte token, no other form has one. The refusal, or nullopt when they agree.
+std::optional<RequestOutcome> CheckForm(absl::string_view card_id, v1::CardForm form,
+                                        absl::string_view device_token,
+                                        absl::string_view form_field,
+                                        absl::string_view token_field) {
+  if (form != v1::CARD_FORM_PHYSICAL && form != v1::CARD_FORM_VIRTUAL_NFC &&
+      form != v1::CARD_FORM_QR) {
+    return Refused(card_id, "form", form_field, "form must be PHYSICAL, VIRTUAL_NFC or QR");
+  }
+  if (form == v1::CARD_FORM_VIRTUAL_NFC && device_token.size() != kTokenBytes) {
+    return Refused(card_id, "device_token", token_field,
+                   absl::StrCat("a VIRTUAL_NFC card needs a ", kTokenBytes, "-byte device token"));
+  }
+  if (form != v1::CARD_FORM_VIRTUAL_NFC && !device_token.empty()) {
+    return Refused(card_id, "device_token", token_field,
+                   "only a VIRTUAL_NFC card has a device token");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool RegisterLess(const TxnRegister& a, const TxnRegister& b) {
@@ -137,7 +171,18 @@ absl::Status CardLedger::ApplyCards(const event_log::Record& record, StateBatch&
     case v1::Event::kCardIssueRequested:
     case v1::Event::kCardStatusChangeRequested:
     case v1::Event::kCardCloseRequested:
+    case v1::Event::kCardReplaceRequested:
+    case v1::Event::kVirtualCardLinkRequested:
       return ApplyCommand(record, event, batch);
+    case v1::Event::kCardReplaced:
+    case v1::Event::kVirtualCardLinked:
+      // The second half of a replacement or a link, which the registry derived in the other
+      // card's partition: a command here, and only when the registry wrote it.
+      if (IsOwnDecision(event.source())) return ApplyCommand(record, event, batch);
+      return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
+    case v1::Event::kCarriedBalanceReturned:
+      if (IsOwnDecision(event.source())) return ApplyReturnedBalance(record, event, batch);
+      return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
     case v1::Event::kCardIssued:
     case v1::Event::kCardStatusChanged:
     case v1::Event::kCommandRejected:
@@ -159,21 +204,45 @@ absl::Status CardLedger::ApplyCommand(const event_log::Record& record, const v1:
   if (!seen.ok()) return seen.status();
   if (seen->has_value()) return AddToCounter(batch, internal::kDuplicateCommandsKey, 1);
 
-  v1::Event out;
+  Decision decision;
   absl::StatusOr<RequestOutcome> outcome;
   absl::string_view kind;
+  std::string request_id;
   switch (event.body_case()) {
     case v1::Event::kCardIssueRequested:
       kind = "issue";
-      outcome = DecideIssue(record, event, batch, &out);
+      request_id = event.card_issue_requested().request_id();
+      outcome = DecideIssue(record, event, batch, &decision);
       break;
     case v1::Event::kCardStatusChangeRequested:
       kind = "status";
-      outcome = DecideStatusChange(record, event, batch, &out);
+      request_id = event.card_status_change_requested().request_id();
+      outcome = DecideStatusChange(record, event, batch, &decision);
       break;
     case v1::Event::kCardCloseRequested:
       kind = "close";
-      outcome = DecideClose(record, event, batch, &out);
+      request_id = event.card_close_requested().request_id();
+      outcome = DecideClose(record, event, batch, &decision);
+      break;
+    case v1::Event::kCardReplaceRequested:
+      kind = "replace";
+      request_id = event.card_replace_requested().request_id();
+      outcome = DecideReplace(record, event, batch, &decision);
+      break;
+    case v1::Event::kCardReplaced:
+      kind = "carry";
+      request_id = event.card_replaced().request_id();
+      outcome = DecideCarry(record, event, batch, &decision);
+      break;
+    case v1::Event::kVirtualCardLinkRequested:
+      kind = "link";
+      request_id = event.virtual_card_link_requested().request_id();
+      outcome = DecideLink(record, event, batch, &decision);
+      break;
+    case v1::Event::kVirtualCardLinked:
+      kind = "linked";
+      request_id = event.virtual_card_linked().request_id();
+      outcome = DecideLinked(record, event, batch, &decision);
       break;
     default:
       return absl::InternalError("ApplyCommand called with a body that is no command");
@@ -181,16 +250,13 @@ absl::Status CardLedger::ApplyCommand(const event_log::Record& record, const v1:
   if (!outcome.ok()) return outcome.status();
   batch.Put(outcome_key, outcome->SerializeAsString());
 
-  std::string request_id;
-  if (event.has_card_issue_requested()) request_id = event.card_issue_requested().request_id();
-  if (event.has_card_status_change_requested()) {
-    request_id = event.card_status_change_requested().request_id();
-  }
-  if (event.has_card_close_requested()) request_id = event.card_close_requested().request_id();
+  v1::Event& out = decision.event;
   if (outcome->accepted()) {
     CHECK(out.body_case() != v1::Event::BODY_NOT_SET) << "an accepted command has a decision";
     if (absl::Status s = AddToCounter(batch, internal::AcceptedKey(kind), 1); !s.ok()) return s;
   } else {
+    out.Clear();
+    decision.key.clear();
     v1::CommandRejected* rejected = out.mutable_command_rejected();
     rejected->set_request_id(request_id);
     rejected->set_field(outcome->field());
@@ -202,18 +268,64 @@ absl::Status CardLedger::ApplyCommand(const event_log::Record& record, const v1:
       return s;
     }
   }
-  out.set_event_id(state_store::DerivedEventId(kServiceName, record, "decision"));
-  out.set_occurred_at_us(event.occurred_at_us());
-  out.set_recorded_at_us(event.recorded_at_us());
-  out.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
-  out.mutable_source()->set_service(kServiceName);
-  batch.AppendOutbox(kCardsTopic, std::string(record.key), out.SerializeAsString());
+  const std::string decision_key = decision.key.empty() ? std::string(record.key) : decision.key;
+  AppendDecision(record, event, "decision", decision_key, std::move(out), batch);
+  for (Decision::Also& also : decision.also) {
+    AppendDecision(record, event, also.label, also.key, std::move(also.event), batch);
+  }
   return absl::OkStatus();
+}
+
+void CardLedger::AppendDecision(const event_log::Record& record, const v1::Event& command,
+                                absl::string_view label, const std::string& key, v1::Event event,
+                                StateBatch& batch) {
+  event.set_event_id(DecisionEventId(record, label));
+  event.set_occurred_at_us(command.occurred_at_us());
+  event.set_recorded_at_us(command.recorded_at_us());
+  event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+  event.mutable_source()->set_service(kServiceName);
+  batch.AppendOutbox(kCardsTopic, key, event.SerializeAsString());
+}
+
+std::string DecisionEventId(const event_log::Record& command, absl::string_view label) {
+  return state_store::DerivedEventId(kServiceName, command, label);
+}
+
+absl::Status CardLedger::ApplyReturnedBalance(const event_log::Record& record,
+                                              const v1::Event& event, StateBatch& batch) {
+  const v1::CarriedBalanceReturned& returned = event.carried_balance_returned();
+  // Like a command, applied once by its event id, also past the EventFilter's horizon.
+  const std::string outcome_key = OutcomeKey(event.event_id());
+  absl::StatusOr<std::optional<std::string>> seen = batch.Get(outcome_key);
+  if (!seen.ok()) return seen.status();
+  if (seen->has_value() || event.event_id().empty()) {
+    return AddToCounter(batch, internal::kDuplicateCommandsKey, 1);
+  }
+  RequestOutcome refused;
+  uint32_t issuer_city = 0;
+  CardRecord card;
+  absl::StatusOr<bool> found =
+      IssuedCard(record, returned.old_card_id(), batch, &issuer_city, &card, &refused);
+  if (!found.ok()) return found.status();
+  // The registry returns a balance only to the closed card it carried it from, in that card's
+  // partition; anything else is a wiring bug, counted rather than applied.
+  if (!*found || card.status() != v1::CARD_STATUS_CLOSED || returned.amount_fen() < 0 ||
+      card.replaced_by() != returned.new_card_id()) {
+    return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
+  }
+  card.set_balance_owed_fen(card.balance_owed_fen() + returned.amount_fen());
+  PutCard(returned.old_card_id(), card, batch);
+  RequestOutcome applied;
+  applied.set_accepted(true);
+  applied.set_card_id(returned.old_card_id());
+  applied.set_status(v1::CARD_STATUS_CLOSED);
+  batch.Put(outcome_key, applied.SerializeAsString());
+  return AddToCounter(batch, internal::AcceptedKey("returned"), 1);
 }
 
 absl::StatusOr<RequestOutcome> CardLedger::DecideIssue(const event_log::Record& record,
                                                        const v1::Event& event, StateBatch& batch,
-                                                       v1::Event* out) {
+                                                       Decision* decision) {
   const v1::CardIssueRequested& request = event.card_issue_requested();
   const std::string& card_id = request.card_id();
   auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
@@ -231,17 +343,9 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideIssue(const event_log::Record& 
   if (existing->has_value()) {
     return refuse("card_exists", "card_id", absl::StrCat("card ", card_id, " is already issued"));
   }
-  const v1::CardForm form = request.form();
-  if (form != v1::CARD_FORM_PHYSICAL && form != v1::CARD_FORM_VIRTUAL_NFC &&
-      form != v1::CARD_FORM_QR) {
-    return refuse("form", "form", "form must be PHYSICAL, VIRTUAL_NFC or QR");
-  }
-  if (form == v1::CARD_FORM_VIRTUAL_NFC && request.device_token().size() != kTokenBytes) {
-    return refuse("device_token", "device_token",
-                  absl::StrCat("a VIRTUAL_NFC card needs a ", kTokenBytes, "-byte device token"));
-  }
-  if (form != v1::CARD_FORM_VIRTUAL_NFC && !request.device_token().empty()) {
-    return refuse("device_token", "device_token", "only a VIRTUAL_NFC card has a device token");
+  if (std::optional<RequestOutcome> bad =
+          CheckForm(card_id, request.form(), request.device_token(), "form", "device_token")) {
+    return *bad;
   }
   const v1::CardProduct product = request.product();
   if (product != v1::CARD_PRODUCT_STORED_VALUE && product != v1::CARD_PRODUCT_CONCESSION) {
@@ -272,16 +376,26 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideIssue(const event_log::Record& 
   }
 
   CardRecord card;
-  card.set_status(v1::CARD_STATUS_ACTIVE);
-  card.set_form(form);
+  card.set_form(request.form());
   card.set_product(product);
   card.set_initial_balance_fen(request.initial_balance_fen());
   card.set_expires_at_us(request.expires_at_us());
   card.set_id_number_token(holder.id_number_token());
   card.set_phone_token(holder.phone_token());
   card.set_device_token(request.device_token());
+  return IssueNewCard(record, event, card_id, *issuer, request.request_id(), std::move(card), batch,
+                      decision);
+}
+
+absl::StatusOr<RequestOutcome> CardLedger::IssueNewCard(const event_log::Record& record,
+                                                        const v1::Event& command,
+                                                        const std::string& card_id, uint32_t issuer,
+                                                        const std::string& request_id,
+                                                        CardRecord card, StateBatch& batch,
+                                                        Decision* decision) {
+  card.set_status(v1::CARD_STATUS_ACTIVE);
   card.set_issued_offset(record.offset);
-  card.set_issued_at_us(event.recorded_at_us());
+  card.set_issued_at_us(command.recorded_at_us());
   // Transactions seen before the card was issued: their register merges into the card's.
   absl::StatusOr<std::optional<TxnRegister>> early =
       ReadMessage<TxnRegister>(ViewOf(batch), UnissuedKey(card_id));
@@ -292,22 +406,26 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideIssue(const event_log::Record& 
     if (absl::Status s = AddToCounter(batch, internal::kUnissuedCardsKey, -1); !s.ok()) return s;
   }
   PutCard(card_id, card, batch);
-  for (const std::string* token : {&holder.id_number_token(), &holder.phone_token()}) {
-    if (!token->empty()) batch.Put(HolderKey(*issuer, *token, card_id), "");
+  for (const std::string* token : {&card.id_number_token(), &card.phone_token()}) {
+    if (!token->empty()) batch.Put(HolderKey(issuer, *token, card_id), "");
   }
 
-  v1::CardIssued* issued = out->mutable_card_issued();
-  issued->set_request_id(request.request_id());
+  v1::CardIssued* issued = decision->event.mutable_card_issued();
+  issued->set_request_id(request_id);
   issued->set_card_id(card_id);
-  issued->set_issuer_city(*issuer);
-  issued->set_form(form);
-  *issued->mutable_holder() = holder;
-  issued->set_initial_balance_fen(request.initial_balance_fen());
-  issued->set_concession(request.concession());
-  issued->set_product(product);
-  issued->set_expires_at_us(request.expires_at_us());
-  issued->set_device_token(request.device_token());
-  issued->set_command_event_id(event.event_id());
+  issued->set_issuer_city(issuer);
+  issued->set_form(card.form());
+  issued->mutable_holder()->set_id_number_token(card.id_number_token());
+  issued->mutable_holder()->set_phone_token(card.phone_token());
+  issued->set_initial_balance_fen(card.initial_balance_fen());
+  issued->set_concession(card.product() == v1::CARD_PRODUCT_CONCESSION);
+  issued->set_product(card.product());
+  issued->set_expires_at_us(card.expires_at_us());
+  issued->set_device_token(card.device_token());
+  issued->set_command_event_id(command.event_id());
+  issued->set_carried_balance_fen(card.carried_balance_fen());
+  issued->set_carried_from_card_id(card.carried_from());
+  issued->set_linked_card_id(card.linked_card());
   RequestOutcome outcome;
   outcome.set_accepted(true);
   outcome.set_card_id(card_id);
@@ -317,7 +435,9 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideIssue(const event_log::Record& 
 
 absl::StatusOr<RequestOutcome> CardLedger::DecideStatusChange(const event_log::Record& record,
                                                               const v1::Event& event,
-                                                              StateBatch& batch, v1::Event* out) {
+                                                              StateBatch& batch,
+                                                              Decision* decision) {
+  v1::Event* out = &decision->event;
   const v1::CardStatusChangeRequested& request = event.card_status_change_requested();
   const std::string& card_id = request.card_id();
   auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
@@ -398,7 +518,8 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideStatusChange(const event_log::R
 
 absl::StatusOr<RequestOutcome> CardLedger::DecideClose(const event_log::Record& record,
                                                        const v1::Event& event, StateBatch& batch,
-                                                       v1::Event* out) {
+                                                       Decision* decision) {
+  v1::Event* out = &decision->event;
   const v1::CardCloseRequested& request = event.card_close_requested();
   const std::string& card_id = request.card_id();
   auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
@@ -422,11 +543,7 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideClose(const event_log::Record& 
   // The balance as this replica has applied the card's transactions so far: in the decision
   // event only, never stored (card_ledger.h, "Determinism").
   const int64_t balance_owed_fen = CurrentBalanceFen(card);
-  card.set_status(v1::CARD_STATUS_CLOSED);
-  card.set_status_changes(card.status_changes() + 1);
-  card.set_changed_offset(record.offset);
-  PutCard(card_id, card, batch);
-  absl::StatusOr<uint64_t> seq = AddHotlistChange(record.partition, card_id, card, batch);
+  absl::StatusOr<uint64_t> seq = CloseRecord(record, card_id, &card, batch);
   if (!seq.ok()) return seq.status();
 
   v1::CardStatusChanged* changed = out->mutable_card_status_changed();
@@ -446,6 +563,242 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideClose(const event_log::Record& 
   outcome.set_status(v1::CARD_STATUS_CLOSED);
   outcome.set_hotlist_version(*seq);
   return outcome;
+}
+
+absl::StatusOr<uint64_t> CardLedger::CloseRecord(const event_log::Record& record,
+                                                 absl::string_view card_id, CardRecord* card,
+                                                 StateBatch& batch) {
+  card->set_status(v1::CARD_STATUS_CLOSED);
+  card->set_status_changes(card->status_changes() + 1);
+  card->set_changed_offset(record.offset);
+  PutCard(card_id, *card, batch);
+  return AddHotlistChange(record.partition, card_id, *card, batch);
+}
+
+absl::StatusOr<RequestOutcome> CardLedger::DecideReplace(const event_log::Record& record,
+                                                         const v1::Event& event, StateBatch& batch,
+                                                         Decision* decision) {
+  const v1::CardReplaceRequested& request = event.card_replace_requested();
+  const std::string& card_id = request.old_card_id();
+  const std::string& new_card_id = request.new_card_id();
+  auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
+    return Refused(card_id, rule, field, std::move(message));
+  };
+  RequestOutcome refused;
+  uint32_t issuer_city = 0;
+  CardRecord card;
+  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &issuer_city, &card, &refused);
+  if (!found.ok()) return found.status();
+  if (!*found) return refused;
+  if (!IsIssuer(event.source(), issuer_city) && event.source().kind() != v1::TENANT_KIND_MINISTRY) {
+    return refuse(
+        "issuer_only", "card_id",
+        absl::StrCat("only city ", issuer_city, " (the issuer) or the ministry replaces it"));
+  }
+  const v1::CardStatus from = card.status();
+  if (from == v1::CARD_STATUS_CLOSED) {
+    return refuse("card_closed", "card_id", absl::StrCat("card ", card_id, " is closed"));
+  }
+  absl::StatusOr<uint32_t> new_issuer = OtherCardIssuer(new_card_id, "new_card_id", &refused);
+  if (!new_issuer.ok()) return refused;
+  if (*new_issuer != issuer_city) {
+    return refuse(
+        "new_card_issuer", "new_card_id",
+        absl::StrCat("a replacement is issued by city ", issuer_city, ", the old card's"));
+  }
+  if (new_card_id == card_id) {
+    return refuse("new_card_same", "new_card_id", "a card does not replace itself");
+  }
+  if (std::optional<RequestOutcome> bad = CheckForm(
+          card_id, request.new_form(), request.device_token(), "new_form", "device_token")) {
+    return *bad;
+  }
+  // What the old card holds as this replica has applied its transactions so far; the
+  // CardReplaced on the log is the fact the new card and settlement use (card_ledger.h).
+  const int64_t carried_fen = CurrentBalanceFen(card);
+  card.set_replaced_by(new_card_id);
+  absl::StatusOr<uint64_t> seq = CloseRecord(record, card_id, &card, batch);
+  if (!seq.ok()) return seq.status();
+
+  v1::CardStatusChanged* changed = decision->event.mutable_card_status_changed();
+  changed->set_request_id(request.request_id());
+  changed->set_card_id(card_id);
+  changed->set_old_status(from);
+  changed->set_new_status(v1::CARD_STATUS_CLOSED);
+  changed->set_reason(request.reason());
+  changed->set_hotlist_version(*seq);
+  changed->set_block_reason(card.block_reason());
+  changed->set_actor(request.actor());
+  changed->set_command_event_id(event.event_id());
+  changed->set_replaced_by_card_id(new_card_id);
+
+  Decision::Also& carry = decision->also.emplace_back();
+  carry.label = kCarryLabel;
+  carry.key = new_card_id;
+  v1::CardReplaced* replaced = carry.event.mutable_card_replaced();
+  replaced->set_request_id(request.request_id());
+  replaced->set_old_card_id(card_id);
+  replaced->set_new_card_id(new_card_id);
+  replaced->set_carried_balance_fen(carried_fen);
+  replaced->set_reason(request.reason());
+  replaced->mutable_holder()->set_id_number_token(card.id_number_token());
+  replaced->mutable_holder()->set_phone_token(card.phone_token());
+  replaced->set_form(request.new_form());
+  replaced->set_product(card.product());
+  replaced->set_expires_at_us(card.expires_at_us());
+  replaced->set_device_token(request.device_token());
+  replaced->set_command_event_id(event.event_id());
+  replaced->set_issuer_city(issuer_city);
+  replaced->set_actor(request.actor());
+
+  RequestOutcome outcome;
+  outcome.set_accepted(true);
+  outcome.set_card_id(card_id);
+  outcome.set_status(v1::CARD_STATUS_CLOSED);
+  outcome.set_hotlist_version(*seq);
+  return outcome;
+}
+
+absl::StatusOr<RequestOutcome> CardLedger::DecideCarry(const event_log::Record& record,
+                                                       const v1::Event& event, StateBatch& batch,
+                                                       Decision* decision) {
+  const v1::CardReplaced& carry = event.card_replaced();
+  const std::string& card_id = carry.new_card_id();
+  // Whatever stops the new card, the balance goes back to the old card as owed to its holder.
+  auto give_back = [&](RequestOutcome refusal) {
+    Decision::Also& back = decision->also.emplace_back();
+    back.label = kReturnedLabel;
+    back.key = carry.old_card_id();
+    v1::CarriedBalanceReturned* returned = back.event.mutable_carried_balance_returned();
+    returned->set_old_card_id(carry.old_card_id());
+    returned->set_new_card_id(card_id);
+    returned->set_amount_fen(carry.carried_balance_fen());
+    returned->set_rule(refusal.rule());
+    returned->set_carry_event_id(event.event_id());
+    returned->set_issuer_city(carry.issuer_city());
+    return refusal;
+  };
+  RequestOutcome refused;
+  absl::StatusOr<uint32_t> issuer = IssuerOf(record, card_id, &refused);
+  if (!issuer.ok()) return give_back(refused);
+  if (*issuer != carry.issuer_city()) {
+    return give_back(Refused(card_id, "new_card_issuer", "new_card_id",
+                             "a replacement is issued by the old card's city"));
+  }
+  absl::StatusOr<std::optional<CardRecord>> existing = ReadCardRecord(batch, card_id);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return give_back(Refused(card_id, "card_exists", "new_card_id",
+                             absl::StrCat("card ", card_id, " is already issued")));
+  }
+  CardRecord card;
+  card.set_form(carry.form());
+  card.set_product(carry.product());
+  card.set_expires_at_us(carry.expires_at_us());
+  card.set_id_number_token(carry.holder().id_number_token());
+  card.set_phone_token(carry.holder().phone_token());
+  card.set_device_token(carry.device_token());
+  card.set_carried_balance_fen(carry.carried_balance_fen());
+  card.set_carried_from(carry.old_card_id());
+  return IssueNewCard(record, event, card_id, *issuer, carry.request_id(), std::move(card), batch,
+                      decision);
+}
+
+absl::StatusOr<RequestOutcome> CardLedger::DecideLink(const event_log::Record& record,
+                                                      const v1::Event& event, StateBatch& batch,
+                                                      Decision* decision) {
+  const v1::VirtualCardLinkRequested& request = event.virtual_card_link_requested();
+  const std::string& card_id = request.physical_card_id();
+  const std::string& virtual_card_id = request.virtual_card_id();
+  auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
+    return Refused(card_id, rule, field, std::move(message));
+  };
+  RequestOutcome refused;
+  uint32_t issuer_city = 0;
+  CardRecord card;
+  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &issuer_city, &card, &refused);
+  if (!found.ok()) return found.status();
+  if (!*found) return refused;
+  if (!IsIssuer(event.source(), issuer_city)) {
+    return refuse("issuer_only", "card_id",
+                  absl::StrCat("only city ", issuer_city, ", the issuer, links its cards"));
+  }
+  if (card.form() != v1::CARD_FORM_PHYSICAL) {
+    return refuse("link_physical_only", "card_id",
+                  "a virtual card is linked to a PHYSICAL card of the holder");
+  }
+  if (card.status() != v1::CARD_STATUS_ACTIVE) {
+    return refuse("card_not_active", "card_id",
+                  absl::StrCat("card ", card_id, " is ", v1::CardStatus_Name(card.status())));
+  }
+  absl::StatusOr<uint32_t> virtual_issuer =
+      OtherCardIssuer(virtual_card_id, "virtual_card_id", &refused);
+  if (!virtual_issuer.ok()) return refused;
+  if (*virtual_issuer != issuer_city) {
+    return refuse("virtual_card_issuer", "virtual_card_id",
+                  absl::StrCat("a linked card is issued by city ", issuer_city));
+  }
+  if (virtual_card_id == card_id) {
+    return refuse("virtual_card_same", "virtual_card_id", "a card does not link to itself");
+  }
+  if (request.form() != v1::CARD_FORM_VIRTUAL_NFC && request.form() != v1::CARD_FORM_QR) {
+    return refuse("form", "form", "a linked card is VIRTUAL_NFC or QR");
+  }
+  if (std::optional<RequestOutcome> bad =
+          CheckForm(card_id, request.form(), request.device_token(), "form", "device_token")) {
+    return *bad;
+  }
+  // The decision is the derived command itself, keyed by the virtual card: the link changes
+  // nothing of the physical card.
+  decision->key = virtual_card_id;
+  v1::VirtualCardLinked* linked = decision->event.mutable_virtual_card_linked();
+  linked->set_request_id(request.request_id());
+  linked->set_virtual_card_id(virtual_card_id);
+  linked->set_physical_card_id(card_id);
+  linked->set_form(request.form());
+  linked->set_device_token(request.device_token());
+  linked->mutable_holder()->set_id_number_token(card.id_number_token());
+  linked->mutable_holder()->set_phone_token(card.phone_token());
+  linked->set_product(card.product());
+  linked->set_expires_at_us(card.expires_at_us());
+  linked->set_command_event_id(event.event_id());
+  linked->set_issuer_city(issuer_city);
+  linked->set_actor(request.actor());
+  RequestOutcome outcome;
+  outcome.set_accepted(true);
+  outcome.set_card_id(card_id);
+  outcome.set_status(card.status());
+  return outcome;
+}
+
+absl::StatusOr<RequestOutcome> CardLedger::DecideLinked(const event_log::Record& record,
+                                                        const v1::Event& event, StateBatch& batch,
+                                                        Decision* decision) {
+  const v1::VirtualCardLinked& linked = event.virtual_card_linked();
+  const std::string& card_id = linked.virtual_card_id();
+  RequestOutcome refused;
+  absl::StatusOr<uint32_t> issuer = IssuerOf(record, card_id, &refused);
+  if (!issuer.ok()) return refused;
+  if (*issuer != linked.issuer_city()) {
+    return Refused(card_id, "virtual_card_issuer", "virtual_card_id",
+                   "a linked card is issued by the physical card's city");
+  }
+  absl::StatusOr<std::optional<CardRecord>> existing = ReadCardRecord(batch, card_id);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return Refused(card_id, "card_exists", "virtual_card_id",
+                   absl::StrCat("card ", card_id, " is already issued"));
+  }
+  CardRecord card;
+  card.set_form(linked.form());
+  card.set_product(linked.product());
+  card.set_expires_at_us(linked.expires_at_us());
+  card.set_id_number_token(linked.holder().id_number_token());
+  card.set_phone_token(linked.holder().phone_token());
+  card.set_device_token(linked.device_token());
+  card.set_linked_card(linked.physical_card_id());
+  return IssueNewCard(record, event, card_id, *issuer, linked.request_id(), std::move(card), batch,
+                      decision);
 }
 
 absl::StatusOr<uint64_t> CardLedger::AddHotlistChange(int32_t partition, absl::string_view card_id,

@@ -12,6 +12,17 @@
 //     platform:card_registry) to the outbox, on tongka.cards keyed by the command's key. A
 //     command whose event id already has an outcome is a no-op (counted): the loop's
 //     EventFilter drops repeats within its horizon, the outcome catches any later copy.
+//   - Two commands touch two cards, which may sit in two partitions, and are decided in two
+//     steps, each in its own card's partition. CardReplaceRequested (keyed by the old card):
+//     the old card is closed and hotlisted (CardStatusChanged, replaced_by_card_id) and a
+//     CardReplaced, carrying its balance and holder, goes to the outbox keyed by the new card
+//     (event id DerivedEventId(..., kCarryLabel)). There the registry decides the CardReplaced
+//     like a command: it issues the new card (CardIssued, carried_balance_fen) or refuses it and
+//     sends the balance back, keyed by the old card, as CarriedBalanceReturned, which the old
+//     card keeps as owed to its holder. VirtualCardLinkRequested (keyed by the physical card):
+//     the decision is a VirtualCardLinked keyed by the virtual card, which the registry there
+//     decides like an issue (CardIssued, linked_card_id). Only the registry's own
+//     CardReplaced, VirtualCardLinked and CarriedBalanceReturned are acted on.
 //   - Every accepted block, unblock and close adds a change to the partition's hotlist
 //     (hl/<pppp>/<seq>, sequence hl/seq/<pppp>) and updates its listed set (hs/<pppp>/...);
 //     CardStatusChanged.hotlist_version is the new sequence.
@@ -50,6 +61,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -66,6 +78,16 @@ namespace tongka::card_registry {
 // stored fields, so merging by it is commutative, associative and idempotent.
 bool RegisterLess(const TxnRegister& a, const TxnRegister& b);
 
+// The labels of the events a decision derives besides its "decision" (DerivedEventId).
+inline constexpr char kCarryLabel[] = "carry";        // CardReplaced, to the new card
+inline constexpr char kReturnedLabel[] = "returned";  // CarriedBalanceReturned, to the old card
+
+// The event id of what the registry derives from the command at `command` under `label`
+// ("decision" for the decision itself). The API computes the id of a ReplaceCard's CardReplaced
+// (kCarryLabel) and of a LinkVirtualCard's VirtualCardLinked ("decision") to follow them into
+// the other card's partition.
+std::string DecisionEventId(const event_log::Record& command, absl::string_view label);
+
 // FNV-1a 64 of `bytes`: a stable hash (the same on every build and run) for the register's
 // tie-break.
 uint64_t StableHash64(absl::string_view bytes);
@@ -76,21 +98,63 @@ class CardLedger : public state_store::Applier {
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
 
  private:
+  // What deciding one command writes to the outbox: its decision (keyed by the command's key
+  // unless `key` is set) and any event it derives for another card.
+  struct Decision {
+    v1::Event event;
+    std::string key;
+    struct Also {
+      const char* label = "";
+      std::string key;
+      v1::Event event;
+    };
+    std::vector<Also> also;
+  };
+
   absl::Status ApplyCards(const event_log::Record& record, state_store::StateBatch& batch);
   absl::Status ApplyTxn(const event_log::Record& record, state_store::StateBatch& batch);
   absl::Status ApplyCommand(const event_log::Record& record, const v1::Event& event,
                             state_store::StateBatch& batch);
+  absl::Status ApplyReturnedBalance(const event_log::Record& record, const v1::Event& event,
+                                    state_store::StateBatch& batch);
+  // Sets the envelope of a derived event (id from the command's record and `label`, the
+  // command's times, source platform:card_registry) and appends it to the outbox under `key`.
+  static void AppendDecision(const event_log::Record& record, const v1::Event& command,
+                             absl::string_view label, const std::string& key, v1::Event event,
+                             state_store::StateBatch& batch);
   // Each decides one command: writes the card's changes to the batch when it accepts, and fills
-  // the decision event's body in `out` (left empty when it refuses).
+  // the decision's event body (left to ApplyCommand when it refuses) and what it derives.
   absl::StatusOr<RequestOutcome> DecideIssue(const event_log::Record& record,
                                              const v1::Event& event, state_store::StateBatch& batch,
-                                             v1::Event* out);
+                                             Decision* decision);
   absl::StatusOr<RequestOutcome> DecideStatusChange(const event_log::Record& record,
                                                     const v1::Event& event,
-                                                    state_store::StateBatch& batch, v1::Event* out);
+                                                    state_store::StateBatch& batch,
+                                                    Decision* decision);
   absl::StatusOr<RequestOutcome> DecideClose(const event_log::Record& record,
                                              const v1::Event& event, state_store::StateBatch& batch,
-                                             v1::Event* out);
+                                             Decision* decision);
+  absl::StatusOr<RequestOutcome> DecideReplace(const event_log::Record& record,
+                                               const v1::Event& event,
+                                               state_store::StateBatch& batch, Decision* decision);
+  absl::StatusOr<RequestOutcome> DecideCarry(const event_log::Record& record,
+                                             const v1::Event& event, state_store::StateBatch& batch,
+                                             Decision* decision);
+  absl::StatusOr<RequestOutcome> DecideLink(const event_log::Record& record, const v1::Event& event,
+                                            state_store::StateBatch& batch, Decision* decision);
+  absl::StatusOr<RequestOutcome> DecideLinked(const event_log::Record& record,
+                                              const v1::Event& event,
+                                              state_store::StateBatch& batch, Decision* decision);
+  // Stores `card` (its status, form, product, tokens, balances set) as a new ACTIVE card issued
+  // by `command` at `record`, with any transactions seen before, and fills the CardIssued.
+  absl::StatusOr<RequestOutcome> IssueNewCard(const event_log::Record& record,
+                                              const v1::Event& command, const std::string& card_id,
+                                              uint32_t issuer, const std::string& request_id,
+                                              CardRecord card, state_store::StateBatch& batch,
+                                              Decision* decision);
+  // Closes `card` (stored) and adds its hotlist change; returns the new sequence.
+  absl::StatusOr<uint64_t> CloseRecord(const event_log::Record& record, absl::string_view card_id,
+                                       CardRecord* card, state_store::StateBatch& batch);
   // Adds a change to the partition's hotlist and listed set; returns the new sequence.
   absl::StatusOr<uint64_t> AddHotlistChange(int32_t partition, absl::string_view card_id,
                                             const CardRecord& card, state_store::StateBatch& batch);

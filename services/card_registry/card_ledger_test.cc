@@ -1,6 +1,7 @@
 // Proves the card ledger's command rules on a real RocksDB in a temp dir, without Kafka: records
 // are fed to the ledger directly (testing/state_test.h).
-//   - every rule of CardIssueRequested, CardStatusChangeRequested and CardCloseRequested, each
+//   - every rule of CardIssueRequested, CardStatusChangeRequested, CardCloseRequested,
+//     CardReplaceRequested and VirtualCardLinkRequested (and of their derived halves), each
 //     accepted and refused: the outcome names the rule and field, the decision event
 //     (CardIssued, CardStatusChanged or CommandRejected) goes to the outbox with its derived id,
 //     and a refusal changes no card;
@@ -37,8 +38,10 @@ using testing::kDayStartUs;
 using testing::kHourUs;
 using testing::kNingbo;
 using testing::kShanghai;
+using testing::Link;
 using testing::Ministry;
 using testing::Platform;
+using testing::Replace;
 using testing::Tap;
 using testing::Token;
 using testing::TxnInput;
@@ -381,8 +384,8 @@ TEST_F(CardLedgerTest, OwnDecisionsReadBackChangeNothing) {
 TEST_F(CardLedgerTest, UnparseableAndUnsupportedRecordsAreCounted) {
   auto store = FreshStore("junk");
   v1::Event linked;
-  linked.set_event_id("cmd/city:310000/link");
-  linked.mutable_virtual_card_linked()->set_request_id("link");
+  linked.set_event_id("cmd/city:310000/alert");
+  linked.mutable_fraud_alert()->set_card_id(CardId(kShanghai, 3));
   v1::Event no_id = Issue(CardId(kShanghai, 1), "r1");
   no_id.clear_event_id();
   v1::Event not_a_txn = Issue(CardId(kShanghai, 2), "r2");
@@ -465,6 +468,271 @@ TEST_F(CardLedgerTest, HotlistSequenceDeltasAndSnapshot) {
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->seq, 0u);
   EXPECT_TRUE(empty->listed.empty());
+}
+
+// The outbox entries as records to feed back: what the registry derives for another card comes
+// back to it through tongka.cards.
+std::vector<Input> AsInputs(const std::vector<state_store::OutboxRecord>& outbox) {
+  std::vector<Input> inputs;
+  for (const state_store::OutboxRecord& entry : outbox) {
+    inputs.push_back(Input{entry.topic, entry.key, entry.value});
+  }
+  return inputs;
+}
+
+v1::Event Parsed(const state_store::OutboxRecord& entry) {
+  v1::Event event;
+  EXPECT_TRUE(event.ParseFromString(entry.value));
+  return event;
+}
+
+TEST_F(CardLedgerTest, ReplaceClosesTheOldCardAndCarriesItsBalanceToTheNew) {
+  auto store = FreshStore("replace");
+  const std::string old_card = CardId(kShanghai, 1);
+  const std::string new_card = CardId(kShanghai, 2);
+  Feed(store.get(), &ledger_,
+       {Cards(Issue(old_card, "i1")), TxnInput(Tap(old_card, 1, 320, kDayStartUs + kHourUs, 1))});
+  NewOutbox(store.get());
+
+  const v1::Event replace = Replace(old_card, new_card, "rp");
+  Feed(store.get(), &ledger_, {Cards(replace)});
+  RequestOutcome outcome = Outcome(store.get(), replace.event_id());
+  EXPECT_TRUE(outcome.accepted()) << outcome.rule();
+  EXPECT_EQ(outcome.status(), v1::CARD_STATUS_CLOSED);
+  std::vector<state_store::OutboxRecord> outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 2u);
+  const v1::Event closed = Parsed(outbox[0]);
+  EXPECT_EQ(outbox[0].key, old_card);
+  ASSERT_TRUE(closed.has_card_status_changed());
+  EXPECT_EQ(closed.card_status_changed().new_status(), v1::CARD_STATUS_CLOSED);
+  EXPECT_EQ(closed.card_status_changed().replaced_by_card_id(), new_card);
+  EXPECT_EQ(closed.card_status_changed().balance_owed_fen(), 0);  // carried, not owed
+  const v1::Event carry = Parsed(outbox[1]);
+  EXPECT_EQ(outbox[1].key, new_card);
+  EXPECT_EQ(carry.event_id(), "card_registry/tongka.cards/0/1/carry");
+  EXPECT_EQ(carry.source().service(), kServiceName);
+  ASSERT_TRUE(carry.has_card_replaced());
+  EXPECT_EQ(carry.card_replaced().carried_balance_fen(), 320);
+  EXPECT_EQ(carry.card_replaced().holder().id_number_token(), Token('i'));
+
+  // The new card's partition (here the same one) issues it from the CardReplaced.
+  Feed(store.get(), &ledger_, AsInputs(outbox));
+  outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 1u);
+  const v1::Event issued = Parsed(outbox[0]);
+  EXPECT_EQ(outbox[0].key, new_card);
+  ASSERT_TRUE(issued.has_card_issued()) << issued.DebugString();
+  EXPECT_EQ(issued.card_issued().initial_balance_fen(), 0);  // settlement: no new money
+  EXPECT_EQ(issued.card_issued().carried_balance_fen(), 320);
+  EXPECT_EQ(issued.card_issued().carried_from_card_id(), old_card);
+  EXPECT_EQ(issued.card_issued().command_event_id(), carry.event_id());
+  EXPECT_TRUE(Outcome(store.get(), carry.event_id()).accepted());
+
+  auto read_new = ReadCard(ViewOf(*store), new_card);
+  ASSERT_TRUE(read_new.ok() && read_new->has_value());
+  EXPECT_EQ((*read_new)->balance_fen, 320);
+  EXPECT_EQ((*read_new)->record.carried_from(), old_card);
+  EXPECT_EQ((*read_new)->record.phone_token(), Token('p'));
+  auto read_old = ReadCard(ViewOf(*store), old_card);
+  ASSERT_TRUE(read_old.ok() && read_old->has_value());
+  EXPECT_EQ((*read_old)->record.status(), v1::CARD_STATUS_CLOSED);
+  EXPECT_EQ((*read_old)->record.replaced_by(), new_card);
+  auto holders = FindCardsByHolder(ViewOf(*store), kShanghai, Token('p'));
+  ASSERT_TRUE(holders.ok());
+  EXPECT_EQ(*holders, (std::vector<std::string>{old_card, new_card}));
+  auto listed = ReadHotlistSnapshot(ViewOf(*store), 0);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->listed.size(), 1u);
+  EXPECT_EQ(listed->listed[0].card_id(), old_card);
+
+  // The new card's first tap carries on from the carried balance.
+  Feed(store.get(), &ledger_, {TxnInput(Tap(new_card, 1, 300, kDayStartUs + 4 * kHourUs, 2))});
+  read_new = ReadCard(ViewOf(*store), new_card);
+  ASSERT_TRUE(read_new.ok() && read_new->has_value());
+  EXPECT_EQ((*read_new)->balance_fen, 300);
+
+  // Fed again, neither half is decided twice.
+  Feed(store.get(), &ledger_,
+       {Cards(replace), Input{kCardsTopic, new_card, carry.SerializeAsString()}});
+  EXPECT_TRUE(NewOutbox(store.get()).empty());
+}
+
+TEST_F(CardLedgerTest, ReplaceRules) {
+  auto store = FreshStore("replace_rules");
+  const std::string card = CardId(kShanghai, 1);
+  const std::string other = CardId(kShanghai, 9);
+  Feed(store.get(), &ledger_, {Cards(Issue(card, "i1"))});
+  NewOutbox(store.get());
+  struct Case {
+    v1::Event command;
+    std::string rule;
+    std::string field;
+  };
+  v1::Event virtual_without_token = Replace(card, other, "r_form");
+  virtual_without_token.mutable_card_replace_requested()->set_new_form(v1::CARD_FORM_VIRTUAL_NFC);
+  v1::Event no_form = Replace(card, other, "r_noform");
+  no_form.mutable_card_replace_requested()->set_new_form(v1::CARD_FORM_UNSPECIFIED);
+  const std::vector<Case> cases = {
+      {Replace(CardId(kShanghai, 5), other, "r_unknown"), "unknown_card", "card_id"},
+      {From(Replace(card, other, "r_foreign"), City(kNingbo)), "issuer_only", "card_id"},
+      {Replace(card, CardId(kNingbo, 1), "r_city"), "new_card_issuer", "new_card_id"},
+      {Replace(card, card, "r_same"), "new_card_same", "new_card_id"},
+      {Replace(card, "3100000000000000001", "r_luhn"), "card_id_luhn", "new_card_id"},
+      {virtual_without_token, "device_token", "device_token"},
+      {no_form, "form", "new_form"},
+  };
+  for (const Case& c : cases) {
+    RequestOutcome outcome = Decide(store.get(), c.command);
+    EXPECT_FALSE(outcome.accepted()) << c.command.event_id();
+    EXPECT_EQ(outcome.rule(), c.rule) << c.command.event_id();
+    EXPECT_EQ(outcome.field(), c.field) << c.command.event_id();
+  }
+  auto read = ReadCard(ViewOf(*store), card);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->record.status(), v1::CARD_STATUS_ACTIVE);
+
+  // The ministry may replace; a closed card may not be replaced again.
+  v1::Event by_ministry = From(Replace(card, other, "r_ministry"), Ministry());
+  Feed(store.get(), &ledger_, {Cards(by_ministry)});
+  EXPECT_TRUE(Outcome(store.get(), by_ministry.event_id()).accepted());
+  NewOutbox(store.get());
+  RequestOutcome again = Decide(store.get(), Replace(card, CardId(kShanghai, 8), "r_again"));
+  EXPECT_EQ(again.rule(), "card_closed");
+}
+
+TEST_F(CardLedgerTest, ACarryOntoAnIssuedCardGoesBackAsOwedToTheHolder) {
+  auto store = FreshStore("carry_back");
+  const std::string old_card = CardId(kShanghai, 1);
+  const std::string taken = CardId(kShanghai, 2);
+  Feed(store.get(), &ledger_, {Cards(Issue(old_card, "i1")), Cards(Issue(taken, "i2"))});
+  NewOutbox(store.get());
+  Feed(store.get(), &ledger_, {Cards(Replace(old_card, taken, "rp"))});
+  std::vector<state_store::OutboxRecord> outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 2u);
+  const v1::Event carry = Parsed(outbox[1]);
+
+  Feed(store.get(), &ledger_, {AsInputs(outbox)[1]});
+  EXPECT_EQ(Outcome(store.get(), carry.event_id()).rule(), "card_exists");
+  outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 2u);
+  EXPECT_TRUE(Parsed(outbox[0]).has_command_rejected());
+  EXPECT_EQ(outbox[0].key, taken);
+  const v1::Event returned = Parsed(outbox[1]);
+  EXPECT_EQ(outbox[1].key, old_card);
+  ASSERT_TRUE(returned.has_carried_balance_returned());
+  EXPECT_EQ(returned.carried_balance_returned().amount_fen(), 500);
+  EXPECT_EQ(returned.carried_balance_returned().rule(), "card_exists");
+
+  // Applied to the old card once, however often it is read back.
+  Feed(store.get(), &ledger_, {AsInputs(outbox)[1], AsInputs(outbox)[1]});
+  auto read = ReadCard(ViewOf(*store), old_card);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->record.balance_owed_fen(), 500);
+  auto taken_card = ReadCard(ViewOf(*store), taken);
+  ASSERT_TRUE(taken_card.ok() && taken_card->has_value());
+  EXPECT_EQ((*taken_card)->balance_fen, 500);  // its own opening balance, nothing carried
+
+  // The same bodies from anyone but the registry are counted and ignored.
+  v1::Event forged_return = returned;
+  *forged_return.mutable_source() = City(kShanghai);
+  forged_return.set_event_id("forged/1");
+  v1::Event forged_carry = carry;
+  *forged_carry.mutable_source() = City(kShanghai);
+  forged_carry.set_event_id("forged/2");
+  forged_carry.mutable_card_replaced()->set_new_card_id(CardId(kShanghai, 3));
+  Feed(store.get(), &ledger_,
+       {Input{kCardsTopic, old_card, forged_return.SerializeAsString()},
+        Input{kCardsTopic, CardId(kShanghai, 3), forged_carry.SerializeAsString()}});
+  read = ReadCard(ViewOf(*store), old_card);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->record.balance_owed_fen(), 500);
+  auto forged_card = ReadCard(ViewOf(*store), CardId(kShanghai, 3));
+  ASSERT_TRUE(forged_card.ok());
+  EXPECT_FALSE(forged_card->has_value());
+  auto stats = ReadStats(ViewOf(*store));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->foreign_decisions, 2);
+}
+
+TEST_F(CardLedgerTest, LinkIssuesAVirtualCardForTheSameHolder) {
+  auto store = FreshStore("link");
+  const std::string physical = CardId(kShanghai, 1);
+  const std::string qr = CardId(kShanghai, 2);
+  Feed(store.get(), &ledger_, {Cards(Issue(physical, "i1"))});
+  NewOutbox(store.get());
+  const v1::Event link = Link(physical, qr, "ln");
+  Feed(store.get(), &ledger_, {Cards(link)});
+  EXPECT_TRUE(Outcome(store.get(), link.event_id()).accepted());
+  std::vector<state_store::OutboxRecord> outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_EQ(outbox[0].key, qr);
+  const v1::Event linked = Parsed(outbox[0]);
+  ASSERT_TRUE(linked.has_virtual_card_linked());
+  EXPECT_EQ(linked.event_id(), "card_registry/tongka.cards/0/1/decision");
+
+  Feed(store.get(), &ledger_, AsInputs(outbox));
+  outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 1u);
+  const v1::Event issued = Parsed(outbox[0]);
+  ASSERT_TRUE(issued.has_card_issued());
+  EXPECT_EQ(issued.card_issued().linked_card_id(), physical);
+  EXPECT_EQ(issued.card_issued().form(), v1::CARD_FORM_QR);
+  EXPECT_EQ(issued.card_issued().initial_balance_fen(), 0);
+  auto read = ReadCard(ViewOf(*store), qr);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->record.linked_card(), physical);
+  EXPECT_EQ((*read)->record.id_number_token(), Token('i'));
+  EXPECT_EQ((*read)->balance_fen, 0);
+
+  // Linking the same virtual id again passes the physical card's checks and is refused where
+  // the virtual card lives.
+  Feed(store.get(), &ledger_, {Cards(Link(physical, qr, "ln2"))});
+  outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 1u);
+  Feed(store.get(), &ledger_, AsInputs(outbox));
+  EXPECT_EQ(Outcome(store.get(), Parsed(outbox[0]).event_id()).rule(), "card_exists");
+  outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_TRUE(Parsed(outbox[0]).has_command_rejected());
+}
+
+TEST_F(CardLedgerTest, LinkRules) {
+  auto store = FreshStore("link_rules");
+  const std::string physical = CardId(kShanghai, 1);
+  const std::string blocked = CardId(kShanghai, 2);
+  const std::string qr = CardId(kShanghai, 3);
+  const std::string fresh = CardId(kShanghai, 9);
+  Feed(store.get(), &ledger_,
+       {Cards(Issue(physical, "i1")), Cards(Issue(blocked, "i2")), Cards(Block(blocked, "b2")),
+        Cards(Link(physical, qr, "l3"))});
+  std::vector<state_store::OutboxRecord> outbox = NewOutbox(store.get());
+  Feed(store.get(), &ledger_, {AsInputs(outbox).back()});
+  NewOutbox(store.get());
+  struct Case {
+    v1::Event command;
+    std::string rule;
+    std::string field;
+  };
+  v1::Event physical_form = Link(physical, fresh, "l_form");
+  physical_form.mutable_virtual_card_link_requested()->set_form(v1::CARD_FORM_PHYSICAL);
+  v1::Event nfc_without_token = Link(physical, fresh, "l_token");
+  nfc_without_token.mutable_virtual_card_link_requested()->set_form(v1::CARD_FORM_VIRTUAL_NFC);
+  const std::vector<Case> cases = {
+      {Link(CardId(kShanghai, 7), fresh, "l_unknown"), "unknown_card", "card_id"},
+      {From(Link(physical, fresh, "l_ministry"), Ministry()), "issuer_only", "card_id"},
+      {Link(qr, fresh, "l_virtual"), "link_physical_only", "card_id"},
+      {Link(blocked, fresh, "l_blocked"), "card_not_active", "card_id"},
+      {Link(physical, CardId(kNingbo, 1), "l_city"), "virtual_card_issuer", "virtual_card_id"},
+      {Link(physical, physical, "l_same"), "virtual_card_same", "virtual_card_id"},
+      {physical_form, "form", "form"},
+      {nfc_without_token, "device_token", "device_token"},
+  };
+  for (const Case& c : cases) {
+    RequestOutcome outcome = Decide(store.get(), c.command);
+    EXPECT_FALSE(outcome.accepted()) << c.command.event_id();
+    EXPECT_EQ(outcome.rule(), c.rule) << c.command.event_id();
+    EXPECT_EQ(outcome.field(), c.field) << c.command.event_id();
+  }
 }
 
 }  // namespace

@@ -24,7 +24,8 @@ absl::StatusOr<int64_t> ReadCounter(const StateView& view, absl::string_view key
 }  // namespace
 
 int64_t CurrentBalanceFen(const CardRecord& card) {
-  return card.has_last_txn() ? card.last_txn().balance_after_fen() : card.initial_balance_fen();
+  return card.has_last_txn() ? card.last_txn().balance_after_fen()
+                             : card.initial_balance_fen() + card.carried_balance_fen();
 }
 
 absl::StatusOr<std::optional<Card>> ReadCard(const StateView& view, absl::string_view card_id) {

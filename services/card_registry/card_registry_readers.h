@@ -41,7 +41,8 @@ struct Card {
   std::string card_id;
   uint32_t issuer_city = 0;  // read off the card id
   CardRecord record;
-  // The register's balance_after_fen once a transaction was seen, else the opening balance.
+  // The register's balance_after_fen once a transaction was seen, else the opening balance plus
+  // what a replacement carried over.
   int64_t balance_fen = 0;
 };
 

@@ -55,6 +55,10 @@ std::string RequestIdOf(const v1::Event& event) {
     return event.card_status_change_requested().request_id();
   }
   if (event.has_card_close_requested()) return event.card_close_requested().request_id();
+  if (event.has_card_replace_requested()) return event.card_replace_requested().request_id();
+  if (event.has_virtual_card_link_requested()) {
+    return event.virtual_card_link_requested().request_id();
+  }
   return "";
 }
 
@@ -115,6 +119,31 @@ v1::Event Close(const std::string& card_id, const std::string& request_id) {
   return From(std::move(event), City(IssuerOf(card_id)));
 }
 
+v1::Event Replace(const std::string& card_id, const std::string& new_card_id,
+                  const std::string& request_id) {
+  v1::Event event;
+  event.set_recorded_at_us(kDayStartUs + 3 * kHourUs);
+  v1::CardReplaceRequested* request = event.mutable_card_replace_requested();
+  request->set_request_id(request_id);
+  request->set_old_card_id(card_id);
+  request->set_new_card_id(new_card_id);
+  request->set_new_form(v1::CARD_FORM_PHYSICAL);
+  request->set_reason("lost");
+  return From(std::move(event), City(IssuerOf(card_id)));
+}
+
+v1::Event Link(const std::string& card_id, const std::string& virtual_card_id,
+               const std::string& request_id) {
+  v1::Event event;
+  event.set_recorded_at_us(kDayStartUs + 3 * kHourUs);
+  v1::VirtualCardLinkRequested* request = event.mutable_virtual_card_link_requested();
+  request->set_request_id(request_id);
+  request->set_physical_card_id(card_id);
+  request->set_virtual_card_id(virtual_card_id);
+  request->set_form(v1::CARD_FORM_QR);
+  return From(std::move(event), City(IssuerOf(card_id)));
+}
+
 v1::Event Tap(const std::string& card_id, uint32_t counter, int64_t balance_after_fen,
               int64_t occurred_at_us, uint64_t seq) {
   v1::Event event;
@@ -143,6 +172,16 @@ std::string CardIdOf(const v1::Event& event) {
     return event.card_status_change_requested().card_id();
   }
   if (event.has_card_close_requested()) return event.card_close_requested().card_id();
+  if (event.has_card_replace_requested()) return event.card_replace_requested().old_card_id();
+  if (event.has_virtual_card_link_requested()) {
+    return event.virtual_card_link_requested().physical_card_id();
+  }
+  // Derived commands travel keyed by the card they create; a returned balance by the old card.
+  if (event.has_card_replaced()) return event.card_replaced().new_card_id();
+  if (event.has_virtual_card_linked()) return event.virtual_card_linked().virtual_card_id();
+  if (event.has_carried_balance_returned()) {
+    return event.carried_balance_returned().old_card_id();
+  }
   if (event.has_tap()) return event.tap().txn().card_id();
   if (event.has_load()) return event.load().txn().card_id();
   if (event.has_refund()) return event.refund().txn().card_id();

@@ -62,6 +62,12 @@ v1::Event Block(const std::string& card_id, const std::string& request_id,
                 v1::BlockReason reason = v1::BLOCK_REASON_LOST);
 v1::Event Unblock(const std::string& card_id, const std::string& request_id);
 v1::Event Close(const std::string& card_id, const std::string& request_id);
+// Replace `card_id` by `new_card_id` (PHYSICAL), and link a QR card `virtual_card_id` to the
+// physical `card_id`, by the card's issuer city.
+v1::Event Replace(const std::string& card_id, const std::string& new_card_id,
+                  const std::string& request_id);
+v1::Event Link(const std::string& card_id, const std::string& virtual_card_id,
+               const std::string& request_id);
 // Sets the source (and the event id that goes with it).
 v1::Event From(v1::Event command, const v1::Tenant& source);
 
