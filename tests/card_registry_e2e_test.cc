@@ -57,6 +57,7 @@ namespace {
 
 constexpr char kSecret[] = "card-registry-e2e-test-dev-secret-0123456789";
 constexpr char kCardsTopic[] = "tongka.cards";
+constexpr char kMembersTopic[] = "tongka.members";
 constexpr char kTxnTopic[] = "tongka.txn";
 constexpr uint32_t kShanghai = 310000;
 constexpr int kPartitions = 4;
@@ -214,7 +215,8 @@ class CardRegistryE2eTest : public ::testing::Test {
     kafka_ = std::move(*kafka);
     ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = kafka_->bootstrap()},
                                         {{.name = kCardsTopic, .partitions = kPartitions},
-                                         {.name = kTxnTopic, .partitions = kPartitions}},
+                                         {.name = kTxnTopic, .partitions = kPartitions},
+                                         {.name = kMembersTopic, .partitions = 1}},
                                         absl::Seconds(60))
                     .ok());
     std::ofstream(TempPath("dev_token_secret")) << kSecret << "\n";

@@ -194,6 +194,7 @@ std::unique_ptr<event_log::LocalKafka> StartBroker(const std::string& name) {
                               {{.name = kTxnTopic, .partitions = kTxnPartitions},
                                {.name = "tongka.txn.conflicts", .partitions = kTxnPartitions},
                                {.name = "tongka.cards", .partitions = kTxnPartitions},
+                               {.name = "tongka.members", .partitions = 1},
                                {.name = kSettlementTopic, .partitions = kSettlementPartitions}},
                               absl::Seconds(60));
   EXPECT_TRUE(topics.ok()) << topics;

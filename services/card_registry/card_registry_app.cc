@@ -53,11 +53,27 @@ absl::Status CardRegistryApp::PeerForward(int32_t replica, const std::string& rp
   TONGKA_FORWARD(BlockCard, v1::CardStatusRequest, v1::CardCommandResponse)
   TONGKA_FORWARD(UnblockCard, v1::CardStatusRequest, v1::CardCommandResponse)
   TONGKA_FORWARD(CloseCard, v1::CloseCardRequest, v1::CardCommandResponse)
+  TONGKA_FORWARD(ReplaceCard, v1::ReplaceCardRequest, v1::CardCommandResponse)
+  TONGKA_FORWARD(LinkVirtualCard, v1::LinkVirtualCardRequest, v1::CardCommandResponse)
+  TONGKA_FORWARD(GetIssuerBalances, v1::GetIssuerBalancesRequest, v1::GetIssuerBalancesResponse)
   TONGKA_FORWARD(GetCard, v1::GetCardRequest, v1::GetCardResponse)
   TONGKA_FORWARD(FindCardsByHolder, v1::FindCardsByHolderRequest, v1::FindCardsByHolderResponse)
   TONGKA_FORWARD(GetHotlist, v1::GetHotlistRequest, v1::GetHotlistResponse)
   TONGKA_FORWARD(GetHotlistDelta, v1::GetHotlistDeltaRequest, v1::GetHotlistDeltaResponse)
 #undef TONGKA_FORWARD
+  v1::MemberRegistryService::Stub& members = *member_peers_[static_cast<size_t>(replica)];
+#define TONGKA_FORWARD_MEMBER(Rpc, Request, Response)                       \
+  if (rpc == #Rpc) {                                                        \
+    status = members.Rpc(&context, static_cast<const Request&>(request),    \
+                         static_cast<Response*>(response));                 \
+    return status.ok() ? absl::OkStatus() : server::FromGrpcStatus(status); \
+  }
+  TONGKA_FORWARD_MEMBER(SetMemberStatus, v1::SetMemberStatusRequest, v1::MemberCommandResponse)
+  TONGKA_FORWARD_MEMBER(SetAcceptedIssuers, v1::SetAcceptedIssuersRequest,
+                        v1::MemberCommandResponse)
+  TONGKA_FORWARD_MEMBER(GetMember, v1::GetMemberRequest, v1::GetMemberResponse)
+  TONGKA_FORWARD_MEMBER(ListMembers, v1::ListMembersRequest, v1::ListMembersResponse)
+#undef TONGKA_FORWARD_MEMBER
   LOG(FATAL) << "no peer call for RPC " << rpc;
 }
 
@@ -105,6 +121,32 @@ absl::Status CardRegistryApp::Wire() {
                         .batch_max_records = static_cast<size_t>(config_.batch_max_records)});
   if (!loop.ok()) return loop.status();
   loop_ = *loop;
+  // The member registry: one partition, so that one writer decides every member command in log
+  // order; its owner under p % N is replica 0, the only one that applies it.
+  absl::StatusOr<int32_t> members_partitions =
+      (*producer)->PartitionCount(kMembersTopic, kMetadataTimeout);
+  if (!members_partitions.ok()) {
+    return absl::Status(
+        members_partitions.status().code(),
+        absl::StrCat("topic ", kMembersTopic, ": ", members_partitions.status().message(),
+                     " (created by deploy/k8s/base/kafka/topics.yaml)"));
+  }
+  if (*members_partitions != 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kMembersTopic, " has ", *members_partitions,
+                     " partitions: the member registry needs exactly one (one writer decides)"));
+  }
+  if (config_.replica_index == 0) {
+    absl::StatusOr<state_store::ApplyLoop*> members =
+        runtime_.AddLoop({.name = "members",
+                          .topics = {kMembersTopic},
+                          .applier = &member_ledger_,
+                          .replica_index = 0,
+                          .replica_count = 1,
+                          .batch_max_records = static_cast<size_t>(config_.batch_max_records)});
+    if (!members.ok()) return members.status();
+    member_loop_ = *members;
+  }
   runtime_.RunLoops();
   runtime_.RunPublisher(*producer);
 
@@ -116,6 +158,7 @@ absl::Status CardRegistryApp::Wire() {
     peer_channels_.emplace(*std::move(peer_channels));
     for (const std::string& peer : config_.peers) {
       peers_.push_back(v1::CardRegistryService::NewStub(peer_channels_->Channel(peer)));
+      member_peers_.push_back(v1::MemberRegistryService::NewStub(peer_channels_->Channel(peer)));
     }
   }
   const service::Clock* clock = runtime_.clock();
@@ -143,8 +186,28 @@ absl::Status CardRegistryApp::Wire() {
       runtime_.MakeAuthenticator(config_.grpc);
   if (!authenticator.ok()) return authenticator.status();
   service_ = std::make_unique<CardRegistryService>(api_.get(), *authenticator, metrics_.get());
+  member_api_ = std::make_unique<MemberApi>(MemberApiDeps{
+      .store = store_,
+      .producer = *producer,
+      .members_next_offset = member_loop_ == nullptr ? std::function<int64_t()>() :
+          [this]() {
+            auto progress = member_loop_->Progress();
+            auto it = progress.find({std::string(kMembersTopic), 0});
+            return it == progress.end() ? int64_t{-1} : it->second.next_offset;
+          },
+      .replica_index = config_.replica_index,
+      .replica_count = config_.replica_count,
+      .peer_forward =
+          [this](int32_t replica, const std::string& rpc, const v1::Tenant& tenant,
+                 const google::protobuf::Message& request, google::protobuf::Message* response) {
+            return PeerForward(replica, rpc, tenant, request, response);
+          },
+      .command_timeout = config_.command_timeout,
+      .now = [clock] { return clock->Now(); }});
+  member_service_ =
+      std::make_unique<MemberService>(member_api_.get(), *authenticator, metrics_.get());
   absl::StatusOr<server::GrpcServer*> server =
-      runtime_.ServeGrpc(config_.grpc, *authenticator, {service_.get()});
+      runtime_.ServeGrpc(config_.grpc, *authenticator, {service_.get(), member_service_.get()});
   if (!server.ok()) return server.status();
   // Runs before the gRPC server stops (reverse order): open WatchHotlist streams end.
   runtime_.OnStop([this] { api_->Stop(); });
@@ -166,14 +229,14 @@ absl::Status CardRegistryApp::Wire() {
 
 void CardRegistryApp::RefreshMetrics() {
   const StateView view = ViewOf(*store_);
+  // Counters in the store only grow; the metric adds what they grew by.
+  auto add = [this](const std::string& key, int64_t now, metrics::Counter& counter) {
+    int64_t& counted = counted_[key];
+    if (now > counted) counter.Increment(now - counted);
+    counted = std::max(counted, now);
+  };
   absl::StatusOr<RegistryStats> stats = ReadStats(view);
   if (stats.ok()) {
-    // Counters in the store only grow; the metric adds what they grew by.
-    auto add = [this](const std::string& key, int64_t now, metrics::Counter& counter) {
-      int64_t& counted = counted_[key];
-      if (now > counted) counter.Increment(now - counted);
-      counted = std::max(counted, now);
-    };
     for (const auto& [kind, count] : stats->accepted) {
       add("accepted/" + kind, count, metrics_->commands_accepted.WithLabels({kind}));
     }
@@ -185,6 +248,20 @@ void CardRegistryApp::RefreshMetrics() {
         stats->cards_unparseable + stats->cards_unsupported + stats->foreign_decisions,
         metrics_->unusable_records.WithLabels({"cards"}));
     add("unusable/txn", stats->txn_unparseable, metrics_->unusable_records.WithLabels({"txn"}));
+  }
+  if (member_loop_ != nullptr) {
+    absl::StatusOr<MemberStats> members = ReadMemberStats(view);
+    if (members.ok()) {
+      for (const auto& [kind, count] : members->accepted) {
+        add("member/accepted/" + kind, count,
+            metrics_->member_commands_accepted.WithLabels({kind}));
+      }
+      for (const auto& [rule, count] : members->refused_by_rule) {
+        add("member/refused/" + rule, count, metrics_->member_commands_refused.WithLabels({rule}));
+      }
+      add("unusable/members", members->unusable,
+          metrics_->unusable_records.WithLabels({"members"}));
+    }
   }
   // The listed set of every partition this replica owns. Only the owned ones hold entries.
   int64_t listed = 0;

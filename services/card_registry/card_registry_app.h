@@ -1,10 +1,11 @@
 // CardRegistryApp: the card registry service, wired in phases on the service kit (libs/service,
 // runtime.h): the crypto self-test and the holder keys, then the store (layout
 // "card_registry/1"), then Kafka (the topics' partition counts checked equal, the ledger loop over
-// {tongka.cards, tongka.txn} for the owned partitions p % N == k, the outbox publisher that
-// writes the ledger's decisions), then the API and the gRPC server, then the metrics refresher and
-// the metrics endpoint; stopped in reverse (the WatchHotlist streams end before the gRPC server
-// stops).
+// {tongka.cards, tongka.txn} for the owned partitions p % N == k, on replica 0 the member loop
+// over tongka.members (one partition, checked), the outbox publisher that writes both loops'
+// decisions), then the APIs and the gRPC server (CardRegistryService and
+// MemberRegistryService), then the metrics refresher and the metrics endpoint; stopped in reverse
+// (the WatchHotlist streams end before the gRPC server stops).
 //
 // Threads: the ledger loop and the outbox publisher (the kit's), and the app's refresher (the
 // command counters and the hotlist size from the store every few seconds). A loop that fails (a
@@ -45,6 +46,9 @@
 #include "services/card_registry/card_registry_config.h"
 #include "services/card_registry/card_registry_metrics.h"
 #include "services/card_registry/card_registry_service.h"
+#include "services/card_registry/member_api.h"
+#include "services/card_registry/member_ledger.h"
+#include "services/card_registry/member_service.h"
 
 namespace tongka::card_registry {
 
@@ -69,6 +73,7 @@ class CardRegistryApp : public service::App {
   int metrics_port() const { return runtime_.metrics_port(); }
   const state_store::StateStore& store() const { return *store_; }
   const CardRegistryApi& api() const { return *api_; }
+  const MemberApi& member_api() const { return *member_api_; }
 
  private:
   CardRegistryApp(CardRegistryConfig config, const service::Clock* clock);
@@ -82,15 +87,20 @@ class CardRegistryApp : public service::App {
   const CardRegistryConfig config_;
   // The logic, before the runtime: its loop holds the applier until it is destroyed.
   CardLedger ledger_;
+  MemberLedger member_ledger_;  // replica 0 only
   service::Runtime runtime_;
   std::unique_ptr<CardRegistryMetrics> metrics_;  // in the runtime's registry
   state_store::StateStore* store_ = nullptr;
   state_store::ApplyLoop* loop_ = nullptr;
-  int32_t partition_count_ = 0;  // of tongka.cards (and tongka.txn)
+  state_store::ApplyLoop* member_loop_ = nullptr;  // replica 0 only
+  int32_t partition_count_ = 0;                    // of tongka.cards (and tongka.txn)
   std::optional<service::PeerChannels> peer_channels_;
   std::vector<std::unique_ptr<v1::CardRegistryService::Stub>> peers_;
+  std::vector<std::unique_ptr<v1::MemberRegistryService::Stub>> member_peers_;
   std::unique_ptr<CardRegistryApi> api_;
   std::unique_ptr<CardRegistryService> service_;
+  std::unique_ptr<MemberApi> member_api_;
+  std::unique_ptr<MemberService> member_service_;
   // What the store's counters were at the last refresh (the metrics add the growth).
   std::map<std::string, int64_t> counted_;
   absl::Notification stop_refresh_;

@@ -76,6 +76,37 @@ inline constexpr absl::string_view kUnissuedCardsKey = "st/unissued_cards";
 absl::Status AddToCounter(state_store::StateBatch& batch, absl::string_view key, int64_t delta);
 
 }  // namespace internal
+// The member registry (member_ledger.h), under its own prefix "m/", applied by its own loop over
+// tongka.members (one partition, replica 0 only):
+//   m/p/<participant>                   MemberRecord: a participant's record ("city:310000",
+//                                       "partner:unionmart") after its last accepted change
+//   m/r/<command event id>              MemberOutcome of a member command
+//   m/st/<name>                         decimal counters: accepted/<kind> (status,
+//                                       accepted_issuers), refused/<rule>, duplicate_commands,
+//                                       unusable (records that do not parse, foreign decisions,
+//                                       bodies the registry does not decide)
+inline constexpr char kMembersTopic[] = "tongka.members";
+inline constexpr char kMemberPrefix[] = "m/p/";
+inline std::string MemberKey(absl::string_view participant) {
+  return std::string(kMemberPrefix).append(participant.data(), participant.size());
+}
+inline std::string MemberOutcomeKey(absl::string_view event_id) {
+  return std::string("m/r/").append(event_id.data(), event_id.size());
+}
+
+namespace internal {
+
+inline constexpr char kMemberStatsPrefix[] = "m/st/";
+inline std::string MemberAcceptedKey(absl::string_view kind) {
+  return std::string("m/st/accepted/").append(kind.data(), kind.size());
+}
+inline std::string MemberRefusedKey(absl::string_view rule) {
+  return std::string("m/st/refused/").append(rule.data(), rule.size());
+}
+inline constexpr absl::string_view kMemberDuplicateCommandsKey = "m/st/duplicate_commands";
+inline constexpr absl::string_view kMemberUnusableKey = "m/st/unusable";
+
+}  // namespace internal
 }  // namespace tongka::card_registry
 
 #endif  // TONGKA_SERVICES_CARD_REGISTRY_CARD_REGISTRY_KEYS_H_

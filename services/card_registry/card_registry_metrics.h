@@ -14,6 +14,9 @@
 //   tongka_card_registry_hotlist_propagation_seconds         histogram: a command's recorded_at to
 //                                                            the moment a WatchHotlist stream sent
 //                                                            the hotlist change it made
+//   tongka_card_registry_member_commands_accepted_total{kind}  member commands accepted, kind =
+//                                                            status | accepted_issuers
+//   tongka_card_registry_member_commands_refused_total{rule}   member commands refused, by rule
 // plus the runtime's consumer lag, apply rate and outbox series (libs/state_store RuntimeMetrics,
 // loop "ledger") and tongka_grpc_unauthenticated_calls_total.
 //
@@ -51,7 +54,13 @@ struct CardRegistryMetrics {
         hotlist_propagation_seconds(registry->AddHistogram(
             "tongka_card_registry_hotlist_propagation_seconds",
             "From a command's recorded_at to a WatchHotlist stream sending its hotlist change.",
-            {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})) {}
+            {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30})),
+        member_commands_accepted(
+            registry->AddCounter("tongka_card_registry_member_commands_accepted_total",
+                                 "Member commands accepted, by kind.", {"kind"})),
+        member_commands_refused(
+            registry->AddCounter("tongka_card_registry_member_commands_refused_total",
+                                 "Member commands refused, by rule.", {"rule"})) {}
 
   metrics::CounterFamily& requests;
   metrics::HistogramFamily& request_seconds;
@@ -61,6 +70,9 @@ struct CardRegistryMetrics {
   metrics::CounterFamily& unusable_records;
   metrics::Gauge& hotlist_cards;
   metrics::Histogram& hotlist_propagation_seconds;
+  // The member registry (replica 0 only: it decides tongka.members).
+  metrics::CounterFamily& member_commands_accepted;
+  metrics::CounterFamily& member_commands_refused;
 };
 
 }  // namespace tongka::card_registry

@@ -93,7 +93,8 @@ class CardRegistryServiceTest : public ::testing::Test {
     kafka_ = kafka->release();
     ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = kafka_->bootstrap()},
                                         {{.name = kCardsTopic, .partitions = kPartitions},
-                                         {.name = kTxnTopic, .partitions = kPartitions}},
+                                         {.name = kTxnTopic, .partitions = kPartitions},
+                                         {.name = kMembersTopic, .partitions = 1}},
                                         absl::Seconds(60))
                     .ok());
     const std::string keys = TempPath("holder_keys");
