@@ -311,17 +311,20 @@ absl::StatusOr<v1::Event> CardRegistryApi::IssueEvent(const Caller& caller,
     *identifier.token = *std::move(token);
   }
   if (!request.device_id().empty()) {
-    absl::StatusOr<std::string> token =
-        deps_.holder_keys->DeviceToken(*issuer, request.device_id());
-    if (!token.ok()) {
-      if (token.status().code() == absl::StatusCode::kInvalidArgument) {
-        return Invalid("device_id", token.status().message());
-      }
-      return token.status();
-    }
+    absl::StatusOr<std::string> token = DeviceToken(*issuer, request.device_id());
+    if (!token.ok()) return token.status();
     body->set_device_token(*std::move(token));
   }
   return event;
+}
+
+absl::StatusOr<std::string> CardRegistryApi::DeviceToken(uint32_t issuer,
+                                                         const std::string& device_id) const {
+  absl::StatusOr<std::string> token = deps_.holder_keys->DeviceToken(issuer, device_id);
+  if (!token.ok() && token.status().code() == absl::StatusCode::kInvalidArgument) {
+    return Invalid("device_id", token.status().message());
+  }
+  return token;
 }
 
 absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::RunOne(
@@ -500,6 +503,139 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::CloseCard(
   return RunOne(caller, "CloseCard", request, request.card_id(), std::move(event));
 }
 
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::ReplaceCard(
+    const Caller& caller, const v1::ReplaceCardRequest& request) const {
+  absl::StatusOr<v1::Event> event =
+      ChangeEnvelope(caller, "replace", request.request_id(), request.card_id(), request.reason(),
+                     request.actor());
+  if (event.ok()) {
+    const uint32_t issuer = *txn::ParseCardId(request.card_id());  // ChangeEnvelope checked it
+    absl::StatusOr<uint32_t> new_issuer = IssuerOf("new_card_id", request.new_card_id());
+    if (!new_issuer.ok()) return new_issuer.status();
+    if (*new_issuer != issuer)
+      return Invalid("new_card_id", "new_card_issuer: the same city as card_id");
+    if (request.new_card_id() == request.card_id()) return Invalid("new_card_id", "new_card_same");
+    v1::CardReplaceRequested* body = event->mutable_card_replace_requested();
+    if (!request.device_id().empty()) {
+      absl::StatusOr<std::string> token = DeviceToken(issuer, request.device_id());
+      if (!token.ok()) return token.status();
+      body->set_device_token(*std::move(token));
+    }
+    body->set_request_id(request.request_id());
+    body->set_old_card_id(request.card_id());
+    body->set_new_card_id(request.new_card_id());
+    body->set_new_form(request.new_form());
+    body->set_reason(request.reason());
+    body->set_actor(request.actor());
+  }
+  absl::StatusOr<v1::CardCommandResponse> response =
+      RunOne(caller, "ReplaceCard", request, request.card_id(), std::move(event));
+  // A forwarded call was followed by the owner; the replacement's own decision, by FollowDerived.
+  if (response.ok() && response->accepted() && !response->has_derived()) {
+    FollowDerived(caller, request.new_card_id(), request.card_id(), &*response);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::LinkVirtualCard(
+    const Caller& caller, const v1::LinkVirtualCardRequest& request) const {
+  absl::StatusOr<v1::Event> event =
+      ChangeEnvelope(caller, "link", request.request_id(), request.card_id(), "", request.actor());
+  if (event.ok()) {
+    const uint32_t issuer = *txn::ParseCardId(request.card_id());
+    absl::StatusOr<uint32_t> virtual_issuer =
+        IssuerOf("virtual_card_id", request.virtual_card_id());
+    if (!virtual_issuer.ok()) return virtual_issuer.status();
+    if (*virtual_issuer != issuer) {
+      return Invalid("virtual_card_id", "virtual_card_issuer: the same city as card_id");
+    }
+    v1::VirtualCardLinkRequested* body = event->mutable_virtual_card_link_requested();
+    if (!request.device_id().empty()) {
+      absl::StatusOr<std::string> token = DeviceToken(issuer, request.device_id());
+      if (!token.ok()) return token.status();
+      body->set_device_token(*std::move(token));
+    }
+    body->set_request_id(request.request_id());
+    body->set_physical_card_id(request.card_id());
+    body->set_virtual_card_id(request.virtual_card_id());
+    body->set_form(request.form());
+    body->set_actor(request.actor());
+  }
+  absl::StatusOr<v1::CardCommandResponse> response =
+      RunOne(caller, "LinkVirtualCard", request, request.card_id(), std::move(event));
+  if (response.ok() && response->accepted() && !response->has_derived()) {
+    FollowDerived(caller, request.virtual_card_id(), request.card_id(), &*response);
+  }
+  return response;
+}
+
+void CardRegistryApi::FollowDerived(const Caller& caller, const std::string& card_id,
+                                    const std::string& origin_card_id,
+                                    v1::CardCommandResponse* response) const {
+  v1::DerivedCard* derived = response->mutable_derived();
+  derived->set_card_id(card_id);
+  derived->set_state(v1::DerivedCard::STATE_PENDING);
+  // Read as the caller, through the owner: the caller is the issuer or the ministry, who see
+  // the card in full. The derived command reaches the new card's partition through the
+  // outbox, so this waits for the publisher and that partition's ledger.
+  const Caller reader{.tenant = caller.tenant, .via_peer = false};
+  v1::GetCardRequest get;
+  get.set_card_id(card_id);
+  const absl::Time deadline = deps_.now() + deps_.command_timeout;
+  absl::Duration poll = absl::Milliseconds(5);
+  while (!WaitForStop(absl::ZeroDuration())) {
+    absl::StatusOr<v1::GetCardResponse> card = GetCard(reader, get);
+    if (card.ok()) {
+      const v1::CardView& view = card->card();
+      if (view.carried_from_card_id() == origin_card_id ||
+          view.linked_card_id() == origin_card_id) {
+        derived->set_state(v1::DerivedCard::STATE_ISSUED);
+        derived->set_carried_balance_fen(view.carried_balance_fen());
+      } else {
+        // The id is another card's: the new card's partition refuses it (cards are never
+        // removed), and a carried balance goes back to the old card.
+        derived->set_state(v1::DerivedCard::STATE_REFUSED);
+        derived->set_rule("card_exists");
+      }
+      return;
+    }
+    if (card.status().code() != absl::StatusCode::kNotFound || deps_.now() >= deadline) return;
+    absl::SleepFor(poll);
+    poll = std::min(poll * 2, absl::Milliseconds(100));
+  }
+}
+
+absl::StatusOr<v1::GetIssuerBalancesResponse> CardRegistryApi::GetIssuerBalances(
+    const Caller& caller, const v1::GetIssuerBalancesRequest& request) const {
+  const uint32_t city = request.issuer_city();
+  if (!server::CanReadAll(caller.tenant) && !IsIssuer(caller.tenant, city)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(server::TenantName(caller.tenant), " may not read city ", city,
+                     "'s balances: only the issuer itself or the ministry"));
+  }
+  if (city < 100000 || city > 999999) return Invalid("issuer_city", "six digits");
+  absl::StatusOr<IssuerBalances> own = SumIssuerBalances(ViewOf(*deps_.store), city);
+  if (!own.ok()) return own.status();
+  v1::GetIssuerBalancesResponse response;
+  response.set_issuer_city(city);
+  response.set_cards(own->cards);
+  response.set_balance_fen(own->balance_fen);
+  response.set_closed_cards(own->closed_cards);
+  if (!caller.via_peer) {
+    for (int32_t replica = 0; replica < deps_.replica_count; ++replica) {
+      if (replica == deps_.replica_index) continue;
+      v1::GetIssuerBalancesResponse part;
+      absl::Status status =
+          deps_.peer_forward(replica, "GetIssuerBalances", caller.tenant, request, &part);
+      if (!status.ok()) return PeerError(replica, "holding part of the cards", status);
+      response.set_cards(response.cards() + part.cards());
+      response.set_balance_fen(response.balance_fen() + part.balance_fen());
+      response.set_closed_cards(response.closed_cards() + part.closed_cards());
+    }
+  }
+  return response;
+}
+
 absl::StatusOr<v1::GetCardResponse> CardRegistryApi::GetCard(
     const Caller& caller, const v1::GetCardRequest& request) const {
   absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", request.card_id());
@@ -549,6 +685,11 @@ absl::StatusOr<v1::GetCardResponse> CardRegistryApi::GetCard(
     view->set_last_used_at_us(found.record.last_txn().occurred_at_us());
     view->set_last_acquirer_city(found.record.last_txn().acquirer_city());
     view->set_block_reason(found.record.block_reason());
+    view->set_carried_balance_fen(found.record.carried_balance_fen());
+    view->set_carried_from_card_id(found.record.carried_from());
+    view->set_replaced_by_card_id(found.record.replaced_by());
+    view->set_linked_card_id(found.record.linked_card());
+    view->set_balance_owed_fen(found.record.balance_owed_fen());
   }
   return response;
 }

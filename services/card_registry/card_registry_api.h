@@ -2,7 +2,8 @@
 // authenticated caller. The gRPC handlers (card_registry_service.h) only authenticate, call this,
 // count, and convert the status.
 //
-// Commands (IssueCard(s), ReportLost, BlockCard, UnblockCard, CloseCard): the input is checked
+// Commands (IssueCard(s), ReportLost, BlockCard, UnblockCard, CloseCard, ReplaceCard,
+// LinkVirtualCard): the input is checked
 // first (INVALID_ARGUMENT "<field>: <rule>": request_id, card_id, holder identity and device id
 // tokenized with the issuer city's key; FAILED_PRECONDITION naming the city when the registry
 // holds no key for it; PERMISSION_DENIED for a caller who may not ask), and nothing is written
@@ -104,6 +105,16 @@ class CardRegistryApi {
                                                       const v1::CardStatusRequest& request) const;
   absl::StatusOr<v1::CardCommandResponse> CloseCard(const Caller& caller,
                                                     const v1::CloseCardRequest& request) const;
+  // ReplaceCard and LinkVirtualCard are decided in the named card's partition first (the answer's
+  // accepted, rule and status are that decision's); an accepted one then waits, up to the
+  // command timeout, for the new card's own partition to issue or refuse it (`derived`).
+  absl::StatusOr<v1::CardCommandResponse> ReplaceCard(const Caller& caller,
+                                                      const v1::ReplaceCardRequest& request) const;
+  absl::StatusOr<v1::CardCommandResponse> LinkVirtualCard(
+      const Caller& caller, const v1::LinkVirtualCardRequest& request) const;
+  // The issuer city itself or the ministry; summed over every replica's partitions.
+  absl::StatusOr<v1::GetIssuerBalancesResponse> GetIssuerBalances(
+      const Caller& caller, const v1::GetIssuerBalancesRequest& request) const;
   absl::StatusOr<v1::GetCardResponse> GetCard(const Caller& caller,
                                               const v1::GetCardRequest& request) const;
   absl::StatusOr<v1::FindCardsByHolderResponse> FindCardsByHolder(
@@ -158,10 +169,19 @@ class CardRegistryApi {
                                                        const v1::CardStatusRequest& request,
                                                        v1::CardStatus target,
                                                        v1::BlockReason reason) const;
+  // Writes one command on `card_id` (or forwards the call to the card's owner) and answers with
+  // its decision.
   absl::StatusOr<v1::CardCommandResponse> RunOne(const Caller& caller, const char* rpc,
                                                  const google::protobuf::Message& request,
                                                  const std::string& card_id,
                                                  absl::StatusOr<v1::Event> event) const;
+  // The device id's token under the issuer's key, or INVALID_ARGUMENT naming `field`.
+  absl::StatusOr<std::string> DeviceToken(uint32_t issuer, const std::string& device_id) const;
+  // After an accepted ReplaceCard or LinkVirtualCard: waits for `card_id` to be issued from
+  // `origin_card_id` (carried_from or linked_card), reading it where it lives, and fills
+  // response->derived: ISSUED, REFUSED (the id belongs to another card) or PENDING (deadline).
+  void FollowDerived(const Caller& caller, const std::string& card_id,
+                     const std::string& origin_card_id, v1::CardCommandResponse* response) const;
   std::vector<int32_t> OwnedPartitions() const;
   // The propagation metric's memory of recent status commands, by card id.
   void RememberCommand(const std::string& card_id, int64_t recorded_at_us) const;

@@ -69,6 +69,29 @@ absl::StatusOr<std::vector<std::string>> FindCardsByHolder(const StateView& view
   return out;
 }
 
+absl::StatusOr<IssuerBalances> SumIssuerBalances(const StateView& view, uint32_t issuer) {
+  IssuerBalances sum;
+  const std::string prefix = CardKey(absl::StrCat(issuer));
+  absl::Status corrupt;
+  absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
+    CardRecord card;
+    if (!card.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      corrupt = absl::InternalError(absl::StrCat("corrupt card record ", key));
+      return false;
+    }
+    if (card.status() == v1::CARD_STATUS_CLOSED) {
+      ++sum.closed_cards;
+    } else {
+      ++sum.cards;
+      sum.balance_fen += CurrentBalanceFen(card);
+    }
+    return true;
+  });
+  if (!status.ok()) return status;
+  if (!corrupt.ok()) return corrupt;
+  return sum;
+}
+
 absl::StatusOr<uint64_t> ReadHotlistSeq(const StateView& view, int32_t partition) {
   absl::StatusOr<int64_t> seq = ReadCounter(view, HotlistSeqKey(partition));
   if (!seq.ok()) return seq.status();

@@ -60,6 +60,16 @@ absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
 absl::StatusOr<std::vector<std::string>> FindCardsByHolder(const StateView& view, uint32_t issuer,
                                                            absl::string_view token);
 
+// What an issuer's cards in this store hold: the cards not closed, the sum of their current
+// balances (CurrentBalanceFen), and the closed ones. A scan of the issuer's c/ records (card
+// ids begin with the issuer's city).
+struct IssuerBalances {
+  int64_t cards = 0;
+  int64_t balance_fen = 0;
+  int64_t closed_cards = 0;
+};
+absl::StatusOr<IssuerBalances> SumIssuerBalances(const StateView& view, uint32_t issuer);
+
 // The hotlist of one tongka.cards partition.
 struct HotlistChange {
   uint64_t seq = 0;

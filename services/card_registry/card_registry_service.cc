@@ -66,6 +66,10 @@ TONGKA_CARD_REGISTRY_RPC(ReportLost, v1::CardStatusRequest, v1::CardCommandRespo
 TONGKA_CARD_REGISTRY_RPC(BlockCard, v1::CardStatusRequest, v1::CardCommandResponse)
 TONGKA_CARD_REGISTRY_RPC(UnblockCard, v1::CardStatusRequest, v1::CardCommandResponse)
 TONGKA_CARD_REGISTRY_RPC(CloseCard, v1::CloseCardRequest, v1::CardCommandResponse)
+TONGKA_CARD_REGISTRY_RPC(ReplaceCard, v1::ReplaceCardRequest, v1::CardCommandResponse)
+TONGKA_CARD_REGISTRY_RPC(LinkVirtualCard, v1::LinkVirtualCardRequest, v1::CardCommandResponse)
+TONGKA_CARD_REGISTRY_RPC(GetIssuerBalances, v1::GetIssuerBalancesRequest,
+                         v1::GetIssuerBalancesResponse)
 TONGKA_CARD_REGISTRY_RPC(GetCard, v1::GetCardRequest, v1::GetCardResponse)
 TONGKA_CARD_REGISTRY_RPC(FindCardsByHolder, v1::FindCardsByHolderRequest,
                          v1::FindCardsByHolderResponse)

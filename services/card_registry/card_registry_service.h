@@ -54,6 +54,14 @@ class CardRegistryService final : public v1::CardRegistryService::Service {
                            v1::CardCommandResponse* response) override;
   grpc::Status CloseCard(grpc::ServerContext* context, const v1::CloseCardRequest* request,
                          v1::CardCommandResponse* response) override;
+  grpc::Status ReplaceCard(grpc::ServerContext* context, const v1::ReplaceCardRequest* request,
+                           v1::CardCommandResponse* response) override;
+  grpc::Status LinkVirtualCard(grpc::ServerContext* context,
+                               const v1::LinkVirtualCardRequest* request,
+                               v1::CardCommandResponse* response) override;
+  grpc::Status GetIssuerBalances(grpc::ServerContext* context,
+                                 const v1::GetIssuerBalancesRequest* request,
+                                 v1::GetIssuerBalancesResponse* response) override;
   grpc::Status GetCard(grpc::ServerContext* context, const v1::GetCardRequest* request,
                        v1::GetCardResponse* response) override;
   grpc::Status FindCardsByHolder(grpc::ServerContext* context,

@@ -680,5 +680,118 @@ TEST_F(CardRegistryServiceTest, NoPersonalDataInClearAnywhere) {
   EXPECT_FALSE(sink_->text().empty());
 }
 
+// Replacing and linking go through two partitions; the answer waits for both halves.
+TEST_F(CardRegistryServiceTest, ReplaceAndLinkIssueTheNewCardAndCarryTheBalance) {
+  const v1::Tenant ningbo = server::CityTenant(kNingbo);
+  v1::GetIssuerBalancesRequest sum_request;
+  sum_request.set_issuer_city(kNingbo);
+  v1::GetIssuerBalancesResponse before;
+  ASSERT_TRUE(
+      Call(ningbo, &v1::CardRegistryService::Stub::GetIssuerBalances, sum_request, &before).ok());
+
+  const v1::IssueCardRequest old_card = Physical(kNingbo, 900);
+  ASSERT_TRUE(Issue(old_card, kNingbo).accepted());
+  v1::ReplaceCardRequest replace;
+  replace.set_request_id("replace-900");
+  replace.set_card_id(old_card.card_id());
+  replace.set_new_card_id(txn::MakeCardId(kNingbo, 901));
+  replace.set_new_form(v1::CARD_FORM_PHYSICAL);
+  replace.set_reason("lost");
+  v1::CardCommandResponse replaced;
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::ReplaceCard, replace, &replaced).ok());
+  EXPECT_TRUE(replaced.accepted()) << replaced.ShortDebugString();
+  EXPECT_EQ(replaced.status(), v1::CARD_STATUS_CLOSED);
+  EXPECT_EQ(replaced.derived().state(), v1::DerivedCard::STATE_ISSUED);
+  EXPECT_EQ(replaced.derived().carried_balance_fen(), 5000);
+  v1::CardCommandResponse retried;
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::ReplaceCard, replace, &retried).ok());
+  EXPECT_EQ(retried.ShortDebugString(), replaced.ShortDebugString());
+
+  v1::GetCardRequest get;
+  get.set_card_id(replace.new_card_id());
+  v1::GetCardResponse card;
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::GetCard, get, &card).ok());
+  EXPECT_EQ(card.card().balance_fen(), 5000);
+  EXPECT_EQ(card.card().carried_from_card_id(), old_card.card_id());
+  get.set_card_id(old_card.card_id());
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::GetCard, get, &card).ok());
+  EXPECT_EQ(card.card().status(), v1::CARD_STATUS_CLOSED);
+  EXPECT_EQ(card.card().replaced_by_card_id(), replace.new_card_id());
+
+  // A closed card is not replaced again; a foreign city may not ask; a replacement of another
+  // city is bad input.
+  replace.set_request_id("replace-900-again");
+  replace.set_new_card_id(txn::MakeCardId(kNingbo, 902));
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::ReplaceCard, replace, &replaced).ok());
+  ExpectRefused(replaced, "card_closed", "card_id");
+  EXPECT_EQ(Call(server::CityTenant(kShanghai), &v1::CardRegistryService::Stub::ReplaceCard,
+                 replace, &replaced)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  replace.set_new_card_id(txn::MakeCardId(kShanghai, 902));
+  grpc::Status foreign =
+      Call(ningbo, &v1::CardRegistryService::Stub::ReplaceCard, replace, &replaced);
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(foreign.error_message().find("new_card_id"), std::string::npos);
+
+  // A replacement onto an id that is already a card: the old card closes, the new card's
+  // partition refuses, and the balance comes back to the old card as owed to the holder.
+  const v1::IssueCardRequest taken = Physical(kNingbo, 910);
+  const v1::IssueCardRequest lost = Physical(kNingbo, 911);
+  ASSERT_TRUE(Issue(taken, kNingbo).accepted());
+  ASSERT_TRUE(Issue(lost, kNingbo).accepted());
+  replace.set_request_id("replace-911");
+  replace.set_card_id(lost.card_id());
+  replace.set_new_card_id(taken.card_id());
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::ReplaceCard, replace, &replaced).ok());
+  EXPECT_TRUE(replaced.accepted());
+  EXPECT_EQ(replaced.derived().state(), v1::DerivedCard::STATE_REFUSED);
+  EXPECT_EQ(replaced.derived().rule(), "card_exists");
+  get.set_card_id(lost.card_id());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  do {
+    ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::GetCard, get, &card).ok());
+    if (card.card().balance_owed_fen() != 0) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  EXPECT_EQ(card.card().balance_owed_fen(), 5000);
+
+  // A QR card linked to a physical card.
+  const v1::IssueCardRequest physical = Physical(kNingbo, 920);
+  ASSERT_TRUE(Issue(physical, kNingbo).accepted());
+  v1::LinkVirtualCardRequest link;
+  link.set_request_id("link-920");
+  link.set_card_id(physical.card_id());
+  link.set_virtual_card_id(txn::MakeCardId(kNingbo, 921));
+  link.set_form(v1::CARD_FORM_QR);
+  v1::CardCommandResponse linked;
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::LinkVirtualCard, link, &linked).ok());
+  EXPECT_TRUE(linked.accepted()) << linked.ShortDebugString();
+  EXPECT_EQ(linked.derived().state(), v1::DerivedCard::STATE_ISSUED);
+  get.set_card_id(link.virtual_card_id());
+  ASSERT_TRUE(Call(ningbo, &v1::CardRegistryService::Stub::GetCard, get, &card).ok());
+  EXPECT_EQ(card.card().linked_card_id(), physical.card_id());
+  EXPECT_EQ(card.card().form(), v1::CARD_FORM_QR);
+
+  // The issuer's balances: 901 (carried 5000), 910 (5000), 920 (5000) and 921 (0) are open;
+  // 900 and 911 are closed.
+  v1::GetIssuerBalancesResponse after;
+  ASSERT_TRUE(
+      Call(ningbo, &v1::CardRegistryService::Stub::GetIssuerBalances, sum_request, &after).ok());
+  EXPECT_EQ(after.cards() - before.cards(), 4);
+  EXPECT_EQ(after.closed_cards() - before.closed_cards(), 2);
+  EXPECT_EQ(after.balance_fen() - before.balance_fen(), 15000);
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::CardRegistryService::Stub::GetIssuerBalances,
+                   sum_request, &after)
+                  .ok());
+  for (const v1::Tenant& other : {server::CityTenant(kShanghai), server::PartnerTenant("unionmart"),
+                                  server::PlatformTenant("fraud")}) {
+    EXPECT_EQ(Call(other, &v1::CardRegistryService::Stub::GetIssuerBalances, sum_request, &after)
+                  .error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << server::TenantName(other);
+  }
+}
+
 }  // namespace
 }  // namespace tongka::card_registry
