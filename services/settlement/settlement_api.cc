@@ -99,8 +99,8 @@ v1::FloatPosition PositionOf(uint32_t city, const FloatRecord& record) {
   position.set_spent_fen(record.spent_fen());
   position.set_refunded_fen(record.refunded_fen());
   position.set_opening_fen(record.opening_fen());
-  const int64_t outstanding =
-      record.opening_fen() + record.loads_fen() - record.spent_fen() + record.refunded_fen();
+  position.set_owed_to_holders_fen(record.owed_to_holders_fen());
+  const int64_t outstanding = OutstandingFen(record);
   position.set_outstanding_fen(outstanding);
   position.set_reserve_fen(record.reserve_fen());
   position.set_reserve_reference(record.reserve_reference());
@@ -483,8 +483,7 @@ absl::StatusOr<v1::GetFloatResponse> SettlementApi::GetFloat(
     absl::StatusOr<std::vector<v1::SettlementCell>> pairs = ReadPairs(view, request.window_id());
     if (!pairs.ok()) return pairs.status();
     for (const v1::SettlementCell& pair : *pairs) {
-      window_change[pair.issuer_city()] +=
-          pair.openings_fen() + pair.loads_fen() - pair.taps_fen() + pair.refunds_fen();
+      window_change[pair.issuer_city()] += FloatChangeFen(pair);
     }
   }
   absl::StatusOr<std::map<uint32_t, FloatRecord>> floats = ReadFloats(view);

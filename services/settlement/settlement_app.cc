@@ -264,8 +264,7 @@ void SettlementApp::RefreshMetrics() {
   if (floats.ok()) {
     for (const auto& [city, record] : *floats) {
       const std::string label = absl::StrCat(city);
-      const int64_t outstanding =
-          record.opening_fen() + record.loads_fen() - record.spent_fen() + record.refunded_fen();
+      const int64_t outstanding = OutstandingFen(record);
       metrics_->float_outstanding.WithLabels({label}).Set(static_cast<double>(outstanding));
       metrics_->float_reserve.WithLabels({label}).Set(static_cast<double>(record.reserve_fen()));
       if (outstanding > 0) {

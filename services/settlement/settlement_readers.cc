@@ -199,6 +199,16 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransaction
   return out;
 }
 
+int64_t OutstandingFen(const FloatRecord& record) {
+  return record.opening_fen() + record.loads_fen() - record.spent_fen() + record.refunded_fen() -
+         record.owed_to_holders_fen();
+}
+
+int64_t FloatChangeFen(const v1::SettlementCell& cell) {
+  return cell.openings_fen() + cell.loads_fen() - cell.taps_fen() + cell.refunds_fen() -
+         cell.payouts_fen();
+}
+
 absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view) {
   std::map<uint32_t, FloatRecord> out;
   bool corrupt = false;

@@ -67,6 +67,10 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ReadCellTransaction
     const StateView& view, absl::string_view window_id, absl::string_view origin_window_id,
     uint32_t issuer, uint32_t acquirer, int32_t hour);
 absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view);
+// What an issuer's open cards hold: openings + loads - spends + refunds - owed to the holders of
+// closed cards. FloatChangeFen is one cell's share of it.
+int64_t OutstandingFen(const FloatRecord& record);
+int64_t FloatChangeFen(const v1::SettlementCell& cell);
 absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
                                                           absl::string_view event_id);
 

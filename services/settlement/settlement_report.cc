@@ -53,6 +53,8 @@ void AddCell(const v1::SettlementCell& from, v1::SettlementCell* into) {
   into->set_loads_fen(into->loads_fen() + from.loads_fen());
   into->set_openings(into->openings() + from.openings());
   into->set_openings_fen(into->openings_fen() + from.openings_fen());
+  into->set_payouts(into->payouts() + from.payouts());
+  into->set_payouts_fen(into->payouts_fen() + from.payouts_fen());
   into->set_id_digest_lo(into->id_digest_lo() + from.id_digest_lo());
   into->set_id_digest_hi(into->id_digest_hi() + from.id_digest_hi());
 }

@@ -9,6 +9,7 @@
 #include "absl/types/span.h"
 #include "libs/crypto/sm3.h"
 #include "libs/crypto/sm3_lanes.h"
+#include "libs/txn/card_id.h"
 #include "libs/txn/terminal_id.h"
 #include "services/settlement/settlement_keys.h"
 #include "services/settlement/settlement_report.h"
@@ -238,35 +239,64 @@ absl::Status TxnStage::Apply(const event_log::Record& record, StateBatch& batch)
 }
 
 absl::Status TxnStage::ApplyCard(const event_log::Record& record, StateBatch& batch) {
-  // Commands, refusals and status changes move no money here; only the registry's CardIssued
-  // with an opening balance does (a fact the registry decided, never a request).
+  // Only the registry's decisions move money here (facts it decided, never requests): an
+  // opening balance enters the issuer's float (CardIssued); the balance of a closed card, and a
+  // carried balance the replacement could not take, leave it as owed to the holder
+  // (CardStatusChanged CLOSED with balance_owed_fen, CarriedBalanceReturned). A replacement's
+  // carried balance moves within one issuer's cards and changes no float.
   v1::Event event;
-  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
-      !event.has_card_issued()) {
+  if (!event.ParseFromArray(record.value.data(), static_cast<int>(record.value.size()))) {
     return absl::OkStatus();
   }
-  const v1::CardIssued& issued = event.card_issued();
   const bool from_registry = event.source().kind() == v1::TENANT_KIND_PLATFORM &&
                              event.source().service() == kCardRegistryService;
-  if (!from_registry || issued.initial_balance_fen() <= 0 ||
-      issued.initial_balance_fen() >= (int64_t{1} << 40) || issued.issuer_city() == 0 ||
+  uint32_t issuer = 0;
+  int64_t amount_fen = 0;
+  bool payout = false;
+  switch (event.body_case()) {
+    case v1::Event::kCardIssued:
+      issuer = event.card_issued().issuer_city();
+      amount_fen = event.card_issued().initial_balance_fen();
+      break;
+    case v1::Event::kCardStatusChanged: {
+      const v1::CardStatusChanged& changed = event.card_status_changed();
+      if (changed.new_status() != v1::CARD_STATUS_CLOSED) return absl::OkStatus();
+      absl::StatusOr<uint32_t> city = txn::ParseCardId(changed.card_id());
+      issuer = city.ok() ? *city : 0;
+      amount_fen = changed.balance_owed_fen();
+      payout = true;
+      break;
+    }
+    case v1::Event::kCarriedBalanceReturned:
+      issuer = event.carried_balance_returned().issuer_city();
+      amount_fen = event.carried_balance_returned().amount_fen();
+      payout = true;
+      break;
+    default:
+      return absl::OkStatus();  // commands, refusals, derived commands
+  }
+  if (!from_registry || amount_fen <= 0 || amount_fen >= (int64_t{1} << 40) || issuer == 0 ||
       event.recorded_at_us() <= 0) {
-    if (issued.initial_balance_fen() != 0 || !from_registry) ++invalid_;
+    if (amount_fen != 0 || !from_registry) ++invalid_;
     return absl::OkStatus();
   }
   int32_t hour = 0;
   const RulesPeriod* rules = nullptr;
   const std::string& window_id = slots_.Lookup(event.recorded_at_us(), &hour, &rules);
   const int32_t source_id = kCardsSource + record.partition;
-  OpenCell& open = CellFor(source_id, window_id, *rules, issued.issuer_city(), issued.issuer_city(),
-                           hour, batch);
+  OpenCell& open = CellFor(source_id, window_id, *rules, issuer, issuer, hour, batch);
   if (record.offset <= open.covered_up_to) return absl::OkStatus();  // a rebuild
   Source& source = sources_[{source_id, open.id.window}];
   if (source.first_offset < 0) source.first_offset = record.offset;
   source.last_offset = record.offset;
   open.counted = true;
-  open.cell.set_openings(open.cell.openings() + 1);
-  open.cell.set_openings_fen(open.cell.openings_fen() + issued.initial_balance_fen());
+  if (payout) {
+    open.cell.set_payouts(open.cell.payouts() + 1);
+    open.cell.set_payouts_fen(open.cell.payouts_fen() + amount_fen);
+  } else {
+    open.cell.set_openings(open.cell.openings() + 1);
+    open.cell.set_openings_fen(open.cell.openings_fen() + amount_fen);
+  }
   return absl::OkStatus();
 }
 

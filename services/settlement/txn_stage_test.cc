@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "libs/txn/card_id.h"
 #include "services/settlement/testing/state_test.h"
 
 namespace tongka::settlement {
@@ -389,13 +390,40 @@ TEST_F(TxnStageTest, OpeningBalancesFromTheRegistryJoinTheFloat) {
     card->set_initial_balance_fen(balance_fen);
     return event.SerializeAsString();
   };
+  // Closed cards' balances leave the float as owed to their holders.
+  auto closed = [](int64_t owed_fen, v1::CardStatus status, const std::string& service,
+                   int serial) {
+    v1::Event event;
+    event.set_event_id(absl::StrCat("card_registry/tongka.cards/0/", serial, "/decision"));
+    event.set_recorded_at_us(kDayStartUs + kHourUs);
+    event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    event.mutable_source()->set_service(service);
+    v1::CardStatusChanged* changed = event.mutable_card_status_changed();
+    changed->set_card_id(txn::MakeCardId(kNingbo, serial));
+    changed->set_new_status(status);
+    changed->set_balance_owed_fen(owed_fen);
+    return event.SerializeAsString();
+  };
+  v1::Event returned;
+  returned.set_event_id("card_registry/tongka.cards/0/9/returned");
+  returned.set_recorded_at_us(kDayStartUs + kHourUs);
+  returned.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+  returned.mutable_source()->set_service("card_registry");
+  returned.mutable_carried_balance_returned()->set_issuer_city(kNingbo);
+  returned.mutable_carried_balance_returned()->set_amount_fen(300);
   v1::Event command;
   command.set_event_id("cmd/city:330200/issue-9");
   command.set_recorded_at_us(kDayStartUs + kHourUs);
   command.mutable_card_issue_requested()->set_initial_balance_fen(7000);
-  const std::vector<std::string> cards = {
-      issued(5000, "card_registry", 1), issued(3000, "fraud", 2), command.SerializeAsString(),
-      issued(0, "card_registry", 3), issued(2500, "card_registry", 4)};
+  const std::vector<std::string> cards = {issued(5000, "card_registry", 1),
+                                          issued(3000, "fraud", 2),
+                                          command.SerializeAsString(),
+                                          issued(0, "card_registry", 3),
+                                          issued(2500, "card_registry", 4),
+                                          closed(1200, v1::CARD_STATUS_CLOSED, "card_registry", 5),
+                                          closed(800, v1::CARD_STATUS_CLOSED, "fraud", 6),
+                                          closed(900, v1::CARD_STATUS_BLOCKED, "card_registry", 7),
+                                          returned.SerializeAsString()};
   auto apply = [&](TxnStage& stage) {
     StateBatch batch(store.get());
     for (size_t i = 0; i < cards.size(); ++i) {
@@ -421,11 +449,13 @@ TEST_F(TxnStageTest, OpeningBalancesFromTheRegistryJoinTheFloat) {
   ASSERT_TRUE(cards_delta.ParseFromString(deltas[1]));
   EXPECT_EQ(cards_delta.settlement_delta().source_topic(), kCardsTopic);
   EXPECT_EQ(cards_delta.settlement_delta().first_offset(), 0);
-  EXPECT_EQ(cards_delta.settlement_delta().last_offset(), 4);
+  EXPECT_EQ(cards_delta.settlement_delta().last_offset(), 8);
   auto floats = ReadFloats(ViewOf(*store));
   ASSERT_TRUE(floats.ok());
   EXPECT_EQ((*floats)[kNingbo].opening_fen(), 7500) << "5000 + 2500, from the registry only";
   EXPECT_EQ((*floats)[kNingbo].spent_fen(), 1000);
+  EXPECT_EQ((*floats)[kNingbo].owed_to_holders_fen(), 1500) << "1200 closed + 300 returned";
+  EXPECT_EQ(OutstandingFen((*floats)[kNingbo]), 7500 - 1000 - 1500);
 
   // A rebuilt stage one reads both topics again and emits nothing the ledger holds.
   TxnStage rebuilt;

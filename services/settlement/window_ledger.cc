@@ -120,6 +120,7 @@ absl::Status WindowLedger::ApplyDelta(const event_log::Record& record, const v1:
       fl.set_spent_fen(fl.spent_fen() + sum.taps_fen());
       fl.set_refunded_fen(fl.refunded_fen() + sum.refunds_fen());
       fl.set_opening_fen(fl.opening_fen() + sum.openings_fen());
+      fl.set_owed_to_holders_fen(fl.owed_to_holders_fen() + sum.payouts_fen());
       batch.Put(FloatKey(city), fl.SerializeAsString());
     }
   }
