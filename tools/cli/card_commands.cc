@@ -25,12 +25,14 @@ ABSL_DECLARE_FLAG(std::string, request_id);
 ABSL_DECLARE_FLAG(std::string, reason);
 
 ABSL_FLAG(std::string, registry, "127.0.0.1:7200", "The card registry service, host:port.");
-ABSL_FLAG(std::string, form, "physical", "card issue: physical, nfc or qr.");
-ABSL_FLAG(std::string, device_id, "", "card issue --form=nfc: the phone's device id.");
+ABSL_FLAG(std::string, form, "physical", "card issue, replace, link: physical, nfc or qr.");
+ABSL_FLAG(std::string, device_id, "",
+          "card issue, replace, link --form=nfc: the phone's device id.");
 ABSL_FLAG(int64_t, balance_fen, 0, "card issue: the opening balance in fen.");
 ABSL_FLAG(std::string, product, "stored", "card issue: stored (stored value) or concession.");
 ABSL_FLAG(std::string, expires, "", "card issue --product=concession: expiry, RFC 3339.");
-ABSL_FLAG(std::string, note, "", "card block, lost, unblock, close: why, for the audit trail.");
+ABSL_FLAG(std::string, note, "",
+          "card block, lost, unblock, close, replace: why, for the audit trail.");
 ABSL_FLAG(std::string, actor, "tongka_ctl", "card commands: who asks, for the audit trail.");
 ABSL_FLAG(int32_t, limit, 0, "hotlist-delta: at most this many changes (0: the service's 10,000).");
 
@@ -116,16 +118,9 @@ class CardCtl {
   int Issue(const std::string& card_id) {
     v1::IssueCardRequest request;
     request.set_card_id(card_id);
-    const std::string form = absl::GetFlag(FLAGS_form);
-    if (form == "physical") {
-      request.set_form(v1::CARD_FORM_PHYSICAL);
-    } else if (form == "nfc") {
-      request.set_form(v1::CARD_FORM_VIRTUAL_NFC);
-    } else if (form == "qr") {
-      request.set_form(v1::CARD_FORM_QR);
-    } else {
-      return Usage("--form: physical, nfc or qr");
-    }
+    v1::CardForm form;
+    if (!ParseForm(&form)) return Usage("--form: physical, nfc or qr");
+    request.set_form(form);
     request.set_device_id(absl::GetFlag(FLAGS_device_id));
     const std::string product = absl::GetFlag(FLAGS_product);
     if (product == "stored") {
@@ -178,6 +173,62 @@ class CardCtl {
     if (card.block_reason() != v1::BLOCK_REASON_UNSPECIFIED) {
       std::cout << "  block reason " << ReasonName(card.block_reason()) << "\n";
     }
+    if (!card.carried_from_card_id().empty()) {
+      std::cout << "  replaces card " << card.carried_from_card_id() << ", carried "
+                << Yuan(card.carried_balance_fen()) << " yuan\n";
+    }
+    if (!card.replaced_by_card_id().empty()) {
+      std::cout << "  replaced by card " << card.replaced_by_card_id() << "\n";
+    }
+    if (!card.linked_card_id().empty()) {
+      std::cout << "  linked to physical card " << card.linked_card_id() << "\n";
+    }
+    if (card.balance_owed_fen() != 0) {
+      std::cout << "  owed to the holder " << Yuan(card.balance_owed_fen()) << " yuan\n";
+    }
+    return 0;
+  }
+
+  // card replace OLD NEW: --form (of the new card), --device_id, --note.
+  int Replace(const std::string& card_id, const std::string& new_card_id) {
+    v1::ReplaceCardRequest request;
+    request.set_request_id(RequestId("replace", card_id, /*repeatable=*/false));
+    request.set_card_id(card_id);
+    request.set_new_card_id(new_card_id);
+    v1::CardForm form;
+    if (!ParseForm(&form)) return Usage("--form: physical, nfc or qr");
+    request.set_new_form(form);
+    request.set_device_id(absl::GetFlag(FLAGS_device_id));
+    request.set_reason(absl::GetFlag(FLAGS_note));
+    request.set_actor(absl::GetFlag(FLAGS_actor));
+    return Command(&Stub::ReplaceCard, request);
+  }
+
+  // card link PHYSICAL VIRTUAL: --form nfc (with --device_id) or qr.
+  int Link(const std::string& card_id, const std::string& virtual_card_id) {
+    v1::LinkVirtualCardRequest request;
+    request.set_request_id(RequestId("link", virtual_card_id, /*repeatable=*/false));
+    request.set_card_id(card_id);
+    request.set_virtual_card_id(virtual_card_id);
+    v1::CardForm form;
+    if (!ParseForm(&form)) return Usage("--form: nfc or qr");
+    request.set_form(form);
+    request.set_device_id(absl::GetFlag(FLAGS_device_id));
+    request.set_actor(absl::GetFlag(FLAGS_actor));
+    return Command(&Stub::LinkVirtualCard, request);
+  }
+
+  // balances CITY: the sum of the issuer's open cards' balances.
+  int Balances(const std::string& city) {
+    v1::GetIssuerBalancesRequest request;
+    uint32_t issuer = 0;
+    if (!absl::SimpleAtoi(city, &issuer)) return Usage("balances: CITY is a six-digit code");
+    request.set_issuer_city(issuer);
+    v1::GetIssuerBalancesResponse response;
+    if (!Call(caller_, stub_.get(), &Stub::GetIssuerBalances, request, &response)) return 1;
+    std::cout << "city " << response.issuer_city() << ": " << response.cards()
+              << " open card(s) holding " << Yuan(response.balance_fen()) << " yuan, "
+              << response.closed_cards() << " closed\n";
     return 0;
   }
 
@@ -243,6 +294,20 @@ class CardCtl {
   }
 
  private:
+  static bool ParseForm(v1::CardForm* form) {
+    const std::string name = absl::GetFlag(FLAGS_form);
+    if (name == "physical") {
+      *form = v1::CARD_FORM_PHYSICAL;
+    } else if (name == "nfc") {
+      *form = v1::CARD_FORM_VIRTUAL_NFC;
+    } else if (name == "qr") {
+      *form = v1::CARD_FORM_QR;
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   static int Usage(const std::string& message) {
     std::cerr << "tongka_ctl " << message << "\n";
     return 2;
@@ -296,6 +361,25 @@ class CardCtl {
       std::cout << " (hotlist " << VersionString(response.hotlist_version()) << ")";
     }
     std::cout << "\n";
+    if (response.has_derived()) {
+      const v1::DerivedCard& derived = response.derived();
+      switch (derived.state()) {
+        case v1::DerivedCard::STATE_ISSUED:
+          std::cout << "card " << derived.card_id() << " is issued";
+          if (derived.carried_balance_fen() != 0) {
+            std::cout << ", carrying " << Yuan(derived.carried_balance_fen()) << " yuan";
+          }
+          std::cout << "\n";
+          break;
+        case v1::DerivedCard::STATE_REFUSED:
+          std::cout << "card " << derived.card_id() << " was not issued: rule " << derived.rule()
+                    << "; a carried balance is owed to the holder on the old card\n";
+          return 1;
+        default:
+          std::cout << "card " << derived.card_id()
+                    << " is not decided yet: card get it in a moment\n";
+      }
+    }
     return 0;
   }
 
@@ -306,7 +390,8 @@ class CardCtl {
 }  // namespace
 
 bool IsCardCommand(const std::string& command) {
-  return command == "card" || command == "hotlist" || command == "hotlist-delta";
+  return command == "card" || command == "hotlist" || command == "hotlist-delta" ||
+         command == "balances";
 }
 
 int RunCardCommand(const Caller& caller, const std::vector<std::string>& args) {
@@ -314,9 +399,14 @@ int RunCardCommand(const Caller& caller, const std::vector<std::string>& args) {
   const std::string& command = args[0];
   if (command == "hotlist") return ctl.Hotlist();
   if (command == "hotlist-delta") return ctl.HotlistDelta(args.size() > 1 ? args[1] : "");
+  if (command == "balances") {
+    if (args.size() < 2) return ctl.Balances("");
+    return ctl.Balances(args[1]);
+  }
   if (args.size() < 3) {
     std::cerr << "tongka_ctl card: needs a command and a card id: card "
-                 "issue|get|block|lost|unblock|close CARD_ID\n";
+                 "issue|get|block|lost|unblock|close CARD_ID, replace CARD_ID NEW_CARD_ID, "
+                 "link CARD_ID VIRTUAL_CARD_ID\n";
     return 2;
   }
   const std::string& verb = args[1];
@@ -327,10 +417,12 @@ int RunCardCommand(const Caller& caller, const std::vector<std::string>& args) {
   if (verb == "lost") return ctl.Lost(card_id);
   if (verb == "unblock") return ctl.Unblock(card_id);
   if (verb == "close") return ctl.Close(card_id);
-  if (verb == "replace") {
-    std::cerr << "tongka_ctl card replace: the card registry has no ReplaceCard yet; block or "
-                 "close the old card and issue a new one\n";
-    return 2;
+  if (verb == "replace" || verb == "link") {
+    if (args.size() < 4) {
+      std::cerr << "tongka_ctl card " << verb << ": needs the card id and the new card id\n";
+      return 2;
+    }
+    return verb == "replace" ? ctl.Replace(card_id, args[3]) : ctl.Link(card_id, args[3]);
   }
   std::cerr << "tongka_ctl card: unknown command " << verb << "\n";
   return 2;

@@ -12,7 +12,8 @@
 //   tongka_ctl ... rules [2026-12-01]          the business-day and fee rules, window by window
 //   tongka_ctl ... schedule-rules 2026-12-20 --zone=Asia/Shanghai --cut=24h --fees=default:40
 //                                              the ministry changes them from that window on
-//   tongka_ctl ... card issue|get|block|lost|unblock|close CARD_ID, hotlist, hotlist-delta SINCE
+//   tongka_ctl ... card issue|get|block|lost|unblock|close CARD_ID, card replace|link CARD_ID NEW,
+//                  balances CITY, hotlist, hotlist-delta SINCE
 //                                              the card registry (card_commands.h)
 //
 // Exit status: 0 on success, 1 when the call failed (the gRPC status is printed) or a command was
