@@ -91,7 +91,8 @@ TEST(IngestCrashTest, RetryAfterACrashBetweenKafkaAckAndIndexIsDuplicate) {
   const std::string bootstrap = (*kafka)->bootstrap();
   ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
                                       {{.name = "tongka.txn", .partitions = 8},
-                                       {.name = "tongka.txn.conflicts", .partitions = 8}},
+                                       {.name = "tongka.txn.conflicts", .partitions = 8},
+                                       {.name = "tongka.members", .partitions = 1}},
                                       absl::Seconds(60))
                   .ok());
   const v1::UploadBatchRequest request = SignedTaps();
@@ -144,7 +145,8 @@ TEST(IngestCrashTest, FatalProducerErrorStopsTheServiceAndAcknowledgesNothing) {
   const std::string bootstrap = (*kafka)->bootstrap();
   ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
                                       {{.name = "tongka.txn", .partitions = 8},
-                                       {.name = "tongka.txn.conflicts", .partitions = 8}},
+                                       {.name = "tongka.txn.conflicts", .partitions = 8},
+                                       {.name = "tongka.members", .partitions = 1}},
                                       absl::Seconds(60))
                   .ok());
   const int grpc_port = metrics::test_support::PickFreeTcpPort();

@@ -52,7 +52,8 @@ TEST(IngestNoLossTest, BrokerRestartedMidUploadEveryAckedTxnExactlyOnce) {
   ASSERT_TRUE(kafka.ok()) << kafka.status();
   const std::string bootstrap = (*kafka)->bootstrap();
   ASSERT_TRUE(event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                                      {{.name = ingest::kTxnTopic, .partitions = 8}},
+                                      {{.name = ingest::kTxnTopic, .partitions = 8},
+                                       {.name = ingest::kMembersTopic, .partitions = 1}},
                                       absl::Seconds(60))
                   .ok());
 

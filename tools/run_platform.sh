@@ -53,7 +53,8 @@ tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn 8 >/dev/null
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.txn.conflicts 8 >/dev/null
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.cards 8 >/dev/null
 tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.settlement 4 >/dev/null
-echo "topics: tongka.txn, tongka.txn.conflicts and tongka.cards (8 partitions, keyed by card), tongka.settlement (4, keyed by window)"
+tools/kafka/kafka.sh create-topic "$RUN_DIR/kafka" tongka.members 1 >/dev/null
+echo "topics: tongka.txn, tongka.txn.conflicts and tongka.cards (8 partitions, keyed by card), tongka.settlement (4, keyed by window), tongka.members (1, keyed by participant)"
 
 SECRET_FILE="$RUN_DIR/dev-token-secret"
 (umask 077 && printf '%s\n' "$SECRET" >"$SECRET_FILE")

@@ -200,7 +200,14 @@ void Runtime::OnReady(std::function<void()> ready) {
   ready_callbacks_.push_back(std::move(ready));
 }
 
+void Runtime::AddReadyCondition(std::function<bool()> condition) {
+  ready_conditions_.push_back(std::move(condition));
+}
+
 absl::StatusOr<bool> Runtime::AllApplied() {
+  for (const std::function<bool()>& condition : ready_conditions_) {
+    if (!condition()) return false;
+  }
   // Loops, then the outbox, then the loops again: once every loop had reached the log end and the
   // outbox was empty, all that the publisher sent is in the log; the second pass sees it applied
   // by the stage that reads it, whatever the order the loops were added in.

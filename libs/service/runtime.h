@@ -21,9 +21,10 @@
 // destroyed. The appliers its loops hold must outlive the Runtime (declare them before it).
 //
 // Readiness (/readyz): ready once, after Serve(), every apply loop has caught up with its log, the
-// outbox is empty (when a publisher runs) and every loop has caught up again (what the publisher
-// sent, a later stage applied). A service without loops is ready as soon as it serves. Once ready
-// it stays ready until Shutdown or a fatal stop.
+// outbox is empty (when a publisher runs), every loop has caught up again (what the publisher
+// sent, a later stage applied) and every condition the app added (AddReadyCondition: a view it
+// reads from a log outside the loops) holds. A service without loops or conditions is ready as
+// soon as it serves. Once ready it stays ready until Shutdown or a fatal stop.
 //
 // Fatal stop: an apply loop that fails, or a producer that hit a fatal error, cannot heal; serving
 // on would show figures that stopped moving. Fail(status) logs one line naming the service and the
@@ -164,6 +165,9 @@ class Runtime {
   void OnStop(std::function<void()> stop);
   // Runs `ready` once, on the watcher's thread, when the service first becomes ready.
   void OnReady(std::function<void()> ready);
+  // One more condition of readiness, checked on the watcher's thread (cheap, thread-safe); wiring
+  // phase only.
+  void AddReadyCondition(std::function<bool()> condition);
 
   // The fatal stop (see above). The first error wins.
   void Fail(const absl::Status& error, const std::string& what);
@@ -214,6 +218,7 @@ class Runtime {
   metrics::CallbackRegistration unauthenticated_metric_;
   std::unique_ptr<metrics::HttpExposer> exposer_;
   std::vector<std::function<void()>> ready_callbacks_;
+  std::vector<std::function<bool()>> ready_conditions_;
   absl::Notification stop_watching_;
   std::thread watcher_;
 

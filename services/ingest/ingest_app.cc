@@ -69,7 +69,6 @@ absl::Status IngestApp::Wire() {
                  << " cities (--auth=dev only)";
   }
   keyring_ = std::move(*keyring);
-  validator_ = std::make_unique<Validator>(config_.limits, &*keyring_);
 
   // Phase 3: Kafka and the IngestApi.
   event_log::KafkaClientConfig kafka = runtime_.KafkaClient();
@@ -81,6 +80,18 @@ absl::Status IngestApp::Wire() {
   if (!producer.ok()) return producer.status();
   producer_ = *producer;
   if (absl::Status topics = CheckTopics(); !topics.ok()) return topics;
+  // The member registry's decisions (suspensions, accepted issuers), followed in the background;
+  // not ready until the view has read what the topic held at start.
+  event_log::KafkaClientConfig members_kafka = runtime_.KafkaClient("members");
+  members_kafka.overrides = config_.kafka_overrides;
+  absl::StatusOr<std::unique_ptr<MembersView>> members = MembersView::Start(
+      members_kafka,
+      [this](const absl::Status& error) { runtime_.Fail(error, "the member view"); });
+  if (!members.ok()) return members.status();
+  members_ = *std::move(members);
+  runtime_.OnStop([this] { members_->Stop(); });
+  runtime_.AddReadyCondition([this] { return members_->caught_up(); });
+  validator_ = std::make_unique<Validator>(config_.limits, &*keyring_, members_.get());
   // The log is the truth: before serving, record what Kafka has that the index may have missed
   // (a crash between Kafka's ack and the index write), so a retry of it is a DUPLICATE.
   if (absl::Status caught_up = CatchUp(kafka); !caught_up.ok()) return caught_up;

@@ -1,8 +1,10 @@
 // IngestApp: the ingest service wired in phases on the service kit (libs/service, runtime.h):
-// store (RocksDB dedup index), then logic (keyring, validator), then the Kafka producer and the
-// ingest_api, then the gRPC server, then the metrics endpoint; stopped in reverse. It reads no log,
-// so it is ready (/readyz) as soon as it serves; a fatal Kafka producer error is the kit's fatal
-// stop (exit 1, so the orchestrator restarts it with a new producer).
+// store (RocksDB dedup index), then logic (keyring), then Kafka (the producer, the topics checked,
+// the member view following tongka.members, the validator judging by it) and the ingest_api, then
+// the gRPC server, then the metrics endpoint; stopped in reverse. It is ready (/readyz) once it
+// serves and the member view has read tongka.members up to its end as it was at start
+// (members_view.h); a fatal Kafka producer error or a member view that cannot read on is the
+// kit's fatal stop (exit 1, so the orchestrator restarts it).
 //
 // A background thread prunes dedup entries older than limits.dedup_horizon every
 // prune_interval (dedup_index.h explains why that is safe).
@@ -38,6 +40,7 @@
 #include "services/ingest/ingest_config.h"
 #include "services/ingest/ingest_metrics.h"
 #include "services/ingest/ingest_service.h"
+#include "services/ingest/members_view.h"
 #include "services/ingest/validator.h"
 
 namespace tongka::ingest {
@@ -71,6 +74,7 @@ class IngestApp : public service::App {
   // For benchmarks that call Upload without gRPC (tools/bench/ingest --rpc=direct).
   IngestApi& mutable_ingest_api() { return *ingest_api_; }
   DedupIndex& dedup() { return *dedup_; }
+  const MembersView& members() const { return *members_; }
 
  private:
   IngestApp(IngestConfig config, std::unique_ptr<service::Clock> owned_clock,
@@ -87,6 +91,7 @@ class IngestApp : public service::App {
   std::unique_ptr<IngestMetrics> metrics_;  // in the runtime's registry
   std::unique_ptr<DedupIndex> dedup_;
   std::optional<txn::CityKeyring> keyring_;
+  std::unique_ptr<MembersView> members_;
   std::unique_ptr<Validator> validator_;
   event_log::Producer* producer_ = nullptr;
   std::unique_ptr<IngestApi> ingest_api_;

@@ -93,6 +93,7 @@ class IngestServiceTest : public ::testing::Test {
     broker_ = std::move(*broker);
     ASSERT_TRUE(broker_->CreateTopic(kTxnTopic, 4).ok());
     ASSERT_TRUE(broker_->CreateTopic(kConflictTopic, 4).ok());
+    ASSERT_TRUE(broker_->CreateTopic(kMembersTopic, 1).ok());
     state_dir_ = absl::StrCat(::testing::TempDir(), "/ingest_",
                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(state_dir_);

@@ -106,8 +106,8 @@ const ParsedTerminal& ParseTerminal(absl::string_view id, ParsedTerminal& memo) 
 }
 
 bool CheckCommon(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
-                 const BodyView& body, const ValidationLimits& limits, ParsedTerminal& parsed,
-                 Judge& judge, Verdict& verdict) {
+                 const BodyView& body, const ValidationLimits& limits, const MemberTable& members,
+                 ParsedTerminal& parsed, Judge& judge, Verdict& verdict) {
   const v1::TxnCommon& txn = *body.txn;
   if (upload.occurred_at_us() <= 0) {
     return judge.Break("occurred_at_us", "required", "device time (UTC microseconds) is required");
@@ -179,6 +179,23 @@ bool CheckCommon(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
     return judge.Break("txn.terminal_id", "terminal_not_yours",
                        absl::StrCat(server::TenantName(tenant), " may upload only terminals P-",
                                     tenant.partner_id(), "-..."));
+  }
+  // Members: who may take and whose cards may pay (the member registry, from the log). A refund
+  // gives money back to the cardholder, which no suspension or list should stop.
+  if (!upload.has_refund()) {
+    if (members.CityStatus(txn.acquirer_city()) == v1::MEMBER_STATUS_SUSPENDED) {
+      return judge.Break("txn.acquirer_city", "acquirer_suspended",
+                         absl::StrCat("acquirer city ", txn.acquirer_city(), " is suspended"));
+    }
+    if (members.CityStatus(txn.issuer_city()) == v1::MEMBER_STATUS_SUSPENDED) {
+      return judge.Break("txn.issuer_city", "issuer_suspended",
+                         absl::StrCat("issuer city ", txn.issuer_city(), " is suspended"));
+    }
+    if (!members.Accepts(txn.acquirer_city(), txn.issuer_city())) {
+      return judge.Break("txn.issuer_city", "issuer_not_accepted",
+                         absl::StrCat("acquirer city ", txn.acquirer_city(),
+                                      " does not accept cards of issuer ", txn.issuer_city()));
+    }
   }
   // Money.
   for (auto [field, value] :
@@ -263,7 +280,8 @@ struct Validator::TerminalMemo {
 };
 
 Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
-                           absl::Time now, TerminalMemo& memo, crypto::Sm4Key* key) const {
+                           absl::Time now, const MemberTable& members, TerminalMemo& memo,
+                           crypto::Sm4Key* key) const {
   Verdict verdict;
   BodyView body;
   body.name = BodyName(upload.body_case());
@@ -293,7 +311,9 @@ Verdict Validator::Prepare(const v1::Tenant& tenant, const v1::TransactionUpload
   Judge judge(&verdict, body.name);
   const v1::TxnCommon& txn = *body.txn;
   if (txn::FindCity(txn.acquirer_city()) != nullptr) verdict.metrics_city = txn.acquirer_city();
-  if (!CheckCommon(tenant, upload, body, limits_, memo.parsed, judge, verdict)) return verdict;
+  if (!CheckCommon(tenant, upload, body, limits_, members, memo.parsed, judge, verdict)) {
+    return verdict;
+  }
 
   // Time: judged against the platform's clock, never the device's.
   const absl::Time occurred_at = absl::FromUnixMicros(upload.occurred_at_us());
@@ -364,8 +384,13 @@ std::vector<Verdict> Validator::ValidateMany(const v1::Tenant& tenant,
   std::vector<int> pending;
   pending.reserve(n);
   TerminalMemo memo;
+  // One snapshot for the whole batch: its items are judged against the same member table.
+  static const MemberTable* const kGenesis = new MemberTable();
+  const std::shared_ptr<const MemberTable> snapshot =
+      members_ != nullptr ? members_->Current() : nullptr;
+  const MemberTable& members = snapshot != nullptr ? *snapshot : *kGenesis;
   for (int i = 0; i < n; ++i) {
-    verdicts[i] = Prepare(tenant, *uploads[i], now, memo, &keys[i]);
+    verdicts[i] = Prepare(tenant, *uploads[i], now, members, memo, &keys[i]);
     if (verdicts[i].ok()) pending.push_back(i);
   }
   std::vector<const crypto::Sm4Key*> pending_keys(pending.size());

@@ -20,6 +20,12 @@
 //   txn.terminal_id    terminal_not_yours    a city operator uploads only its city's terminals,
 //                                            a partner only "P-<its id>-..." terminals
 //   txn.acquirer_city  acquirer_not_yours    a city operator's acquirer_city is its own city
+//   txn.acquirer_city  acquirer_suspended    taps and loads where the acquirer city is SUSPENDED
+//   txn.issuer_city    issuer_suspended      taps and loads of a SUSPENDED issuer's cards
+//   txn.issuer_city    issuer_not_accepted   taps and loads where the acquirer city has an
+//                                            explicit accepted-issuer list without the issuer
+//                      (the member table, member_table.h; refunds pass all three: they give
+//                      money back to cardholders; EXITING members keep working)
 //   txn.balance_*_fen  balance_range         0 <= balance <= limits.balance_max_fen
 //   amount_fen         amount_range          1 <= amount <= the kind's limit
 //   txn.balance_after_fen balance_arithmetic tap: after = before - amount; load, refund:
@@ -35,7 +41,7 @@
 //
 // Tenancy of the call itself (ministry and platform may not upload) is CheckUploader's job.
 //
-// Ownership: borrows the keyring, which must outlive the Validator.
+// Ownership: borrows the keyring and the member source, which must outlive the Validator.
 // Thread-safety: const and thread-safe.
 // Failure: Validate never fails; a broken rule is a value (Verdict::rule non-empty).
 //
@@ -60,6 +66,7 @@
 #include "proto/events.pb.h"
 #include "proto/ingest.pb.h"
 #include "services/ingest/ingest_config.h"
+#include "services/ingest/member_table.h"
 
 namespace tongka::ingest {
 
@@ -88,8 +95,11 @@ absl::Status CheckUploader(const v1::Tenant& tenant);
 
 class Validator {
  public:
-  Validator(const ValidationLimits& limits, const txn::CityKeyring* keyring)
-      : limits_(limits), keyring_(keyring) {}
+  // `members` null: every member ACTIVE, every issuer accepted (the genesis table). A batch is
+  // judged against one snapshot of it.
+  Validator(const ValidationLimits& limits, const txn::CityKeyring* keyring,
+            const MemberSource* members = nullptr)
+      : limits_(limits), keyring_(keyring), members_(members) {}
 
   Verdict Validate(const v1::Tenant& tenant, const v1::TransactionUpload& upload,
                    absl::Time now) const;
@@ -107,10 +117,11 @@ class Validator {
   // the terminal's key (the caller wipes it). `memo` carries what the previous upload's terminal
   // id parsed to and its key: a batch holds runs of one terminal's transactions.
   Verdict Prepare(const v1::Tenant& tenant, const v1::TransactionUpload& upload, absl::Time now,
-                  TerminalMemo& memo, crypto::Sm4Key* key) const;
+                  const MemberTable& members, TerminalMemo& memo, crypto::Sm4Key* key) const;
 
   const ValidationLimits limits_;
   const txn::CityKeyring* const keyring_;
+  const MemberSource* const members_;
 };
 
 // The event ingest appends for an accepted upload: event_id, device and platform time, the

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "libs/crypto/sm4_cmac.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/card_id.h"
@@ -556,6 +558,124 @@ TEST(BuildTxnEventSchemaTest, TxnCommonIsTheOnlyMessageInsideABody) {
         << txn->field(i)->full_name();
     EXPECT_NE(txn->field(i)->type(), google::protobuf::FieldDescriptor::TYPE_GROUP);
   }
+}
+
+// The member rules judge by a snapshot of the member table (member_table.h), here a fixed one.
+class FixedMembers : public MemberSource {
+ public:
+  void Change(const std::string& participant, v1::MemberStatus status, bool accepts_all,
+              const std::vector<uint32_t>& issuers) {
+    v1::Event event;
+    event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    event.mutable_source()->set_service("card_registry");
+    v1::MemberChanged* changed = event.mutable_member_changed();
+    changed->set_participant(participant);
+    changed->set_status(status);
+    changed->set_accepts_all(accepts_all);
+    for (uint32_t issuer : issuers) changed->add_accepted_issuer_cities(issuer);
+    changed->set_version(++version_);
+    auto table = std::make_shared<MemberTable>(*table_);
+    EXPECT_EQ(table->Apply(event), MemberTable::Applied::kChanged);
+    table_ = std::move(table);
+  }
+  std::shared_ptr<const MemberTable> Current() const override { return table_; }
+
+ private:
+  uint64_t version_ = 0;
+  std::shared_ptr<const MemberTable> table_ = std::make_shared<MemberTable>();
+};
+
+class MemberRulesTest : public ValidatorTest {
+ protected:
+  Verdict Judge(const v1::TransactionUpload& upload) {
+    return Validator(limits_, &keyring_, &members_)
+        .Validate(server::CityTenant(310000), upload, kNow);
+  }
+  void ExpectRule(const v1::TransactionUpload& upload, const std::string& field,
+                  const std::string& rule) {
+    Verdict verdict = Judge(upload);
+    EXPECT_EQ(verdict.rule, rule) << verdict.message;
+    EXPECT_EQ(verdict.field, absl::StrCat(BodyOf(upload), ".", field));
+    EXPECT_EQ(verdict.metrics_city, 310000u);
+  }
+  static std::string BodyOf(const v1::TransactionUpload& upload) {
+    return upload.has_tap() ? "tap" : upload.has_load() ? "load" : "refund";
+  }
+
+  FixedMembers members_;
+};
+
+TEST_F(MemberRulesTest, AnEmptyTableRefusesNothing) {
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {.issuer_city = 450200})).ok());
+  EXPECT_TRUE(
+      Validator(limits_, &keyring_)
+          .Validate(server::CityTenant(310000), SignedTap(keyring_, {.issuer_city = 450200}), kNow)
+          .ok());
+}
+
+TEST_F(MemberRulesTest, IssuerNotAccepted) {
+  // Shanghai accepts Ningbo only: a Liuzhou card is refused, Ningbo's and its own pass.
+  members_.Change("city:310000", v1::MEMBER_STATUS_ACTIVE, false, {330200});
+  ExpectRule(SignedTap(keyring_, {.issuer_city = 450200}), "txn.issuer_city",
+             "issuer_not_accepted");
+  ExpectRule(SignedLoad(keyring_, {.issuer_city = 450200}), "txn.issuer_city",
+             "issuer_not_accepted");
+  EXPECT_TRUE(Judge(SignedRefund(keyring_, {.issuer_city = 450200})).ok());
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {.issuer_city = 330200})).ok());
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {})).ok()) << "an acquirer always takes its own cards";
+  // Another acquirer's list does not apply here; accepting all again lifts the rule.
+  members_.Change("city:330200", v1::MEMBER_STATUS_ACTIVE, false, {});
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {.issuer_city = 330200})).ok());
+  members_.Change("city:310000", v1::MEMBER_STATUS_ACTIVE, true, {});
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {.issuer_city = 450200})).ok());
+}
+
+TEST_F(MemberRulesTest, IssuerSuspended) {
+  members_.Change("city:450200", v1::MEMBER_STATUS_SUSPENDED, true, {});
+  ExpectRule(SignedTap(keyring_, {.issuer_city = 450200}), "txn.issuer_city", "issuer_suspended");
+  ExpectRule(SignedLoad(keyring_, {.issuer_city = 450200}), "txn.issuer_city", "issuer_suspended");
+  EXPECT_TRUE(Judge(SignedRefund(keyring_, {.issuer_city = 450200})).ok())
+      << "refunds give money back to the cardholder";
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {.issuer_city = 330200})).ok());
+  // EXITING members keep working until their cards have moved.
+  members_.Change("city:450200", v1::MEMBER_STATUS_EXITING, true, {});
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {.issuer_city = 450200})).ok());
+}
+
+TEST_F(MemberRulesTest, AcquirerSuspended) {
+  members_.Change("city:310000", v1::MEMBER_STATUS_SUSPENDED, true, {});
+  ExpectRule(SignedTap(keyring_, {}), "txn.acquirer_city", "acquirer_suspended");
+  ExpectRule(SignedLoad(keyring_, {.issuer_city = 330200}), "txn.acquirer_city",
+             "acquirer_suspended");
+  EXPECT_TRUE(Judge(SignedRefund(keyring_, {})).ok());
+  members_.Change("city:310000", v1::MEMBER_STATUS_ACTIVE, true, {});
+  EXPECT_TRUE(Judge(SignedTap(keyring_, {})).ok());
+}
+
+TEST_F(MemberRulesTest, OnlyTheRegistrysNewerDecisionsCount) {
+  MemberTable table;
+  v1::Event event;
+  v1::MemberChanged* changed = event.mutable_member_changed();
+  changed->set_participant("city:450200");
+  changed->set_status(v1::MEMBER_STATUS_SUSPENDED);
+  changed->set_version(2);
+  // Anyone but platform:card_registry is ignored.
+  *event.mutable_source() = server::MinistryTenant();
+  EXPECT_EQ(table.Apply(event), MemberTable::Applied::kIgnored);
+  *event.mutable_source() = server::PlatformTenant("card_registry");
+  EXPECT_EQ(table.Apply(event), MemberTable::Applied::kChanged);
+  EXPECT_EQ(table.CityStatus(450200), v1::MEMBER_STATUS_SUSPENDED);
+  // An older copy read again does not undo a newer decision.
+  changed->set_status(v1::MEMBER_STATUS_ACTIVE);
+  changed->set_version(1);
+  EXPECT_EQ(table.Apply(event), MemberTable::Applied::kStale);
+  EXPECT_EQ(table.CityStatus(450200), v1::MEMBER_STATUS_SUSPENDED);
+  // Commands and rejections are not decisions.
+  v1::Event command;
+  *command.mutable_source() = server::PlatformTenant("card_registry");
+  command.mutable_member_status_change_requested()->set_participant("city:310000");
+  EXPECT_EQ(table.Apply(command), MemberTable::Applied::kIgnored);
+  EXPECT_EQ(table.size(), 1u);
 }
 
 }  // namespace

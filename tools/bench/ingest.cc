@@ -403,6 +403,7 @@ int Main() {
   std::unique_ptr<event_log::LocalKafka> kafka =
       StartBroker(&work_dir, {{.name = ingest::kTxnTopic, .partitions = partitions},
                               {.name = ingest::kConflictTopic, .partitions = partitions},
+                              {.name = ingest::kMembersTopic, .partitions = 1},
                               {.name = kRawTopic, .partitions = partitions}});
   const std::string bootstrap = kafka->bootstrap();
 

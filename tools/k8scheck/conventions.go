@@ -48,6 +48,7 @@ var moneyTopics = map[string]bool{
 	"tongka.txn":           true,
 	"tongka.txn.conflicts": true,
 	"tongka.cards":         true,
+	"tongka.members":       true,
 	"tongka.settlement":    true,
 	"tongka.subsidy":       true,
 }
@@ -56,7 +57,7 @@ var moneyTopics = map[string]bool{
 var coPartitioned = []string{"tongka.txn", "tongka.txn.conflicts", "tongka.cards", "tongka.alerts"}
 
 // allTopics must all exist in a render that defines the Kafka cluster.
-var allTopics = []string{"tongka.txn", "tongka.txn.conflicts", "tongka.cards", "tongka.alerts", "tongka.settlement", "tongka.subsidy"}
+var allTopics = []string{"tongka.txn", "tongka.txn.conflicts", "tongka.cards", "tongka.members", "tongka.alerts", "tongka.settlement", "tongka.subsidy"}
 
 func (c *Checker) checkConventions(s *sink, objs []*object) ([]string, error) {
 	var (
