@@ -4,6 +4,8 @@
 //   - the transaction register is a max: the same transactions in many shuffles, interleaved at
 //     random with the same commands (in their own partition order: issues, blocks, a close, a
 //     refused issue) and applied in random batch sizes, give the same StateStore::Digest();
+//     Replacements and links are in the log with both halves (the derived half as the registry
+//     wrote it), so a replaced card and its successor converge too;
 //   - the same log gives the same digest whatever the batch size;
 //   - a card issued after its first transactions knows their balance (the u/ register merges);
 //   - RegisterLess is a strict order in which every field counts.
@@ -15,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/card_registry/card_ledger.h"
+#include "services/card_registry/card_registry_keys.h"
 #include "services/card_registry/card_registry_readers.h"
 #include "services/card_registry/testing/state_test.h"
 
@@ -30,6 +33,8 @@ using testing::Input;
 using testing::Issue;
 using testing::kDayStartUs;
 using testing::kShanghai;
+using testing::Link;
+using testing::Replace;
 using testing::Tap;
 using testing::TxnInput;
 using testing::Unblock;
@@ -40,13 +45,43 @@ class CardRegisterTest : public testing::StateTest {
   const std::string b_ = CardId(kShanghai, 2);  // transactions before its issue
   const std::string c_ = CardId(kShanghai, 3);  // closed between transactions
   const std::string d_ = CardId(kShanghai, 4);  // never issued (its issue is refused)
+  const std::string e_ = CardId(kShanghai, 5);  // replaces a_, carrying its balance
+  const std::string f_ = CardId(kShanghai, 6);  // a QR card linked to b_
+
+  // The second half of a replacement or link as the log holds it: written once by the registry
+  // (its amount is the fact, whatever a replay would compute).
+  static Input Derived(const std::string& key, v1::Event event, int64_t offset, const char* label) {
+    event.set_event_id(absl::StrCat("card_registry/tongka.cards/0/", offset, "/", label));
+    event.set_recorded_at_us(kDayStartUs + 3 * testing::kHourUs);
+    event.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    event.mutable_source()->set_service(kServiceName);
+    return Input{kCardsTopic, key, event.SerializeAsString()};
+  }
 
   std::vector<Input> Commands() const {
     v1::Event refused = Issue(d_, "id");
     refused.mutable_card_issue_requested()->set_initial_balance_fen(-5);
-    return {Cards(Issue(a_, "ia")), Cards(Block(a_, "ba")), Cards(Issue(b_, "ib")),
-            Cards(Issue(c_, "ic")), Cards(Close(c_, "cc")), Cards(Unblock(a_, "ua")),
-            Cards(refused),         Cards(Block(b_, "bb"))};
+    v1::Event carry;
+    v1::CardReplaced* replaced = carry.mutable_card_replaced();
+    replaced->set_request_id("ra");
+    replaced->set_old_card_id(a_);
+    replaced->set_new_card_id(e_);
+    replaced->set_carried_balance_fen(600);
+    replaced->set_form(v1::CARD_FORM_PHYSICAL);
+    replaced->set_product(v1::CARD_PRODUCT_STORED_VALUE);
+    replaced->set_issuer_city(kShanghai);
+    v1::Event link;
+    v1::VirtualCardLinked* linked = link.mutable_virtual_card_linked();
+    linked->set_request_id("lb");
+    linked->set_virtual_card_id(f_);
+    linked->set_physical_card_id(b_);
+    linked->set_form(v1::CARD_FORM_QR);
+    linked->set_product(v1::CARD_PRODUCT_STORED_VALUE);
+    linked->set_issuer_city(kShanghai);
+    return {Cards(Issue(a_, "ia")), Cards(Block(a_, "ba")),       Cards(Issue(b_, "ib")),
+            Cards(Issue(c_, "ic")), Cards(Close(c_, "cc")),       Cards(Unblock(a_, "ua")),
+            Cards(refused),         Cards(Link(b_, f_, "lb")),    Derived(f_, link, 7, "decision"),
+            Cards(Block(b_, "bb")), Cards(Replace(a_, e_, "ra")), Derived(e_, carry, 10, "carry")};
   }
 
   std::vector<Input> Transactions() const {
@@ -116,6 +151,13 @@ TEST_F(CardRegisterTest, AnyOrderOfTransactionsAndInterleavingGivesTheSameState)
   ASSERT_TRUE(c.ok() && c->has_value());
   EXPECT_EQ((*c)->record.status(), v1::CARD_STATUS_CLOSED);
   EXPECT_EQ((*c)->balance_fen, 20);
+  EXPECT_EQ((*a)->record.replaced_by(), e_);
+  auto e = ReadCard(view, e_);
+  ASSERT_TRUE(e.ok() && e->has_value());
+  EXPECT_EQ((*e)->balance_fen, 600) << "the carried balance, as the log's CardReplaced says";
+  auto f = ReadCard(view, f_);
+  ASSERT_TRUE(f.ok() && f->has_value());
+  EXPECT_EQ((*f)->record.linked_card(), b_);
   auto d = ReadUnissuedRegister(view, d_);
   ASSERT_TRUE(d.ok() && d->has_value());
   EXPECT_EQ((*d)->balance_after_fen(), 5);
