@@ -5,11 +5,12 @@
 #include <algorithm>
 #include <set>
 
-#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/cities.h"
 #include "services/card_registry/card_registry_keys.h"
@@ -34,6 +35,13 @@ MemberOutcome Refused(absl::string_view participant, absl::string_view rule,
 
 bool IsOwnDecision(const v1::Tenant& source) {
   return source.kind() == v1::TENANT_KIND_PLATFORM && source.service() == kServiceName;
+}
+
+// ACTIVE, SUSPENDED, EXITING: the name without its enum prefix, for messages.
+absl::string_view ShortName(v1::MemberStatus status) {
+  absl::string_view name = v1::MemberStatus_Name(status);
+  absl::ConsumePrefix(&name, "MEMBER_STATUS_");
+  return name;
 }
 
 bool IsSettableStatus(v1::MemberStatus status) {
@@ -218,10 +226,9 @@ absl::StatusOr<MemberOutcome> MemberLedger::DecideStatus(const event_log::Record
   // ACTIVE <-> SUSPENDED, either -> EXITING; an exiting member leaves through the failed-issuer
   // playbook, never back to ACTIVE.
   if (from == target || from == v1::MEMBER_STATUS_EXITING) {
-    MemberOutcome refused =
-        refuse("status_transition", "status",
-               absl::StrCat(name, " is ", v1::MemberStatus_Name(from), ": it cannot become ",
-                            v1::MemberStatus_Name(target)));
+    MemberOutcome refused = refuse(
+        "status_transition", "status",
+        absl::StrCat(name, " is ", ShortName(from), ": it cannot become ", ShortName(target)));
     *refused.mutable_member() = member;
     return refused;
   }

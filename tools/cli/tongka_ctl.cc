@@ -15,6 +15,7 @@
 //   tongka_ctl ... card issue|get|block|lost|unblock|close CARD_ID, card replace|link CARD_ID NEW,
 //                  balances CITY, hotlist, hotlist-delta SINCE
 //                                              the card registry (card_commands.h)
+//   tongka_ctl ... member status|accept|get|list  the member registry (member_commands.h)
 //
 // Exit status: 0 on success, 1 when the call failed (the gRPC status is printed) or a command was
 // refused (its rule is printed), 2 on bad usage.
@@ -35,6 +36,7 @@
 #include "proto/settlement.grpc.pb.h"
 #include "tools/cli/caller.h"
 #include "tools/cli/card_commands.h"
+#include "tools/cli/member_commands.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7000", "The settlement service, host:port.");
 ABSL_FLAG(int32_t, top, 10, "report: how many of the largest inter-city flows to list.");
@@ -44,7 +46,8 @@ ABSL_FLAG(std::string, zone, "", "schedule-rules: the business-day zone (default
 ABSL_FLAG(absl::Duration, cut, absl::ZeroDuration(),
           "schedule-rules: the local time of day of the cut, (0, 24h] (default: unchanged).");
 ABSL_FLAG(std::string, fees, "", "schedule-rules: the fee schedule (default: unchanged).");
-ABSL_FLAG(std::string, reason, "", "schedule-rules: why, for the audit trail.");
+ABSL_FLAG(std::string, reason, "",
+          "schedule-rules, member status and accept: why, for the audit trail.");
 
 namespace tongka::cli {
 namespace {
@@ -302,6 +305,9 @@ int Main(const std::vector<char*>& args) {
   if (IsCardCommand(command)) {
     return RunCardCommand(caller, std::vector<std::string>(args.begin() + 1, args.end()));
   }
+  if (IsMemberCommand(command)) {
+    return RunMemberCommand(caller, std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   const std::string window_id = args.size() > 2 ? args[2] : "";
   Ctl ctl(caller);
   if (command == "windows") return ctl.Windows();
@@ -328,6 +334,6 @@ int main(int argc, char** argv) {
       "--dev_token_secret=S | --tls_ca=F --tls_cert=F --tls_key=F] "
       "windows | window ID | close ID | report ID [--top=N] | float [ID] | rules [ID] | "
       "schedule-rules ID [--zone=Z] [--cut=D] [--fees=S] [--reason=R] | " +
-      std::string(tongka::cli::kCardUsage));
+      std::string(tongka::cli::kCardUsage) + " | " + tongka::cli::kMemberUsage);
   return tongka::cli::Main(absl::ParseCommandLine(argc, argv));
 }
