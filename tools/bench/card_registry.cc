@@ -102,6 +102,10 @@ ABSL_FLAG(int32_t, partitions, 8, "Partitions of tongka.cards and tongka.txn.");
 ABSL_FLAG(double, getcard_rate, 5000, "GetCard calls per second (open loop).");
 ABSL_FLAG(double, getcard_seconds, 10, "How long each GetCard round holds --getcard_rate.");
 ABSL_FLAG(int32_t, getcard_rounds, 3, "GetCard rounds; getcard_p99_ms is the median round's.");
+ABSL_FLAG(bool, getcard_series, false,
+          "Print each GetCard round's p99 per --getcard_slice_ms (a diagnosis: periodic stalls "
+          "such as the registry's 2 s metrics refresh show up as a pattern).");
+ABSL_FLAG(double, getcard_slice_ms, 250, "Slice width of --getcard_series.");
 ABSL_FLAG(double, settle_seconds, 5, "Pause after issuing, before GetCard is measured.");
 ABSL_FLAG(double, block_rate, 50, "BlockCard commands per second (open loop).");
 ABSL_FLAG(double, hotlist_seconds, 20, "How long blocks are sent.");
@@ -312,10 +316,15 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& target) {
 }
 
 // Issues every batch of `round` through `concurrency` clients; cards answered per second.
+// Cards answered per second over the whole round; `tenths`, when given, gets the rate over each
+// tenth of the round's cards (by when their batches were answered): whether it falls as the
+// store grows.
 double Issue(const std::string& target, const Tokens& tokens, const IssueRound& round,
-             int32_t concurrency, std::vector<double>* latencies_ms) {
+             int32_t concurrency, std::vector<double>* latencies_ms,
+             std::vector<double>* tenths = nullptr) {
   std::atomic<int64_t> accepted{0};
   absl::Mutex mu;
+  std::vector<std::pair<absl::Time, int>> answered;  // when a batch was answered, its cards
   std::vector<std::thread> clients;
   const absl::Time start = absl::Now();
   for (int32_t c = 0; c < concurrency; ++c) {
@@ -341,6 +350,8 @@ double Issue(const std::string& target, const Tokens& tokens, const IssueRound& 
             << "batch " << b << ": refused " << response.refused() << " ("
             << (response.results_size() > 0 ? response.results(0).ShortDebugString() : "") << ")";
         accepted.fetch_add(response.accepted());
+        absl::MutexLock lock(&mu);
+        answered.emplace_back(absl::Now(), response.accepted());
       }
       absl::MutexLock lock(&mu);
       latencies_ms->insert(latencies_ms->end(), mine.begin(), mine.end());
@@ -349,6 +360,22 @@ double Issue(const std::string& target, const Tokens& tokens, const IssueRound& 
   for (std::thread& t : clients) t.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   LOG(INFO) << "issue: " << accepted.load() << " cards in " << seconds << " s";
+  if (tenths != nullptr) {
+    std::sort(answered.begin(), answered.end());
+    const int64_t total = accepted.load();
+    int64_t done = 0;
+    absl::Time from = start;
+    int64_t from_cards = 0;
+    for (const auto& [when, cards] : answered) {
+      done += cards;
+      if (done * 10 >= (static_cast<int64_t>(tenths->size()) + 1) * total) {
+        tenths->push_back(static_cast<double>(done - from_cards) /
+                          std::max(1e-3, absl::ToDoubleSeconds(when - from)));
+        from = when;
+        from_cards = done;
+      }
+    }
+  }
   return static_cast<double>(accepted.load()) / seconds;
 }
 
@@ -378,7 +405,8 @@ struct AsyncCall {
   grpc::Status status;
   std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> reader;
   absl::Time scheduled;
-  int64_t index = 0;
+  int64_t index = 0;  // the second of the schedule it belongs to
+  int64_t slice = 0;  // its --getcard_slice_ms slice
 };
 
 // Drains `cq` until it is shut down, calling `done` with each finished call (then deleted).
@@ -426,7 +454,8 @@ struct GetCardResult {
   double process_cores = 0;
   double broker_cores = -1;
   double other_cores = -1;
-  double worst_second_p99_ms = 0;  // the p99 of the worst one-second slice
+  double worst_second_p99_ms = 0;    // the p99 of the worst one-second slice
+  std::vector<double> slice_p99_ms;  // per --getcard_slice_ms of scheduled time
 };
 
 // GetCard at `rate`/s for `seconds`, open loop, on random cards of [0, issued).
@@ -438,6 +467,8 @@ GetCardResult GetCards(const std::string& target, const std::string& work_dir, c
   GetCardResult result;
   std::atomic<int64_t> failed{0};
   std::map<int64_t, std::vector<double>> per_second;  // the receiver's: by scheduled second
+  std::map<int64_t, std::vector<double>> per_slice;   // by --getcard_slice_ms
+  const double slice_seconds = absl::GetFlag(FLAGS_getcard_slice_ms) / 1e3;
   std::thread receiver([&] {
     DrainQueue<v1::GetCardResponse>(&cq, [&](AsyncCall<v1::GetCardResponse>& call) {
       if (!call.status.ok() || !call.response.card().full()) {
@@ -450,6 +481,7 @@ GetCardResult GetCards(const std::string& target, const std::string& work_dir, c
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - call.scheduled);
       result.latencies_ms.push_back(ms);
       per_second[call.index].push_back(ms);
+      per_slice[call.slice].push_back(ms);
     });
   });
   std::mt19937_64 rng(seed);
@@ -467,6 +499,7 @@ GetCardResult GetCards(const std::string& target, const std::string& work_dir, c
     auto* call = new AsyncCall<v1::GetCardResponse>;
     call->scheduled = due;
     call->index = static_cast<int64_t>(static_cast<double>(k) / rate);
+    call->slice = static_cast<int64_t>(static_cast<double>(k) / rate / slice_seconds);
     call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     server::AttachDevToken(&call->context, tokens.city[CityIndex(card.city)]);
     v1::GetCardRequest request;
@@ -488,6 +521,9 @@ GetCardResult GetCards(const std::string& target, const std::string& work_dir, c
       result.other_cores = std::max(0.0, (machine_cpu_end - machine_cpu_start) / wall -
                                              result.process_cores - result.broker_cores);
     }
+  }
+  for (auto& [slice, latencies] : per_slice) {
+    result.slice_p99_ms.push_back(Percentile(std::move(latencies), 0.99));
   }
   for (auto& [second, latencies] : per_second) {
     result.worst_second_p99_ms =
@@ -820,6 +856,7 @@ int Main() {
   config.holder_keys_path = keys_path;
   config.command_timeout = absl::Minutes(5);
   auto app = card_registry::CardRegistryApp::Create(config);
+  if (!app.ok()) kafka.reset();  // ExitUnlessOk exits without destructors: stop the broker first
   ExitUnlessOk(app.status(), "card registry");
   const std::string target = absl::StrCat("127.0.0.1:", (*app)->grpc_port());
   const Tokens tokens = MakeTokens();
@@ -838,7 +875,9 @@ int Main() {
   std::vector<double> issue_latencies_ms;
   LOG(INFO) << "issue: start";
   const absl::Time issue_start = absl::Now();
-  const double issue_rate = Issue(target, tokens, round, concurrency, &issue_latencies_ms);
+  std::vector<double> issue_tenths;
+  const double issue_rate =
+      Issue(target, tokens, round, concurrency, &issue_latencies_ms, &issue_tenths);
   CHECK(WaitOutboxEmpty(**app, absl::Minutes(30))) << "outbox";
   const double settled_rate =
       static_cast<double>(cards) / absl::ToDoubleSeconds(absl::Now() - issue_start);
@@ -892,6 +931,9 @@ int Main() {
                    issue_rate / raw_rate, Percentile(issue_latencies_ms, 0.5),
                    Percentile(issue_latencies_ms, 0.99))
             << std::endl;
+  std::cout << "issue: cards/s by tenth of the cards:";
+  for (double rate : issue_tenths) std::cout << absl::StrFormat(" %.0f", rate);
+  std::cout << std::endl;
   for (size_t r = 0; r < get_rounds.size(); ++r) {
     const GetCardResult& get = get_rounds[r];
     std::cout << absl::StrFormat(
@@ -904,6 +946,12 @@ int Main() {
                      Percentile(get.latencies_ms, 1.0), get.worst_second_p99_ms,
                      get.max_start_lag_ms, get.process_cores, get.broker_cores, get.other_cores)
               << std::endl;
+    if (absl::GetFlag(FLAGS_getcard_series)) {
+      std::cout << absl::StrFormat("getcard round %d p99_ms per %.0f ms:", r,
+                                   absl::GetFlag(FLAGS_getcard_slice_ms));
+      for (double p99 : get.slice_p99_ms) std::cout << absl::StrFormat(" %.1f", p99);
+      std::cout << std::endl;
+    }
   }
   std::cout << absl::StrFormat(
                    "getcard: p99_ms=%.2f (median of the rounds); server handler, all rounds "
