@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,9 @@ namespace {
 constexpr absl::Duration kMetadataTimeout = absl::Seconds(30);
 constexpr absl::Duration kPollTimeout = absl::Milliseconds(100);
 constexpr size_t kPollRecordsMax = 1000;
+// How long Start keeps asking for the watermarks while the broker answers UNAVAILABLE (a topic
+// just created has no leader for a moment; a restarted broker settles within seconds).
+constexpr absl::Duration kWatermarksRetryMax = absl::Seconds(60);
 
 }  // namespace
 
@@ -32,8 +36,18 @@ absl::StatusOr<std::unique_ptr<MembersView>> MembersView::Start(
                                                       " partitions: the member registry has one"));
   }
   const event_log::TopicPartition partition{topic, 0};
-  absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
-      (*consumer)->QueryWatermarks(partition, kMetadataTimeout);
+  const absl::Time deadline = absl::Now() + kWatermarksRetryMax;
+  absl::Duration backoff = absl::Milliseconds(100);
+  absl::StatusOr<std::pair<int64_t, int64_t>> watermarks;
+  while (true) {
+    watermarks = (*consumer)->QueryWatermarks(partition, kMetadataTimeout);
+    if (watermarks.ok() || watermarks.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() + backoff > deadline) {
+      break;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
   if (!watermarks.ok()) return watermarks.status();
   // From the start of the log: the low watermark is 0 (unlimited retention); if it is not, the
   // consumer's OUT_OF_RANGE says so loudly.
