@@ -116,17 +116,21 @@ void AddRecordDigest(const PreparedRecord* prepared, absl::string_view event_id,
 }  // namespace
 
 void TxnStage::Prepare(const std::vector<event_log::Record>& records) {
-  std::vector<state_store::PreparedQueue<Prepared>::Entry> prepared(records.size());
+  std::vector<state_store::PreparedQueue<Prepared>::Entry> prepared;
+  prepared.reserve(records.size());  // `hashed` points into it
   // The ids to hash, all at once: SM3 in eight lanes costs about what one id costs through EVP.
   std::vector<absl::string_view> ids;
   std::vector<Prepared*> hashed;
   ids.reserve(records.size());
   hashed.reserve(records.size());
-  for (size_t i = 0; i < records.size(); ++i) {
-    const event_log::Record& record = records[i];
-    prepared[i].partition = record.partition;
-    prepared[i].offset = record.offset;
-    Prepared& p = prepared[i].value;
+  for (const event_log::Record& record : records) {
+    // Only tongka.txn's records are prepared: the queue matches entries by partition and offset,
+    // and a tongka.cards record at the same pair would otherwise stand in for a transaction.
+    if (record.topic != kTxnTopic) continue;
+    state_store::PreparedQueue<Prepared>::Entry& entry = prepared.emplace_back();
+    entry.partition = record.partition;
+    entry.offset = record.offset;
+    Prepared& p = entry.value;
     p.base = record.value.data();
     p.parsed = ParseTxnView(record.value, &p.txn);
     if (p.parsed && (p.txn.kind == TxnKind::kTap || p.txn.kind == TxnKind::kRefund)) {

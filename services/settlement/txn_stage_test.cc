@@ -2,7 +2,8 @@
 // directly (testing/state_test.h) and its outbox to the ledger where the figures are checked.
 //   - refunds reverse what they refund (amount and fee), all refunds of one tap together never
 //     more than the tap carried, and what it keeps per refunded tap is bounded by a horizon;
-//   - the id index bytes do not depend on batching; Prepare changes nothing;
+//   - the id index bytes do not depend on batching; Prepare changes nothing, also with
+//     tongka.cards records in the batch at the same partitions and offsets;
 //   - a rebuilt stage one emits nothing the ledger already covers, across windows;
 //   - each window is cut and priced under the rules recorded for it, and its deltas name them;
 //     the same log (rules commands and transactions) gives the same bytes however it is batched.
@@ -461,6 +462,52 @@ TEST_F(TxnStageTest, OpeningBalancesFromTheRegistryJoinTheFloat) {
   TxnStage rebuilt;
   apply(rebuilt);
   EXPECT_TRUE(LedgerOutbox(store.get()).empty());
+}
+
+// One loop reads tongka.cards and tongka.txn, and Prepare sees both topics' records in one
+// batch: a tap at the offset a CardIssued has in the same partition number of the other topic is
+// still counted (Prepare's entries are matched by partition and offset only).
+TEST_F(TxnStageTest, PreparedTapsAreCountedBesideCardsAtTheSameOffsets) {
+  {
+    auto store = FreshStore("mixed-prepared");
+    WindowLedger ledger({});
+    TxnStage stage;
+    std::vector<event_log::Record> records;
+    for (int64_t offset = 0; offset < 20; ++offset) {
+      v1::Event issued;
+      issued.set_event_id(absl::StrCat("card_registry/tongka.cards/0/", offset, "/decision"));
+      issued.set_recorded_at_us(kDayStartUs + kHourUs);
+      issued.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+      issued.mutable_source()->set_service("card_registry");
+      issued.mutable_card_issued()->set_card_id(txn::MakeCardId(kNingbo, offset + 1));
+      issued.mutable_card_issued()->set_issuer_city(kNingbo);
+      issued.mutable_card_issued()->set_initial_balance_fen(1000);
+      records.push_back(
+          event_log::Record::Owned(kCardsTopic, 0, offset, "k", issued.SerializeAsString()));
+      records.push_back(
+          event_log::Record::Owned(kTxnTopic, 0, offset, "k",
+                                   Txn(v1::Event::kTap, kNingbo, kShanghai, 100,
+                                       kDayStartUs + kHourUs, static_cast<uint64_t>(offset + 1))
+                                       .SerializeAsString()));
+    }
+    stage.Prepare(records);
+    StateBatch batch(store.get());
+    for (const event_log::Record& record : records) {
+      EXPECT_TRUE(stage.Apply(record, batch).ok());
+    }
+    EXPECT_TRUE(stage.FinishBatch(batch).ok());
+    EXPECT_TRUE(store->Commit(batch).ok());
+    for (const std::string& delta : LedgerOutbox(store.get())) {
+      EXPECT_TRUE(Ledger(store.get(), &ledger, delta).ok());
+    }
+    auto floats = ReadFloats(ViewOf(*store));
+    ASSERT_TRUE(floats.ok());
+    EXPECT_EQ((*floats)[kNingbo].opening_fen(), 20 * 1000);
+    EXPECT_EQ((*floats)[kNingbo].spent_fen(), 20 * 100) << "every tap counted";
+    auto invalid = store->Get("stats/txn_invalid");
+    ASSERT_TRUE(invalid.ok());
+    EXPECT_FALSE(invalid->has_value()) << "no tap counted as unusable";
+  }
 }
 
 // Stage one refuses to guess: with no rules on the log it stops the loop instead of counting.
