@@ -417,8 +417,8 @@ TEST(FloatE2eTest, SettlementFloatEqualsTheSumOfCardBalancesAfterTapgensDay) {
                                {.name = kSettlementTopic, .partitions = 4}},
                               absl::Seconds(60))
           .ok());
-  // Every partition answers its watermarks before a service starts (a fresh topic's leader may
-  // take a moment after creation, and ingest's members view asks once at start-up).
+  // Every partition answers its watermarks before a service starts: a fresh topic's leader may
+  // take a moment after creation.
   for (const char* topic :
        {kTxnTopic, "tongka.txn.conflicts", kCardsTopic, "tongka.members", kSettlementTopic}) {
     absl::StatusOr<std::vector<event_log::Record>> read;
