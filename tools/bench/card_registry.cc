@@ -3,25 +3,29 @@
 //
 //   bazel run -c opt //tools/bench:card_registry [-- --cards=1000000 --getcard_rate=5000]
 //
-// It starts a local Kafka broker (tongka.cards and tongka.txn co-partitioned, and a raw topic of
-// the same partition count) and, in this process, the card registry (CardRegistryApp: dev
-// tokens, holder keys of the eight issuer cities derived as tools/run_platform.sh derives them,
-// its own RocksDB, gRPC over loopback). Then, in order:
+// It starts a local Kafka broker (tongka.cards and tongka.txn co-partitioned, tongka.members, and
+// a raw topic of the same partition count) and, in this process, the card registry
+// (CardRegistryApp: dev tokens, holder keys of the eight issuer cities derived as
+// tools/run_platform.sh derives them, its own RocksDB, gRPC over loopback). Then, in order:
 //   1. issue: `concurrency` gRPC clients (one channel each) call IssueCards with batches of
 //      `batch` physical stored-value cards; batch b is issued by city b % 8 of eight member
 //      cities, each card with a resident ID number and a mobile number (tokenized by the service
 //      as in production, so the store holds the holder index). The requests are serialized
 //      ahead, as a clearing system would on its own machine. Every card must come back accepted.
 //      issue_rate is cards answered per second; the rate until the registry's own CardIssued
-//      decisions are also published and read back (its outbox empty) is printed beside it.
+//      decisions are also published (its outbox empty) is printed beside it, and the rate over
+//      each tenth of the cards (whether it falls as the store grows).
 //      Around it, the baseline: the same number of CardIssueRequested events of the same size
 //      produced with a bare librdkafka producer (the project's producer config) to the raw topic,
 //      before and after the issue phase (the higher rate is taken: the broker's JIT warms);
-//   2. getcard: GetCard at --getcard_rate calls/s for --getcard_seconds, open loop: calls are
-//      started at their scheduled times on an async channel whatever the answers do, and each
-//      latency runs from the scheduled time (a stalled server shows up in the latencies instead
-//      of slowing the load); random issued cards, each read by its issuer (the full view with the
-//      computed balance);
+//   2. getcard: after --settle_seconds, --getcard_rounds rounds of GetCard at --getcard_rate
+//      calls/s for --getcard_seconds, open loop: calls are started at their scheduled times on an
+//      async channel whatever the answers do, and each latency runs from the scheduled time (a
+//      stalled server shows up in the latencies instead of slowing the load); random issued
+//      cards, each read by its issuer (the full view with the computed balance). getcard_p99_ms
+//      is the median round's p99; each round also prints the cores used by this process, the
+//      broker and the rest of the machine (the noise), and the service's own GetCard handler
+//      time (its request_seconds histogram) follows;
 //   3. hotlist: one WatchHotlist stream open from the current version; BlockCard commands on
 //      distinct random cards at --block_rate/s for --hotlist_seconds (async, open loop, by the
 //      card's issuer); the propagation of a block is from the moment its call was started to the
