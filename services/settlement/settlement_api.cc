@@ -92,7 +92,11 @@ v1::RulesPeriod PeriodOf(const RulesTimeline& timeline, const RulesPeriod& perio
   return out;
 }
 
-v1::FloatPosition PositionOf(uint32_t city, const FloatRecord& record) {
+// One issuer's row with the successions folded in (FoldFloats): a successor carries its
+// predecessors' float, covered by its own reserve; a transferred issuer carries none and shows
+// what its cards hold as transferred_fen, covered by its remaining reserve until that is spent.
+v1::FloatPosition PositionOf(uint32_t city, const FoldedFloat& folded) {
+  const FloatRecord& record = folded.record;
   v1::FloatPosition position;
   position.set_issuer_city(city);
   position.set_loads_fen(record.loads_fen());
@@ -100,16 +104,45 @@ v1::FloatPosition PositionOf(uint32_t city, const FloatRecord& record) {
   position.set_refunded_fen(record.refunded_fen());
   position.set_opening_fen(record.opening_fen());
   position.set_owed_to_holders_fen(record.owed_to_holders_fen());
-  const int64_t outstanding = OutstandingFen(record);
-  position.set_outstanding_fen(outstanding);
+  position.set_outstanding_fen(folded.outstanding_fen);
   position.set_reserve_fen(record.reserve_fen());
   position.set_reserve_reference(record.reserve_reference());
+  position.set_inherited_fen(folded.inherited_fen);
+  for (uint32_t predecessor : folded.predecessors) position.add_predecessor_cities(predecessor);
+  if (folded.successor != 0) {
+    position.set_successor_city(folded.successor);
+    position.set_transferred_fen(folded.own_fen);
+    if (record.reserve_fen() > 0 && folded.own_fen > 0) {
+      position.set_coverage_ratio(static_cast<double>(record.reserve_fen()) /
+                                  static_cast<double>(folded.own_fen));
+    }
+    return position;
+  }
+  const int64_t outstanding = folded.outstanding_fen;
   if (outstanding > 0) {
     position.set_coverage_ratio(static_cast<double>(record.reserve_fen()) /
                                 static_cast<double>(outstanding));
     position.set_under_covered(record.reserve_fen() < outstanding);
   }
   return position;
+}
+
+// A city reads its own float row and, as a successor, the rows of the issuers whose float it
+// now carries (directly or down a chain); the ministry reads all.
+bool ReadsFloatOf(const v1::Tenant& tenant, uint32_t city,
+                  const std::map<uint32_t, FoldedFloat>& floats) {
+  if (server::CanReadCity(tenant, city)) return true;
+  if (tenant.kind() != v1::TENANT_KIND_CITY_OPERATOR) return false;
+  for (auto it = floats.find(city); it != floats.end() && it->second.successor != 0;
+       it = floats.find(it->second.successor)) {
+    if (it->second.successor == tenant.city()) return true;
+  }
+  return false;
+}
+
+absl::Status CheckSixDigitCity(absl::string_view field, uint32_t city) {
+  if (city < 100000 || city > 999999) return Invalid(field, "must be a six-digit city code");
+  return CheckCity(field, city);
 }
 
 }  // namespace
@@ -486,12 +519,13 @@ absl::StatusOr<v1::GetFloatResponse> SettlementApi::GetFloat(
       window_change[pair.issuer_city()] += FloatChangeFen(pair);
     }
   }
-  absl::StatusOr<std::map<uint32_t, FloatRecord>> floats = ReadFloats(view);
+  absl::StatusOr<std::map<uint32_t, FoldedFloat>> floats = ReadFoldedFloats(view);
   if (!floats.ok()) return floats.status();
   v1::GetFloatResponse response;
-  for (const auto& [city, record] : *floats) {
-    if (!server::CanReadCity(tenant, city)) continue;
-    v1::FloatPosition position = PositionOf(city, record);
+  for (const auto& [city, folded] : *floats) {
+    if (!ReadsFloatOf(tenant, city, *floats)) continue;
+    // Per card city, like the reports: a window's change is what that city's cards did.
+    v1::FloatPosition position = PositionOf(city, folded);
     position.set_window_change_fen(window_change[city]);
     *response.add_issuers() = std::move(position);
   }
@@ -500,10 +534,24 @@ absl::StatusOr<v1::GetFloatResponse> SettlementApi::GetFloat(
 
 absl::StatusOr<v1::RecordReserveResponse> SettlementApi::RecordReserve(
     const v1::Tenant& tenant, const v1::RecordReserveRequest& request) const {
-  if (tenant.kind() != v1::TENANT_KIND_CITY_OPERATOR || tenant.city() != request.issuer_city()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(server::TenantName(tenant), " may not record the reserve of issuer ",
-                     request.issuer_city(), " (only that city's operator)"));
+  const bool own =
+      tenant.kind() == v1::TENANT_KIND_CITY_OPERATOR && tenant.city() == request.issuer_city();
+  if (!own) {
+    // The ministry records the escrow of a failed issuer (one with a successor) as it is drawn
+    // down; an issuer still in business records its own.
+    bool transferred = false;
+    if (tenant.kind() == v1::TENANT_KIND_MINISTRY) {
+      absl::StatusOr<std::map<uint32_t, SuccessionRecord>> successions =
+          ReadSuccessions(ViewOf(*deps_.store));
+      if (!successions.ok()) return successions.status();
+      transferred = successions->count(request.issuer_city()) > 0;
+    }
+    if (!transferred) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          server::TenantName(tenant), " may not record the reserve of issuer ",
+          request.issuer_city(),
+          " (only that city's operator; the ministry once its float was transferred)"));
+    }
   }
   if (absl::Status id = CheckRequestId(request.request_id()); !id.ok()) return id;
   if (request.reserve_fen() < 0) return Invalid("reserve_fen", "must be >= 0");
@@ -522,11 +570,59 @@ absl::StatusOr<v1::RecordReserveResponse> SettlementApi::RecordReserve(
   if (!outcome->accepted()) {
     return absl::FailedPreconditionError(absl::StrCat(outcome->rule(), ": ", outcome->message()));
   }
-  absl::StatusOr<std::map<uint32_t, FloatRecord>> floats = ReadFloats(ViewOf(*deps_.store));
+  absl::StatusOr<std::map<uint32_t, FoldedFloat>> floats = ReadFoldedFloats(ViewOf(*deps_.store));
   if (!floats.ok()) return floats.status();
   v1::RecordReserveResponse response;
   *response.mutable_position() =
       PositionOf(request.issuer_city(), (*floats)[request.issuer_city()]);
+  return response;
+}
+
+absl::StatusOr<v1::TransferFloatResponse> SettlementApi::TransferFloat(
+    const v1::Tenant& tenant, const v1::TransferFloatRequest& request) const {
+  if (absl::Status ministry = server::RequireMinistry(tenant, "transfer an issuer's float");
+      !ministry.ok()) {
+    return ministry;
+  }
+  if (absl::Status id = CheckRequestId(request.request_id()); !id.ok()) return id;
+  if (absl::Status ok = CheckSixDigitCity("from_city", request.from_city()); !ok.ok()) return ok;
+  if (absl::Status ok = CheckSixDigitCity("to_city", request.to_city()); !ok.ok()) return ok;
+  if (request.from_city() == request.to_city()) {
+    return Invalid("to_city", "must differ from from_city");
+  }
+  if (request.reason().size() > 512) return Invalid("reason", "at most 512 characters");
+  v1::Event event;
+  event.set_event_id(absl::StrCat("cmd/", server::TenantName(tenant), "/", request.request_id()));
+  *event.mutable_source() = tenant;
+  v1::FloatTransferRequested* body = event.mutable_float_transfer_requested();
+  body->set_request_id(request.request_id());
+  body->set_from_city(request.from_city());
+  body->set_to_city(request.to_city());
+  body->set_reason(request.reason());
+  const std::string event_id = event.event_id();
+  absl::StatusOr<RequestOutcome> outcome = SubmitCommand(kSuccessionEventKey, std::move(event));
+  if (!outcome.ok()) return outcome.status();
+  if (!outcome->accepted()) {
+    return absl::FailedPreconditionError(absl::StrCat(outcome->rule(), ": ", outcome->message()));
+  }
+  const StateView view = ViewOf(*deps_.store);
+  absl::StatusOr<std::map<uint32_t, SuccessionRecord>> successions = ReadSuccessions(view);
+  if (!successions.ok()) return successions.status();
+  // A request id names one transfer: the same id with other cities was dropped by the ledger as
+  // a resend, so the answer must not pretend it took.
+  auto recorded = successions->find(request.from_city());
+  if (recorded == successions->end() || recorded->second.command_event_id() != event_id ||
+      recorded->second.to_city() != request.to_city()) {
+    return absl::AlreadyExistsError(absl::StrCat("request_id: ", request.request_id(),
+                                                 " already named another transfer; use a new "
+                                                 "request_id"));
+  }
+  absl::StatusOr<std::map<uint32_t, FoldedFloat>> floats = ReadFoldedFloats(view);
+  if (!floats.ok()) return floats.status();
+  v1::TransferFloatResponse response;
+  *response.mutable_from() = PositionOf(request.from_city(), (*floats)[request.from_city()]);
+  *response.mutable_to() = PositionOf(request.to_city(), (*floats)[request.to_city()]);
+  response.set_command_event_id(event_id);
   return response;
 }
 

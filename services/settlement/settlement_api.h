@@ -6,12 +6,14 @@
 // ledger, window_ledger.h), so any replica answers window, report, reconciliation and float
 // queries. The id-level drill-down needs stage one's index, which is spread over the replicas by
 // tongka.txn partition: ReconcileHour gathers it from every peer (ListCellTransactions).
-// Commands (window changes, reserves) are written to tongka.settlement and answered with the
-// ledger's decision once this replica has applied it (read-your-writes); a retry with the same
-// request id returns the first decision.
+// Commands (window changes, reserves, float transfers) are written to tongka.settlement and
+// answered with the ledger's decision once this replica has applied it (read-your-writes); a retry
+// with the same request id returns the first decision.
 //
-// Tenancy: a city sees the rows it is issuer or acquirer of, its own net and float; the ministry
-// sees everything and alone moves windows and changes the rules; partners see nothing here but
+// Tenancy: a city sees the rows it is issuer or acquirer of, its own net and float, and the
+// float of every failed issuer whose float it carries as successor; the ministry sees
+// everything and alone moves windows, changes the rules and transfers a failed issuer's float
+// (and records that issuer's reserve as its escrow is drawn down); partners see nothing here but
 // the rules; platform:settlement only calls ListCellTransactions. The rules (business-day zone and
 // cut, fee schedule: settlement_rules.h) are published tariffs: every tenant reads all of them.
 // Errors: INVALID_ARGUMENT "<field>: <rule>", NOT_FOUND (unknown window), FAILED_PRECONDITION
@@ -83,6 +85,8 @@ class SettlementApi {
                                                 const v1::GetRulesRequest& request) const;
   absl::StatusOr<v1::ScheduleRulesResponse> ScheduleRules(
       const v1::Tenant& tenant, const v1::ScheduleRulesRequest& request) const;
+  absl::StatusOr<v1::TransferFloatResponse> TransferFloat(
+      const v1::Tenant& tenant, const v1::TransferFloatRequest& request) const;
 
   // The rules on the log as this replica has applied them; nullptr before the genesis.
   absl::StatusOr<std::shared_ptr<const RulesTimeline>> Rules() const;

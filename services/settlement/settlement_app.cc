@@ -220,6 +220,7 @@ void SettlementApp::RefreshMetrics() {
     metrics_->refunds_capped.store(stats->refunds_capped);
     metrics_->late_deltas.store(stats->late_deltas);
     metrics_->duplicates_dropped.store(stats->duplicates_dropped);
+    metrics_->float_transfers.store(stats->float_transfers);
     metrics_->txn_invalid.store(stats->txn_invalid);
     metrics_->ledger_unparseable.store(stats->ledger_unparseable);
   }
@@ -260,16 +261,26 @@ void SettlementApp::RefreshMetrics() {
       }
     }
   }
-  absl::StatusOr<std::map<uint32_t, FloatRecord>> floats = ReadFloats(view);
+  // The folded view (as GetFloat shows it): a transfer moves the outstanding gauge from the
+  // failed issuer to its successor and leaves their sum unchanged.
+  absl::StatusOr<std::map<uint32_t, FoldedFloat>> floats = ReadFoldedFloats(view);
   if (floats.ok()) {
-    for (const auto& [city, record] : *floats) {
+    for (const auto& [city, folded] : *floats) {
       const std::string label = absl::StrCat(city);
-      const int64_t outstanding = OutstandingFen(record);
-      metrics_->float_outstanding.WithLabels({label}).Set(static_cast<double>(outstanding));
-      metrics_->float_reserve.WithLabels({label}).Set(static_cast<double>(record.reserve_fen()));
-      if (outstanding > 0) {
-        metrics_->float_coverage.WithLabels({label}).Set(static_cast<double>(record.reserve_fen()) /
-                                                         static_cast<double>(outstanding));
+      const int64_t reserve = folded.record.reserve_fen();
+      metrics_->float_outstanding.WithLabels({label}).Set(
+          static_cast<double>(folded.outstanding_fen));
+      metrics_->float_reserve.WithLabels({label}).Set(static_cast<double>(reserve));
+      if (folded.successor != 0) {
+        metrics_->float_transferred.WithLabels({label}).Set(static_cast<double>(folded.own_fen));
+        // The failed issuer's escrow against what its cards hold, shown until it is spent.
+        if (folded.own_fen > 0) {
+          metrics_->float_coverage.WithLabels({label}).Set(static_cast<double>(reserve) /
+                                                           static_cast<double>(folded.own_fen));
+        }
+      } else if (folded.outstanding_fen > 0) {
+        metrics_->float_coverage.WithLabels({label}).Set(
+            static_cast<double>(reserve) / static_cast<double>(folded.outstanding_fen));
       }
     }
   }

@@ -65,6 +65,8 @@ std::string RulesKey(absl::string_view effective_window_id) {
                       effective_window_id.empty() ? "0000-00-00" : effective_window_id);
 }
 std::string ReserveEventKey(uint32_t city) { return absl::StrCat("float/", City(city)); }
+std::string FloatEventKey(uint32_t city) { return ReserveEventKey(city); }
+std::string SuccessionKey(uint32_t city) { return absl::StrCat(kSuccessionPrefix, City(city)); }
 std::string RefundedTapKey(int32_t partition, absl::string_view original_id) {
   return absl::StrCat("rf/", Partition4(partition), "/", original_id);
 }

@@ -24,6 +24,8 @@
 //   wc/<window>/<issuer>/<acquirer>/<origin>/<hh>   SettlementCell of one hour
 //   wr/<window>                                     SettlementReport (CLOSED and later)
 //   f/<city>                                        FloatRecord
+//   sc/<city>                                       SuccessionRecord: the city's float was
+//                                                   transferred to a successor (no amount)
 //   r/<event_id>                                    RequestOutcome of a command
 //   cov/<window>/<partition>                        "<last_offset>:<chunk>" of stage one's deltas
 //   cvc/<window>/<partition>                        the same for its deltas of tongka.cards
@@ -98,6 +100,14 @@ std::string CoverageKeyOf(absl::string_view source_topic, absl::string_view wind
 std::string RefundedTapKey(int32_t partition, absl::string_view original_id);
 // The key a command's event goes to on tongka.settlement.
 std::string ReserveEventKey(uint32_t city);
+// Every float transfer command goes to tongka.settlement under this one key: one partition, in
+// order, so that the rules that read another city's succession (successor_transferred) decide
+// alike on every replica.
+inline constexpr char kSuccessionEventKey[] = "succession";
+// "float/<city>": the key of a FloatTransferred event (the audit record of that city's float).
+std::string FloatEventKey(uint32_t city);
+inline constexpr char kSuccessionPrefix[] = "sc/";
+std::string SuccessionKey(uint32_t city);
 // Every rules command goes to tongka.settlement under this one key: one partition, in order.
 inline constexpr char kRulesEventKey[] = "rules";
 inline constexpr char kRulesPrefix[] = "ru/";
@@ -116,6 +126,7 @@ inline constexpr absl::string_view kMismatchesKey = "stats/report_mismatches";
 inline constexpr absl::string_view kLedgerUnparseableKey = "stats/ledger_unparseable";
 inline constexpr absl::string_view kRefundsCappedKey = "stats/refunds_capped";
 inline constexpr absl::string_view kRulesMixedKey = "stats/rules_mixed";
+inline constexpr absl::string_view kFloatTransfersKey = "stats/float_transfers";
 
 // Adds `delta` to the decimal counter under `key`; INTERNAL when the stored value is not one.
 absl::Status AddToCounter(state_store::StateBatch& batch, absl::string_view key, int64_t delta);

@@ -8,9 +8,16 @@
 //   tongka_settlement_window_gross_fen{window,scope}    gross, scope = cross_city | same_city
 //   tongka_settlement_window_fee_fen{window}            interchange fees (cross-city)
 //   tongka_settlement_net_position_fen{window,city}     multilateral net (live while OPEN)
-//   tongka_settlement_float_outstanding_fen{city}       issuer's prepaid float, all time
+//   tongka_settlement_float_outstanding_fen{city}       issuer's prepaid float, all time, with
+//                                                       the successions folded in: a successor's
+//                                                       includes its predecessors', a failed
+//                                                       issuer's is 0
 //   tongka_settlement_float_reserve_fen{city}           the reserve the issuer recorded
-//   tongka_settlement_float_coverage_ratio{city}        reserve / outstanding (issuers owing)
+//   tongka_settlement_float_coverage_ratio{city}        reserve / outstanding (issuers owing); a
+//                                                       failed issuer: reserve / transferred
+//   tongka_settlement_float_transferred_fen{city}       a failed issuer's cards' float, carried
+//                                                       by its successor
+//   tongka_settlement_float_transfers_total             float transfers the ledger accepted
 //   tongka_settlement_invariant_violations_total        report invariants broken: must stay 0
 //   tongka_settlement_report_mismatches_total           replicas disagreeing on a report: 0
 //   tongka_settlement_window_rules_disagree{window}     1: the window's deltas name other rules
@@ -68,7 +75,12 @@ struct SettlementMetrics {
         float_reserve(registry->AddGauge("tongka_settlement_float_reserve_fen",
                                          "Reserve the issuer recorded in escrow, fen.", {"city"})),
         float_coverage(registry->AddGauge("tongka_settlement_float_coverage_ratio",
-                                          "Reserve over outstanding float.", {"city"})),
+                                          "Reserve over outstanding float (a failed issuer: "
+                                          "over the float transferred to its successor).",
+                                          {"city"})),
+        float_transferred(registry->AddGauge(
+            "tongka_settlement_float_transferred_fen",
+            "A failed issuer's cards' float, now carried by its successor, fen.", {"city"})),
         window_rules_disagree(registry->AddGauge(
             "tongka_settlement_window_rules_disagree",
             "1 when the window's deltas were priced under other rules than the log records "
@@ -95,6 +107,8 @@ struct SettlementMetrics {
             "Deltas that arrived for a frozen window and were carried to the next.", &late_deltas);
     counter("tongka_settlement_duplicates_dropped_total", "Resent deltas and commands dropped.",
             &duplicates_dropped);
+    counter("tongka_settlement_float_transfers_total",
+            "Failed issuers' floats transferred to a successor.", &float_transfers);
     auto& unusable = registry->AddCallbackCounter("tongka_settlement_unusable_records_total",
                                                   "Records skipped as unusable, by stage.",
                                                   std::vector<std::string>{"stage"});
@@ -114,6 +128,7 @@ struct SettlementMetrics {
   metrics::GaugeFamily& float_outstanding;
   metrics::GaugeFamily& float_reserve;
   metrics::GaugeFamily& float_coverage;
+  metrics::GaugeFamily& float_transferred;
   metrics::GaugeFamily& window_rules_disagree;
   std::atomic<int64_t> invariant_violations{0};
   std::atomic<int64_t> report_mismatches{0};
@@ -121,6 +136,7 @@ struct SettlementMetrics {
   std::atomic<int64_t> refunds_capped{0};
   std::atomic<int64_t> late_deltas{0};
   std::atomic<int64_t> duplicates_dropped{0};
+  std::atomic<int64_t> float_transfers{0};
   std::atomic<int64_t> txn_invalid{0};
   std::atomic<int64_t> ledger_unparseable{0};
   std::vector<metrics::CallbackRegistration> registrations;

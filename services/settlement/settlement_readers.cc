@@ -13,6 +13,7 @@ using internal::AcceptsDeltas;
 using internal::FreezeKey;
 using internal::IndexEntry;
 using internal::kDuplicatesKey;
+using internal::kFloatTransfersKey;
 using internal::kLateDeltasKey;
 using internal::kLedgerUnparseableKey;
 using internal::kMismatchesKey;
@@ -225,6 +226,70 @@ absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view
   return out;
 }
 
+absl::StatusOr<std::map<uint32_t, SuccessionRecord>> ReadSuccessions(const StateView& view) {
+  std::map<uint32_t, SuccessionRecord> out;
+  bool corrupt = false;
+  absl::Status status =
+      view.scan(kSuccessionPrefix, [&](absl::string_view key, absl::string_view value) {
+        uint32_t city = 0;
+        SuccessionRecord record;
+        corrupt = !absl::SimpleAtoi(key.substr(sizeof(kSuccessionPrefix) - 1), &city) ||
+                  !record.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+                  record.to_city() == 0;
+        out[city] = std::move(record);
+        return !corrupt;
+      });
+  if (!status.ok()) return status;
+  if (corrupt) return absl::InternalError("corrupt succession record");
+  return out;
+}
+
+absl::StatusOr<std::map<uint32_t, FoldedFloat>> FoldFloats(
+    const std::map<uint32_t, FloatRecord>& floats,
+    const std::map<uint32_t, SuccessionRecord>& successions) {
+  std::map<uint32_t, FoldedFloat> out;
+  for (const auto& [city, record] : floats) {
+    out[city].record = record;
+    out[city].own_fen = OutstandingFen(record);
+  }
+  for (const auto& [from, succession] : successions) {
+    out[from].successor = succession.to_city();
+    out[succession.to_city()];  // a successor with no float of its own still carries some
+  }
+  for (auto& [city, folded] : out) {
+    if (folded.successor == 0) continue;
+    uint32_t carrier = folded.successor;
+    // A chain visits each city at most once; more steps than cities is a cycle.
+    for (size_t steps = 0; out[carrier].successor != 0; ++steps) {
+      if (steps > successions.size()) {
+        return absl::InternalError(absl::StrCat("successions form a cycle through ", city));
+      }
+      carrier = out[carrier].successor;
+    }
+    folded.final_successor = carrier;
+  }
+  for (auto& [city, folded] : out) {
+    if (folded.successor != 0) continue;
+    folded.outstanding_fen = folded.own_fen;
+  }
+  for (const auto& [city, folded] : out) {
+    if (folded.final_successor == 0) continue;
+    FoldedFloat& carrier = out[folded.final_successor];
+    carrier.inherited_fen += folded.own_fen;
+    carrier.outstanding_fen += folded.own_fen;
+    carrier.predecessors.push_back(city);  // ascending: the map is
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<uint32_t, FoldedFloat>> ReadFoldedFloats(const StateView& view) {
+  absl::StatusOr<std::map<uint32_t, FloatRecord>> floats = ReadFloats(view);
+  if (!floats.ok()) return floats.status();
+  absl::StatusOr<std::map<uint32_t, SuccessionRecord>> successions = ReadSuccessions(view);
+  if (!successions.ok()) return successions.status();
+  return FoldFloats(*floats, *successions);
+}
+
 absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
                                                           absl::string_view event_id) {
   return ReadMessage<RequestOutcome>(view, OutcomeKey(event_id));
@@ -239,7 +304,8 @@ absl::StatusOr<LedgerStats> ReadStats(const StateView& view) {
                             std::pair{kLedgerUnparseableKey, &stats.ledger_unparseable},
                             std::pair{kTxnInvalidKey, &stats.txn_invalid},
                             std::pair{kRefundsCappedKey, &stats.refunds_capped},
-                            std::pair{kRulesMixedKey, &stats.rules_mixed}}) {
+                            std::pair{kRulesMixedKey, &stats.rules_mixed},
+                            std::pair{kFloatTransfersKey, &stats.float_transfers}}) {
     absl::StatusOr<std::optional<std::string>> value = view.get(key);
     if (!value.ok()) return value.status();
     if (value->has_value() && !absl::SimpleAtoi(**value, field)) {

@@ -71,6 +71,32 @@ absl::StatusOr<std::map<uint32_t, FloatRecord>> ReadFloats(const StateView& view
 // closed cards. FloatChangeFen is one cell's share of it.
 int64_t OutstandingFen(const FloatRecord& record);
 int64_t FloatChangeFen(const v1::SettlementCell& cell);
+// Every failed issuer's succession (sc/), by from city.
+absl::StatusOr<std::map<uint32_t, SuccessionRecord>> ReadSuccessions(const StateView& view);
+
+// One issuer's float with the successions folded in, at read time: the stored float records
+// stay per card city (they add up whatever order the partitions are applied in), and a transfer
+// only changes who carries which city's float. The outstanding figures of all issuers sum to the
+// same total before and after any transfer.
+struct FoldedFloat {
+  FloatRecord record;   // as stored for this city (empty when it has none)
+  int64_t own_fen = 0;  // OutstandingFen(record): what this city's cards hold
+  // Not transferred: what it carries, own_fen + inherited_fen; transferred: 0.
+  int64_t outstanding_fen = 0;
+  // Not transferred: the own_fen of every city whose float ends up carried by this one (through
+  // a chain of transfers), and those cities, ascending. Empty for a transferred city.
+  int64_t inherited_fen = 0;
+  std::vector<uint32_t> predecessors;
+  uint32_t successor = 0;        // the direct successor; 0 when not transferred
+  uint32_t final_successor = 0;  // the end of the chain (who carries own_fen); 0 when none
+};
+// Every city with a float record or a succession (either side), by city. INTERNAL when the
+// successions form a cycle (the ledger never accepts one: corruption).
+absl::StatusOr<std::map<uint32_t, FoldedFloat>> FoldFloats(
+    const std::map<uint32_t, FloatRecord>& floats,
+    const std::map<uint32_t, SuccessionRecord>& successions);
+absl::StatusOr<std::map<uint32_t, FoldedFloat>> ReadFoldedFloats(const StateView& view);
+
 absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
                                                           absl::string_view event_id);
 
@@ -84,6 +110,7 @@ struct LedgerStats {
   int64_t refunds_capped = 0;  // stage one: refunds cut to what was left of their tap
   // Stage-one deltas priced under other rules than their window's first: must stay zero.
   int64_t rules_mixed = 0;
+  int64_t float_transfers = 0;  // accepted FloatTransferRequested commands
 };
 absl::StatusOr<LedgerStats> ReadStats(const StateView& view);
 

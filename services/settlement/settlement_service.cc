@@ -48,6 +48,7 @@ TONGKA_SETTLEMENT_RPC(ListCellTransactions, v1::ListCellTransactionsRequest,
                       v1::ListCellTransactionsResponse)
 TONGKA_SETTLEMENT_RPC(GetRules, v1::GetRulesRequest, v1::GetRulesResponse)
 TONGKA_SETTLEMENT_RPC(ScheduleRules, v1::ScheduleRulesRequest, v1::ScheduleRulesResponse)
+TONGKA_SETTLEMENT_RPC(TransferFloat, v1::TransferFloatRequest, v1::TransferFloatResponse)
 
 #undef TONGKA_SETTLEMENT_RPC
 

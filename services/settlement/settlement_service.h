@@ -53,6 +53,8 @@ class SettlementService final : public v1::SettlementService::Service {
                         v1::GetRulesResponse* response) override;
   grpc::Status ScheduleRules(grpc::ServerContext* context, const v1::ScheduleRulesRequest* request,
                              v1::ScheduleRulesResponse* response) override;
+  grpc::Status TransferFloat(grpc::ServerContext* context, const v1::TransferFloatRequest* request,
+                             v1::TransferFloatResponse* response) override;
 
  private:
   // Authenticates, runs `call`, moves its result into `response`, counts, converts.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "libs/txn/cities.h"
 #include "services/settlement/settlement_keys.h"
 #include "services/settlement/settlement_readers.h"
 #include "services/settlement/settlement_report.h"
@@ -21,6 +22,7 @@ using internal::AcceptsDeltas;
 using internal::AddToCounter;
 using internal::FreezeKey;
 using internal::kDuplicatesKey;
+using internal::kFloatTransfersKey;
 using internal::kLateDeltasKey;
 using internal::kLedgerUnparseableKey;
 using internal::kMismatchesKey;
@@ -59,8 +61,11 @@ absl::Status WindowLedger::Apply(const event_log::Record& record, StateBatch& ba
       return ApplyReport(event, batch);
     case v1::Event::kSettlementRulesRequested:
       return ApplyRulesRequest(event, batch);
+    case v1::Event::kFloatTransferRequested:
+      return ApplyTransferRequest(record, event, batch);
     case v1::Event::kSettlementWindowChanged:
     case v1::Event::kSettlementInvariantViolated:
+    case v1::Event::kFloatTransferred:
       return absl::OkStatus();  // our own audit trail: the state already has the decision
     default:
       return AddToCounter(batch, kLedgerUnparseableKey, 1);
@@ -492,9 +497,13 @@ absl::Status WindowLedger::ApplyReserve(const v1::Event& event, StateBatch& batc
   RequestOutcome outcome;
   const bool own = event.source().kind() == v1::TENANT_KIND_CITY_OPERATOR &&
                    event.source().city() == reserve.issuer_city();
-  if (!own) {
+  // The ministry records the escrow of a failed issuer as it is drawn down. Whether the issuer
+  // has a successor is the API's check: successions sit in another partition of this topic, so
+  // the ledger's decision may not depend on them.
+  const bool ministry = event.source().kind() == v1::TENANT_KIND_MINISTRY;
+  if (!own && !ministry) {
     outcome.set_rule("issuer_only");
-    outcome.set_message("only the issuer city records its own reserve");
+    outcome.set_message("only the issuer city (or the ministry) records the issuer's reserve");
   } else if (reserve.reserve_fen() < 0) {
     outcome.set_rule("reserve_fen_non_negative");
     outcome.set_message("reserve_fen must be >= 0");
@@ -511,6 +520,92 @@ absl::Status WindowLedger::ApplyReserve(const v1::Event& event, StateBatch& batc
   }
   batch.Put(OutcomeKey(event.event_id()), outcome.SerializeAsString());
   return absl::OkStatus();
+}
+
+absl::Status WindowLedger::ApplyTransferRequest(const event_log::Record& record,
+                                                const v1::Event& event, StateBatch& batch) {
+  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
+  if (!first.ok()) return first.status();
+  if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
+  absl::StatusOr<RequestOutcome> outcome = DecideTransfer(record, event, batch);
+  if (!outcome.ok()) return outcome.status();
+  batch.Put(OutcomeKey(event.event_id()), outcome->SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RequestOutcome> WindowLedger::DecideTransfer(const event_log::Record& record,
+                                                            const v1::Event& event,
+                                                            StateBatch& batch) {
+  const v1::FloatTransferRequested& request = event.float_transfer_requested();
+  RequestOutcome outcome;
+  auto refuse = [&](absl::string_view rule, std::string message) {
+    outcome.set_accepted(false);
+    outcome.set_rule(std::string(rule));
+    outcome.set_message(std::move(message));
+    return outcome;
+  };
+  // Every rule reads only the successions, which only commands of this one partition
+  // (kSuccessionEventKey) write: every replica decides alike, whatever it applied elsewhere.
+  if (event.source().kind() != v1::TENANT_KIND_MINISTRY) {
+    return refuse("ministry_only", "only the ministry transfers an issuer's float");
+  }
+  if (txn::FindCity(request.from_city()) == nullptr ||
+      txn::FindCity(request.to_city()) == nullptr) {
+    return refuse("unknown_city", absl::StrCat("from ", request.from_city(), " or to ",
+                                               request.to_city(), " is not a member city"));
+  }
+  if (request.from_city() == request.to_city()) {
+    return refuse("same_city",
+                  absl::StrCat("city ", request.from_city(), " cannot succeed itself"));
+  }
+  absl::StatusOr<std::map<uint32_t, SuccessionRecord>> successions = ReadSuccessions(ViewOf(batch));
+  if (!successions.ok()) return successions.status();
+  if (auto done = successions->find(request.from_city()); done != successions->end()) {
+    return refuse("already_transferred",
+                  absl::StrCat("the float of ", request.from_city(), " was transferred to ",
+                               done->second.to_city(), " by ", done->second.command_event_id()));
+  }
+  if (auto gone = successions->find(request.to_city()); gone != successions->end()) {
+    return refuse("successor_transferred",
+                  absl::StrCat("successor ", request.to_city(), " has itself been transferred to ",
+                               gone->second.to_city(), "; name that issuer instead"));
+  }
+
+  if (Owns(record.partition)) {
+    // The amount as this replica has applied the float deltas so far: the auditable fact of the
+    // move. It is published, never stored (another replica may have applied more or fewer of
+    // the other partitions' deltas by now).
+    absl::StatusOr<std::map<uint32_t, FoldedFloat>> floats = ReadFoldedFloats(ViewOf(batch));
+    if (!floats.ok()) return floats.status();
+    const FoldedFloat from = (*floats)[request.from_city()];
+    v1::Event out;
+    out.set_event_id(state_store::DerivedEventId(kServiceName, record, "transferred"));
+    out.set_recorded_at_us(event.recorded_at_us());
+    out.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+    out.mutable_source()->set_service(kServiceName);
+    v1::FloatTransferred* moved = out.mutable_float_transferred();
+    moved->set_from_city(request.from_city());
+    moved->set_to_city(request.to_city());
+    moved->set_amount_fen(from.outstanding_fen);
+    moved->set_owed_to_holders_fen(from.record.owed_to_holders_fen());
+    moved->set_reserve_fen(from.record.reserve_fen());
+    moved->set_command_event_id(event.event_id());
+    moved->set_recorded_at_us(event.recorded_at_us());
+    moved->set_request_id(request.request_id());
+    batch.AppendOutbox(kSettlementTopic, FloatEventKey(request.from_city()),
+                       out.SerializeAsString());
+  }
+  SuccessionRecord succession;
+  succession.set_to_city(request.to_city());
+  succession.set_recorded_at_us(event.recorded_at_us());
+  succession.set_command_event_id(event.event_id());
+  succession.set_reason(request.reason());
+  batch.Put(SuccessionKey(request.from_city()), succession.SerializeAsString());
+  if (absl::Status counted = AddToCounter(batch, kFloatTransfersKey, 1); !counted.ok()) {
+    return counted;
+  }
+  outcome.set_accepted(true);
+  return outcome;
 }
 
 absl::Status WindowLedger::ApplyRulesRequest(const v1::Event& event, StateBatch& batch) {

@@ -20,7 +20,17 @@
 //     keeps its state (CLOSING, still taking deltas), records the violations for GetWindow, the
 //     owner writes a SettlementInvariantViolated event, and stats/invariant_violations counts
 //     them (the metric and alert). On ABORTED, carries every cell forward to the next window;
-//   - records FloatReserveRecorded; compares a SettlementReport read back from the log with its
+//   - decides FloatTransferRequested commands (the failed-issuer playbook, ministry only): rules
+//     same_city, already_transferred (from already has a successor), successor_transferred (to
+//     has one itself: no transfer names a failed issuer as successor). Accepted, it stores the
+//     succession from -> to (sc/, no amount: the floats stay per card city and the readers fold
+//     the successions in, FoldFloats) and the owner publishes FloatTransferred, keyed
+//     "float/<from>", with the amount the from city's float stood at as this replica applied it
+//     (an audit record, never state). The rules read only successions, which only commands of
+//     that one partition ("succession") write, so the decision depends on that partition's own
+//     order. FloatTransferred read back changes nothing;
+//   - records FloatReserveRecorded (from the issuer itself, or the ministry: a failed issuer's
+//     escrow drawn down); compares a SettlementReport read back from the log with its
 //     own (a replica that disagrees counts a report mismatch);
 //   - decides SettlementRulesRequested commands (settlement_rules.h): the genesis rules once (a
 //     second genesis with the same rules is accepted and changes nothing, with other rules it
@@ -95,6 +105,11 @@ class WindowLedger : public state_store::Applier {
   absl::Status ApplyReserve(const v1::Event& event, state_store::StateBatch& batch);
   absl::Status ApplyReport(const v1::Event& event, state_store::StateBatch& batch);
   absl::Status ApplyRulesRequest(const v1::Event& event, state_store::StateBatch& batch);
+  absl::Status ApplyTransferRequest(const event_log::Record& record, const v1::Event& event,
+                                    state_store::StateBatch& batch);
+  absl::StatusOr<RequestOutcome> DecideTransfer(const event_log::Record& record,
+                                                const v1::Event& event,
+                                                state_store::StateBatch& batch);
   absl::StatusOr<RequestOutcome> DecideRules(const v1::Event& event,
                                              state_store::StateBatch& batch);
   // Re-emits `cells` as deltas for the window after `from_window` (owner only), each carrying

@@ -394,5 +394,234 @@ TEST_F(WindowLedgerTest, AWindowPricedUnderTwoRulesCannotClose) {
   EXPECT_TRUE(Outcome(store.get(), "a").accepted());
 }
 
+namespace transfers {
+
+constexpr uint32_t kNanning = 450100;
+constexpr int32_t kDeltaPartition = 3;
+constexpr int32_t kSuccessionPartition = 5;
+constexpr int32_t kReservePartition = 7;
+
+// A record of tongka.settlement as the log holds it.
+struct Logged {
+  int32_t partition;
+  int64_t offset;
+  std::string value;
+};
+
+std::string TransferCommand(uint32_t from, uint32_t to, const std::string& request_id,
+                            int64_t at_us, v1::TenantKind kind = v1::TENANT_KIND_MINISTRY) {
+  v1::Event event;
+  event.set_event_id(absl::StrCat("cmd/ministry/", request_id));
+  event.set_recorded_at_us(at_us);
+  event.mutable_source()->set_kind(kind);
+  if (kind == v1::TENANT_KIND_CITY_OPERATOR) event.mutable_source()->set_city(from);
+  v1::FloatTransferRequested* request = event.mutable_float_transfer_requested();
+  request->set_request_id(request_id);
+  request->set_from_city(from);
+  request->set_to_city(to);
+  request->set_reason("issuer failed");
+  return event.SerializeAsString();
+}
+
+std::string ReserveCommand(uint32_t issuer, int64_t reserve_fen, const std::string& request_id,
+                           v1::TenantKind kind) {
+  v1::Event event;
+  event.set_event_id(absl::StrCat("cmd/ministry/", request_id));
+  event.mutable_source()->set_kind(kind);
+  if (kind == v1::TENANT_KIND_CITY_OPERATOR) event.mutable_source()->set_city(issuer);
+  v1::FloatReserveRecorded* reserve = event.mutable_float_reserve_recorded();
+  reserve->set_request_id(request_id);
+  reserve->set_issuer_city(issuer);
+  reserve->set_reserve_fen(reserve_fen);
+  return event.SerializeAsString();
+}
+
+// Applies `logged` in order, each as its own batch; returns what the ledger wrote to the outbox.
+std::vector<v1::Event> ApplyInOrder(StateStore* store, WindowLedger* ledger,
+                                    const std::vector<Logged>& logged) {
+  for (const Logged& entry : logged) {
+    StateBatch batch(store);
+    event_log::Record record =
+        event_log::Record::Owned(kSettlementTopic, entry.partition, entry.offset, "k", entry.value);
+    EXPECT_TRUE(ledger->Apply(record, batch).ok());
+    batch.SetNextOffset({kSettlementTopic, entry.partition}, entry.offset + 1);
+    EXPECT_TRUE(store->Commit(batch).ok());
+  }
+  std::vector<v1::Event> out;
+  auto outbox = store->ReadOutbox(100000);
+  EXPECT_TRUE(outbox.ok());
+  for (const auto& entry : *outbox) {
+    out.emplace_back();
+    EXPECT_TRUE(out.back().ParseFromString(entry.value));
+  }
+  return out;
+}
+
+std::vector<v1::FloatTransferred> TransfersIn(const std::vector<v1::Event>& events) {
+  std::vector<v1::FloatTransferred> out;
+  for (const v1::Event& event : events) {
+    if (event.has_float_transferred()) out.push_back(event.float_transferred());
+  }
+  return out;
+}
+
+}  // namespace transfers
+
+// Every rule of a float transfer, by name, with the succession it stores (no amount): only the
+// ministry; not to itself; an issuer transferred once stays transferred; a transferred issuer
+// is no successor; a resent command is dropped (its first decision stands).
+TEST_F(WindowLedgerTest, FloatTransfersAreDecidedByRule) {
+  using transfers::kNanning;
+  using transfers::TransferCommand;
+  auto store = FreshStore("transfer-rules");
+  WindowLedger ledger({});
+  const int64_t at = kDayStartUs + 10 * kHourUs;
+  auto decide = [&](uint32_t from, uint32_t to, const std::string& id,
+                    v1::TenantKind kind = v1::TENANT_KIND_MINISTRY) {
+    EXPECT_TRUE(Ledger(store.get(), &ledger, TransferCommand(from, to, id, at, kind)).ok());
+    return Outcome(store.get(), id);
+  };
+  EXPECT_EQ(decide(kLiuzhou, kNanning, "by-city", v1::TENANT_KIND_CITY_OPERATOR).rule(),
+            "ministry_only");
+  EXPECT_EQ(decide(kLiuzhou, kLiuzhou, "self").rule(), "same_city");
+  EXPECT_EQ(decide(kLiuzhou, 999999, "nowhere").rule(), "unknown_city");
+  EXPECT_TRUE(ReadSuccessions(ViewOf(*store))->empty()) << "refusals store nothing";
+
+  RequestOutcome accepted = decide(kLiuzhou, kNanning, "liuzhou");
+  EXPECT_TRUE(accepted.accepted()) << accepted.rule() << ": " << accepted.message();
+  auto successions = ReadSuccessions(ViewOf(*store));
+  ASSERT_TRUE(successions.ok());
+  ASSERT_EQ(successions->size(), 1u);
+  const SuccessionRecord& stored = successions->at(kLiuzhou);
+  EXPECT_EQ(stored.to_city(), kNanning);
+  EXPECT_EQ(stored.recorded_at_us(), at);
+  EXPECT_EQ(stored.command_event_id(), "cmd/ministry/liuzhou");
+  EXPECT_EQ(ReadStats(ViewOf(*store))->float_transfers, 1);
+
+  EXPECT_EQ(decide(kLiuzhou, kShanghai, "again").rule(), "already_transferred");
+  EXPECT_EQ(decide(kShanghai, kLiuzhou, "to-failed").rule(), "successor_transferred");
+  const int64_t duplicates = ReadStats(ViewOf(*store))->duplicates_dropped;
+  ASSERT_TRUE(
+      Ledger(store.get(), &ledger, TransferCommand(kLiuzhou, kShanghai, "liuzhou", at)).ok());
+  EXPECT_EQ(ReadStats(ViewOf(*store))->duplicates_dropped, duplicates + 1);
+  EXPECT_TRUE(Outcome(store.get(), "liuzhou").accepted()) << "the first decision stands";
+  EXPECT_EQ(ReadSuccessions(ViewOf(*store))->at(kLiuzhou).to_city(), kNanning);
+  EXPECT_EQ(ReadStats(ViewOf(*store))->float_transfers, 1);
+
+  // The successor may fail in turn: its float and what it inherited go on together.
+  EXPECT_TRUE(decide(kNanning, kShanghai, "nanning").accepted());
+  EXPECT_EQ(decide(kShanghai, kNanning, "back").rule(), "successor_transferred")
+      << "no cycle can form";
+}
+
+// The same log, applied in two interleavings of its partitions (stage one's deltas of Liuzhou's
+// cards before the transfer, or after it), gives the same state digest: the ledger stores the
+// succession, never the amount. The amount is in the FloatTransferred the owner publishes, once,
+// and it is what that replica had applied (so it differs between the two, as it may between
+// replicas); read back, the event changes nothing. A reserve the ministry records for the
+// failed issuer and the issuer's own reserve keep their order (one partition).
+TEST_F(WindowLedgerTest, ATransferIsDeterministicAndPublishedOnceWithTheAmount) {
+  using transfers::ApplyInOrder;
+  using transfers::kDeltaPartition;
+  using transfers::kNanning;
+  using transfers::kReservePartition;
+  using transfers::kSuccessionPartition;
+  using transfers::Logged;
+  using transfers::ReserveCommand;
+  using transfers::TransferCommand;
+  using transfers::TransfersIn;
+  const int64_t at = kDayStartUs + 10 * kHourUs;
+  auto source = FreshStore("transfer-source");
+  TxnStage stage;
+  std::vector<Logged> deltas;
+  for (const auto& entry : StageOne(source.get(), &stage,
+                                    {Txn(v1::Event::kLoad, kLiuzhou, kLiuzhou, 9000, at, 1),
+                                     Txn(v1::Event::kTap, kLiuzhou, kShanghai, 300, at + 1, 2),
+                                     Txn(v1::Event::kTap, kLiuzhou, kLiuzhou, 200, at + 2, 3),
+                                     Txn(v1::Event::kLoad, kNanning, kNanning, 1000, at + 3, 4)},
+                                    0, 0, 2)) {
+    deltas.push_back({kDeltaPartition, static_cast<int64_t>(deltas.size()), entry.value});
+  }
+  ASSERT_EQ(deltas.size(), 2u);
+  const std::vector<Logged> commands = {
+      {kSuccessionPartition, 0, TransferCommand(kLiuzhou, kNanning, "liuzhou", at)},
+      {kSuccessionPartition, 1, TransferCommand(kLiuzhou, kShanghai, "liuzhou-again", at)},
+  };
+  const std::vector<Logged> reserves = {
+      {kReservePartition, 0,
+       ReserveCommand(kLiuzhou, 6000, "escrow", v1::TENANT_KIND_CITY_OPERATOR)},
+      {kReservePartition, 1, ReserveCommand(kLiuzhou, 2500, "drawn", v1::TENANT_KIND_MINISTRY)},
+  };
+  std::vector<Logged> deltas_first = deltas;
+  deltas_first.insert(deltas_first.end(), reserves.begin(), reserves.end());
+  deltas_first.insert(deltas_first.end(), commands.begin(), commands.end());
+  std::vector<Logged> transfer_first = commands;
+  transfer_first.push_back(reserves[0]);
+  transfer_first.push_back(deltas[0]);
+  transfer_first.push_back(reserves[1]);
+  transfer_first.push_back(deltas[1]);
+
+  auto one = FreshStore("transfer-deltas-first");
+  auto two = FreshStore("transfer-transfer-first");
+  WindowLedger ledger_one({.replica_index = 1, .replica_count = 2});  // owns partition 5
+  WindowLedger ledger_two({.replica_index = 1, .replica_count = 2});
+  std::vector<v1::FloatTransferred> published_one =
+      TransfersIn(ApplyInOrder(one.get(), &ledger_one, deltas_first));
+  std::vector<v1::FloatTransferred> published_two =
+      TransfersIn(ApplyInOrder(two.get(), &ledger_two, transfer_first));
+  auto digest_one = one->Digest();
+  auto digest_two = two->Digest();
+  ASSERT_TRUE(digest_one.ok() && digest_two.ok());
+  EXPECT_EQ(*digest_one, *digest_two);
+
+  // Published once (the second command is refused), with the amount this replica had applied.
+  ASSERT_EQ(published_one.size(), 1u);
+  EXPECT_EQ(published_one[0].from_city(), kLiuzhou);
+  EXPECT_EQ(published_one[0].to_city(), kNanning);
+  EXPECT_EQ(published_one[0].amount_fen(), 9000 - 300 - 200);
+  EXPECT_EQ(published_one[0].reserve_fen(), 2500);
+  EXPECT_EQ(published_one[0].command_event_id(), "cmd/ministry/liuzhou");
+  EXPECT_EQ(published_one[0].recorded_at_us(), at);
+  ASSERT_EQ(published_two.size(), 1u);
+  EXPECT_EQ(published_two[0].amount_fen(), 0) << "no delta applied yet on this replica";
+  auto outcome = ReadOutcome(ViewOf(*two), "cmd/ministry/liuzhou-again");
+  ASSERT_TRUE(outcome.ok() && outcome->has_value());
+  EXPECT_EQ((*outcome)->rule(), "already_transferred");
+  auto reserve = ReadOutcome(ViewOf(*two), "cmd/ministry/drawn");
+  ASSERT_TRUE(reserve.ok() && reserve->has_value());
+  EXPECT_TRUE((*reserve)->accepted()) << "the ministry records a failed issuer's escrow";
+
+  // Folded: Nanning carries Liuzhou's float; the total is what the cards hold.
+  auto folded = ReadFoldedFloats(ViewOf(*one));
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  EXPECT_EQ(folded->at(kLiuzhou).outstanding_fen, 0);
+  EXPECT_EQ(folded->at(kLiuzhou).own_fen, 8500);
+  EXPECT_EQ(folded->at(kLiuzhou).successor, kNanning);
+  EXPECT_EQ(folded->at(kNanning).outstanding_fen, 1000 + 8500);
+  EXPECT_EQ(folded->at(kNanning).inherited_fen, 8500);
+  EXPECT_EQ(folded->at(kNanning).predecessors, std::vector<uint32_t>{kLiuzhou});
+  EXPECT_EQ(folded->at(kLiuzhou).record.reserve_fen(), 2500);
+
+  // The event read back from the log changes nothing; a replica that does not own the
+  // command's partition publishes nothing.
+  v1::Event event;
+  event.set_event_id("settlement/derived");
+  *event.mutable_float_transferred() = published_one[0];
+  {
+    StateBatch batch(one.get());
+    ASSERT_TRUE(ledger_one
+                    .Apply(event_log::Record::Owned(kSettlementTopic, kReservePartition, 2, "k",
+                                                    event.SerializeAsString()),
+                           batch)
+                    .ok());
+    ASSERT_TRUE(one->Commit(batch).ok());
+  }
+  EXPECT_EQ(*one->Digest(), *digest_one);
+  auto three = FreshStore("transfer-not-owner");
+  WindowLedger not_owner({.replica_index = 0, .replica_count = 2});
+  EXPECT_TRUE(TransfersIn(ApplyInOrder(three.get(), &not_owner, deltas_first)).empty());
+  EXPECT_EQ(*three->Digest(), *digest_one) << "every replica stores the same decision";
+}
+
 }  // namespace
 }  // namespace tongka::settlement
