@@ -77,9 +77,10 @@ absl::StatusOr<std::optional<CardRecord>> ReadCardRecord(const StateBatch& batch
   return card;
 }
 
-// The issued card a command on an existing card names: true with its issuer and record, or false
-// with the refusal in *refused (a malformed card id, a key that is not the card id, a card not
-// issued).
+// The issued card a command on an existing card names: true with the issuer that manages it (its
+// card id's city, or the successor that city's cards moved to in this partition) and its record,
+// or false with the refusal in *refused (a malformed card id, a key that is not the card id, a
+// card not issued).
 absl::StatusOr<bool> IssuedCard(const event_log::Record& record, const std::string& card_id,
                                 const StateBatch& batch, uint32_t* issuer, CardRecord* card,
                                 RequestOutcome* refused) {
@@ -92,7 +93,9 @@ absl::StatusOr<bool> IssuedCard(const event_log::Record& record, const std::stri
                        absl::StrCat("card ", card_id, " is not issued"));
     return false;
   }
-  *issuer = *city;
+  absl::StatusOr<uint32_t> manager = ManagingIssuer(ViewOf(batch), record.partition, *city);
+  if (!manager.ok()) return manager.status();
+  *issuer = *manager;
   *card = std::move(**stored);
   return true;
 }
@@ -182,6 +185,9 @@ absl::Status CardLedger::ApplyCards(const event_log::Record& record, StateBatch&
       return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
     case v1::Event::kCarriedBalanceReturned:
       if (IsOwnDecision(event.source())) return ApplyReturnedBalance(record, event, batch);
+      return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
+    case v1::Event::kIssuerTransferred:
+      if (IsOwnDecision(event.source())) return ApplyTransfer(record, event, batch);
       return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
     case v1::Event::kCardIssued:
     case v1::Event::kCardStatusChanged:
@@ -291,6 +297,23 @@ std::string DecisionEventId(const event_log::Record& command, absl::string_view 
   return state_store::DerivedEventId(kServiceName, command, label);
 }
 
+absl::Status CardLedger::ApplyTransfer(const event_log::Record& record, const v1::Event& event,
+                                       StateBatch& batch) {
+  const v1::IssuerTransferred& transfer = event.issuer_transferred();
+  // The member registry writes one copy per partition, keyed to hash there; a copy meant for
+  // another partition, or naming no cities, is a wiring bug, counted rather than applied.
+  if (transfer.cards_partition() != record.partition || transfer.from_city() == 0 ||
+      transfer.to_city() == 0 || transfer.from_city() == transfer.to_city()) {
+    return AddToCounter(batch, internal::kForeignDecisionsKey, 1);
+  }
+  const std::string key = SuccessorKey(record.partition, transfer.from_city());
+  absl::StatusOr<std::optional<std::string>> seen = batch.Get(key);
+  if (!seen.ok()) return seen.status();
+  if (seen->has_value()) return AddToCounter(batch, internal::kDuplicateCommandsKey, 1);
+  batch.Put(key, absl::StrCat(transfer.to_city()));
+  return AddToCounter(batch, internal::AcceptedKey("transfer"), 1);
+}
+
 absl::Status CardLedger::ApplyReturnedBalance(const event_log::Record& record,
                                               const v1::Event& event, StateBatch& batch) {
   const v1::CarriedBalanceReturned& returned = event.carried_balance_returned();
@@ -337,6 +360,13 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideIssue(const event_log::Record& 
   if (!IsIssuer(event.source(), *issuer)) {
     return refuse("issuer_only", "card_id",
                   absl::StrCat("only city ", *issuer, ", the card id's issuer, issues it"));
+  }
+  absl::StatusOr<uint32_t> manager = ManagingIssuer(ViewOf(batch), record.partition, *issuer);
+  if (!manager.ok()) return manager.status();
+  if (*manager != *issuer) {
+    return refuse("issuer_transferred", "card_id",
+                  absl::StrCat("city ", *issuer, "'s cards moved to city ", *manager,
+                               ", which issues its own card ids"));
   }
   absl::StatusOr<std::optional<CardRecord>> existing = ReadCardRecord(batch, card_id);
   if (!existing.ok()) return existing.status();

@@ -23,6 +23,12 @@
 //     the decision is a VirtualCardLinked keyed by the virtual card, which the registry there
 //     decides like an issue (CardIssued, linked_card_id). Only the registry's own
 //     CardReplaced, VirtualCardLinked and CarriedBalanceReturned are acted on.
+//   - The failed-issuer playbook: an IssuerTransferred copy (the member registry writes one per
+//     partition, member_ledger.h) records in this partition that the from city's cards are now
+//     managed by the successor: from that record on, the commands on those cards are the
+//     successor's (or the ministry's) to ask, a replacement or a linked card takes a successor's
+//     card id, and the from city issues no more cards (issuer_transferred). The cards keep their
+//     id, balance and holder tokens.
 //   - Every accepted block, unblock and close adds a change to the partition's hotlist
 //     (hl/<pppp>/<seq>, sequence hl/seq/<pppp>) and updates its listed set (hs/<pppp>/...);
 //     CardStatusChanged.hotlist_version is the new sequence.
@@ -117,6 +123,10 @@ class CardLedger : public state_store::Applier {
                             state_store::StateBatch& batch);
   absl::Status ApplyReturnedBalance(const event_log::Record& record, const v1::Event& event,
                                     state_store::StateBatch& batch);
+  // An IssuerTransferred copy for this partition: from here on the successor manages the from
+  // city's cards in it (ManagingIssuer), and the from city issues no more card ids here.
+  absl::Status ApplyTransfer(const event_log::Record& record, const v1::Event& event,
+                             state_store::StateBatch& batch);
   // Sets the envelope of a derived event (id from the command's record and `label`, the
   // command's times, source platform:card_registry) and appends it to the outbox under `key`.
   static void AppendDecision(const event_log::Record& record, const v1::Event& command,

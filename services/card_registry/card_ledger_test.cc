@@ -735,5 +735,77 @@ TEST_F(CardLedgerTest, LinkRules) {
   }
 }
 
+// The failed-issuer playbook, in one partition: after the transfer's copy, the successor manages
+// the failed city's cards, which keep their id, balance and holder.
+TEST_F(CardLedgerTest, ATransferredIssuersCardsAreManagedByItsSuccessor) {
+  constexpr uint32_t kLiuzhou = 450200;
+  constexpr uint32_t kNanning = 450100;
+  auto store = FreshStore("transfer");
+  const std::string card = CardId(kLiuzhou, 1);
+  Feed(store.get(), &ledger_,
+       {Cards(Issue(card, "i1")), TxnInput(Tap(card, 1, 420, kDayStartUs + kHourUs, 1))});
+  NewOutbox(store.get());
+  auto transferred = [&](int32_t partition, const v1::Tenant& source, const std::string& id) {
+    v1::Event event;
+    event.set_event_id(id);
+    event.set_recorded_at_us(kDayStartUs + 2 * kHourUs);
+    *event.mutable_source() = source;
+    v1::IssuerTransferred* copy = event.mutable_issuer_transferred();
+    copy->set_from_city(kLiuzhou);
+    copy->set_to_city(kNanning);
+    copy->set_command_event_id("cmd/ministry/t1");
+    copy->set_cards_partition(partition);
+    return Input{kCardsTopic, "issuer-transfer/450200/0", event.SerializeAsString()};
+  };
+  // A copy for another partition and a forged one change nothing.
+  Feed(store.get(), &ledger_,
+       {transferred(1, Platform(kServiceName), "card_registry/tongka.members/0/1/transfer/1"),
+        transferred(0, City(kNanning), "forged")});
+  auto manager = ManagingIssuer(ViewOf(*store), 0, kLiuzhou);
+  ASSERT_TRUE(manager.ok());
+  EXPECT_EQ(*manager, kLiuzhou);
+  const std::string digest_before = Digest(store.get());
+
+  Feed(store.get(), &ledger_,
+       {transferred(0, Platform(kServiceName), "card_registry/tongka.members/0/1/transfer/0")});
+  manager = ManagingIssuer(ViewOf(*store), 0, kLiuzhou);
+  ASSERT_TRUE(manager.ok());
+  EXPECT_EQ(*manager, kNanning);
+  auto read = ReadCard(ViewOf(*store), card);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->balance_fen, 420) << "the balance is the card's, not the issuer's";
+  EXPECT_EQ((*read)->record.id_number_token(), Token('i'));
+
+  // The failed city no longer acts on its cards nor issues new ones; the successor does.
+  EXPECT_EQ(Decide(store.get(), Block(card, "b_liuzhou")).rule(), "issuer_only");
+  EXPECT_EQ(Decide(store.get(), Issue(CardId(kLiuzhou, 2), "i2")).rule(), "issuer_transferred");
+  EXPECT_TRUE(Decide(store.get(), From(Block(card, "b_nanning"), City(kNanning))).accepted());
+  // A replacement takes a successor's card id and carries the balance.
+  const std::string replacement = CardId(kNanning, 9);
+  EXPECT_EQ(
+      Decide(store.get(), From(Replace(card, CardId(kLiuzhou, 3), "r_old"), City(kNanning))).rule(),
+      "new_card_issuer");
+  const v1::Event replace = From(Replace(card, replacement, "r1"), City(kNanning));
+  Feed(store.get(), &ledger_, {Cards(replace)});
+  ASSERT_TRUE(Outcome(store.get(), replace.event_id()).accepted());
+  std::vector<state_store::OutboxRecord> outbox = NewOutbox(store.get());
+  ASSERT_EQ(outbox.size(), 2u);
+  EXPECT_EQ(Parsed(outbox[1]).card_replaced().issuer_city(), kNanning);
+  EXPECT_EQ(Parsed(outbox[1]).card_replaced().carried_balance_fen(), 420);
+  Feed(store.get(), &ledger_, {AsInputs(outbox)[1]});
+  auto carried = ReadCard(ViewOf(*store), replacement);
+  ASSERT_TRUE(carried.ok() && carried->has_value());
+  EXPECT_EQ((*carried)->balance_fen, 420);
+  EXPECT_EQ((*carried)->record.phone_token(), Token('p'));
+
+  // The copy read again is a no-op.
+  Feed(store.get(), &ledger_,
+       {transferred(0, Platform(kServiceName), "card_registry/tongka.members/0/1/transfer/0b")});
+  auto stats = ReadStats(ViewOf(*store));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->foreign_decisions, 2);
+  EXPECT_NE(Digest(store.get()), digest_before);
+}
+
 }  // namespace
 }  // namespace tongka::card_registry

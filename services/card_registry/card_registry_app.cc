@@ -137,10 +137,11 @@ absl::Status CardRegistryApp::Wire() {
                      " partitions: the member registry needs exactly one (one writer decides)"));
   }
   if (config_.replica_index == 0) {
+    member_ledger_ = std::make_unique<MemberLedger>(*cards_partitions);
     absl::StatusOr<state_store::ApplyLoop*> members =
         runtime_.AddLoop({.name = "members",
                           .topics = {kMembersTopic},
-                          .applier = &member_ledger_,
+                          .applier = member_ledger_.get(),
                           .replica_index = 0,
                           .replica_count = 1,
                           .batch_max_records = static_cast<size_t>(config_.batch_max_records)});

@@ -87,7 +87,7 @@ class CardRegistryApp : public service::App {
   const CardRegistryConfig config_;
   // The logic, before the runtime: its loop holds the applier until it is destroyed.
   CardLedger ledger_;
-  MemberLedger member_ledger_;  // replica 0 only
+  std::unique_ptr<MemberLedger> member_ledger_;  // replica 0 only
   service::Runtime runtime_;
   std::unique_ptr<CardRegistryMetrics> metrics_;  // in the runtime's registry
   state_store::StateStore* store_ = nullptr;

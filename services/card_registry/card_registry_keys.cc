@@ -38,6 +38,10 @@ std::string HotlistKey(int32_t partition, uint64_t seq) {
 std::string ListedPrefix(int32_t partition) {
   return absl::StrCat("hs/", Partition4(partition), "/");
 }
+std::string SuccessorKey(int32_t partition, uint32_t from_city) {
+  return absl::StrCat(kSuccessorPrefix, Partition4(partition), "/", from_city);
+}
+
 std::string ListedKey(int32_t partition, absl::string_view card_id) {
   return absl::StrCat(ListedPrefix(partition), card_id);
 }

@@ -12,6 +12,8 @@
 //   hl/seq/<pppp>                       decimal: the hotlist sequence of tongka.cards partition p
 //   hl/<pppp>/<seq>                     HotlistEntry: the change numbered seq (20 digits)
 //   hs/<pppp>/<card_id>                 HotlistEntry: the card is listed now (the snapshot)
+//   xf/<pppp>/<from city>               decimal successor city: partition p applied the transfer
+//                                       of the from city's cards (the failed-issuer playbook)
 //   st/<name>                           decimal counters (RegistryStats, card_registry_readers.h)
 //
 // Thread-safety: pure functions, except AddToCounter, which writes to the batch it is given.
@@ -53,6 +55,10 @@ std::string HotlistKey(int32_t partition, uint64_t seq);
 // "hs/<pppp>/": the cards of one partition listed now.
 std::string ListedPrefix(int32_t partition);
 std::string ListedKey(int32_t partition, absl::string_view card_id);
+// "xf/<pppp>/<from city>" = the successor city (decimal): tongka.cards partition p applied the
+// ministry's transfer of the from city's cards (IssuerTransferred). "xf/" lists them all.
+inline constexpr char kSuccessorPrefix[] = "xf/";
+std::string SuccessorKey(int32_t partition, uint32_t from_city);
 
 // Shared by the ledger and the readers of this folder; not for callers outside it.
 namespace internal {

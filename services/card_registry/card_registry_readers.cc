@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "libs/txn/card_id.h"
 #include "services/card_registry/card_registry_keys.h"
 
@@ -66,6 +67,39 @@ absl::StatusOr<std::vector<std::string>> FindCardsByHolder(const StateView& view
     return true;
   });
   if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<uint32_t> ManagingIssuer(const StateView& view, int32_t partition,
+                                        uint32_t card_city) {
+  absl::StatusOr<int64_t> successor = ReadCounter(view, SuccessorKey(partition, card_city));
+  if (!successor.ok()) return successor.status();
+  if (*successor < 0 || *successor > 999999) {
+    return absl::InternalError(absl::StrCat("corrupt successor of ", card_city, ": ", *successor));
+  }
+  return *successor == 0 ? card_city : static_cast<uint32_t>(*successor);
+}
+
+absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> ReadSuccessors(
+    const StateView& view) {
+  std::map<std::pair<int32_t, uint32_t>, uint32_t> out;
+  absl::Status corrupt;
+  absl::Status status =
+      view.scan(kSuccessorPrefix, [&](absl::string_view key, absl::string_view value) {
+        std::vector<absl::string_view> parts = absl::StrSplit(key, '/');
+        int32_t partition = 0;
+        uint32_t from = 0;
+        uint32_t to = 0;
+        if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &partition) ||
+            !absl::SimpleAtoi(parts[2], &from) || !absl::SimpleAtoi(value, &to)) {
+          corrupt = absl::InternalError(absl::StrCat("corrupt successor record ", key));
+          return false;
+        }
+        out[{partition, from}] = to;
+        return true;
+      });
+  if (!status.ok()) return status;
+  if (!corrupt.ok()) return corrupt;
   return out;
 }
 

@@ -60,6 +60,15 @@ absl::StatusOr<std::optional<RequestOutcome>> ReadOutcome(const StateView& view,
 absl::StatusOr<std::vector<std::string>> FindCardsByHolder(const StateView& view, uint32_t issuer,
                                                            absl::string_view token);
 
+// The issuer that manages a card of `card_city` in tongka.cards partition `partition`: the
+// successor the ministry moved that city's cards to, once the partition applied the transfer
+// (transfers never chain: a successor is ACTIVE when chosen), else the card city itself.
+absl::StatusOr<uint32_t> ManagingIssuer(const StateView& view, int32_t partition,
+                                        uint32_t card_city);
+// Every transfer this store's partitions applied: (partition, from city) -> successor.
+absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> ReadSuccessors(
+    const StateView& view);
+
 // What an issuer's cards in this store hold: the cards not closed, the sum of their current
 // balances (CurrentBalanceFen), and the closed ones. A scan of the issuer's c/ records (card
 // ids begin with the issuer's city).

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "libs/event_log/ownership.h"
 #include "libs/server/tenant.h"
 #include "libs/txn/cities.h"
 #include "services/card_registry/card_registry_keys.h"
@@ -78,6 +79,7 @@ void FillChanged(absl::string_view participant, const MemberRecord& member,
   changed->set_accepts_all(member.accepts_all());
   *changed->mutable_accepted_issuer_cities() = member.accepted_issuer_cities();
   changed->set_version(member.version());
+  changed->set_successor_city(member.successor_city());
 }
 
 }  // namespace
@@ -124,6 +126,7 @@ absl::Status MemberLedger::Apply(const event_log::Record& record, StateBatch& ba
   switch (event.body_case()) {
     case v1::Event::kMemberStatusChangeRequested:
     case v1::Event::kAcceptedIssuersChangeRequested:
+    case v1::Event::kIssuerTransferRequested:
       return ApplyCommand(record, event, batch);
     case v1::Event::kMemberChanged:
     case v1::Event::kCommandRejected:
@@ -152,6 +155,10 @@ absl::Status MemberLedger::ApplyCommand(const event_log::Record& record, const v
     kind = "status";
     request_id = event.member_status_change_requested().request_id();
     outcome = DecideStatus(record, event, batch, &changed);
+  } else if (event.has_issuer_transfer_requested()) {
+    kind = "transfer";
+    request_id = event.issuer_transfer_requested().request_id();
+    outcome = DecideTransfer(record, event, batch, &changed);
   } else {
     kind = "accepted_issuers";
     request_id = event.accepted_issuers_change_requested().request_id();
@@ -185,7 +192,121 @@ absl::Status MemberLedger::ApplyCommand(const event_log::Record& record, const v
   out.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
   out.mutable_source()->set_service(kServiceName);
   batch.AppendOutbox(kMembersTopic, std::string(record.key), out.SerializeAsString());
+  if (outcome->accepted() && event.has_issuer_transfer_requested()) {
+    // Every card partition records the transfer in its own order.
+    const v1::IssuerTransferRequested& request = event.issuer_transfer_requested();
+    for (int32_t partition = 0; partition < cards_partition_count_; ++partition) {
+      v1::Event copy;
+      copy.set_event_id(
+          state_store::DerivedEventId(kServiceName, record, absl::StrCat("transfer/", partition)));
+      copy.set_occurred_at_us(event.occurred_at_us());
+      copy.set_recorded_at_us(event.recorded_at_us());
+      copy.mutable_source()->set_kind(v1::TENANT_KIND_PLATFORM);
+      copy.mutable_source()->set_service(kServiceName);
+      v1::IssuerTransferred* transferred = copy.mutable_issuer_transferred();
+      transferred->set_from_city(request.from_city());
+      transferred->set_to_city(request.to_city());
+      transferred->set_command_event_id(event.event_id());
+      transferred->set_cards_partition(partition);
+      batch.AppendOutbox(kCardsTopic,
+                         TransferKey(request.from_city(), partition, cards_partition_count_),
+                         copy.SerializeAsString());
+    }
+  }
   return absl::OkStatus();
+}
+
+std::string MemberLedger::TransferKey(uint32_t from_city, int32_t partition,
+                                      int32_t partition_count) {
+  CHECK(partition >= 0 && partition < partition_count) << partition << " of " << partition_count;
+  for (int n = 0;; ++n) {
+    std::string key = absl::StrCat("issuer-transfer/", from_city, "/", n);
+    if (event_log::PartitionForKey(key, partition_count) == partition) return key;
+  }
+}
+
+absl::StatusOr<MemberOutcome> MemberLedger::DecideTransfer(const event_log::Record& record,
+                                                           const v1::Event& event,
+                                                           StateBatch& batch,
+                                                           v1::MemberChanged* changed) {
+  const v1::IssuerTransferRequested& request = event.issuer_transfer_requested();
+  const std::string name = CityParticipant(request.from_city());
+  auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
+    return Refused(name, rule, field, std::move(message));
+  };
+  if (event.source().kind() != v1::TENANT_KIND_MINISTRY) {
+    return refuse("ministry_only", "source",
+                  absl::StrCat(server::TenantName(event.source()),
+                               " may not transfer an issuer: the ministry only"));
+  }
+  if (txn::FindCity(request.from_city()) == nullptr) {
+    return refuse("unknown_city", "from_city",
+                  absl::StrCat(request.from_city(), " is not a member city"));
+  }
+  if (txn::FindCity(request.to_city()) == nullptr) {
+    return refuse("unknown_city", "to_city",
+                  absl::StrCat(request.to_city(), " is not a member city"));
+  }
+  if (record.key != name) {
+    return refuse("participant_key", "from_city",
+                  "the command's record key is not its from city's participant name");
+  }
+  if (request.from_city() == request.to_city()) {
+    return refuse("same_city", "to_city", "an issuer is not its own successor");
+  }
+  if (request.reason().empty() || request.reason().size() > kMemberReasonSizeMax) {
+    return refuse(
+        "reason", "reason",
+        absl::StrCat("a transfer gives its reason, at most ", kMemberReasonSizeMax, " bytes"));
+  }
+  if (cards_partition_count_ < 1) {
+    return absl::FailedPreconditionError("the member ledger has no tongka.cards partition count");
+  }
+  Participant from_participant;
+  from_participant.city = request.from_city();
+  absl::StatusOr<std::optional<MemberRecord>> stored = ReadStored(ViewOf(batch), name);
+  if (!stored.ok()) return stored.status();
+  MemberRecord member = stored->has_value() ? **stored : GenesisRecord(from_participant);
+  if (member.successor_city() != 0) {
+    MemberOutcome refused =
+        refuse("already_transferred", "from_city",
+               absl::StrCat(name, "'s cards already moved to city ", member.successor_city()));
+    *refused.mutable_member() = member;
+    return refused;
+  }
+  if (member.status() != v1::MEMBER_STATUS_EXITING) {
+    MemberOutcome refused =
+        refuse("issuer_not_exiting", "from_city",
+               absl::StrCat(name, " is ", ShortName(member.status()),
+                            ": the ministry marks an issuer EXITING before moving its cards"));
+    *refused.mutable_member() = member;
+    return refused;
+  }
+  const std::string successor_name = CityParticipant(request.to_city());
+  Participant to_participant;
+  to_participant.city = request.to_city();
+  absl::StatusOr<std::optional<MemberRecord>> successor = ReadStored(ViewOf(batch), successor_name);
+  if (!successor.ok()) return successor.status();
+  const MemberRecord to = successor->has_value() ? **successor : GenesisRecord(to_participant);
+  // Only an ACTIVE successor: a city whose own cards moved is EXITING for good, so transfers
+  // never chain.
+  if (to.status() != v1::MEMBER_STATUS_ACTIVE) {
+    return refuse("successor_not_active", "to_city",
+                  absl::StrCat(successor_name, " is ", ShortName(to.status())));
+  }
+  member.set_successor_city(request.to_city());
+  member.set_version(member.version() + 1);
+  member.set_changed_offset(record.offset);
+  PutMember(name, member, batch);
+  FillChanged(name, member, changed);
+  changed->set_old_status(member.status());
+  changed->set_reason(request.reason());
+  changed->set_actor(request.actor());
+  MemberOutcome outcome;
+  outcome.set_accepted(true);
+  outcome.set_participant(name);
+  *outcome.mutable_member() = member;
+  return outcome;
 }
 
 absl::StatusOr<MemberOutcome> MemberLedger::DecideStatus(const event_log::Record& record,

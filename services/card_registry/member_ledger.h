@@ -17,6 +17,11 @@
 //     participant's FULL record after the change (status, accepts_all, the sorted issuer list,
 //     the per-member version), or CommandRejected naming the rule and field; event id
 //     DerivedEventId("card_registry", command, "decision"), source platform:card_registry.
+//   - IssuerTransferRequested (the failed-issuer playbook): the from city must be EXITING and
+//     have no successor yet, the to city ACTIVE (so transfers never chain). Accepted, the from
+//     city's record keeps successor_city, and besides the MemberChanged the outbox gets one
+//     IssuerTransferred per tongka.cards partition (TransferKey), where each partition's card
+//     ledger records the transfer in its own order (card_ledger.h).
 //   - A command whose event id already has an outcome is a no-op (counted): the loop's
 //     EventFilter drops repeats within its horizon, the outcome catches any later copy.
 //   - The registry's own decisions, read back, change nothing. Decisions from another source,
@@ -78,8 +83,16 @@ MemberRecord GenesisRecord(const Participant& participant);
 
 class MemberLedger : public state_store::Applier {
  public:
-  MemberLedger() = default;
+  // `cards_partition_count`: tongka.cards' partitions, each of which gets a copy of an accepted
+  // issuer transfer (IssuerTransferred).
+  explicit MemberLedger(int32_t cards_partition_count)
+      : cards_partition_count_(cards_partition_count) {}
   absl::Status Apply(const event_log::Record& record, state_store::StateBatch& batch) override;
+
+  // The key of the IssuerTransferred copy for tongka.cards partition `partition`: the first of
+  // "issuer-transfer/<from>/<n>", n = 0, 1, ..., that hashes there (the consumers refuse a
+  // record in a partition its key does not hash to).
+  static std::string TransferKey(uint32_t from_city, int32_t partition, int32_t partition_count);
 
  private:
   absl::Status ApplyCommand(const event_log::Record& record, const v1::Event& event,
@@ -93,6 +106,12 @@ class MemberLedger : public state_store::Applier {
                                                       const v1::Event& event,
                                                       state_store::StateBatch& batch,
                                                       v1::MemberChanged* changed);
+  absl::StatusOr<MemberOutcome> DecideTransfer(const event_log::Record& record,
+                                               const v1::Event& event,
+                                               state_store::StateBatch& batch,
+                                               v1::MemberChanged* changed);
+
+  const int32_t cards_partition_count_;
 };
 
 // Readers over a StateStore or a batch (state_store::ViewOf).

@@ -12,11 +12,13 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "libs/event_log/ownership.h"
 #include "libs/server/tenant.h"
 #include "libs/state_store/state_store.h"
 #include "services/card_registry/card_registry_keys.h"
@@ -76,10 +78,24 @@ v1::Event SetIssuers(uint32_t acquirer, bool accept_all, const std::vector<uint3
   return event;
 }
 
+v1::Event Transfer(uint32_t from, uint32_t to, const std::string& request_id,
+                   const v1::Tenant& source = server::MinistryTenant()) {
+  v1::Event event = Envelope(source, request_id);
+  v1::IssuerTransferRequested* body = event.mutable_issuer_transfer_requested();
+  body->set_request_id(request_id);
+  body->set_from_city(from);
+  body->set_to_city(to);
+  body->set_reason("card company failed");
+  return event;
+}
+
 // The record key the API writes: the participant.
 std::string KeyOf(const v1::Event& event) {
   if (event.has_member_status_change_requested()) {
     return event.member_status_change_requested().participant();
+  }
+  if (event.has_issuer_transfer_requested()) {
+    return CityParticipant(event.issuer_transfer_requested().from_city());
   }
   return CityParticipant(event.accepted_issuers_change_requested().acquirer_city());
 }
@@ -124,7 +140,7 @@ class MemberLedgerTest : public ::testing::Test {
     auto outbox = store->ReadOutbox(100000);
     EXPECT_TRUE(outbox.ok());
     for (const auto& entry : *outbox) {
-      EXPECT_EQ(entry.topic, kMembersTopic);
+      if (entry.topic != kMembersTopic) continue;  // transfers' copies: TransferTest
       if (keys != nullptr) keys->push_back(entry.key);
       events.emplace_back();
       EXPECT_TRUE(events.back().ParseFromString(entry.value));
@@ -161,7 +177,8 @@ class MemberLedgerTest : public ::testing::Test {
     return {outcome.rule(), outcome.field()};
   }
 
-  MemberLedger ledger_;
+  static constexpr int32_t kCardsPartitions = 4;
+  MemberLedger ledger_{kCardsPartitions};
   std::map<const StateStore*, int64_t> next_offset_;
 };
 
@@ -379,6 +396,69 @@ TEST_F(MemberLedgerTest, TheSameLogGivesTheSameDigestInAnyBatchSize) {
     EXPECT_EQ(digest, first) << "batch size " << batch_size;
     next_offset_.erase(store.get());
   }
+}
+
+// The failed-issuer playbook: an EXITING issuer's cards move to an ACTIVE successor, and every
+// tongka.cards partition gets its own copy of the decision, keyed to hash there.
+TEST_F(MemberLedgerTest, TransferMovesAnExitingIssuersCardsToItsSuccessor) {
+  constexpr uint32_t kLiuzhou = 450200;
+  constexpr uint32_t kNanning = 450100;
+  constexpr uint32_t kGuilin = 450300;
+  const v1::Event exiting = SetStatus("city:450200", v1::MEMBER_STATUS_EXITING, "x1");
+  EXPECT_EQ(RefusalOf("t_not_exiting", {}, Transfer(kLiuzhou, kNanning, "t")),
+            std::make_pair(std::string("issuer_not_exiting"), std::string("from_city")));
+  EXPECT_EQ(RefusalOf("t_same", {exiting}, Transfer(kLiuzhou, kLiuzhou, "t")),
+            std::make_pair(std::string("same_city"), std::string("to_city")));
+  EXPECT_EQ(RefusalOf("t_unknown", {exiting}, Transfer(kLiuzhou, 999999, "t")),
+            std::make_pair(std::string("unknown_city"), std::string("to_city")));
+  EXPECT_EQ(RefusalOf("t_city", {exiting},
+                      Transfer(kLiuzhou, kNanning, "t", server::CityTenant(kNanning))),
+            std::make_pair(std::string("ministry_only"), std::string("source")));
+  EXPECT_EQ(RefusalOf("t_suspended",
+                      {exiting, SetStatus("city:450100", v1::MEMBER_STATUS_SUSPENDED, "s1")},
+                      Transfer(kLiuzhou, kNanning, "t")),
+            std::make_pair(std::string("successor_not_active"), std::string("to_city")));
+  EXPECT_EQ(RefusalOf("t_key", {exiting}, Transfer(kLiuzhou, kNanning, "t"), "city:450100"),
+            std::make_pair(std::string("participant_key"), std::string("from_city")));
+
+  auto store = FreshStore("transfer");
+  const v1::Event transfer = Transfer(kLiuzhou, kNanning, "t1");
+  Feed(store.get(), {exiting, transfer});
+  ASSERT_TRUE(Outcome(store.get(), transfer).accepted());
+  EXPECT_EQ(Member(store.get(), "city:450200").successor_city(), kNanning);
+  EXPECT_EQ(Member(store.get(), "city:450200").status(), v1::MEMBER_STATUS_EXITING);
+  auto outbox = store->ReadOutbox(1000);
+  ASSERT_TRUE(outbox.ok());
+  std::set<int32_t> partitions;
+  for (const auto& entry : *outbox) {
+    v1::Event event;
+    ASSERT_TRUE(event.ParseFromString(entry.value));
+    if (entry.topic == kMembersTopic) {
+      if (event.has_member_changed() && event.member_changed().request_id() == "t1") {
+        EXPECT_EQ(event.member_changed().successor_city(), kNanning);
+      }
+      continue;
+    }
+    ASSERT_EQ(entry.topic, kCardsTopic);
+    ASSERT_TRUE(event.has_issuer_transferred());
+    const v1::IssuerTransferred& copy = event.issuer_transferred();
+    EXPECT_EQ(copy.from_city(), kLiuzhou);
+    EXPECT_EQ(copy.to_city(), kNanning);
+    EXPECT_EQ(copy.command_event_id(), transfer.event_id());
+    EXPECT_EQ(event_log::PartitionForKey(entry.key, kCardsPartitions), copy.cards_partition());
+    EXPECT_EQ(event.source().service(), kServiceName);
+    partitions.insert(copy.cards_partition());
+  }
+  EXPECT_EQ(partitions, (std::set<int32_t>{0, 1, 2, 3}));
+
+  // Once moved, never again; and a successor whose own cards moved takes no others.
+  EXPECT_EQ(RefusalOf("t_again", {exiting, transfer}, Transfer(kLiuzhou, kGuilin, "t2")),
+            std::make_pair(std::string("already_transferred"), std::string("from_city")));
+  EXPECT_EQ(
+      RefusalOf("t_chain",
+                {exiting, transfer, SetStatus("city:450300", v1::MEMBER_STATUS_EXITING, "x3")},
+                Transfer(kGuilin, kLiuzhou, "t3")),
+      std::make_pair(std::string("successor_not_active"), std::string("to_city")));
 }
 
 }  // namespace
