@@ -1,7 +1,8 @@
 // Proves the id index readers on a real RocksDB in a temp dir, without Kafka (testing/
 // state_test.h): ReadCellTransactions gathers a pair's hour from every chunk and refuses a broken
 // one, and follows the money: ids of late and moved money are listed under the window that
-// counted it, in step with its cells.
+// counted it, in step with its cells. The float with successions folded in (FoldFloats, and
+// GetFloat over it for each tenant): a transfer never changes the total.
 #include "services/settlement/settlement_readers.h"
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "libs/server/tenant.h"
+#include "services/settlement/settlement_api.h"
 #include "services/settlement/testing/state_test.h"
 
 namespace tongka::settlement {
@@ -172,6 +175,146 @@ TEST_F(SettlementReadersTest, IdIndexFollowsLateAndMovedMoney) {
   // D's report never moved; the float counted every tap once.
   EXPECT_EQ((*ReadReport(ViewOf(*store), d))->bilateral(0).count(), 3);
   EXPECT_EQ(ReadFloats(ViewOf(*store))->at(kShanghai).spent_fen(), 8 * 100 + 36);
+}
+
+// Successions fold in at read time and never change the total: for any set of transfers
+// (a chain included: Liuzhou -> Nanning, then Nanning -> Shanghai), the outstanding figures sum
+// to what the cards hold; the last carrier inherits every predecessor's float; a failed issuer
+// carries none and shows what its cards hold as its own.
+TEST_F(SettlementReadersTest, SuccessionsMoveTheFloatAndKeepTheTotal) {
+  constexpr uint32_t kNanning = 450100;
+  std::map<uint32_t, FloatRecord> floats;
+  floats[kLiuzhou].set_opening_fen(9000);
+  floats[kLiuzhou].set_spent_fen(500);
+  floats[kLiuzhou].set_reserve_fen(4000);
+  floats[kNanning].set_loads_fen(3000);
+  floats[kShanghai].set_loads_fen(7000);
+  floats[kNingbo].set_loads_fen(100);
+  floats[kNingbo].set_spent_fen(600);  // below zero: offline spends not yet loaded
+  auto sum = [](const std::map<uint32_t, FoldedFloat>& folded) {
+    int64_t total = 0;
+    for (const auto& [city, one] : folded) total += one.outstanding_fen;
+    return total;
+  };
+  std::map<uint32_t, SuccessionRecord> successions;
+  auto none = FoldFloats(floats, successions);
+  ASSERT_TRUE(none.ok());
+  const int64_t total = sum(*none);
+  EXPECT_EQ(total, 8500 + 3000 + 7000 - 500);
+
+  successions[kLiuzhou].set_to_city(kNanning);
+  auto one = FoldFloats(floats, successions);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(sum(*one), total);
+  EXPECT_EQ(one->at(kLiuzhou).outstanding_fen, 0);
+  EXPECT_EQ(one->at(kLiuzhou).own_fen, 8500);
+  EXPECT_EQ(one->at(kNanning).outstanding_fen, 3000 + 8500);
+  EXPECT_EQ(one->at(kNanning).inherited_fen, 8500);
+
+  successions[kNanning].set_to_city(kShanghai);
+  auto chain = FoldFloats(floats, successions);
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ(sum(*chain), total);
+  EXPECT_EQ(chain->at(kShanghai).outstanding_fen, 7000 + 3000 + 8500);
+  EXPECT_EQ(chain->at(kShanghai).predecessors, (std::vector<uint32_t>{kNanning, kLiuzhou}));
+  EXPECT_EQ(chain->at(kLiuzhou).final_successor, kShanghai);
+  EXPECT_EQ(chain->at(kLiuzhou).successor, kNanning);
+  EXPECT_EQ(chain->at(kNanning).outstanding_fen, 0);
+
+  // A successor with no float of its own still gets a row carrying its predecessor's.
+  successions.clear();
+  successions[kLiuzhou].set_to_city(370200);
+  auto fresh = FoldFloats(floats, successions);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->at(370200).outstanding_fen, 8500);
+  EXPECT_EQ(sum(*fresh), total);
+
+  successions[370200].set_to_city(kLiuzhou);  // never accepted by the ledger: corruption
+  EXPECT_EQ(FoldFloats(floats, successions).status().code(), absl::StatusCode::kInternal);
+}
+
+// GetFloat over a store the ledger decided a transfer in: the ministry sees every row and the
+// same total as before the transfer; the successor reads the failed issuer's row beside its
+// own; the failed issuer reads its own (successor, transferred, its reserve's coverage); a third
+// city sees neither.
+TEST_F(SettlementReadersTest, GetFloatFoldsTheSuccessionForEachTenant) {
+  constexpr uint32_t kNanning = 450100;
+  auto store = FreshStore("folded-get-float");
+  {
+    StateBatch batch(store.get());
+    FloatRecord liuzhou;
+    liuzhou.set_opening_fen(9000);
+    liuzhou.set_spent_fen(1000);
+    liuzhou.set_reserve_fen(2000);
+    batch.Put(FloatKey(kLiuzhou), liuzhou.SerializeAsString());
+    FloatRecord nanning;
+    nanning.set_loads_fen(4000);
+    nanning.set_reserve_fen(6000);
+    batch.Put(FloatKey(kNanning), nanning.SerializeAsString());
+    FloatRecord shanghai;
+    shanghai.set_loads_fen(500);
+    batch.Put(FloatKey(kShanghai), shanghai.SerializeAsString());
+    ASSERT_TRUE(store->Commit(batch).ok());
+  }
+  SettlementApi api({.store = store.get()});
+  auto rows = [&](const v1::Tenant& tenant) {
+    auto response = api.GetFloat(tenant, v1::GetFloatRequest());
+    EXPECT_TRUE(response.ok()) << response.status();
+    std::map<uint32_t, v1::FloatPosition> out;
+    for (const v1::FloatPosition& position : response->issuers()) {
+      out[position.issuer_city()] = position;
+    }
+    return out;
+  };
+  auto total = [](const std::map<uint32_t, v1::FloatPosition>& positions) {
+    int64_t sum = 0;
+    for (const auto& [city, position] : positions) sum += position.outstanding_fen();
+    return sum;
+  };
+  const int64_t before = total(rows(server::MinistryTenant()));
+  EXPECT_EQ(before, 8000 + 4000 + 500);
+  EXPECT_EQ(rows(server::CityTenant(kNanning)).size(), 1u) << "not Liuzhou's yet";
+  {
+    StateBatch batch(store.get());
+    SuccessionRecord succession;
+    succession.set_to_city(kNanning);
+    batch.Put(SuccessionKey(kLiuzhou), succession.SerializeAsString());
+    ASSERT_TRUE(store->Commit(batch).ok());
+  }
+  std::map<uint32_t, v1::FloatPosition> ministry = rows(server::MinistryTenant());
+  EXPECT_EQ(total(ministry), before);
+  const v1::FloatPosition& nanning = ministry.at(kNanning);
+  EXPECT_EQ(nanning.outstanding_fen(), 12000);
+  EXPECT_EQ(nanning.inherited_fen(), 8000);
+  ASSERT_EQ(nanning.predecessor_cities_size(), 1);
+  EXPECT_EQ(nanning.predecessor_cities(0), kLiuzhou);
+  EXPECT_DOUBLE_EQ(nanning.coverage_ratio(), 0.5) << "its own reserve over what it carries";
+  EXPECT_TRUE(nanning.under_covered());
+  const v1::FloatPosition& liuzhou = ministry.at(kLiuzhou);
+  EXPECT_EQ(liuzhou.outstanding_fen(), 0);
+  EXPECT_EQ(liuzhou.successor_city(), kNanning);
+  EXPECT_EQ(liuzhou.transferred_fen(), 8000);
+  EXPECT_EQ(liuzhou.opening_fen(), 9000) << "its cards' own figures stay as they were";
+  EXPECT_DOUBLE_EQ(liuzhou.coverage_ratio(), 0.25) << "its escrow until it is drawn down";
+  EXPECT_FALSE(liuzhou.under_covered()) << "the float is the successor's liability now";
+
+  std::map<uint32_t, v1::FloatPosition> successor = rows(server::CityTenant(kNanning));
+  EXPECT_EQ(successor.size(), 2u);
+  EXPECT_EQ(successor.count(kLiuzhou), 1u);
+  std::map<uint32_t, v1::FloatPosition> failed = rows(server::CityTenant(kLiuzhou));
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed.at(kLiuzhou).successor_city(), kNanning);
+  EXPECT_EQ(rows(server::CityTenant(kShanghai)).size(), 1u);
+
+  // The escrow drawn down to zero: no coverage shown any more.
+  {
+    StateBatch batch(store.get());
+    FloatRecord drawn = ReadFloats(ViewOf(*store))->at(kLiuzhou);
+    drawn.set_reserve_fen(0);
+    batch.Put(FloatKey(kLiuzhou), drawn.SerializeAsString());
+    ASSERT_TRUE(store->Commit(batch).ok());
+  }
+  EXPECT_EQ(rows(server::MinistryTenant()).at(kLiuzhou).coverage_ratio(), 0);
 }
 
 }  // namespace

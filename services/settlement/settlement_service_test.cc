@@ -11,6 +11,9 @@
 //   - reconciliation: MATCH / MISMATCH per row, and the hour drill-down narrows a city's id list
 //     with one missing and one extra transaction to exactly those two ids;
 //   - the float per issuer and the reserve's coverage ratio;
+//   - the failed-issuer playbook: the ministry's TransferFloat with read-your-writes, the float
+//     total unchanged, a retried request id answered with the first decision, the successor
+//     reading the failed issuer's row;
 //   - the rules on the log: every tenant reads them, only the ministry changes them, a day ahead;
 //     a rebuild into an empty state dir under another --fee_schedule is refused naming both, and
 //     without the flag gives the same money.
@@ -527,6 +530,135 @@ TEST_F(SettlementServiceTest, ARebuildFollowsTheRulesOnTheLog) {
   for (int i = 0; i < live.bilateral_size(); ++i) {
     EXPECT_EQ(again->bilateral(i).fee_fen(), live.bilateral(i).fee_fen()) << "priced at 100 bp";
   }
+}
+
+// The failed-issuer playbook on the real broker (declared last: it adds Liuzhou's float to the
+// shared log). Only the ministry transfers; bad fields are named; the answer is the ledger's
+// decision, already folded into GetFloat (read-your-writes); the outstanding total is the same
+// before and after; a retried request id gets the first decision, another transfer of the same
+// issuer is refused by rule; the successor reads the failed issuer's row, the failed issuer
+// keeps reading its own; the ministry records the failed issuer's escrow as it is drawn down.
+TEST_F(SettlementServiceTest, TheMinistryTransfersAFailedIssuersFloat) {
+  constexpr uint32_t kNanning = 450100;
+  auto producer = event_log::Producer::Create({.bootstrap_servers = kafka_->bootstrap()});
+  ASSERT_TRUE(producer.ok());
+  v1::Event load;
+  load.set_event_id("txn/450200-BUS-000001/1");
+  load.set_recorded_at_us(absl::ToUnixMicros(absl::Now()));
+  load.mutable_load()->set_amount_fen(5000);
+  v1::TxnCommon* txn = load.mutable_load()->mutable_txn();
+  txn->set_card_id("4502000000000001");
+  txn->set_issuer_city(kLiuzhou);
+  txn->set_acquirer_city(kLiuzhou);
+  txn->set_terminal_id("450200-BUS-000001");
+  txn->set_terminal_seq(1);
+  ASSERT_TRUE(
+      (*producer)
+          ->ProduceSync(kTxnTopic, txn->card_id(), load.SerializeAsString(), absl::Seconds(30))
+          .ok());
+  auto floats = [](const v1::Tenant& tenant) {
+    v1::GetFloatResponse response;
+    EXPECT_TRUE(
+        Call(tenant, &v1::SettlementService::Stub::GetFloat, v1::GetFloatRequest(), &response)
+            .ok());
+    std::map<uint32_t, v1::FloatPosition> out;
+    for (const v1::FloatPosition& position : response.issuers()) {
+      out[position.issuer_city()] = position;
+    }
+    return out;
+  };
+  auto total = [](const std::map<uint32_t, v1::FloatPosition>& positions) {
+    int64_t sum = 0;
+    for (const auto& [city, position] : positions) sum += position.outstanding_fen();
+    return sum;
+  };
+  std::map<uint32_t, v1::FloatPosition> before;
+  for (int i = 0; i < 600 && before[kLiuzhou].outstanding_fen() != 5000; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    before = floats(server::MinistryTenant());
+  }
+  ASSERT_EQ(before[kLiuzhou].outstanding_fen(), 5000);
+
+  v1::TransferFloatRequest request;
+  request.set_request_id("liuzhou-fails");
+  request.set_from_city(kLiuzhou);
+  request.set_to_city(kNanning);
+  request.set_reason("Liuzhou's card company failed");
+  v1::TransferFloatResponse response;
+  EXPECT_EQ(Call(server::CityTenant(kNanning), &v1::SettlementService::Stub::TransferFloat, request,
+                 &response)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::TransferFloatRequest bad = request;
+  bad.set_from_city(45020);
+  grpc::Status refused =
+      Call(server::MinistryTenant(), &v1::SettlementService::Stub::TransferFloat, bad, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message().rfind("from_city:", 0), 0u) << refused.error_message();
+  bad = request;
+  bad.set_to_city(kLiuzhou);
+  refused =
+      Call(server::MinistryTenant(), &v1::SettlementService::Stub::TransferFloat, bad, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message().rfind("to_city:", 0), 0u) << refused.error_message();
+
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::TransferFloat, request,
+                   &response)
+                  .ok());
+  EXPECT_EQ(response.from().successor_city(), kNanning);
+  EXPECT_EQ(response.from().outstanding_fen(), 0);
+  EXPECT_EQ(response.from().transferred_fen(), 5000);
+  EXPECT_EQ(response.to().inherited_fen(), 5000);
+  EXPECT_EQ(std::vector<uint32_t>(response.to().predecessor_cities().begin(),
+                                  response.to().predecessor_cities().end()),
+            std::vector<uint32_t>{kLiuzhou});
+  EXPECT_EQ(response.command_event_id(), "cmd/ministry/liuzhou-fails");
+  // Read-your-writes: the next read shows it; no fen appeared or vanished.
+  std::map<uint32_t, v1::FloatPosition> after = floats(server::MinistryTenant());
+  EXPECT_EQ(after[kNanning].outstanding_fen(), before[kNanning].outstanding_fen() + 5000);
+  EXPECT_EQ(after[kLiuzhou].outstanding_fen(), 0);
+  EXPECT_EQ(total(after), total(before));
+
+  v1::TransferFloatResponse retried;
+  ASSERT_TRUE(
+      Call(server::MinistryTenant(), &v1::SettlementService::Stub::TransferFloat, request, &retried)
+          .ok());
+  EXPECT_EQ(retried.SerializeAsString(), response.SerializeAsString());
+  v1::TransferFloatRequest again = request;
+  again.set_request_id("liuzhou-to-shanghai");
+  again.set_to_city(kShanghai);
+  refused =
+      Call(server::MinistryTenant(), &v1::SettlementService::Stub::TransferFloat, again, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(refused.error_message().rfind("already_transferred:", 0), 0u)
+      << refused.error_message();
+
+  // Tenancy: the successor carries the failed issuer's float and reads its row.
+  std::map<uint32_t, v1::FloatPosition> nanning = floats(server::CityTenant(kNanning));
+  EXPECT_EQ(nanning.size(), 2u);
+  EXPECT_EQ(nanning[kLiuzhou].transferred_fen(), 5000);
+  std::map<uint32_t, v1::FloatPosition> liuzhou = floats(server::CityTenant(kLiuzhou));
+  EXPECT_EQ(liuzhou.size(), 1u);
+  EXPECT_EQ(liuzhou[kLiuzhou].successor_city(), kNanning);
+  EXPECT_EQ(floats(server::CityTenant(kShanghai)).count(kLiuzhou), 0u);
+
+  // The ministry records the failed issuer's escrow, and only a failed issuer's.
+  v1::RecordReserveRequest reserve;
+  reserve.set_request_id("liuzhou-escrow");
+  reserve.set_issuer_city(kLiuzhou);
+  reserve.set_reserve_fen(2000);
+  v1::RecordReserveResponse reserved;
+  ASSERT_TRUE(Call(server::MinistryTenant(), &v1::SettlementService::Stub::RecordReserve, reserve,
+                   &reserved)
+                  .ok());
+  EXPECT_EQ(reserved.position().reserve_fen(), 2000);
+  EXPECT_DOUBLE_EQ(reserved.position().coverage_ratio(), 0.4) << "2,000 of the 5,000 transferred";
+  reserve.set_request_id("shanghai-escrow");
+  reserve.set_issuer_city(kShanghai);
+  EXPECT_EQ(Call(server::MinistryTenant(), &v1::SettlementService::Stub::RecordReserve, reserve,
+                 &reserved)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 }  // namespace

@@ -12,6 +12,9 @@
 //   tongka_ctl ... rules [2026-12-01]          the business-day and fee rules, window by window
 //   tongka_ctl ... schedule-rules 2026-12-20 --zone=Asia/Shanghai --cut=24h --fees=default:40
 //                                              the ministry changes them from that window on
+//   tongka_ctl ... transfer-float 450200 450100 --reason="card company failed"
+//                                              the ministry moves a failed issuer's float to a
+//                                              successor (read-your-writes answer)
 //   tongka_ctl ... card issue|get|block|lost|unblock|close CARD_ID, card replace|link CARD_ID NEW,
 //                  balances CITY, hotlist, hotlist-delta SINCE
 //                                              the card registry (card_commands.h)
@@ -29,6 +32,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -41,13 +45,14 @@
 ABSL_FLAG(std::string, target, "127.0.0.1:7000", "The settlement service, host:port.");
 ABSL_FLAG(int32_t, top, 10, "report: how many of the largest inter-city flows to list.");
 ABSL_FLAG(std::string, request_id, "",
-          "close, schedule-rules, card commands: the idempotency key (default: derived).");
+          "close, schedule-rules, transfer-float, card commands: the idempotency key (default: "
+          "derived).");
 ABSL_FLAG(std::string, zone, "", "schedule-rules: the business-day zone (default: unchanged).");
 ABSL_FLAG(absl::Duration, cut, absl::ZeroDuration(),
           "schedule-rules: the local time of day of the cut, (0, 24h] (default: unchanged).");
 ABSL_FLAG(std::string, fees, "", "schedule-rules: the fee schedule (default: unchanged).");
 ABSL_FLAG(std::string, reason, "",
-          "schedule-rules, member status and accept: why, for the audit trail.");
+          "schedule-rules, transfer-float, member status and accept: why, for the audit trail.");
 
 namespace tongka::cli {
 namespace {
@@ -220,16 +225,51 @@ class Ctl {
     request.set_window_id(window_id);
     v1::GetFloatResponse response;
     if (!Call(&v1::SettlementService::Stub::GetFloat, request, &response)) return 1;
-    std::cout << absl::StrFormat("%-22s  %16s  %16s  %9s  %s\n", "issuer", "outstanding yuan",
-                                 "reserve yuan", "coverage",
-                                 window_id.empty() ? "" : "change in window");
+    std::cout << absl::StrFormat("%-22s  %16s  %16s  %9s  %-22s  %16s  %s\n", "issuer",
+                                 "outstanding yuan", "reserve yuan", "coverage", "successor",
+                                 "transferred yuan", window_id.empty() ? "" : "change in window");
     for (const v1::FloatPosition& issuer : response.issuers()) {
-      std::cout << absl::StrFormat("%-22s  %16s  %16s  %8.0f%%%s  %s\n",
-                                   CityName(issuer.issuer_city()), Yuan(issuer.outstanding_fen()),
-                                   Yuan(issuer.reserve_fen()), issuer.coverage_ratio() * 100,
-                                   issuer.under_covered() ? "!" : " ",
-                                   window_id.empty() ? "" : Yuan(issuer.window_change_fen()));
+      // A successor's outstanding includes its predecessors' float (inherited); a failed
+      // issuer's is 0, its cards' float shown as transferred and covered by its own escrow.
+      std::string successor;
+      if (issuer.successor_city() != 0) {
+        successor = absl::StrCat("-> ", CityName(issuer.successor_city()));
+      } else if (issuer.predecessor_cities_size() > 0) {
+        successor = absl::StrCat("+", Yuan(issuer.inherited_fen()), " from ",
+                                 issuer.predecessor_cities_size(), " failed");
+      }
+      std::cout << absl::StrFormat(
+          "%-22s  %16s  %16s  %8.0f%%%s  %-22s  %16s  %s\n", CityName(issuer.issuer_city()),
+          Yuan(issuer.outstanding_fen()), Yuan(issuer.reserve_fen()), issuer.coverage_ratio() * 100,
+          issuer.under_covered() ? "!" : " ", successor,
+          issuer.successor_city() != 0 ? Yuan(issuer.transferred_fen()) : "",
+          window_id.empty() ? "" : Yuan(issuer.window_change_fen()));
     }
+    return 0;
+  }
+
+  int TransferFloat(const std::string& from, const std::string& to) {
+    v1::TransferFloatRequest request;
+    uint32_t from_city = 0;
+    uint32_t to_city = 0;
+    if (!absl::SimpleAtoi(from, &from_city) || !absl::SimpleAtoi(to, &to_city)) {
+      std::cerr << "tongka_ctl transfer-float: FROM and TO are six-digit city codes\n";
+      return 2;
+    }
+    request.set_from_city(from_city);
+    request.set_to_city(to_city);
+    request.set_reason(absl::GetFlag(FLAGS_reason).empty() ? "transferred with tongka_ctl"
+                                                           : absl::GetFlag(FLAGS_reason));
+    // By default the request id names the transfer, so repeating it is the same request.
+    std::string request_id = absl::GetFlag(FLAGS_request_id);
+    if (request_id.empty()) request_id = absl::StrCat("ctl-transfer-", from_city, "-", to_city);
+    request.set_request_id(request_id);
+    v1::TransferFloatResponse response;
+    if (!Call(&v1::SettlementService::Stub::TransferFloat, request, &response)) return 1;
+    std::cout << absl::StrFormat(
+        "transferred: %s -> %s, %s yuan (%s); %s now carries %s yuan\n", CityName(from_city),
+        CityName(to_city), Yuan(response.from().transferred_fen()), response.command_event_id(),
+        CityName(to_city), Yuan(response.to().outstanding_fen()));
     return 0;
   }
 
@@ -313,6 +353,13 @@ int Main(const std::vector<char*>& args) {
   if (command == "windows") return ctl.Windows();
   if (command == "float") return ctl.Float(window_id);
   if (command == "rules") return ctl.Rules(window_id);
+  if (command == "transfer-float") {
+    if (args.size() != 4) {
+      std::cerr << "tongka_ctl transfer-float: needs FROM and TO city codes\n";
+      return 2;
+    }
+    return ctl.TransferFloat(args[2], args[3]);
+  }
   if (window_id.empty()) {
     std::cerr << "tongka_ctl " << command << ": needs a window id (YYYY-MM-DD)\n";
     return 2;
@@ -333,7 +380,8 @@ int main(int argc, char** argv) {
       "tongka_ctl [--target=HOST:PORT] [--tenant=ministry|city:<code>|partner:<id> "
       "--dev_token_secret=S | --tls_ca=F --tls_cert=F --tls_key=F] "
       "windows | window ID | close ID | report ID [--top=N] | float [ID] | rules [ID] | "
-      "schedule-rules ID [--zone=Z] [--cut=D] [--fees=S] [--reason=R] | " +
+      "schedule-rules ID [--zone=Z] [--cut=D] [--fees=S] [--reason=R] | "
+      "transfer-float FROM TO [--reason=R] | " +
       std::string(tongka::cli::kCardUsage) + " | " + tongka::cli::kMemberUsage);
   return tongka::cli::Main(absl::ParseCommandLine(argc, argv));
 }
