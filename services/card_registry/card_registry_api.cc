@@ -432,11 +432,29 @@ absl::StatusOr<v1::IssueCardsResponse> CardRegistryApi::IssueCards(
   return response;
 }
 
+absl::StatusOr<uint32_t> CardRegistryApi::ManagerOf(absl::string_view card_id,
+                                                    uint32_t card_city) const {
+  int32_t partition = 0;
+  const StateView view = ViewOf(*deps_.store);
+  if (OwnerOf(card_id, &partition) == deps_.replica_index) {
+    return ManagingIssuer(view, partition, card_city);
+  }
+  absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> successors =
+      ReadSuccessors(view);
+  if (!successors.ok()) return successors.status();
+  for (const auto& [where, successor] : *successors) {
+    if (where.second == card_city) return successor;
+  }
+  return card_city;
+}
+
 absl::StatusOr<v1::Event> CardRegistryApi::ChangeEnvelope(
     const Caller& caller, absl::string_view verb, const std::string& request_id,
     const std::string& card_id, const std::string& reason, const std::string& actor) const {
   if (absl::Status ok = CheckRequestId("request_id", request_id); !ok.ok()) return ok;
-  absl::StatusOr<uint32_t> issuer = IssuerOf("card_id", card_id);
+  absl::StatusOr<uint32_t> card_city = IssuerOf("card_id", card_id);
+  if (!card_city.ok()) return card_city.status();
+  absl::StatusOr<uint32_t> issuer = ManagerOf(card_id, *card_city);
   if (!issuer.ok()) return issuer.status();
   if (!IsIssuer(caller.tenant, *issuer) && !server::CanReadAll(caller.tenant)) {
     return absl::PermissionDeniedError(absl::StrCat(server::TenantName(caller.tenant), " may not ",
@@ -509,7 +527,11 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::ReplaceCard(
       ChangeEnvelope(caller, "replace", request.request_id(), request.card_id(), request.reason(),
                      request.actor());
   if (event.ok()) {
-    const uint32_t issuer = *txn::ParseCardId(request.card_id());  // ChangeEnvelope checked it
+    // The new card takes an id of the city that manages the old card now.
+    absl::StatusOr<uint32_t> manager =
+        ManagerOf(request.card_id(), *txn::ParseCardId(request.card_id()));  // checked above
+    if (!manager.ok()) return manager.status();
+    const uint32_t issuer = *manager;
     absl::StatusOr<uint32_t> new_issuer = IssuerOf("new_card_id", request.new_card_id());
     if (!new_issuer.ok()) return new_issuer.status();
     if (*new_issuer != issuer)
@@ -542,7 +564,10 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::LinkVirtualCard(
   absl::StatusOr<v1::Event> event =
       ChangeEnvelope(caller, "link", request.request_id(), request.card_id(), "", request.actor());
   if (event.ok()) {
-    const uint32_t issuer = *txn::ParseCardId(request.card_id());
+    absl::StatusOr<uint32_t> manager =
+        ManagerOf(request.card_id(), *txn::ParseCardId(request.card_id()));  // checked above
+    if (!manager.ok()) return manager.status();
+    const uint32_t issuer = *manager;
     absl::StatusOr<uint32_t> virtual_issuer =
         IssuerOf("virtual_card_id", request.virtual_card_id());
     if (!virtual_issuer.ok()) return virtual_issuer.status();
@@ -614,13 +639,30 @@ absl::StatusOr<v1::GetIssuerBalancesResponse> CardRegistryApi::GetIssuerBalances
                      "'s balances: only the issuer itself or the ministry"));
   }
   if (city < 100000 || city > 999999) return Invalid("issuer_city", "six digits");
-  absl::StatusOr<IssuerBalances> own = SumIssuerBalances(ViewOf(*deps_.store), city);
-  if (!own.ok()) return own.status();
+  // The cards the city manages: its own, and those of the cities whose cards moved to it (the
+  // failed-issuer playbook), each in the partitions that applied the move.
+  const StateView view = ViewOf(*deps_.store);
+  absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> successors =
+      ReadSuccessors(view);
+  if (!successors.ok()) return successors.status();
+  std::set<uint32_t> card_cities = {city};
+  for (const auto& [where, successor] : *successors) {
+    if (successor == city) card_cities.insert(where.second);
+  }
   v1::GetIssuerBalancesResponse response;
   response.set_issuer_city(city);
-  response.set_cards(own->cards);
-  response.set_balance_fen(own->balance_fen);
-  response.set_closed_cards(own->closed_cards);
+  for (uint32_t card_city : card_cities) {
+    auto managed_here = [&](absl::string_view card_id) {
+      const int32_t partition = event_log::PartitionForKey(card_id, deps_.partition_count);
+      auto moved = successors->find({partition, card_city});
+      return (moved == successors->end() ? card_city : moved->second) == city;
+    };
+    absl::StatusOr<IssuerBalances> sum = SumIssuerBalances(view, card_city, managed_here);
+    if (!sum.ok()) return sum.status();
+    response.set_cards(response.cards() + sum->cards);
+    response.set_balance_fen(response.balance_fen() + sum->balance_fen);
+    response.set_closed_cards(response.closed_cards() + sum->closed_cards);
+  }
   if (!caller.via_peer) {
     for (int32_t replica = 0; replica < deps_.replica_count; ++replica) {
       if (replica == deps_.replica_index) continue;
@@ -669,12 +711,16 @@ absl::StatusOr<v1::GetCardResponse> CardRegistryApi::GetCard(
     return absl::NotFoundError(absl::StrCat("unknown card ", request.card_id()));
   }
   const Card& found = **card;
+  absl::StatusOr<uint32_t> manager =
+      ManagingIssuer(ViewOf(*deps_.store), partition, found.issuer_city);
+  if (!manager.ok()) return manager.status();
   v1::GetCardResponse response;
   v1::CardView* view = response.mutable_card();
   view->set_card_id(found.card_id);
-  view->set_issuer_city(found.issuer_city);
+  view->set_issuer_city(*manager);
+  if (*manager != found.issuer_city) view->set_transferred_from_city(found.issuer_city);
   view->set_status(found.record.status());
-  if (server::CanReadAll(caller.tenant) || IsIssuer(caller.tenant, found.issuer_city)) {
+  if (server::CanReadAll(caller.tenant) || IsIssuer(caller.tenant, *manager)) {
     view->set_full(true);
     view->set_form(found.record.form());
     view->set_product(found.record.product());
@@ -719,16 +765,34 @@ absl::StatusOr<v1::FindCardsByHolderResponse> CardRegistryApi::FindCardsByHolder
   }
   v1::FindCardsByHolderResponse response;
   const StateView view = ViewOf(*deps_.store);
-  // The holder index of this replica holds only the cards of its own partitions.
-  absl::StatusOr<std::vector<std::string>> ids =
-      card_registry::FindCardsByHolder(view, city, *token);
-  if (!ids.ok()) return ids.status();
-  for (const std::string& id : *ids) {
-    v1::GetCardRequest get;
-    get.set_card_id(id);
-    absl::StatusOr<v1::GetCardResponse> card = GetCard(caller, get);
-    if (!card.ok()) return card.status();
-    *response.add_cards() = std::move(*card->mutable_card());
+  // The holder index is per card city, under that city's key: the caller's own, and those of
+  // the cities whose cards moved to it (the failed-issuer playbook), whose keys the registry
+  // still holds. Only the cards the caller manages now are answered.
+  std::map<uint32_t, std::string> tokens = {{city, *std::move(token)}};
+  absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> successors =
+      ReadSuccessors(view);
+  if (!successors.ok()) return successors.status();
+  for (const auto& [where, successor] : *successors) {
+    if (successor != city || tokens.count(where.second) != 0) continue;
+    absl::StatusOr<std::string> predecessor_token =
+        deps_.holder_keys->Tokenize(where.second,
+                                    by_id ? crypto::IdentifierDomain::kResidentIdNumber
+                                          : crypto::IdentifierDomain::kMobilePhone,
+                                    by_id ? holder.id_number() : holder.phone());
+    if (predecessor_token.ok()) tokens[where.second] = *std::move(predecessor_token);
+  }
+  for (const auto& [card_city, city_token] : tokens) {
+    // The holder index of this replica holds only the cards of its own partitions.
+    absl::StatusOr<std::vector<std::string>> ids =
+        card_registry::FindCardsByHolder(view, card_city, city_token);
+    if (!ids.ok()) return ids.status();
+    for (const std::string& id : *ids) {
+      v1::GetCardRequest get;
+      get.set_card_id(id);
+      absl::StatusOr<v1::GetCardResponse> card = GetCard(caller, get);
+      if (!card.ok()) return card.status();
+      if (card->card().full()) *response.add_cards() = std::move(*card->mutable_card());
+    }
   }
   if (!caller.via_peer) {
     for (int32_t replica = 0; replica < deps_.replica_count; ++replica) {

@@ -183,6 +183,10 @@ class CardRegistryApi {
   void FollowDerived(const Caller& caller, const std::string& card_id,
                      const std::string& origin_card_id, v1::CardCommandResponse* response) const;
   std::vector<int32_t> OwnedPartitions() const;
+  // The city that manages `card_id` now: its card id's city, or the successor that city's cards
+  // moved to (failed-issuer playbook). Exact for a card of an owned partition; for another
+  // partition, the successor any owned partition has recorded (the card's owner checks again).
+  absl::StatusOr<uint32_t> ManagerOf(absl::string_view card_id, uint32_t card_city) const;
   // The propagation metric's memory of recent status commands, by card id.
   void RememberCommand(const std::string& card_id, int64_t recorded_at_us) const;
   void CommandDecided(const std::string& card_id, int64_t recorded_at_us, int32_t partition,

@@ -69,6 +69,7 @@ absl::Status CardRegistryApp::PeerForward(int32_t replica, const std::string& rp
     return status.ok() ? absl::OkStatus() : server::FromGrpcStatus(status); \
   }
   TONGKA_FORWARD_MEMBER(SetMemberStatus, v1::SetMemberStatusRequest, v1::MemberCommandResponse)
+  TONGKA_FORWARD_MEMBER(TransferIssuer, v1::TransferIssuerRequest, v1::MemberCommandResponse)
   TONGKA_FORWARD_MEMBER(SetAcceptedIssuers, v1::SetAcceptedIssuersRequest,
                         v1::MemberCommandResponse)
   TONGKA_FORWARD_MEMBER(GetMember, v1::GetMemberRequest, v1::GetMemberResponse)

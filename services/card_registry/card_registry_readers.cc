@@ -103,11 +103,14 @@ absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> ReadSuccessors(
   return out;
 }
 
-absl::StatusOr<IssuerBalances> SumIssuerBalances(const StateView& view, uint32_t issuer) {
+absl::StatusOr<IssuerBalances> SumIssuerBalances(
+    const StateView& view, uint32_t card_city,
+    const std::function<bool(absl::string_view card_id)>& include) {
   IssuerBalances sum;
-  const std::string prefix = CardKey(absl::StrCat(issuer));
+  const std::string prefix = CardKey(absl::StrCat(card_city));
   absl::Status corrupt;
   absl::Status status = view.scan(prefix, [&](absl::string_view key, absl::string_view value) {
+    if (!include(key.substr(prefix.size() - 6))) return true;
     CardRecord card;
     if (!card.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
       corrupt = absl::InternalError(absl::StrCat("corrupt card record ", key));

@@ -69,15 +69,17 @@ absl::StatusOr<uint32_t> ManagingIssuer(const StateView& view, int32_t partition
 absl::StatusOr<std::map<std::pair<int32_t, uint32_t>, uint32_t>> ReadSuccessors(
     const StateView& view);
 
-// What an issuer's cards in this store hold: the cards not closed, the sum of their current
-// balances (CurrentBalanceFen), and the closed ones. A scan of the issuer's c/ records (card
-// ids begin with the issuer's city).
+// What the cards of `card_city` in this store that `include` accepts hold: the cards not closed,
+// the sum of their current balances (CurrentBalanceFen), and the closed ones. A scan of the
+// city's c/ records (card ids begin with their city).
 struct IssuerBalances {
   int64_t cards = 0;
   int64_t balance_fen = 0;
   int64_t closed_cards = 0;
 };
-absl::StatusOr<IssuerBalances> SumIssuerBalances(const StateView& view, uint32_t issuer);
+absl::StatusOr<IssuerBalances> SumIssuerBalances(
+    const StateView& view, uint32_t card_city,
+    const std::function<bool(absl::string_view card_id)>& include);
 
 // The hotlist of one tongka.cards partition.
 struct HotlistChange {

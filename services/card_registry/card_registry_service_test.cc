@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "libs/event_log/admin.h"
+#include "libs/event_log/ownership.h"
 #include "libs/event_log/partition_consumer.h"
 #include "libs/event_log/testing/test_broker.h"
 #include "libs/server/dev_token.h"
@@ -168,6 +169,13 @@ class CardRegistryServiceTest : public ::testing::Test {
     request.set_request_id(request_id);
     request.set_card_id(card_id);
     return request;
+  }
+
+  // Whether the partition of `card_id` has applied a transfer of its city's cards.
+  static bool OwnerPartitionHasTransfer(const std::string& card_id) {
+    const int32_t partition = event_log::PartitionForKey(card_id, kPartitions);
+    auto manager = ManagingIssuer(ViewOf(app_->store()), partition, *txn::ParseCardId(card_id));
+    return manager.ok() && *manager != *txn::ParseCardId(card_id);
   }
 
   static void ExpectRefused(const v1::CardCommandResponse& response, const std::string& rule,
@@ -791,6 +799,95 @@ TEST_F(CardRegistryServiceTest, ReplaceAndLinkIssueTheNewCardAndCarryTheBalance)
               grpc::StatusCode::PERMISSION_DENIED)
         << server::TenantName(other);
   }
+}
+
+// The failed-issuer playbook through the API: the ministry marks Guilin EXITING and moves its
+// cards to Shanghai; Shanghai then manages them, Guilin no longer does, and the balances stay.
+TEST_F(CardRegistryServiceTest, TransferIssuerHandsTheCardsToTheSuccessor) {
+  constexpr uint32_t kGuilin = 450300;
+  const v1::Tenant shanghai = server::CityTenant(kShanghai);
+  const v1::Tenant guilin = server::CityTenant(kGuilin);
+  auto members = v1::MemberRegistryService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", app_->grpc_port()), grpc::InsecureChannelCredentials()));
+  auto ministry_call = [&](auto method, const auto& request, v1::MemberCommandResponse* response) {
+    grpc::ClientContext context;
+    Authorize(&context, server::MinistryTenant());
+    return (members.get()->*method)(&context, request, response);
+  };
+  v1::GetIssuerBalancesRequest sum_request;
+  sum_request.set_issuer_city(kShanghai);
+  v1::GetIssuerBalancesResponse before;
+  ASSERT_TRUE(
+      Call(shanghai, &v1::CardRegistryService::Stub::GetIssuerBalances, sum_request, &before).ok());
+  const v1::IssueCardRequest card = Physical(kGuilin, 1);
+  ASSERT_TRUE(Issue(card, kGuilin).accepted());
+
+  v1::TransferIssuerRequest transfer;
+  transfer.set_request_id("transfer-guilin");
+  transfer.set_from_city(kGuilin);
+  transfer.set_to_city(kShanghai);
+  transfer.set_reason("card company failed");
+  v1::MemberCommandResponse decided;
+  ASSERT_TRUE(
+      ministry_call(&v1::MemberRegistryService::Stub::TransferIssuer, transfer, &decided).ok());
+  EXPECT_EQ(decided.rule(), "issuer_not_exiting");
+  v1::SetMemberStatusRequest exiting;
+  exiting.set_request_id("exiting-guilin");
+  exiting.set_participant("city:450300");
+  exiting.set_status(v1::MEMBER_STATUS_EXITING);
+  exiting.set_reason("card company failed");
+  ASSERT_TRUE(
+      ministry_call(&v1::MemberRegistryService::Stub::SetMemberStatus, exiting, &decided).ok());
+  ASSERT_TRUE(decided.accepted()) << decided.ShortDebugString();
+  transfer.set_request_id("transfer-guilin-2");
+  ASSERT_TRUE(
+      ministry_call(&v1::MemberRegistryService::Stub::TransferIssuer, transfer, &decided).ok());
+  ASSERT_TRUE(decided.accepted()) << decided.ShortDebugString();
+  EXPECT_EQ(decided.member().successor_city(), kShanghai);
+
+  // Each card partition applies its copy of the transfer through the log.
+  v1::GetCardRequest get;
+  get.set_card_id(card.card_id());
+  v1::GetCardResponse view;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  do {
+    ASSERT_TRUE(Call(shanghai, &v1::CardRegistryService::Stub::GetCard, get, &view).ok());
+    if (view.card().full()) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(view.card().full());
+  EXPECT_EQ(view.card().issuer_city(), kShanghai);
+  EXPECT_EQ(view.card().transferred_from_city(), kGuilin);
+  EXPECT_EQ(view.card().balance_fen(), 5000);
+  ASSERT_TRUE(Call(guilin, &v1::CardRegistryService::Stub::GetCard, get, &view).ok());
+  EXPECT_FALSE(view.card().full()) << "the failed city sees status only";
+
+  v1::CardCommandResponse response;
+  EXPECT_EQ(Call(guilin, &v1::CardRegistryService::Stub::BlockCard,
+                 StatusRequest("block-by-guilin", card.card_id()), &response)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::CardStatusRequest block = StatusRequest("block-by-shanghai", card.card_id());
+  block.set_block_reason(v1::BLOCK_REASON_ISSUER);
+  ASSERT_TRUE(Call(shanghai, &v1::CardRegistryService::Stub::BlockCard, block, &response).ok());
+  EXPECT_TRUE(response.accepted()) << response.ShortDebugString();
+  // Guilin issues no more card ids once its partition applied the transfer.
+  const v1::IssueCardRequest late = Physical(kGuilin, 2);
+  const absl::Time applied_by = absl::Now() + absl::Seconds(30);
+  while (!OwnerPartitionHasTransfer(late.card_id()) && absl::Now() < applied_by) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ExpectRefused(Issue(late, kGuilin), "issuer_transferred", "card_id");
+
+  v1::GetIssuerBalancesResponse after;
+  ASSERT_TRUE(
+      Call(shanghai, &v1::CardRegistryService::Stub::GetIssuerBalances, sum_request, &after).ok());
+  EXPECT_EQ(after.cards() - before.cards(), 1);
+  EXPECT_EQ(after.balance_fen() - before.balance_fen(), 5000);
+  transfer.set_request_id("transfer-guilin-3");
+  ASSERT_TRUE(
+      ministry_call(&v1::MemberRegistryService::Stub::TransferIssuer, transfer, &decided).ok());
+  EXPECT_EQ(decided.rule(), "already_transferred");
 }
 
 }  // namespace

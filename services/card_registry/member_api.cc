@@ -50,6 +50,7 @@ v1::Member MemberOf(const std::string& participant, const MemberRecord& record) 
   member.set_accepts_all(record.accepts_all());
   *member.mutable_accepted_issuer_cities() = record.accepted_issuer_cities();
   member.set_version(record.version());
+  member.set_successor_city(record.successor_city());
   return member;
 }
 
@@ -209,6 +210,23 @@ absl::StatusOr<v1::MemberCommandResponse> MemberApi::SetAcceptedIssuers(
   body->set_reason(request.reason());
   body->set_actor(request.actor());
   return Submit(CityParticipant(request.acquirer_city()), *event);
+}
+
+absl::StatusOr<v1::MemberCommandResponse> MemberApi::TransferIssuer(
+    const Caller& caller, const v1::TransferIssuerRequest& request) const {
+  if (deps_.replica_index != 0)
+    return Forward<v1::MemberCommandResponse>(caller, "TransferIssuer", request);
+  absl::StatusOr<v1::Event> event =
+      Envelope(caller, "transfer an issuer's cards", request.request_id(), request.reason(),
+               request.actor());
+  if (!event.ok()) return event.status();
+  v1::IssuerTransferRequested* body = event->mutable_issuer_transfer_requested();
+  body->set_request_id(request.request_id());
+  body->set_from_city(request.from_city());
+  body->set_to_city(request.to_city());
+  body->set_reason(request.reason());
+  body->set_actor(request.actor());
+  return Submit(CityParticipant(request.from_city()), *event);
 }
 
 absl::StatusOr<v1::GetMemberResponse> MemberApi::GetMember(

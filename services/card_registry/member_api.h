@@ -2,15 +2,16 @@
 // authenticated caller. The gRPC handlers (member_service.h) only authenticate, call this, count,
 // and convert the status.
 //
-// Commands (SetMemberStatus, SetAcceptedIssuers): the ministry only (PERMISSION_DENIED for anyone
-// else, before anything is written); request_id, reason, actor and the sizes are checked
-// (INVALID_ARGUMENT "<field>: <rule>"). The command event ("cmd/ministry/<request_id>", source the
-// ministry, recorded_at now) is produced to tongka.members keyed by the participant (acks=all);
-// the call waits until the member loop has applied the partition past that offset and answers
-// with the ledger's stored outcome (read-your-writes). A refusal the ledger decided (unknown_city,
-// status_transition, list_too_long, issuer_not_member, ...) is an OK call with accepted = false,
-// its rule and field. A retried request id gets the first decision. Member request ids are the
-// ministry's idempotency keys among member commands (tongka.members); card commands keep theirs.
+// Commands (SetMemberStatus, SetAcceptedIssuers, TransferIssuer): the ministry only
+// (PERMISSION_DENIED for anyone else, before anything is written); request_id, reason, actor and
+// the sizes are checked (INVALID_ARGUMENT "<field>: <rule>"). The command event
+// ("cmd/ministry/<request_id>", source the ministry, recorded_at now) is produced to tongka.members
+// keyed by the participant (acks=all); the call waits until the member loop has applied the
+// partition past that offset and answers with the ledger's stored outcome (read-your-writes). A
+// refusal the ledger decided (unknown_city, status_transition, list_too_long, issuer_not_member,
+// ...) is an OK call with accepted = false, its rule and field. A retried request id gets the first
+// decision. Member request ids are the ministry's idempotency keys among member commands
+// (tongka.members); card commands keep theirs.
 //
 // Reads (GetMember, ListMembers): the ministry sees every participant; a city operator or a
 // partner only its own record (GetMember of another: PERMISSION_DENIED; ListMembers: its own
@@ -62,6 +63,9 @@ class MemberApi {
       const Caller& caller, const v1::SetMemberStatusRequest& request) const;
   absl::StatusOr<v1::MemberCommandResponse> SetAcceptedIssuers(
       const Caller& caller, const v1::SetAcceptedIssuersRequest& request) const;
+  // The failed-issuer playbook (member_ledger.h): IssuerTransferRequested keyed by the from city.
+  absl::StatusOr<v1::MemberCommandResponse> TransferIssuer(
+      const Caller& caller, const v1::TransferIssuerRequest& request) const;
   absl::StatusOr<v1::GetMemberResponse> GetMember(const Caller& caller,
                                                   const v1::GetMemberRequest& request) const;
   absl::StatusOr<v1::ListMembersResponse> ListMembers(const Caller& caller,

@@ -59,6 +59,7 @@ grpc::Status MemberService::Handle(const char* rpc, grpc::ServerContext* context
 
 TONGKA_MEMBER_RPC(SetMemberStatus, v1::SetMemberStatusRequest, v1::MemberCommandResponse)
 TONGKA_MEMBER_RPC(SetAcceptedIssuers, v1::SetAcceptedIssuersRequest, v1::MemberCommandResponse)
+TONGKA_MEMBER_RPC(TransferIssuer, v1::TransferIssuerRequest, v1::MemberCommandResponse)
 TONGKA_MEMBER_RPC(GetMember, v1::GetMemberRequest, v1::GetMemberResponse)
 TONGKA_MEMBER_RPC(ListMembers, v1::ListMembersRequest, v1::ListMembersResponse)
 

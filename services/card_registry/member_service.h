@@ -35,6 +35,9 @@ class MemberService final : public v1::MemberRegistryService::Service {
   grpc::Status SetMemberStatus(grpc::ServerContext* context,
                                const v1::SetMemberStatusRequest* request,
                                v1::MemberCommandResponse* response) override;
+  grpc::Status TransferIssuer(grpc::ServerContext* context,
+                              const v1::TransferIssuerRequest* request,
+                              v1::MemberCommandResponse* response) override;
   grpc::Status SetAcceptedIssuers(grpc::ServerContext* context,
                                   const v1::SetAcceptedIssuersRequest* request,
                                   v1::MemberCommandResponse* response) override;
