@@ -47,8 +47,12 @@ void PrintMember(const v1::Member& member) {
             ? "its own cards only"
             : absl::StrCat("its own and ", absl::StrJoin(member.accepted_issuer_cities(), ","));
   }
-  std::cout << absl::StrFormat("%-20s  %-9s  v%-4d  accepts %s\n", member.participant(),
+  std::cout << absl::StrFormat("%-20s  %-9s  v%-4d  accepts %s", member.participant(),
                                StatusName(member.status()), member.version(), accepts);
+  if (member.successor_city() != 0) {
+    std::cout << ", cards moved to city " << member.successor_city();
+  }
+  std::cout << "\n";
 }
 
 int Usage(const std::string& message) {
@@ -113,6 +117,23 @@ class MemberCtl {
     return Command(&Stub::SetAcceptedIssuers, request);
   }
 
+  // member transfer FROM TO: the failed-issuer playbook (FROM must be EXITING).
+  int Transfer(const std::string& from_text, const std::string& to_text) {
+    v1::TransferIssuerRequest request;
+    uint32_t from = 0;
+    uint32_t to = 0;
+    if (!absl::SimpleAtoi(absl::StripPrefix(from_text, "city:"), &from) ||
+        !absl::SimpleAtoi(absl::StripPrefix(to_text, "city:"), &to)) {
+      return Usage("transfer: FROM and TO are 6-digit city codes");
+    }
+    request.set_from_city(from);
+    request.set_to_city(to);
+    request.set_request_id(RequestId("transfer", absl::StrCat("city:", from)));
+    request.set_reason(absl::GetFlag(FLAGS_reason));
+    request.set_actor(absl::GetFlag(FLAGS_actor));
+    return Command(&Stub::TransferIssuer, request);
+  }
+
   int Get(const std::string& participant) {
     v1::GetMemberRequest request;
     request.set_participant(ParticipantOf(participant));
@@ -173,6 +194,7 @@ int RunMemberCommand(const Caller& caller, const std::vector<std::string>& args)
   if (verb == "get" && args.size() == 3) return ctl.Get(args[2]);
   if (verb == "status" && args.size() == 4) return ctl.Status(args[2], args[3]);
   if (verb == "accept" && args.size() == 4) return ctl.Accept(args[2], args[3]);
+  if (verb == "transfer" && args.size() == 4) return ctl.Transfer(args[2], args[3]);
   return Usage(kMemberUsage);
 }
 

@@ -3,6 +3,7 @@
 //
 //   member status PARTICIPANT active|suspended|exiting --reason=R    SetMemberStatus (ministry)
 //   member accept CITY all|CITY[,CITY...]|none --reason=R            SetAcceptedIssuers (ministry)
+//   member transfer FROM TO --reason=R                               TransferIssuer (ministry)
 //   member get PARTICIPANT                                           GetMember
 //   member list                                                      ListMembers
 //
@@ -26,7 +27,8 @@ namespace tongka::cli {
 
 inline constexpr char kMemberUsage[] =
     "member status PARTICIPANT active|suspended|exiting --reason=R | "
-    "member accept CITY all|CITY,...|none --reason=R | member get PARTICIPANT | member list";
+    "member accept CITY all|CITY,...|none --reason=R | member transfer FROM TO --reason=R | "
+    "member get PARTICIPANT | member list";
 
 bool IsMemberCommand(const std::string& command);
 

@@ -18,7 +18,7 @@
 //   tongka_ctl ... card issue|get|block|lost|unblock|close CARD_ID, card replace|link CARD_ID NEW,
 //                  balances CITY, hotlist, hotlist-delta SINCE
 //                                              the card registry (card_commands.h)
-//   tongka_ctl ... member status|accept|get|list  the member registry (member_commands.h)
+//   tongka_ctl ... member status|accept|transfer|get|list  the member registry (member_commands.h)
 //
 // Exit status: 0 on success, 1 when the call failed (the gRPC status is printed) or a command was
 // refused (its rule is printed), 2 on bad usage.
