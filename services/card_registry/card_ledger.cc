@@ -549,44 +549,58 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideStatusChange(const event_log::R
 absl::StatusOr<RequestOutcome> CardLedger::DecideClose(const event_log::Record& record,
                                                        const v1::Event& event, StateBatch& batch,
                                                        Decision* decision) {
-  v1::Event* out = &decision->event;
   const v1::CardCloseRequested& request = event.card_close_requested();
-  const std::string& card_id = request.card_id();
-  auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
-    return Refused(card_id, rule, field, std::move(message));
-  };
+  ClosedCard closed;
+  absl::StatusOr<RequestOutcome> outcome =
+      CloseFor(record, event, request.card_id(), "closes", request.request_id(), request.reason(),
+               request.actor(), nullptr, batch, decision, &closed);
+  // A plain close owes the holder the balance (in the decision event only, never stored:
+  // card_ledger.h, "Determinism").
+  if (outcome.ok() && outcome->accepted()) {
+    decision->event.mutable_card_status_changed()->set_balance_owed_fen(closed.balance_fen);
+  }
+  return outcome;
+}
+
+absl::StatusOr<RequestOutcome> CardLedger::CloseFor(
+    const event_log::Record& record, const v1::Event& event, const std::string& card_id,
+    absl::string_view verb, const std::string& request_id, const std::string& reason,
+    const std::string& actor,
+    const std::function<std::optional<RequestOutcome>(uint32_t issuer, CardRecord* card)>& check,
+    StateBatch& batch, Decision* decision, ClosedCard* closed) {
   RequestOutcome refused;
-  uint32_t issuer_city = 0;
-  CardRecord card;
-  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &issuer_city, &card, &refused);
+  CardRecord& card = closed->record;
+  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &closed->issuer, &card, &refused);
   if (!found.ok()) return found.status();
   if (!*found) return refused;
-  if (!IsIssuer(event.source(), issuer_city) && event.source().kind() != v1::TENANT_KIND_MINISTRY) {
-    return refuse(
-        "issuer_only", "card_id",
-        absl::StrCat("only city ", issuer_city, " (the issuer) or the ministry closes it"));
+  if (!IsIssuer(event.source(), closed->issuer) &&
+      event.source().kind() != v1::TENANT_KIND_MINISTRY) {
+    return Refused(
+        card_id, "issuer_only", "card_id",
+        absl::StrCat("only city ", closed->issuer, " (the issuer) or the ministry ", verb, " it"));
   }
   const v1::CardStatus from = card.status();
   if (from == v1::CARD_STATUS_CLOSED) {
-    return refuse("card_closed", "card_id", absl::StrCat("card ", card_id, " is closed"));
+    return Refused(card_id, "card_closed", "card_id", absl::StrCat("card ", card_id, " is closed"));
   }
-  // The balance as this replica has applied the card's transactions so far: in the decision
-  // event only, never stored (card_ledger.h, "Determinism").
-  const int64_t balance_owed_fen = CurrentBalanceFen(card);
+  if (check != nullptr) {
+    if (std::optional<RequestOutcome> bad = check(closed->issuer, &card)) return *bad;
+  }
+  // The balance as this replica has applied the card's transactions so far.
+  closed->balance_fen = CurrentBalanceFen(card);
   absl::StatusOr<uint64_t> seq = CloseRecord(record, card_id, &card, batch);
   if (!seq.ok()) return seq.status();
 
-  v1::CardStatusChanged* changed = out->mutable_card_status_changed();
-  changed->set_request_id(request.request_id());
+  v1::CardStatusChanged* changed = decision->event.mutable_card_status_changed();
+  changed->set_request_id(request_id);
   changed->set_card_id(card_id);
   changed->set_old_status(from);
   changed->set_new_status(v1::CARD_STATUS_CLOSED);
-  changed->set_reason(request.reason());
+  changed->set_reason(reason);
   changed->set_hotlist_version(*seq);
   changed->set_block_reason(card.block_reason());
-  changed->set_actor(request.actor());
+  changed->set_actor(actor);
   changed->set_command_event_id(event.event_id());
-  changed->set_balance_owed_fen(balance_owed_fen);
   RequestOutcome outcome;
   outcome.set_accepted(true);
   outcome.set_card_id(card_id);
@@ -611,57 +625,35 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideReplace(const event_log::Record
   const v1::CardReplaceRequested& request = event.card_replace_requested();
   const std::string& card_id = request.old_card_id();
   const std::string& new_card_id = request.new_card_id();
-  auto refuse = [&](absl::string_view rule, absl::string_view field, std::string message) {
-    return Refused(card_id, rule, field, std::move(message));
+  // The replacement's own rules, checked once the old card may be closed.
+  auto check = [&](uint32_t issuer, CardRecord* card) -> std::optional<RequestOutcome> {
+    RequestOutcome refused;
+    absl::StatusOr<uint32_t> new_issuer = OtherCardIssuer(new_card_id, "new_card_id", &refused);
+    if (!new_issuer.ok()) return refused;
+    if (*new_issuer != issuer) {
+      return Refused(card_id, "new_card_issuer", "new_card_id",
+                     absl::StrCat("a replacement is issued by city ", issuer, ", the old card's"));
+    }
+    if (new_card_id == card_id) {
+      return Refused(card_id, "new_card_same", "new_card_id", "a card does not replace itself");
+    }
+    if (std::optional<RequestOutcome> bad = CheckForm(
+            card_id, request.new_form(), request.device_token(), "new_form", "device_token")) {
+      return bad;
+    }
+    card->set_replaced_by(new_card_id);
+    return std::nullopt;
   };
-  RequestOutcome refused;
-  uint32_t issuer_city = 0;
-  CardRecord card;
-  absl::StatusOr<bool> found = IssuedCard(record, card_id, batch, &issuer_city, &card, &refused);
-  if (!found.ok()) return found.status();
-  if (!*found) return refused;
-  if (!IsIssuer(event.source(), issuer_city) && event.source().kind() != v1::TENANT_KIND_MINISTRY) {
-    return refuse(
-        "issuer_only", "card_id",
-        absl::StrCat("only city ", issuer_city, " (the issuer) or the ministry replaces it"));
-  }
-  const v1::CardStatus from = card.status();
-  if (from == v1::CARD_STATUS_CLOSED) {
-    return refuse("card_closed", "card_id", absl::StrCat("card ", card_id, " is closed"));
-  }
-  absl::StatusOr<uint32_t> new_issuer = OtherCardIssuer(new_card_id, "new_card_id", &refused);
-  if (!new_issuer.ok()) return refused;
-  if (*new_issuer != issuer_city) {
-    return refuse(
-        "new_card_issuer", "new_card_id",
-        absl::StrCat("a replacement is issued by city ", issuer_city, ", the old card's"));
-  }
-  if (new_card_id == card_id) {
-    return refuse("new_card_same", "new_card_id", "a card does not replace itself");
-  }
-  if (std::optional<RequestOutcome> bad = CheckForm(
-          card_id, request.new_form(), request.device_token(), "new_form", "device_token")) {
-    return *bad;
-  }
-  // What the old card holds as this replica has applied its transactions so far; the
-  // CardReplaced on the log is the fact the new card and settlement use (card_ledger.h).
-  const int64_t carried_fen = CurrentBalanceFen(card);
-  card.set_replaced_by(new_card_id);
-  absl::StatusOr<uint64_t> seq = CloseRecord(record, card_id, &card, batch);
-  if (!seq.ok()) return seq.status();
-
-  v1::CardStatusChanged* changed = decision->event.mutable_card_status_changed();
-  changed->set_request_id(request.request_id());
-  changed->set_card_id(card_id);
-  changed->set_old_status(from);
-  changed->set_new_status(v1::CARD_STATUS_CLOSED);
-  changed->set_reason(request.reason());
-  changed->set_hotlist_version(*seq);
-  changed->set_block_reason(card.block_reason());
-  changed->set_actor(request.actor());
-  changed->set_command_event_id(event.event_id());
-  changed->set_replaced_by_card_id(new_card_id);
-
+  ClosedCard closed;
+  absl::StatusOr<RequestOutcome> outcome =
+      CloseFor(record, event, card_id, "replaces", request.request_id(), request.reason(),
+               request.actor(), check, batch, decision, &closed);
+  if (!outcome.ok() || !outcome->accepted()) return outcome;
+  // Carried, not owed: balance_owed_fen stays 0. What the old card held as this replica has
+  // applied its transactions so far; the CardReplaced on the log is the fact the new card and
+  // settlement use (card_ledger.h).
+  decision->event.mutable_card_status_changed()->set_replaced_by_card_id(new_card_id);
+  const CardRecord& card = closed.record;
   Decision::Also& carry = decision->also.emplace_back();
   carry.label = kCarryLabel;
   carry.key = new_card_id;
@@ -669,7 +661,7 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideReplace(const event_log::Record
   replaced->set_request_id(request.request_id());
   replaced->set_old_card_id(card_id);
   replaced->set_new_card_id(new_card_id);
-  replaced->set_carried_balance_fen(carried_fen);
+  replaced->set_carried_balance_fen(closed.balance_fen);
   replaced->set_reason(request.reason());
   replaced->mutable_holder()->set_id_number_token(card.id_number_token());
   replaced->mutable_holder()->set_phone_token(card.phone_token());
@@ -678,14 +670,8 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideReplace(const event_log::Record
   replaced->set_expires_at_us(card.expires_at_us());
   replaced->set_device_token(request.device_token());
   replaced->set_command_event_id(event.event_id());
-  replaced->set_issuer_city(issuer_city);
+  replaced->set_issuer_city(closed.issuer);
   replaced->set_actor(request.actor());
-
-  RequestOutcome outcome;
-  outcome.set_accepted(true);
-  outcome.set_card_id(card_id);
-  outcome.set_status(v1::CARD_STATUS_CLOSED);
-  outcome.set_hotlist_version(*seq);
   return outcome;
 }
 

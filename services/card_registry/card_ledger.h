@@ -66,6 +66,8 @@
 #define TONGKA_SERVICES_CARD_REGISTRY_CARD_LEDGER_H_
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -162,6 +164,23 @@ class CardLedger : public state_store::Applier {
                                               uint32_t issuer, const std::string& request_id,
                                               CardRecord card, state_store::StateBatch& batch,
                                               Decision* decision);
+  // What CloseFor closed: the card's managing issuer, its record after the close, and the
+  // balance it held as this replica had applied its transactions.
+  struct ClosedCard {
+    uint32_t issuer = 0;
+    CardRecord record;
+    int64_t balance_fen = 0;
+  };
+  // The part a close and a replacement share: the card must be issued, asked for by the issuer
+  // that manages it or the ministry (`verb` names the act in the refusal), and not closed, and
+  // pass `check` (when given, which may refuse or change the record); then it is closed and
+  // hotlisted and the decision is its CardStatusChanged (CLOSED).
+  absl::StatusOr<RequestOutcome> CloseFor(
+      const event_log::Record& record, const v1::Event& event, const std::string& card_id,
+      absl::string_view verb, const std::string& request_id, const std::string& reason,
+      const std::string& actor,
+      const std::function<std::optional<RequestOutcome>(uint32_t issuer, CardRecord* card)>& check,
+      state_store::StateBatch& batch, Decision* decision, ClosedCard* closed);
   // Closes `card` (stored) and adds its hotlist change; returns the new sequence.
   absl::StatusOr<uint64_t> CloseRecord(const event_log::Record& record, absl::string_view card_id,
                                        CardRecord* card, state_store::StateBatch& batch);
