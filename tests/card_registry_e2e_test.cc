@@ -18,6 +18,10 @@
 //      when there was one; a new request id for any of those cards is refused card_exists; and
 //      tongka.cards holds exactly one issue decision per card (copies aside), and at least one
 //      copy. Both replicas still agree on the hotlist and the holder lookup.
+//   3. The operator CLI (tools/cli:tongka_ctl), run against replica 1 only: issue, replace onto a
+//      card of the other replica's partitions (the carry crosses replicas through the log),
+//      link a QR card, get, balances, hotlist, a refusal named by its rule, and the ministry's
+//      member status and transfer; each command's exit status and the lines an operator reads.
 // Every wait polls a condition under a deadline; no step depends on where the SIGKILL lands.
 #include <glog/logging.h>
 #include <signal.h>
@@ -514,6 +518,75 @@ TEST_F(CardRegistryE2eTest, ReplicasAgreeAndAKillMidStreamLosesNoAcceptedCard) {
   for (const auto& [card_id, commands] : issued) {
     EXPECT_EQ(commands.size(), 1u) << card_id << " issued by " << commands.size() << " commands";
   }
+}
+
+// What an operator types, against replica 1 only: the registry forwards what replica 0 owns.
+TEST_F(CardRegistryE2eTest, TheOperatorCliDrivesCardsAndMembers) {
+  auto ctl = [&](const std::string& tenant, std::vector<std::string> args, int* exit_code) {
+    std::vector<std::string> argv = {
+        "tools/cli/tongka_ctl", absl::StrCat("--registry=127.0.0.1:", replicas_[1].grpc_port),
+        "--tenant=" + tenant, absl::StrCat("--dev_token_secret=", kSecret)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    static int runs = 0;
+    auto process = testing::Subprocess::Start(argv, {}, TempPath(absl::StrCat("ctl-", ++runs)));
+    EXPECT_TRUE(process.ok()) << process.status();
+    if (!process.ok()) return std::string();
+    const int status = (*process)->Wait();
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return (*process)->Log();
+  };
+  // An old card and its replacement in partitions of different replicas.
+  std::string old_card;
+  std::string new_card;
+  for (uint64_t serial = 700; new_card.empty(); ++serial) {
+    const std::string id = txn::MakeCardId(kShanghai, serial);
+    const int32_t owner = event_log::PartitionForKey(id, kPartitions) % kReplicas;
+    if (old_card.empty() && owner == 0) old_card = id;
+    if (!old_card.empty() && owner == 1) new_card = id;
+  }
+  const std::string qr_card = txn::MakeCardId(kShanghai, 800);
+  const std::string city = "city:310000";
+  int code = -1;
+  std::string out = ctl(city, {"card", "issue", old_card, "--balance_fen=5000"}, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("card " + old_card + " is ACTIVE"), std::string::npos) << out;
+  out = ctl(city, {"card", "replace", old_card, new_card, "--note=lost"}, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("card " + old_card + " is CLOSED"), std::string::npos) << out;
+  EXPECT_NE(out.find("card " + new_card + " is issued, carrying 50.00 yuan"), std::string::npos)
+      << out;
+  out = ctl(city, {"card", "get", new_card}, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("balance 50.00 yuan"), std::string::npos) << out;
+  EXPECT_NE(out.find("replaces card " + old_card), std::string::npos) << out;
+  out = ctl(city, {"card", "link", new_card, qr_card, "--form=qr"}, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("card " + qr_card + " is issued"), std::string::npos) << out;
+  out = ctl(city, {"balances", "310000"}, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("2 open card(s) holding 50.00 yuan, 1 closed"), std::string::npos) << out;
+  out = ctl(city, {"hotlist"}, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(old_card), std::string::npos) << out;
+  // A refusal is named by its rule and exits 1; another city's card is not yours to replace.
+  out = ctl(city, {"card", "replace", old_card, txn::MakeCardId(kShanghai, 801)}, &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("refused: rule card_closed"), std::string::npos) << out;
+  out = ctl("city:330200", {"card", "close", new_card}, &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("PERMISSION_DENIED"), std::string::npos) << out;
+
+  // The ministry's playbook commands: Liuzhou exits and its cards move to Nanning.
+  out = ctl("ministry", {"member", "status", "450200", "exiting", "--reason=card company failed"},
+            &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("EXITING"), std::string::npos) << out;
+  out = ctl("ministry", {"member", "transfer", "450200", "450100", "--reason=card company failed"},
+            &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("cards moved to city 450100"), std::string::npos) << out;
+  out = ctl(city, {"member", "transfer", "450200", "450300", "--reason=x"}, &code);
+  EXPECT_NE(code, 0) << out;
 }
 
 }  // namespace

@@ -672,6 +672,7 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideReplace(const event_log::Record
   replaced->set_command_event_id(event.event_id());
   replaced->set_issuer_city(closed.issuer);
   replaced->set_actor(request.actor());
+  outcome->set_derived_card_id(new_card_id);
   return outcome;
 }
 
@@ -784,6 +785,7 @@ absl::StatusOr<RequestOutcome> CardLedger::DecideLink(const event_log::Record& r
   outcome.set_accepted(true);
   outcome.set_card_id(card_id);
   outcome.set_status(card.status());
+  outcome.set_derived_card_id(virtual_card_id);
   return outcome;
 }
 

@@ -72,6 +72,11 @@ v1::CardCommandResponse ResponseOf(const RequestOutcome& outcome, int32_t partit
     (*response.mutable_hotlist_version()->mutable_partition_seq())[partition] =
         outcome.hotlist_version();
   }
+  // A replacement or a link: the decision names the card to follow (FollowDerived), whatever
+  // a retry with the same request id asks.
+  if (!outcome.derived_card_id().empty()) {
+    response.mutable_derived()->set_card_id(outcome.derived_card_id());
+  }
   return response;
 }
 
@@ -552,9 +557,10 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::ReplaceCard(
   }
   absl::StatusOr<v1::CardCommandResponse> response =
       RunOne(caller, "ReplaceCard", request, request.card_id(), std::move(event));
-  // A forwarded call was followed by the owner; the replacement's own decision, by FollowDerived.
-  if (response.ok() && response->accepted() && !response->has_derived()) {
-    FollowDerived(caller, request.new_card_id(), request.card_id(), &*response);
+  // A forwarded call was followed by the owner (its state is set).
+  if (response.ok() && response->accepted() &&
+      response->derived().state() == v1::DerivedCard::STATE_UNSPECIFIED) {
+    FollowDerived(caller, request.card_id(), &*response);
   }
   return response;
 }
@@ -588,17 +594,17 @@ absl::StatusOr<v1::CardCommandResponse> CardRegistryApi::LinkVirtualCard(
   }
   absl::StatusOr<v1::CardCommandResponse> response =
       RunOne(caller, "LinkVirtualCard", request, request.card_id(), std::move(event));
-  if (response.ok() && response->accepted() && !response->has_derived()) {
-    FollowDerived(caller, request.virtual_card_id(), request.card_id(), &*response);
+  if (response.ok() && response->accepted() &&
+      response->derived().state() == v1::DerivedCard::STATE_UNSPECIFIED) {
+    FollowDerived(caller, request.card_id(), &*response);
   }
   return response;
 }
 
-void CardRegistryApi::FollowDerived(const Caller& caller, const std::string& card_id,
-                                    const std::string& origin_card_id,
+void CardRegistryApi::FollowDerived(const Caller& caller, const std::string& origin_card_id,
                                     v1::CardCommandResponse* response) const {
   v1::DerivedCard* derived = response->mutable_derived();
-  derived->set_card_id(card_id);
+  const std::string card_id = derived->card_id();
   derived->set_state(v1::DerivedCard::STATE_PENDING);
   // Read as the caller, through the owner: the caller is the issuer or the ministry, who see
   // the card in full. The derived command reaches the new card's partition through the

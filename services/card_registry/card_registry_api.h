@@ -177,11 +177,13 @@ class CardRegistryApi {
                                                  absl::StatusOr<v1::Event> event) const;
   // The device id's token under the issuer's key, or INVALID_ARGUMENT naming `field`.
   absl::StatusOr<std::string> DeviceToken(uint32_t issuer, const std::string& device_id) const;
-  // After an accepted ReplaceCard or LinkVirtualCard: waits for `card_id` to be issued from
-  // `origin_card_id` (carried_from or linked_card), reading it where it lives, and fills
-  // response->derived: ISSUED, REFUSED (the id belongs to another card) or PENDING (deadline).
-  void FollowDerived(const Caller& caller, const std::string& card_id,
-                     const std::string& origin_card_id, v1::CardCommandResponse* response) const;
+  // After an accepted ReplaceCard or LinkVirtualCard: waits for the card its decision named
+  // (response->derived().card_id(), from the stored outcome, so a retry follows the first
+  // command's card) to be issued from `origin_card_id` (carried_from or linked_card), reading it
+  // where it lives, and sets its state: ISSUED, REFUSED (the id belongs to another card) or
+  // PENDING (deadline).
+  void FollowDerived(const Caller& caller, const std::string& origin_card_id,
+                     v1::CardCommandResponse* response) const;
   std::vector<int32_t> OwnedPartitions() const;
   // The city that manages `card_id` now: its card id's city, or the successor that city's cards
   // moved to (failed-issuer playbook). Exact for a card of an owned partition; for another

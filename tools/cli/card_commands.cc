@@ -192,7 +192,9 @@ class CardCtl {
   // card replace OLD NEW: --form (of the new card), --device_id, --note.
   int Replace(const std::string& card_id, const std::string& new_card_id) {
     v1::ReplaceCardRequest request;
-    request.set_request_id(RequestId("replace", card_id, /*repeatable=*/false));
+    // One id per (old, new) pair: a repeat is the same request, another replacement a new one.
+    request.set_request_id(
+        RequestId("replace", absl::StrCat(card_id, "-", new_card_id), /*repeatable=*/false));
     request.set_card_id(card_id);
     request.set_new_card_id(new_card_id);
     v1::CardForm form;
