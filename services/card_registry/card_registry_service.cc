@@ -9,8 +9,9 @@
 
 namespace tongka::card_registry {
 
-absl::StatusOr<Caller> CardRegistryService::CallerOf(const grpc::ServerContext& context) const {
-  absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(context);
+absl::StatusOr<Caller> CallerOf(const server::Authenticator& authenticator,
+                                const grpc::ServerContext& context) {
+  absl::StatusOr<v1::Tenant> tenant = authenticator.TenantFromContext(context);
   if (!tenant.ok()) return tenant.status();
   Caller caller{.tenant = *std::move(tenant)};
   if (!server::IsPlatform(caller.tenant, kServiceName)) return caller;
@@ -28,35 +29,18 @@ absl::StatusOr<Caller> CardRegistryService::CallerOf(const grpc::ServerContext& 
   return caller;
 }
 
-void CardRegistryService::Count(const char* rpc, const absl::Status& status, absl::Time started) {
-  metrics_->requests
-      .WithLabels({rpc, absl::AsciiStrToLower(absl::StatusCodeToString(status.code()))})
+void CountRpc(CardRegistryMetrics& metrics, const char* rpc, const absl::Status& status,
+              absl::Time started) {
+  metrics.requests.WithLabels({rpc, absl::AsciiStrToLower(absl::StatusCodeToString(status.code()))})
       .Increment();
-  metrics_->request_seconds.WithLabels({rpc}).Observe(absl::ToDoubleSeconds(absl::Now() - started));
-}
-
-template <typename Request, typename Response, typename Call>
-grpc::Status CardRegistryService::Handle(const char* rpc, grpc::ServerContext* context,
-                                         const Request& request, Response* response, Call call) {
-  const absl::Time started = absl::Now();
-  absl::Status status;
-  absl::StatusOr<Caller> caller = CallerOf(*context);
-  if (!caller.ok()) {
-    status = caller.status();
-  } else {
-    auto result = call(*caller, request);
-    status = result.status();
-    if (result.ok()) *response = std::move(*result);
-  }
-  Count(rpc, status, started);
-  return server::ToGrpcStatus(status);
+  metrics.request_seconds.WithLabels({rpc}).Observe(absl::ToDoubleSeconds(absl::Now() - started));
 }
 
 #define TONGKA_CARD_REGISTRY_RPC(Rpc, Request, Response)                                      \
   grpc::Status CardRegistryService::Rpc(grpc::ServerContext* context, const Request* request, \
                                         Response* response) {                                 \
-    return Handle(                                                                            \
-        #Rpc, context, *request, response,                                                    \
+    return HandleRpc(                                                                         \
+        *authenticator_, *metrics_, #Rpc, context, *request, response,                        \
         [this](const Caller& caller, const Request& r) { return api_->Rpc(caller, r); });     \
   }
 
@@ -108,9 +92,9 @@ grpc::Status CardRegistryService::WatchHotlist(
     grpc::ServerContext* context, const v1::GetHotlistDeltaRequest* request,
     grpc::ServerWriter<v1::GetHotlistDeltaResponse>* writer) {
   const absl::Time started = absl::Now();
-  absl::StatusOr<Caller> caller = CallerOf(*context);
+  absl::StatusOr<Caller> caller = CallerOf(*authenticator_, *context);
   absl::Status status = caller.ok() ? Watch(context, *caller, *request, writer) : caller.status();
-  Count("WatchHotlist", status, started);
+  CountRpc(*metrics_, "WatchHotlist", status, started);
   return server::ToGrpcStatus(status);
 }
 

@@ -22,8 +22,10 @@
 
 #include <memory>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "libs/server/authenticator.h"
+#include "libs/server/grpc_server.h"
 #include "proto/card_registry.grpc.pb.h"
 #include "services/card_registry/card_registry_api.h"
 #include "services/card_registry/card_registry_metrics.h"
@@ -32,6 +34,36 @@ namespace tongka::card_registry {
 
 // The metadata key a replica forwards the caller's tenant name in.
 inline constexpr char kOnBehalfOfHeader[] = "tongka-on-behalf-of";
+
+// Who calls: the authenticated tenant, or for a call from another replica
+// (platform:card_registry) the tenant its kOnBehalfOfHeader names. Shared by the registry's
+// gRPC services (CardRegistryService, MemberService).
+absl::StatusOr<Caller> CallerOf(const server::Authenticator& authenticator,
+                                const grpc::ServerContext& context);
+
+// Counts one call of `rpc` by its status code, and its latency since `started`.
+void CountRpc(CardRegistryMetrics& metrics, const char* rpc, const absl::Status& status,
+              absl::Time started);
+
+// One unary handler: authenticates, runs `call` (Caller, Request) -> StatusOr<Response>, moves
+// its result into `response`, counts, converts the status.
+template <typename Request, typename Response, typename Call>
+grpc::Status HandleRpc(const server::Authenticator& authenticator, CardRegistryMetrics& metrics,
+                       const char* rpc, grpc::ServerContext* context, const Request& request,
+                       Response* response, Call call) {
+  const absl::Time started = absl::Now();
+  absl::Status status;
+  absl::StatusOr<Caller> caller = CallerOf(authenticator, *context);
+  if (!caller.ok()) {
+    status = caller.status();
+  } else {
+    auto result = call(*caller, request);
+    status = result.status();
+    if (result.ok()) *response = std::move(*result);
+  }
+  CountRpc(metrics, rpc, status, started);
+  return server::ToGrpcStatus(status);
+}
 
 class CardRegistryService final : public v1::CardRegistryService::Service {
  public:
@@ -76,15 +108,9 @@ class CardRegistryService final : public v1::CardRegistryService::Service {
                             grpc::ServerWriter<v1::GetHotlistDeltaResponse>* writer) override;
 
  private:
-  absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context) const;
-  // Authenticates, runs `call`, moves its result into `response`, counts, converts.
-  template <typename Request, typename Response, typename Call>
-  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, const Request& request,
-                      Response* response, Call call);
   absl::Status Watch(grpc::ServerContext* context, const Caller& caller,
                      v1::GetHotlistDeltaRequest request,
                      grpc::ServerWriter<v1::GetHotlistDeltaResponse>* writer);
-  void Count(const char* rpc, const absl::Status& status, absl::Time started);
 
   const CardRegistryApi* const api_;
   const std::shared_ptr<const server::Authenticator> authenticator_;

@@ -10,50 +10,11 @@
 
 namespace tongka::card_registry {
 
-absl::StatusOr<Caller> MemberService::CallerOf(const grpc::ServerContext& context) const {
-  absl::StatusOr<v1::Tenant> tenant = authenticator_->TenantFromContext(context);
-  if (!tenant.ok()) return tenant.status();
-  Caller caller{.tenant = *std::move(tenant)};
-  if (!server::IsPlatform(caller.tenant, kServiceName)) return caller;
-  caller.via_peer = true;
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find(kOnBehalfOfHeader);
-  if (it == metadata.end()) return caller;
-  absl::StatusOr<v1::Tenant> on_behalf_of =
-      server::ParseTenantName(absl::string_view(it->second.data(), it->second.size()));
-  if (!on_behalf_of.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kOnBehalfOfHeader, ": ", on_behalf_of.status().message()));
-  }
-  caller.tenant = *std::move(on_behalf_of);
-  return caller;
-}
-
-template <typename Request, typename Response, typename Call>
-grpc::Status MemberService::Handle(const char* rpc, grpc::ServerContext* context,
-                                   const Request& request, Response* response, Call call) {
-  const absl::Time started = absl::Now();
-  absl::Status status;
-  absl::StatusOr<Caller> caller = CallerOf(*context);
-  if (!caller.ok()) {
-    status = caller.status();
-  } else {
-    auto result = call(*caller, request);
-    status = result.status();
-    if (result.ok()) *response = std::move(*result);
-  }
-  metrics_->requests
-      .WithLabels({rpc, absl::AsciiStrToLower(absl::StatusCodeToString(status.code()))})
-      .Increment();
-  metrics_->request_seconds.WithLabels({rpc}).Observe(absl::ToDoubleSeconds(absl::Now() - started));
-  return server::ToGrpcStatus(status);
-}
-
 #define TONGKA_MEMBER_RPC(Rpc, Request, Response)                                         \
   grpc::Status MemberService::Rpc(grpc::ServerContext* context, const Request* request,   \
                                   Response* response) {                                   \
-    return Handle(                                                                        \
-        #Rpc, context, *request, response,                                                \
+    return HandleRpc(                                                                     \
+        *authenticator_, *metrics_, #Rpc, context, *request, response,                    \
         [this](const Caller& caller, const Request& r) { return api_->Rpc(caller, r); }); \
   }
 

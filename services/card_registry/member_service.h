@@ -47,11 +47,6 @@ class MemberService final : public v1::MemberRegistryService::Service {
                            v1::ListMembersResponse* response) override;
 
  private:
-  absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context) const;
-  template <typename Request, typename Response, typename Call>
-  grpc::Status Handle(const char* rpc, grpc::ServerContext* context, const Request& request,
-                      Response* response, Call call);
-
   const MemberApi* const api_;
   const std::shared_ptr<const server::Authenticator> authenticator_;
   CardRegistryMetrics* const metrics_;
