@@ -54,15 +54,15 @@ absl::Status WindowLedger::Apply(const event_log::Record& record, StateBatch& ba
     case v1::Event::kSettlementDelta:
       return ApplyDelta(record, event, batch);
     case v1::Event::kWindowCloseRequested:
-      return ApplyWindowRequest(record, event, batch);
+      return DecideOnce(event, batch, [&] { return Decide(record, event, batch); });
     case v1::Event::kFloatReserveRecorded:
       return ApplyReserve(event, batch);
     case v1::Event::kSettlementReport:
       return ApplyReport(event, batch);
     case v1::Event::kSettlementRulesRequested:
-      return ApplyRulesRequest(event, batch);
+      return DecideOnce(event, batch, [&] { return DecideRules(event, batch); });
     case v1::Event::kFloatTransferRequested:
-      return ApplyTransferRequest(record, event, batch);
+      return DecideOnce(event, batch, [&] { return DecideTransfer(record, event, batch); });
     case v1::Event::kSettlementWindowChanged:
     case v1::Event::kSettlementInvariantViolated:
     case v1::Event::kFloatTransferred:
@@ -478,12 +478,13 @@ absl::Status WindowLedger::RecordFreeze(absl::string_view window_id, StateBatch&
   return absl::OkStatus();
 }
 
-absl::Status WindowLedger::ApplyWindowRequest(const event_log::Record& record,
-                                              const v1::Event& event, StateBatch& batch) {
+absl::Status WindowLedger::DecideOnce(
+    const v1::Event& event, StateBatch& batch,
+    const std::function<absl::StatusOr<RequestOutcome>()>& decide) {
   absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
   if (!first.ok()) return first.status();
   if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
-  absl::StatusOr<RequestOutcome> outcome = Decide(record, event, batch);
+  absl::StatusOr<RequestOutcome> outcome = decide();
   if (!outcome.ok()) return outcome.status();
   batch.Put(OutcomeKey(event.event_id()), outcome->SerializeAsString());
   return absl::OkStatus();
@@ -519,17 +520,6 @@ absl::Status WindowLedger::ApplyReserve(const v1::Event& event, StateBatch& batc
     outcome.set_accepted(true);
   }
   batch.Put(OutcomeKey(event.event_id()), outcome.SerializeAsString());
-  return absl::OkStatus();
-}
-
-absl::Status WindowLedger::ApplyTransferRequest(const event_log::Record& record,
-                                                const v1::Event& event, StateBatch& batch) {
-  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
-  if (!first.ok()) return first.status();
-  if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
-  absl::StatusOr<RequestOutcome> outcome = DecideTransfer(record, event, batch);
-  if (!outcome.ok()) return outcome.status();
-  batch.Put(OutcomeKey(event.event_id()), outcome->SerializeAsString());
   return absl::OkStatus();
 }
 
@@ -606,16 +596,6 @@ absl::StatusOr<RequestOutcome> WindowLedger::DecideTransfer(const event_log::Rec
   }
   outcome.set_accepted(true);
   return outcome;
-}
-
-absl::Status WindowLedger::ApplyRulesRequest(const v1::Event& event, StateBatch& batch) {
-  absl::StatusOr<bool> first = batch.MarkSeen(event.event_id());
-  if (!first.ok()) return first.status();
-  if (!*first) return AddToCounter(batch, kDuplicatesKey, 1);
-  absl::StatusOr<RequestOutcome> outcome = DecideRules(event, batch);
-  if (!outcome.ok()) return outcome.status();
-  batch.Put(OutcomeKey(event.event_id()), outcome->SerializeAsString());
-  return absl::OkStatus();
 }
 
 absl::StatusOr<RequestOutcome> WindowLedger::DecideRules(const v1::Event& event,

@@ -100,13 +100,12 @@ class WindowLedger : public state_store::Applier {
   }
   absl::Status ApplyDelta(const event_log::Record& record, const v1::Event& event,
                           state_store::StateBatch& batch);
-  absl::Status ApplyWindowRequest(const event_log::Record& record, const v1::Event& event,
-                                  state_store::StateBatch& batch);
+  // A command decided once by its event id (a later copy is counted as a duplicate): `decide`'s
+  // outcome is stored under the event id for read-your-writes.
+  absl::Status DecideOnce(const v1::Event& event, state_store::StateBatch& batch,
+                          const std::function<absl::StatusOr<RequestOutcome>()>& decide);
   absl::Status ApplyReserve(const v1::Event& event, state_store::StateBatch& batch);
   absl::Status ApplyReport(const v1::Event& event, state_store::StateBatch& batch);
-  absl::Status ApplyRulesRequest(const v1::Event& event, state_store::StateBatch& batch);
-  absl::Status ApplyTransferRequest(const event_log::Record& record, const v1::Event& event,
-                                    state_store::StateBatch& batch);
   absl::StatusOr<RequestOutcome> DecideTransfer(const event_log::Record& record,
                                                 const v1::Event& event,
                                                 state_store::StateBatch& batch);
