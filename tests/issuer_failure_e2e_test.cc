@@ -35,204 +35,45 @@
 // tapgen runs with --fraud_rate=0, as in float_e2e_test: injected fraud breaks balance chains on
 // purpose. Every wait polls a condition under a deadline.
 #include <glog/logging.h>
-#include <sys/wait.h>
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <set>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "httplib.h"
-#include "libs/event_log/admin.h"
-#include "libs/event_log/testing/test_broker.h"
-#include "libs/metrics/test_support.h"
-#include "libs/server/authenticator.h"
-#include "libs/server/dev_token.h"
+#include "libs/event_log/record.h"
 #include "libs/server/tenant.h"
-#include "libs/testing/subprocess.h"
 #include "libs/txn/card_id.h"
-#include "libs/txn/cities.h"
 #include "libs/txn/upload.h"
 #include "proto/card_registry.grpc.pb.h"
 #include "proto/events.pb.h"
 #include "proto/settlement.grpc.pb.h"
 #include "services/ingest/testing/topic_reader.h"
+#include "tests/testing/platform.h"
 #include "tools/tapgen/tapgen.h"
 
 namespace tongka {
 namespace {
 
 constexpr char kSecret[] = "issuer-failure-e2e-test-dev-secret-0123";
-constexpr char kTxnTopic[] = "tongka.txn";
-constexpr char kCardsTopic[] = "tongka.cards";
-constexpr char kMembersTopic[] = "tongka.members";
-constexpr char kSettlementTopic[] = "tongka.settlement";
-constexpr int32_t kTxnPartitions = 8;
 constexpr int64_t kTransactions = 6000;
 constexpr int64_t kCards = 1500;
 constexpr uint32_t kLiuzhou = 450200;
 constexpr uint32_t kNanning = 450100;
 
-std::string TempPath(const std::string& name) {
-  return absl::StrCat(::testing::TempDir(), "/", name);
-}
-
-std::unique_ptr<testing::Subprocess> Start(const std::vector<std::string>& argv,
-                                           const std::string& log_name) {
-  auto process = testing::Subprocess::Start(argv, {}, TempPath(log_name));
-  EXPECT_TRUE(process.ok()) << process.status();
-  return process.ok() ? std::move(*process) : nullptr;
-}
-
-// A running service: its process, its gRPC port and its /metrics port.
-struct Service {
-  std::string name;
-  int grpc_port = 0;
-  int metrics_port = 0;
-  std::unique_ptr<testing::Subprocess> process;
-
-  // Waits for /readyz (the service's loops have caught up with the log once).
-  void AwaitReady() {
-    httplib::Client client("127.0.0.1", metrics_port);
-    client.set_connection_timeout(1);
-    for (const absl::Time deadline = absl::Now() + absl::Seconds(90); absl::Now() < deadline;) {
-      ASSERT_TRUE(process->Running()) << name << " exited:\n" << process->Log();
-      httplib::Result ready = client.Get("/readyz");
-      if (ready && ready->status == 200) return;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    FAIL() << name << " not ready after 90 s:\n" << process->Log();
-  }
-
-  // The samples of /metrics: "name{labels}" -> value (empty when it does not answer).
-  std::map<std::string, double> Metrics() {
-    httplib::Client client("127.0.0.1", metrics_port);
-    client.set_connection_timeout(1);
-    std::map<std::string, double> samples;
-    httplib::Result result = client.Get("/metrics");
-    if (!result || result->status != 200) return samples;
-    for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
-      if (line.empty() || line[0] == '#') continue;
-      const size_t space = line.rfind(' ');
-      double value = 0;
-      if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) {
-        continue;
-      }
-      samples[std::string(line.substr(0, space))] = value;
-    }
-    return samples;
-  }
-};
-
-// The value of `metric` with exactly these labels (in any order), if /metrics shows it.
-std::optional<double> Sample(const std::map<std::string, double>& samples,
-                             const std::string& metric,
-                             const std::map<std::string, std::string>& labels) {
-  for (const auto& [key, value] : samples) {
-    if (key == metric && labels.empty()) return value;
-    if (key.compare(0, metric.size() + 1, metric + "{") != 0) continue;
-    std::map<std::string, std::string> found;
-    const std::string body = key.substr(metric.size() + 1, key.size() - metric.size() - 2);
-    for (absl::string_view pair : absl::StrSplit(body, ',', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      if (eq == absl::string_view::npos) continue;
-      absl::string_view quoted = pair.substr(eq + 1);
-      if (quoted.size() >= 2) quoted = quoted.substr(1, quoted.size() - 2);
-      found[std::string(pair.substr(0, eq))] = std::string(quoted);
-    }
-    if (found == labels) return value;
-  }
-  return std::nullopt;
-}
-
-// Per partition, the offset after the topic's last record (a partition with no record: absent).
-std::map<int32_t, int64_t> LogEnds(const std::string& bootstrap, const std::string& topic) {
-  auto records = ingest::testing::ReadTopic(bootstrap, topic, absl::Seconds(60));
-  EXPECT_TRUE(records.ok()) << records.status();
-  std::map<int32_t, int64_t> ends;
-  if (!records.ok()) return ends;
-  for (const event_log::Record& record : *records) {
-    int64_t& end = ends[record.partition];
-    end = std::max(end, record.offset + 1);
-  }
-  return ends;
-}
-
-// Waits until `service`'s loop `loop` has committed every record of `ends` in `topic` and its
-// outbox is empty.
-void AwaitCommitted(Service& service, const std::string& loop, const std::string& topic,
-                    const std::map<int32_t, int64_t>& ends) {
-  std::string behind;
-  for (const absl::Time deadline = absl::Now() + absl::Seconds(90); absl::Now() < deadline;) {
-    ASSERT_TRUE(service.process->Running()) << service.name << " exited:\n"
-                                            << service.process->Log();
-    const std::map<std::string, double> samples = service.Metrics();
-    behind.clear();
-    for (const auto& [partition, end] : ends) {
-      const std::optional<double> committed =
-          Sample(samples, "tongka_consumer_committed_offset",
-                 {{"loop", loop}, {"topic", topic}, {"partition", absl::StrCat(partition)}});
-      if (!committed.has_value() || static_cast<int64_t>(*committed) < end) {
-        absl::StrAppend(&behind, " ", topic, "/", partition, " at ",
-                        committed.has_value() ? absl::StrCat(*committed) : "?", " of ", end);
-      }
-    }
-    const std::optional<double> outbox = Sample(samples, "tongka_outbox_depth_events", {});
-    if (!outbox.has_value() || *outbox != 0) absl::StrAppend(&behind, " outbox not empty");
-    if (behind.empty()) return;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  FAIL() << service.name << " loop " << loop << " behind after 90 s:" << behind;
-}
-
-template <typename Stub, typename Request, typename Response>
-grpc::Status Call(Stub& stub, const v1::Tenant& tenant,
-                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                  const Request& request, Response* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  server::AttachDevToken(&context, *server::DevTokenIssuer::Create(kSecret)->Issue(
-                                       tenant, absl::Now() + absl::Hours(1)));
-  return (stub.*method)(&context, request, response);
-}
+using testing::CardFile;
+using testing::kCardsTopic;
+using testing::kMembersTopic;
+using testing::kSettlementTopic;
+using testing::kTxnTopic;
+using testing::Platform;
+using testing::ReadAcked;
+using testing::TempPath;
 
 // ---- the independent computation, from tapgen's files ----
-
-struct CardFile {
-  std::string card_id;
-  uint32_t issuer = 0;
-  int64_t initial_balance_fen = 0;
-  uint32_t initial_counter = 0;
-};
-
-std::vector<CardFile> ReadCards(const std::string& path) {
-  std::vector<CardFile> cards;
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> fields = absl::StrSplit(line, ',');
-    CardFile card;
-    int64_t counter = 0;
-    EXPECT_TRUE(fields.size() == 6 && absl::SimpleAtoi(fields[1], &card.issuer) &&
-                absl::SimpleAtoi(fields[3], &card.initial_balance_fen) &&
-                absl::SimpleAtoi(fields[4], &counter))
-        << line;
-    card.card_id = fields[0];
-    card.initial_counter = static_cast<uint32_t>(counter);
-    cards.push_back(card);
-  }
-  return cards;
-}
 
 const v1::TxnCommon& TxnOf(const v1::TransactionUpload& upload) {
   return upload.has_tap()    ? upload.tap().txn()
@@ -305,29 +146,7 @@ Expected Compute(const std::vector<CardFile>& cards,
   return expected;
 }
 
-std::set<std::string> ReadAcked(const std::string& path) {
-  std::set<std::string> acked;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) acked.insert(line);
-  }
-  return acked;
-}
-
 // ---- the two services' views ----
-
-std::map<uint32_t, v1::FloatPosition> Float(v1::SettlementService::Stub& settlement) {
-  v1::GetFloatResponse response;
-  const grpc::Status status =
-      Call(settlement, server::MinistryTenant(), &v1::SettlementService::Stub::GetFloat,
-           v1::GetFloatRequest(), &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  std::map<uint32_t, v1::FloatPosition> positions;
-  for (const v1::FloatPosition& position : response.issuers()) {
-    positions[position.issuer_city()] = position;
-  }
-  return positions;
-}
 
 int64_t TotalOutstanding(const std::map<uint32_t, v1::FloatPosition>& positions) {
   int64_t total = 0;
@@ -340,40 +159,15 @@ v1::FloatPosition Row(const std::map<uint32_t, v1::FloatPosition>& positions, ui
   return found == positions.end() ? v1::FloatPosition() : found->second;
 }
 
-v1::GetIssuerBalancesResponse Balances(v1::CardRegistryService::Stub& registry, uint32_t issuer) {
-  v1::GetIssuerBalancesRequest request;
-  request.set_issuer_city(issuer);
-  v1::GetIssuerBalancesResponse response;
-  const grpc::Status status =
-      Call(registry, server::MinistryTenant(), &v1::CardRegistryService::Stub::GetIssuerBalances,
-           request, &response);
-  EXPECT_TRUE(status.ok()) << issuer << ": " << status.error_message();
-  return response;
-}
-
-std::optional<v1::CardView> GetCard(v1::CardRegistryService::Stub& registry,
-                                    const std::string& card_id,
-                                    const v1::Tenant& tenant = server::MinistryTenant()) {
-  v1::GetCardRequest request;
-  request.set_card_id(card_id);
-  v1::GetCardResponse response;
-  const grpc::Status status =
-      Call(registry, tenant, &v1::CardRegistryService::Stub::GetCard, request, &response);
-  EXPECT_TRUE(status.ok()) << card_id << ": " << status.error_message();
-  if (!status.ok()) return std::nullopt;
-  return response.card();
-}
-
 // For every issuer that manages cards (`expected_fen`, by managing issuer): settlement's folded
 // float == the registry's GetIssuerBalances == the computed sum; every other row outstanding 0.
-void ExpectFloatEqualsBalances(v1::SettlementService::Stub& settlement,
-                               v1::CardRegistryService::Stub& registry,
+void ExpectFloatEqualsBalances(Platform& platform,
                                const std::map<uint32_t, int64_t>& expected_fen) {
-  const std::map<uint32_t, v1::FloatPosition> positions = Float(settlement);
+  const std::map<uint32_t, v1::FloatPosition> positions = platform.Float();
   int64_t expected_total = 0;
   for (const auto& [issuer, expected] : expected_fen) {
     const v1::FloatPosition position = Row(positions, issuer);
-    const v1::GetIssuerBalancesResponse balances = Balances(registry, issuer);
+    const v1::GetIssuerBalancesResponse balances = platform.Balances(issuer);
     EXPECT_EQ(position.outstanding_fen(), balances.balance_fen())
         << "issuer " << issuer << ": settlement's float " << position.ShortDebugString()
         << " != the registry's balances " << balances.ShortDebugString();
@@ -392,72 +186,12 @@ void ExpectFloatEqualsBalances(v1::SettlementService::Stub& settlement,
 
 TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   // ---- the broker, its topics, the three services ----
-  std::filesystem::remove_all(TempPath("kafka"));
-  auto kafka = event_log::LocalKafka::Start(TempPath("kafka"));
-  ASSERT_TRUE(kafka.ok()) << kafka.status();
-  const std::string bootstrap = (*kafka)->bootstrap();
-  ASSERT_TRUE(
-      event_log::EnsureTopics({.bootstrap_servers = bootstrap},
-                              {{.name = kTxnTopic, .partitions = kTxnPartitions},
-                               {.name = "tongka.txn.conflicts", .partitions = kTxnPartitions},
-                               {.name = kCardsTopic, .partitions = kTxnPartitions},
-                               {.name = kMembersTopic, .partitions = 1},
-                               {.name = kSettlementTopic, .partitions = 4}},
-                              absl::Seconds(60))
-          .ok());
-  // Every partition answers its watermarks before a service starts: a fresh topic's leader may
-  // take a moment after creation.
-  for (const char* topic :
-       {kTxnTopic, "tongka.txn.conflicts", kCardsTopic, kMembersTopic, kSettlementTopic}) {
-    absl::StatusOr<std::vector<event_log::Record>> read;
-    for (const absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
-      read = ingest::testing::ReadTopic(bootstrap, topic, absl::Seconds(5));
-      if (read.ok()) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    ASSERT_TRUE(read.ok()) << topic << ": " << read.status();
-  }
-  std::ofstream(TempPath("dev_token_secret")) << kSecret << "\n";
-  {
-    // A development holder key per member city, as tools/run_platform.sh writes them.
-    std::ofstream keys(TempPath("holder_keys"));
-    for (const txn::City& city : txn::MemberCities()) {
-      keys << city.code << ":00112233445566778899aabbcc" << city.code << "\n";
-    }
-  }
-  const std::vector<std::string> common = {
-      "--kafka_bootstrap=" + bootstrap, "--grpc_host=127.0.0.1", "--metrics_host=127.0.0.1",
-      "--auth=dev", "--dev_token_secret_file=" + TempPath("dev_token_secret")};
-  auto launch = [&](Service& service, const std::string& binary, std::vector<std::string> extra) {
-    service.grpc_port = metrics::test_support::PickFreeTcpPort();
-    service.metrics_port = metrics::test_support::PickFreeTcpPort();
-    std::vector<std::string> argv = {binary, "--state_dir=" + TempPath(service.name),
-                                     absl::StrCat("--grpc_port=", service.grpc_port),
-                                     absl::StrCat("--metrics_port=", service.metrics_port)};
-    argv.insert(argv.end(), common.begin(), common.end());
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    service.process = Start(argv, service.name + ".log");
-  };
-  Service ingest{.name = "ingest"};
-  Service settlement{.name = "settlement"};
-  Service registry{.name = "card_registry"};
-  launch(ingest, "services/ingest/tongka_ingest", {});
-  launch(settlement, "services/settlement/tongka_settlement",
-         {"--schedule_close=false", "--fee_schedule=default:50"});
-  launch(registry, "services/card_registry/tongka_card_registry",
-         {"--holder_keys=" + TempPath("holder_keys")});
-  for (Service* service : {&ingest, &settlement, &registry}) {
-    ASSERT_NE(service->process, nullptr);
-    service->AwaitReady();
-    if (HasFatalFailure()) return;
-  }
-  const std::string registry_target = absl::StrCat("127.0.0.1:", registry.grpc_port);
-  auto settlement_stub = v1::SettlementService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", settlement.grpc_port), grpc::InsecureChannelCredentials()));
-  auto registry_stub = v1::CardRegistryService::NewStub(
-      grpc::CreateChannel(registry_target, grpc::InsecureChannelCredentials()));
+  Platform platform({.dev_token_secret = kSecret});
+  ASSERT_NO_FATAL_FAILURE(platform.Start());
+  testing::Service& settlement = platform.settlement();
+  testing::Service& registry = platform.registry();
   auto members_stub = v1::MemberRegistryService::NewStub(
-      grpc::CreateChannel(registry_target, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(platform.registry_target(), grpc::InsecureChannelCredentials()));
   const v1::Tenant ministry = server::MinistryTenant();
   const v1::Tenant liuzhou = server::CityTenant(kLiuzhou);
   const v1::Tenant nanning = server::CityTenant(kNanning);
@@ -467,20 +201,20 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   // settlement ledger's FloatTransferred).
   auto await_applied = [&] {
     for (int round = 0; round < 10; ++round) {
-      const std::map<int32_t, int64_t> txn = LogEnds(bootstrap, kTxnTopic);
-      const std::map<int32_t, int64_t> cards = LogEnds(bootstrap, kCardsTopic);
-      const std::map<int32_t, int64_t> members = LogEnds(bootstrap, kMembersTopic);
-      const std::map<int32_t, int64_t> ledger = LogEnds(bootstrap, kSettlementTopic);
-      AwaitCommitted(registry, "members", kMembersTopic, members);
-      AwaitCommitted(registry, "ledger", kCardsTopic, cards);
-      AwaitCommitted(registry, "ledger", kTxnTopic, txn);
-      AwaitCommitted(settlement, "txn", kCardsTopic, cards);
-      AwaitCommitted(settlement, "txn", kTxnTopic, txn);
-      AwaitCommitted(settlement, "ledger", kSettlementTopic, ledger);
+      const std::map<int32_t, int64_t> txn = platform.LogEnds(kTxnTopic);
+      const std::map<int32_t, int64_t> cards = platform.LogEnds(kCardsTopic);
+      const std::map<int32_t, int64_t> members = platform.LogEnds(kMembersTopic);
+      const std::map<int32_t, int64_t> ledger = platform.LogEnds(kSettlementTopic);
+      registry.AwaitCommitted("members", kMembersTopic, members);
+      registry.AwaitCommitted("ledger", kCardsTopic, cards);
+      registry.AwaitCommitted("ledger", kTxnTopic, txn);
+      settlement.AwaitCommitted("txn", kCardsTopic, cards);
+      settlement.AwaitCommitted("txn", kTxnTopic, txn);
+      settlement.AwaitCommitted("ledger", kSettlementTopic, ledger);
       if (::testing::Test::HasFatalFailure()) return;
-      if (txn == LogEnds(bootstrap, kTxnTopic) && cards == LogEnds(bootstrap, kCardsTopic) &&
-          members == LogEnds(bootstrap, kMembersTopic) &&
-          ledger == LogEnds(bootstrap, kSettlementTopic)) {
+      if (txn == platform.LogEnds(kTxnTopic) && cards == platform.LogEnds(kCardsTopic) &&
+          members == platform.LogEnds(kMembersTopic) &&
+          ledger == platform.LogEnds(kSettlementTopic)) {
         return;
       }
     }
@@ -490,19 +224,13 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   // ---- tapgen: its cards through IssueCards, a day of traffic into a file ----
   // Seed 5 with a 30% cross-city share gives Liuzhou's cards about 40 records in each half, a
   // dozen of them taps in other cities (checked below).
-  {
-    auto tapgen =
-        Start({"tools/tapgen/tapgen", "--seed=5", absl::StrCat("--transactions=", kTransactions),
-               absl::StrCat("--cards=", kCards), "--cross_city_share=0.3", "--fraud_rate=0",
-               "--start_at=yesterday", absl::StrCat("--registry=", registry_target),
-               absl::StrCat("--dev_token_secret=", kSecret), "--out=" + TempPath("day.bin"),
-               "--cards_out=" + TempPath("cards.csv")},
-              "tapgen_generate.log");
-    ASSERT_NE(tapgen, nullptr);
-    const int status = tapgen->Wait();
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << tapgen->Log();
-  }
-  const std::vector<CardFile> cards = ReadCards(TempPath("cards.csv"));
+  ASSERT_NO_FATAL_FAILURE(platform.RunTapgen(
+      {"--seed=5", absl::StrCat("--transactions=", kTransactions), absl::StrCat("--cards=", kCards),
+       "--cross_city_share=0.3", "--fraud_rate=0", "--start_at=yesterday",
+       "--registry=" + platform.registry_target(), "--out=" + TempPath("day.bin"),
+       "--cards_out=" + TempPath("cards.csv")},
+      "tapgen_generate.log"));
+  const std::vector<CardFile> cards = testing::ReadCards(TempPath("cards.csv"));
   ASSERT_EQ(static_cast<int64_t>(cards.size()), kCards);
   std::vector<v1::TransactionUpload> day;
   {
@@ -550,14 +278,10 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   ASSERT_GE(liuzhou_records(afternoon, true).size(), 5u);
 
   auto play = [&](const std::string& name) {
-    auto tapgen = Start({"tools/tapgen/tapgen", "--in=" + TempPath(name + ".bin"),
-                         absl::StrCat("--target=127.0.0.1:", ingest.grpc_port),
-                         absl::StrCat("--dev_token_secret=", kSecret), "--batch_size=500",
-                         "--concurrency=4", "--acked_out=" + TempPath(name + ".acked")},
-                        "tapgen_" + name + ".log");
-    ASSERT_NE(tapgen, nullptr);
-    const int status = tapgen->Wait();
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << tapgen->Log();
+    platform.RunTapgen(
+        {"--in=" + TempPath(name + ".bin"), "--target=" + platform.ingest_target(),
+         "--batch_size=500", "--concurrency=4", "--acked_out=" + TempPath(name + ".acked")},
+        "tapgen_" + name + ".log");
   };
 
   // ---- morning ----
@@ -574,7 +298,7 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   await_applied();
   if (HasFatalFailure()) return;
   // Before the failure the float adds up per issuer (every issuer manages its own cards).
-  ExpectFloatEqualsBalances(*settlement_stub, *registry_stub, at_noon.by_card_city_fen);
+  ExpectFloatEqualsBalances(platform, at_noon.by_card_city_fen);
   ASSERT_GT(at_noon.by_card_city_fen.at(kLiuzhou), 0);
 
   // Liuzhou's escrow, recorded by Liuzhou itself while still in business: half its float.
@@ -586,8 +310,9 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
     request.set_reserve_fen(reserve_fen);
     request.set_reference("escrow 2026-12");
     v1::RecordReserveResponse response;
-    const grpc::Status status = Call(
-        *settlement_stub, liuzhou, &v1::SettlementService::Stub::RecordReserve, request, &response);
+    const grpc::Status status =
+        platform.Call(platform.settlement_stub(), liuzhou,
+                      &v1::SettlementService::Stub::RecordReserve, request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.position().reserve_fen(), reserve_fen);
   }
@@ -595,15 +320,15 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   // ---- what the ministry records before the failure ----
   std::map<std::string, int64_t> card_before;
   for (const CardFile& card : liuzhou_cards) {
-    const std::optional<v1::CardView> view = GetCard(*registry_stub, card.card_id);
+    const std::optional<v1::CardView> view = platform.GetCard(card.card_id);
     ASSERT_TRUE(view.has_value());
     EXPECT_EQ(view->issuer_city(), kLiuzhou);
     EXPECT_EQ(view->balance_fen(), at_noon.balance_fen.at(card.card_id)) << card.card_id;
     card_before[card.card_id] = view->balance_fen();
   }
-  const v1::GetIssuerBalancesResponse liuzhou_balances_before = Balances(*registry_stub, kLiuzhou);
-  const v1::GetIssuerBalancesResponse nanning_balances_before = Balances(*registry_stub, kNanning);
-  const std::map<uint32_t, v1::FloatPosition> float_before = Float(*settlement_stub);
+  const v1::GetIssuerBalancesResponse liuzhou_balances_before = platform.Balances(kLiuzhou);
+  const v1::GetIssuerBalancesResponse nanning_balances_before = platform.Balances(kNanning);
+  const std::map<uint32_t, v1::FloatPosition> float_before = platform.Float();
   const v1::FloatPosition liuzhou_before = Row(float_before, kLiuzhou);
   const v1::FloatPosition nanning_before = Row(float_before, kNanning);
   const int64_t total_before = TotalOutstanding(float_before);
@@ -616,11 +341,7 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   // ---- the failure: Liuzhou exits, Nanning takes its cards and its float ----
   auto member_call = [&](auto method, const auto& request) {
     v1::MemberCommandResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    server::AttachDevToken(&context, *server::DevTokenIssuer::Create(kSecret)->Issue(
-                                         ministry, absl::Now() + absl::Hours(1)));
-    const grpc::Status status = (members_stub.get()->*method)(&context, request, &response);
+    const grpc::Status status = platform.Call(*members_stub, ministry, method, request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   };
@@ -656,8 +377,8 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
     request.set_reason("Liuzhou's card company failed; Nanning carries its float");
     v1::TransferFloatResponse response;
     const grpc::Status status =
-        Call(*settlement_stub, ministry, &v1::SettlementService::Stub::TransferFloat, request,
-             &response);
+        platform.Call(platform.settlement_stub(), ministry,
+                      &v1::SettlementService::Stub::TransferFloat, request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.from().successor_city(), kNanning) << response.ShortDebugString();
     EXPECT_EQ(response.from().outstanding_fen(), 0) << response.ShortDebugString();
@@ -671,7 +392,7 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
 
   // ---- right after: nothing lost, card by card and in total ----
   for (const CardFile& card : liuzhou_cards) {
-    const std::optional<v1::CardView> view = GetCard(*registry_stub, card.card_id);
+    const std::optional<v1::CardView> view = platform.GetCard(card.card_id);
     ASSERT_TRUE(view.has_value());
     EXPECT_EQ(view->balance_fen(), card_before.at(card.card_id)) << view->ShortDebugString();
     EXPECT_EQ(view->issuer_city(), kNanning) << view->ShortDebugString();
@@ -680,27 +401,27 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   }
   {
     const std::string& card_id = liuzhou_cards.front().card_id;
-    const std::optional<v1::CardView> by_nanning = GetCard(*registry_stub, card_id, nanning);
+    const std::optional<v1::CardView> by_nanning = platform.GetCard(card_id, nanning);
     ASSERT_TRUE(by_nanning.has_value());
     EXPECT_TRUE(by_nanning->full()) << "the successor sees its card in full";
     EXPECT_EQ(by_nanning->balance_fen(), card_before.at(card_id));
-    const std::optional<v1::CardView> by_liuzhou = GetCard(*registry_stub, card_id, liuzhou);
+    const std::optional<v1::CardView> by_liuzhou = platform.GetCard(card_id, liuzhou);
     ASSERT_TRUE(by_liuzhou.has_value());
     EXPECT_FALSE(by_liuzhou->full()) << "the failed city sees status only";
     EXPECT_EQ(by_liuzhou->status(), v1::CARD_STATUS_ACTIVE);
   }
   {
-    const v1::GetIssuerBalancesResponse nanning_after = Balances(*registry_stub, kNanning);
+    const v1::GetIssuerBalancesResponse nanning_after = platform.Balances(kNanning);
     EXPECT_EQ(nanning_after.balance_fen(),
               nanning_balances_before.balance_fen() + liuzhou_balances_before.balance_fen());
     EXPECT_EQ(nanning_after.cards(),
               nanning_balances_before.cards() + liuzhou_balances_before.cards());
-    const v1::GetIssuerBalancesResponse liuzhou_after = Balances(*registry_stub, kLiuzhou);
+    const v1::GetIssuerBalancesResponse liuzhou_after = platform.Balances(kLiuzhou);
     EXPECT_EQ(liuzhou_after.cards(), 0) << liuzhou_after.ShortDebugString();
     EXPECT_EQ(liuzhou_after.balance_fen(), 0) << liuzhou_after.ShortDebugString();
   }
   {
-    const std::map<uint32_t, v1::FloatPosition> positions = Float(*settlement_stub);
+    const std::map<uint32_t, v1::FloatPosition> positions = platform.Float();
     EXPECT_EQ(TotalOutstanding(positions), total_before) << "the transfer moved the total";
     const v1::FloatPosition nanning_row = Row(positions, kNanning);
     EXPECT_EQ(nanning_row.outstanding_fen(),
@@ -724,7 +445,8 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   }
   {
     // The auditable record: one FloatTransferred, with the amount.
-    auto records = ingest::testing::ReadTopic(bootstrap, kSettlementTopic, absl::Seconds(60));
+    auto records =
+        ingest::testing::ReadTopic(platform.bootstrap(), kSettlementTopic, absl::Seconds(60));
     ASSERT_TRUE(records.ok()) << records.status();
     std::vector<v1::FloatTransferred> transfers;
     for (const event_log::Record& record : *records) {
@@ -752,8 +474,9 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
     request.set_product(v1::CARD_PRODUCT_STORED_VALUE);
     request.set_initial_balance_fen(5000);
     v1::CardCommandResponse response;
-    const grpc::Status status = Call(*registry_stub, liuzhou,
-                                     &v1::CardRegistryService::Stub::IssueCard, request, &response);
+    const grpc::Status status =
+        platform.Call(platform.registry_stub(), liuzhou, &v1::CardRegistryService::Stub::IssueCard,
+                      request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_FALSE(response.accepted()) << response.ShortDebugString();
     EXPECT_EQ(response.rule(), "issuer_transferred") << response.ShortDebugString();
@@ -795,9 +518,9 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   std::map<uint32_t, int64_t> managed = at_close.by_card_city_fen;
   managed[kNanning] += managed[kLiuzhou];
   managed.erase(kLiuzhou);
-  ExpectFloatEqualsBalances(*settlement_stub, *registry_stub, managed);
+  ExpectFloatEqualsBalances(platform, managed);
   {
-    const std::map<uint32_t, v1::FloatPosition> positions = Float(*settlement_stub);
+    const std::map<uint32_t, v1::FloatPosition> positions = platform.Float();
     EXPECT_EQ(TotalOutstanding(positions), total_before + afternoon_money)
         << "the total moved by more than the afternoon's own money";
     const v1::FloatPosition liuzhou_row = Row(positions, kLiuzhou);
@@ -805,12 +528,12 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
     EXPECT_EQ(liuzhou_row.transferred_fen(), at_close.by_card_city_fen.at(kLiuzhou))
         << "what Liuzhou's cards hold now: " << liuzhou_row.ShortDebugString();
     EXPECT_EQ(Row(positions, kNanning).inherited_fen(), at_close.by_card_city_fen.at(kLiuzhou));
-    const v1::GetIssuerBalancesResponse nanning_balances = Balances(*registry_stub, kNanning);
+    const v1::GetIssuerBalancesResponse nanning_balances = platform.Balances(kNanning);
     EXPECT_EQ(nanning_balances.cards(), at_close.cards.at(kNanning) + at_close.cards.at(kLiuzhou));
   }
   int mismatched = 0;
   for (const CardFile& card : cards) {
-    const std::optional<v1::CardView> view = GetCard(*registry_stub, card.card_id);
+    const std::optional<v1::CardView> view = platform.GetCard(card.card_id);
     ASSERT_TRUE(view.has_value());
     const int64_t balance = at_close.balance_fen.at(card.card_id);
     if (view->balance_fen() != balance && ++mismatched <= 5) {
@@ -835,15 +558,17 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
     request.set_reason("holder reported it damaged at Nanning's counter");
     request.set_actor("nanning-clerk-3");
     v1::CardCommandResponse response;
-    grpc::Status status = Call(*registry_stub, nanning, &v1::CardRegistryService::Stub::BlockCard,
-                               request, &response);
+    grpc::Status status =
+        platform.Call(platform.registry_stub(), nanning, &v1::CardRegistryService::Stub::BlockCard,
+                      request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_TRUE(response.accepted()) << response.ShortDebugString();
     EXPECT_EQ(response.status(), v1::CARD_STATUS_BLOCKED);
 
     v1::GetHotlistResponse hotlist;
-    status = Call(*registry_stub, nanning, &v1::CardRegistryService::Stub::GetHotlist,
-                  v1::GetHotlistRequest(), &hotlist);
+    status =
+        platform.Call(platform.registry_stub(), nanning, &v1::CardRegistryService::Stub::GetHotlist,
+                      v1::GetHotlistRequest(), &hotlist);
     ASSERT_TRUE(status.ok()) << status.error_message();
     bool listed = false;
     for (const v1::HotlistEntry& entry : hotlist.cards()) {
@@ -853,10 +578,10 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
 
     request.set_request_id("liuzhou-blocks-its-old-card");
     request.set_card_id(liuzhou_cards[1].card_id);
-    status = Call(*registry_stub, liuzhou, &v1::CardRegistryService::Stub::BlockCard, request,
-                  &response);
+    status = platform.Call(platform.registry_stub(), liuzhou,
+                           &v1::CardRegistryService::Stub::BlockCard, request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
-    const std::optional<v1::CardView> untouched = GetCard(*registry_stub, liuzhou_cards[1].card_id);
+    const std::optional<v1::CardView> untouched = platform.GetCard(liuzhou_cards[1].card_id);
     ASSERT_TRUE(untouched.has_value());
     EXPECT_EQ(untouched->status(), v1::CARD_STATUS_ACTIVE);
   }
@@ -864,7 +589,7 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
   // ---- the ministry draws Liuzhou's escrow down to zero ----
   {
     const int64_t transferred = at_close.by_card_city_fen.at(kLiuzhou);
-    v1::FloatPosition row = Row(Float(*settlement_stub), kLiuzhou);
+    v1::FloatPosition row = Row(platform.Float(), kLiuzhou);
     EXPECT_EQ(row.reserve_fen(), reserve_fen) << row.ShortDebugString();
     EXPECT_DOUBLE_EQ(row.coverage_ratio(), static_cast<double>(reserve_fen) / transferred)
         << row.ShortDebugString();
@@ -877,10 +602,10 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
       request.set_reference("escrow drawn down for Liuzhou's cardholders");
       v1::RecordReserveResponse response;
       const grpc::Status status =
-          Call(*settlement_stub, ministry, &v1::SettlementService::Stub::RecordReserve, request,
-               &response);
+          platform.Call(platform.settlement_stub(), ministry,
+                        &v1::SettlementService::Stub::RecordReserve, request, &response);
       ASSERT_TRUE(status.ok()) << status.error_message();
-      row = Row(Float(*settlement_stub), kLiuzhou);
+      row = Row(platform.Float(), kLiuzhou);
       EXPECT_EQ(row.reserve_fen(), reserve) << row.ShortDebugString();
       EXPECT_DOUBLE_EQ(row.coverage_ratio(), static_cast<double>(reserve) / transferred)
           << row.ShortDebugString();
@@ -893,17 +618,16 @@ TEST(IssuerFailureE2eTest, LiuzhouFailsMidDayAndNoFenOfPrepaidMoneyIsLost) {
     request.set_issuer_city(kNanning);
     request.set_reserve_fen(1);
     v1::RecordReserveResponse response;
-    EXPECT_EQ(Call(*settlement_stub, ministry, &v1::SettlementService::Stub::RecordReserve, request,
-                   &response)
+    EXPECT_EQ(platform
+                  .Call(platform.settlement_stub(), ministry,
+                        &v1::SettlementService::Stub::RecordReserve, request, &response)
                   .error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
   }
   // The money still adds up after the block and the reserve changes.
-  ExpectFloatEqualsBalances(*settlement_stub, *registry_stub, managed);
+  ExpectFloatEqualsBalances(platform, managed);
 
-  for (Service* service : {&ingest, &settlement, &registry}) {
-    service->process->TerminateAndWait(absl::Seconds(20));
-  }
+  platform.Stop();
 }
 
 }  // namespace
